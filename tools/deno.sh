@@ -1,0 +1,29 @@
+# Sourced by ./burrow and the Makefile: the one place that pins Deno and names
+# the permissions burrow runs with.
+# shellcheck shell=bash
+
+BURROW_DENO_VERSION=2.9.6
+BURROW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BURROW_TOOLS="$BURROW_ROOT/.tools"
+BURROW_DENO="$BURROW_TOOLS/bin/deno"
+
+# Everything the program touches: TUN through FFI, sockets, `ip` and `wg`
+# for interface setup, its state directory, environment flags, hostname/os.
+BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net)
+
+# Installs the pinned Deno from the npm registry into .tools/ when missing.
+burrow_ensure_deno() {
+  if [ -x "$BURROW_DENO" ] && "$BURROW_DENO" --version 2>/dev/null | grep -q "^deno $BURROW_DENO_VERSION "; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "burrow: npm is needed to install Deno $BURROW_DENO_VERSION" >&2; return 1; }
+  echo "burrow: installing Deno $BURROW_DENO_VERSION into .tools/ (npm registry)" >&2
+  mkdir -p "$BURROW_TOOLS/bin"
+  npm install --silent --no-save --no-audit --no-fund --prefix "$BURROW_TOOLS/npm" "deno@$BURROW_DENO_VERSION" >&2 || return 1
+  local found
+  found=$(find "$BURROW_TOOLS/npm/node_modules/@deno" -maxdepth 2 -type f -name deno 2>/dev/null | head -n 1)
+  [ -n "$found" ] || found="$BURROW_TOOLS/npm/node_modules/deno/deno"
+  [ -x "$found" ] || { echo "burrow: the npm package did not contain a deno binary" >&2; return 1; }
+  ln -sf "$found" "$BURROW_DENO"
+  "$BURROW_DENO" --version | head -n 1 >&2
+}
