@@ -1,0 +1,56 @@
+# burrow — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLS := tools/deno.sh
+DENO := .tools/bin/deno
+# Debian packages the tests drive as real peers: command -> package.
+TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
+	ping:iputils-ping curl:curl socat:socat pebble:pebble nginx:nginx pkill:procps
+BENCH_PACKAGES := $(TEST_PACKAGES) wrk:wrk sshd:openssh-server ssh:openssh-client
+ENTRYPOINTS := main.ts $(wildcard src/tun/*worker*.ts)
+
+.PHONY: help deno deps test-deps bench-deps check test bench run build clean
+
+help:
+	@echo "make run    start a local hub and an agent connected to it (root)"
+	@echo "make test   format, lint, type-check and run every test (installs what it needs)"
+	@echo "make bench  benchmarks against reference implementations"
+	@echo "make build  compile dist/burrow with deno compile (needs a denort, see README)"
+
+deno:
+	@. $(TOOLS) && burrow_ensure_deno
+
+# Fetches every module (Workers too) so burrow runs offline, e.g. inside a namespace.
+deps: deno
+	@$(DENO) install --quiet --entrypoint $(ENTRYPOINTS) $(wildcard tests/*/*.ts tests/*.ts)
+
+test-deps:
+	@tools/apt-ensure.sh $(TEST_PACKAGES)
+
+bench-deps:
+	@tools/apt-ensure.sh $(BENCH_PACKAGES)
+
+check: deps
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check main.ts src tests
+
+test: check test-deps
+	@. $(TOOLS) && "$$BURROW_DENO" test "$${BURROW_FLAGS[@]}" tests/ 2>&1 | tee .tools/test.log
+	@tools/test-summary.sh .tools/test.log
+
+bench: deps bench-deps
+	@. $(TOOLS) && for b in $$(find tests -name '*_bench.ts' | sort); do \
+		echo "== $$b"; "$$BURROW_DENO" run "$${BURROW_FLAGS[@]}" "$$b"; done
+
+run: deps
+	@tools/run-local.sh
+
+# deno compile fetches a denort runtime; DENORT_BIN points at a local one instead.
+build: deps
+	@. $(TOOLS) && tools/build.sh
+
+clean:
+	rm -rf dist .tools

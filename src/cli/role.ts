@@ -1,0 +1,46 @@
+// What a role (agent, hub, wg) gives the command line, and the one way roles are started.
+
+import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
+import { log, type LogFormat, type LogLevel } from "../log/logger.ts";
+
+export interface Role {
+  name: string;
+  /** One line for `burrow --help`. */
+  summary: string;
+  synopsis: string;
+  /** Longer text under the synopsis in `burrow ROLE --help`. */
+  description: string;
+  flags: readonly FlagSpec[];
+  /** Runs the role; resolves to the process exit code. */
+  run(flags: Flags): Promise<number>;
+}
+
+/** Every flag a role accepts: its own, then the shared logging flags. */
+export function roleFlags(role: Role): readonly FlagSpec[] {
+  return [...role.flags, ...LOG_FLAGS];
+}
+
+/** Usage text for `burrow ROLE --help`. */
+export function roleUsage(role: Role): string {
+  return formatUsage(role.synopsis, role.description, roleFlags(role));
+}
+
+/**
+ * Parses the role's flags, prints help when asked, applies the logging flags and runs it.
+ *
+ * @throws {UsageError} for a bad command line (the caller prints it and exits 2)
+ */
+export async function startRole(
+  role: Role,
+  args: readonly string[],
+  env?: (name: string) => string | undefined,
+): Promise<number> {
+  const flags = parseFlags(roleFlags(role), args, env);
+  if (flags.boolean("help")) {
+    console.log(roleUsage(role));
+    return 0;
+  }
+  log.level = flags.string("log-level") as LogLevel;
+  log.format = flags.string("log-format") as LogFormat;
+  return await role.run(flags);
+}
