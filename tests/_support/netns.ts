@@ -169,18 +169,13 @@ export async function stopProcess(
   try {
     child.kill("SIGTERM");
   } catch { /* already exited */ }
-  let timer: number | undefined;
-  const killer = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already exited */ }
-      resolve();
-    }, graceMs);
-  });
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+  }, graceMs);
   const status = await child.status;
   clearTimeout(timer);
-  await Promise.race([killer, Promise.resolve()]);
   for (const stream of [child.stdout, child.stderr]) {
     try {
       await stream?.cancel();
