@@ -1,0 +1,43 @@
+// The local API's one error type and the one place that turns any thrown value into the
+// answer of the route's family: Olm routes answer plain status text, Packetriot routes JSON.
+
+import { log } from "../log/logger.ts";
+import type { ApiResponse, RouteFamily } from "./router.ts";
+
+/**
+ * A request the API refuses on purpose: `status` is the HTTP status, `message` is safe to
+ * show to the client (it never carries a secret).
+ */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The answer for an error thrown by a handler, in the envelope of the route's family.
+ *
+ * - Olm routes: `text/plain` with the message and a newline, as Olm's `http.Error` writes it.
+ * - Packetriot routes: `{"status": false, "error": message}`.
+ *
+ * Anything that is not an {@linkcode ApiError} is logged and answered 500 without details.
+ */
+export function errorResponse(family: RouteFamily, error: unknown): ApiResponse {
+  let status = 500;
+  let message = "Internal server error";
+  if (error instanceof ApiError) {
+    status = error.status;
+    message = error.message;
+  } else {
+    log.error("API handler failed", {
+      error: error instanceof Error ? error.stack ?? error : error,
+    });
+  }
+  if (family === "packetriot") return { status, json: { status: false, error: message } };
+  return {
+    status,
+    text: message + "\n",
+    headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" },
+  };
+}
