@@ -36,7 +36,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     });
     try {
       // umask may have narrowed the mode; chmod makes it exact.
-      await file.chmod(STATE_FILE_MODE);
+      await Deno.chmod(temp, STATE_FILE_MODE);
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
       await file.sync();
