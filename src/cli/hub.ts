@@ -1,48 +1,221 @@
-// `burrow hub`: the server agents connect to.
+// `burrow hub`: the server agents connect to, and `burrow hub client add|list|remove` to
+// manage the clients in its state directory (a running hub follows those changes).
 
+import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/logger.ts";
+import { parseHostPort } from "../net/ip.ts";
+import { HubStore } from "../hub/store.ts";
+import { Hub, type TunnelFactory } from "../hub/hub.ts";
+import { createWireguardGoDevice } from "../hub/wireguard_go_device.ts";
+import { createDevice } from "../tun/mod.ts";
+
+export const HUB_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "state-dir",
+    type: "string",
+    env: "BURROW_HUB_STATE_DIR",
+    default: "/var/lib/burrow-hub",
+    value: "DIR",
+    description: "directory of the hub database",
+  },
+  {
+    name: "listen",
+    type: "hostport",
+    env: "BURROW_HUB_LISTEN",
+    default: "0.0.0.0:8443",
+    value: "HOST:PORT",
+    description: "address of the login endpoint and WebSocket (HTTPS with --tls-cert)",
+  },
+  {
+    name: "public-host",
+    type: "string",
+    env: "BURROW_HUB_PUBLIC_HOST",
+    value: "HOST",
+    description: "address agents and internet clients use to reach this hub",
+  },
+  {
+    name: "tls-cert",
+    type: "string",
+    env: "BURROW_HUB_TLS_CERT",
+    value: "FILE",
+    description: "PEM certificate of the control endpoint",
+  },
+  {
+    name: "tls-key",
+    type: "string",
+    env: "BURROW_HUB_TLS_KEY",
+    value: "FILE",
+    description: "PEM private key of the control endpoint",
+  },
+  {
+    name: "wg-port",
+    type: "port",
+    env: "BURROW_HUB_WG_PORT",
+    default: "51820",
+    value: "PORT",
+    description: "UDP port of the WireGuard endpoint",
+  },
+  {
+    name: "tunnel-cidr",
+    type: "cidr",
+    env: "BURROW_HUB_TUNNEL_CIDR",
+    default: "100.89.128.0/20",
+    value: "CIDR",
+    description: "tunnel network handed out to agents (the hub takes the first address)",
+  },
+  {
+    name: "port-range",
+    type: "portrange",
+    env: "BURROW_HUB_PORT_RANGE",
+    default: "22000-22999",
+    value: "FIRST-LAST",
+    description: "public TCP ports allocated to agents",
+  },
+  {
+    name: "http-port",
+    type: "port",
+    env: "BURROW_HUB_HTTP_PORT",
+    default: "80",
+    value: "PORT",
+    description: "public HTTP port, routed by Host",
+  },
+  {
+    name: "https-port",
+    type: "port",
+    env: "BURROW_HUB_HTTPS_PORT",
+    default: "443",
+    value: "PORT",
+    description: "public TLS port, routed by SNI without decrypting",
+  },
+  {
+    name: "interface",
+    type: "string",
+    env: "BURROW_HUB_INTERFACE",
+    default: "burrowhub0",
+    value: "NAME",
+    description: "name of the hub's WireGuard interface",
+  },
+  {
+    name: "wg-device",
+    type: "choice",
+    choices: ["burrow", "wireguard-go"],
+    env: "BURROW_HUB_WG_DEVICE",
+    default: "burrow",
+    value: "IMPL",
+    description: "WireGuard implementation: burrow's own device or Debian's wireguard-go",
+  },
+  {
+    name: "name",
+    type: "string",
+    value: "NAME",
+    description: "label of a new client (hub client add)",
+  },
+];
 
 export const hubRole: Role = {
   name: "hub",
   summary: "run the hub that agents connect to: control, WireGuard endpoint, public ingress",
-  synopsis: "burrow hub --state-dir DIR --listen HOST:PORT --public-host HOST [flags]",
-  description: "Serves agent logins and sessions, allocates public ports and routes ingress.",
-  flags: [
-    {
-      name: "state-dir",
-      type: "string",
-      env: "BURROW_HUB_STATE_DIR",
-      default: "/var/lib/burrow-hub",
-      value: "DIR",
-      description: "directory of the hub database",
-    },
-    {
-      name: "listen",
-      type: "hostport",
-      env: "BURROW_HUB_LISTEN",
-      default: "0.0.0.0:8443",
-      value: "HOST:PORT",
-      description: "address of the login endpoint and WebSocket",
-    },
-    {
-      name: "public-host",
-      type: "string",
-      env: "BURROW_HUB_PUBLIC_HOST",
-      value: "HOST",
-      description: "address agents and internet clients use to reach this hub",
-    },
-    {
-      name: "tunnel-cidr",
-      type: "cidr",
-      env: "BURROW_HUB_TUNNEL_CIDR",
-      default: "100.89.128.0/20",
-      value: "CIDR",
-      description: "tunnel network handed out to agents",
-    },
-  ],
-  run() {
-    log.error("burrow hub is not built yet");
-    return Promise.resolve(1);
-  },
+  synopsis: "burrow hub --state-dir DIR --listen HOST:PORT --public-host HOST [flags]\n" +
+    "       burrow hub client add --state-dir DIR [--name NAME]\n" +
+    "       burrow hub client list --state-dir DIR\n" +
+    "       burrow hub client remove --state-dir DIR ID",
+  description: "Serves agent logins and sessions, allocates public ports and routes ingress.\n" +
+    '"client add" prints {"id", "secret"} once; "client list" never shows secrets;\n' +
+    '"client remove" ends that agent\'s session on the running hub and frees its ports and domains.',
+  flags: HUB_FLAGS,
+  run: runHub,
 };
+
+async function runHub(flags: Flags): Promise<number> {
+  const [command, ...rest] = flags.positionals;
+  if (command === "client") return await runClientCommand(flags, rest);
+  if (command !== undefined) throw new UsageError(`unknown hub command "${command}"`);
+  return await serve(flags);
+}
+
+async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
+  const stateDir = flags.string("state-dir")!;
+  const [action, ...more] = args;
+  if (action === "add") {
+    if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
+    const store = HubStore.open(stateDir);
+    try {
+      const client = await store.addClient(flags.string("name") ?? "");
+      console.log(JSON.stringify({ id: client.id, secret: client.secret }));
+    } finally {
+      store.close();
+    }
+    return 0;
+  }
+  if (action === "list") {
+    if (more.length) throw new UsageError("hub client list takes no arguments");
+    const store = HubStore.open(stateDir);
+    try {
+      const clients = store.listClients().map((client) => ({
+        ...client,
+        ports: store.portsOf(client.id),
+        domains: store.domainsOf(client.id),
+      }));
+      console.log(JSON.stringify(clients, null, 2));
+    } finally {
+      store.close();
+    }
+    return 0;
+  }
+  if (action === "remove") {
+    if (more.length !== 1) throw new UsageError("hub client remove takes one client ID");
+    const store = HubStore.open(stateDir);
+    try {
+      if (!store.removeClient(more[0])) {
+        console.error(`burrow: no client ${JSON.stringify(more[0])}`);
+        return 1;
+      }
+    } finally {
+      store.close();
+    }
+    console.log(JSON.stringify({ removed: more[0] }));
+    return 0;
+  }
+  throw new UsageError(
+    `unknown hub client command ${JSON.stringify(action ?? "")}: use add, list or remove`,
+  );
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const publicHost = flags.string("public-host");
+  if (!publicHost) throw new UsageError("--public-host is required to run the hub");
+  const listen = parseHostPort(flags.string("listen")!)!;
+  const cert = flags.string("tls-cert"), key = flags.string("tls-key");
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
+    ? createWireguardGoDevice
+    : createDevice;
+  const hub = await Hub.start({
+    stateDir: flags.string("state-dir")!,
+    listen: { hostname: listen.host || "0.0.0.0", port: listen.port },
+    publicHost,
+    tls: cert && key
+      ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
+      : undefined,
+    wgPort: flags.number("wg-port")!,
+    tunnelCidr: flags.string("tunnel-cidr")!,
+    portRange: flags.range("port-range")!,
+    httpPort: flags.number("http-port")!,
+    httpsPort: flags.number("https-port")!,
+    interfaceName: flags.string("interface"),
+    tunnel,
+  });
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await Promise.race([stopped.promise, hub.device.closed]);
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  log.info("hub stopping");
+  await hub.close();
+  return 0;
+}

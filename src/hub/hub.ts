@@ -1,0 +1,287 @@
+// The running hub: opens the store, brings up the WireGuard device with one peer per
+// registered agent, starts ingress, the port-map service, the RTT probe responder and the
+// control endpoint, and follows changes other processes make to the store (client remove).
+
+import type { Device, DeviceOptions } from "../tun/types.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
+import { parseCidr } from "../net/ip.ts";
+import { log } from "../log/logger.ts";
+import type { SiteConfig } from "../protocol/control.ts";
+import { HubStore, hubTunnelAddress } from "./store.ts";
+import { HubControl } from "./control.ts";
+import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress.ts";
+import { buildRoutes, type RouteTable } from "./routes.ts";
+import { PortMapService } from "./portmap.ts";
+import { type ProbeResponder, startProbeResponder } from "./probe.ts";
+
+/** Makes the hub's tunnel device (burrow's own, wireguard-go, or a fake in tests). */
+export type TunnelFactory = (options: DeviceOptions) => Promise<Device>;
+
+export interface HubConfig {
+  stateDir: string;
+  /** Control endpoint (login + WebSocket). */
+  listen: { hostname: string; port: number };
+  /** Host agents and internet clients use; goes into `sites[].endpoint`. */
+  publicHost: string;
+  tls?: { cert: string; key: string };
+  wgPort: number;
+  tunnelCidr: string;
+  portRange: { first: number; last: number };
+  /** 0 picks a free port (tests). */
+  httpPort: number;
+  httpsPort: number;
+  tunnel: TunnelFactory;
+  /** @default "burrowhub0" */
+  interfaceName?: string;
+  /** Public listeners bind this. @default "0.0.0.0" */
+  ingressHost?: string;
+  /** Start the port-map service and probe responder on the tunnel address. @default true */
+  tunnelServices?: boolean;
+  /** Seam for tests without a tunnel. @default dial the tunnel address */
+  dial?: AgentDialer;
+  tokenTtlMs?: number;
+  maxFrameBytes?: number;
+  /** How often to look for changes by other processes. @default 250 */
+  watchIntervalMs?: number;
+}
+
+const SITE_ID = 1;
+const UTILITY_SUBNET = "100.96.128.0/24";
+const PRIVATE_KEY_SETTING = "wg_private_key";
+
+/** A started hub; `close()` stops everything it started. */
+export class Hub {
+  readonly store: HubStore;
+  readonly control: HubControl;
+  readonly ingress: Ingress;
+  readonly device: Device;
+  readonly hubTunnelIP: string;
+  #routes: RouteTable;
+  #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #portMaps: PortMapService | null = null;
+  #probe: ProbeResponder | null = null;
+  #watchTimer: ReturnType<typeof setInterval> | undefined;
+  #dataVersion = 0;
+  /** Peer keys installed on the device, by client id. */
+  readonly #peers = new Map<string, string>();
+  #httpPort = 0;
+  #httpsPort = 0;
+  #reconciling: Promise<void> = Promise.resolve();
+
+  private constructor(readonly config: HubConfig, store: HubStore, device: Device) {
+    this.store = store;
+    this.device = device;
+    this.hubTunnelIP = hubTunnelAddress(config.tunnelCidr);
+    this.#routes = buildRoutes(store);
+    this.ingress = new Ingress({
+      routes: () => this.#routes,
+      dial: config.dial ?? dialThroughTunnel,
+      listenHost: config.ingressHost,
+    });
+    this.control = new HubControl({
+      store,
+      site: () => this.site(),
+      tunnelCidr: config.tunnelCidr,
+      hubTunnelIP: this.hubTunnelIP,
+      utilitySubnet: UTILITY_SUBNET,
+      portRange: config.portRange,
+      attachPeer: (key, ip, previous) => this.#attachPeer(key, ip, previous),
+      openPort: (port) => this.ingress.openPort(port),
+      closePort: (port) => this.ingress.closePort(port),
+      ingressChanged: () => this.#rebuildRoutes(),
+    }, { tokenTtlMs: config.tokenTtlMs, maxFrameBytes: config.maxFrameBytes });
+  }
+
+  /**
+   * Starts every part of the hub. On failure, whatever was started is stopped again.
+   *
+   * @throws {Error} when the device, a listener or the store cannot be set up
+   */
+  static async start(config: HubConfig): Promise<Hub> {
+    const network = parseCidr(config.tunnelCidr);
+    if (!network || network.bytes.length !== 4) {
+      throw new TypeError(
+        `Cannot start hub: IPv4 tunnel CIDR expected, received ${config.tunnelCidr}`,
+      );
+    }
+    const store = HubStore.open(config.stateDir);
+    let device: Device | null = null;
+    let hub: Hub | null = null;
+    try {
+      let privateKey = keyFromBase64(store.setting(PRIVATE_KEY_SETTING) ?? "");
+      if (!privateKey) {
+        privateKey = generatePrivateKey();
+        store.setSetting(PRIVATE_KEY_SETTING, keyToBase64(privateKey));
+      }
+      device = await config.tunnel({
+        name: config.interfaceName ?? "burrowhub0",
+        listenPort: config.wgPort,
+        privateKey,
+        answerTestRequests: true,
+      });
+      hub = new Hub(config, store, device);
+      await hub.#startParts();
+      return hub;
+    } catch (error) {
+      if (hub) await hub.close();
+      else {
+        await device?.close().catch(() => {});
+        store.close();
+      }
+      throw error;
+    }
+  }
+
+  async #startParts(): Promise<void> {
+    const { config } = this;
+    const bits = config.tunnelCidr.split("/")[1];
+    await this.device.addAddress(`${this.hubTunnelIP}/${bits}`);
+    await refuseForwarding(this.device.name);
+    // 1. Peers of every agent that ever registered: traffic flows before they reconnect.
+    for (const client of this.store.listClients()) {
+      if (client.publicKey && client.tunnelIP) {
+        await this.#attachPeer(client.publicKey, client.tunnelIP, null);
+        this.#peers.set(client.id, client.publicKey);
+      }
+    }
+    // 2. Public listeners: allocated ports, HTTP, HTTPS.
+    for (const { port } of this.store.allPorts()) {
+      if (!this.ingress.openPort(port)) log.warn("allocated port stays closed", { port });
+    }
+    this.#httpPort = this.ingress.listenHttp(config.httpPort);
+    this.#httpsPort = this.ingress.listenHttps(config.httpsPort);
+    // 3. Services inside the tunnel.
+    if (config.tunnelServices ?? true) {
+      this.#portMaps = new PortMapService({
+        hostname: this.hubTunnelIP,
+        routes: () => this.#routes,
+        tunnelNetwork: parseCidr(config.tunnelCidr)!,
+        dialAgent: config.dial ?? dialThroughTunnel,
+      });
+      this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
+    }
+    // 4. Control endpoint.
+    this.#server = Deno.serve({
+      hostname: config.listen.hostname,
+      port: config.listen.port,
+      ...(config.tls ? { cert: config.tls.cert, key: config.tls.key } : {}),
+      onListen: () => {},
+    }, this.control.handler);
+    // 5. Follow other processes' changes (burrow hub client remove).
+    this.#dataVersion = this.store.dataVersion();
+    this.#watchTimer = setInterval(() => {
+      this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((error) =>
+        log.error("cannot apply store changes", { error })
+      );
+    }, config.watchIntervalMs ?? 250);
+    log.info("hub started", {
+      control: `${config.listen.hostname}:${this.controlPort}`,
+      wgPort: this.device.listenPort,
+      tunnelIP: this.hubTunnelIP,
+      http: this.#httpPort,
+      https: this.#httpsPort,
+    });
+  }
+
+  get controlPort(): number {
+    return this.#server?.addr.port ?? 0;
+  }
+  get httpPort(): number {
+    return this.#httpPort;
+  }
+  get httpsPort(): number {
+    return this.#httpsPort;
+  }
+  get routes(): RouteTable {
+    return this.#routes;
+  }
+
+  /** The hub as the one site every agent connects to. */
+  site(): SiteConfig {
+    return {
+      siteId: SITE_ID,
+      name: "hub",
+      endpoint: `${
+        this.config.publicHost.includes(":")
+          ? `[${this.config.publicHost}]`
+          : this.config.publicHost
+      }:${this.device.listenPort}`,
+      publicKey: keyToBase64(this.device.publicKey),
+      serverIP: this.hubTunnelIP,
+      serverPort: this.device.listenPort,
+      remoteSubnets: [],
+      aliases: [],
+    };
+  }
+
+  async #attachPeer(publicKey: string, tunnelIP: string, previousKey: string | null) {
+    if (previousKey) {
+      await this.device.removePeer(keyFromBase64(previousKey)!).catch(() => {});
+    }
+    await this.device.setPeer({
+      publicKey: keyFromBase64(publicKey)!,
+      allowedIps: [`${tunnelIP}/32`],
+    });
+    for (const [id, key] of this.#peers) if (key === previousKey) this.#peers.delete(id);
+    const owner = this.store.listClients().find((c) => c.publicKey === publicKey);
+    if (owner) this.#peers.set(owner.id, publicKey);
+  }
+
+  #rebuildRoutes(): void {
+    this.#routes = buildRoutes(this.store);
+  }
+
+  /** Applies what another process changed: removed clients lose session, peer and ports. */
+  async #reconcile(): Promise<void> {
+    const version = this.store.dataVersion();
+    if (version === this.#dataVersion) return;
+    this.#dataVersion = version;
+    const clients = new Set(this.store.listClients().map((c) => c.id));
+    for (const [id, key] of [...this.#peers]) {
+      if (clients.has(id)) continue;
+      this.#peers.delete(id);
+      await this.device.removePeer(keyFromBase64(key)!).catch(() => {});
+    }
+    for (const id of this.control.connected()) {
+      if (!clients.has(id)) {
+        log.info("client removed: ending its session", { clientId: id });
+        this.control.terminate(id, "this client was removed from the hub");
+      }
+    }
+    const allocated = new Set(this.store.allPorts().map((p) => p.port));
+    for (const port of this.ingress.openPorts()) {
+      if (!allocated.has(port)) this.ingress.closePort(port);
+    }
+    this.#rebuildRoutes();
+  }
+
+  /** Stops everything and closes the store. */
+  async close(): Promise<void> {
+    clearInterval(this.#watchTimer);
+    await this.#reconciling;
+    this.control.closeAll();
+    await this.#server?.shutdown();
+    await this.ingress.close();
+    await this.#portMaps?.close();
+    await this.#probe?.close();
+    await this.device.close().catch(() => {});
+    this.store.close();
+  }
+}
+
+/**
+ * Isolation: the kernel must never route a packet from one agent to another through the
+ * hub's interface, whatever the host's global forwarding setting says.
+ */
+async function refuseForwarding(interfaceName: string): Promise<void> {
+  for (const family of ["ipv4", "ipv6"]) {
+    const path = `/proc/sys/net/${family}/conf/${interfaceName}/forwarding`;
+    try {
+      await Deno.writeTextFile(path, "0\n");
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        log.warn("cannot turn off forwarding on the tunnel interface", { path, error });
+      }
+    }
+  }
+}

@@ -1,0 +1,256 @@
+// Public ingress (PROTOCOL.md section 4): allocated TCP ports, HTTP on port 80 routed by Host
+// and TLS on port 443 routed by SNI. Each connection: 1. find the owning agent, 2. check the
+// firewall against the client address, 3. dial the agent's tunnel address within a deadline,
+// 4. write a PROXY v2 header and what was already read, 5. relay bytes.
+
+import { encodeProxyV2 } from "../net/proxy_v2.ts";
+import { parseIp } from "../net/ip.ts";
+import { log } from "../log/logger.ts";
+import type { AgentRoute, RouteTable } from "./routes.ts";
+import { parseRequestHost, plainResponse } from "./http_head.ts";
+import { parseClientHello, TLS_ALERT, tlsAlert } from "./sni.ts";
+import { closeQuietly, concat, relay, writeAll } from "./relay.ts";
+
+/** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
+export type AgentDialer = (
+  tunnelIP: string,
+  port: number,
+  signal: AbortSignal,
+) => Promise<Deno.TcpConn>;
+
+export const dialThroughTunnel: AgentDialer = (hostname, port, signal) =>
+  Deno.connect({ hostname, port, signal });
+
+export interface IngressOptions {
+  /** The current routing table; read once per connection. */
+  routes(): RouteTable;
+  dial?: AgentDialer;
+  /** Address the public listeners bind. @default "0.0.0.0" */
+  listenHost?: string;
+  /** An offline agent is answered 502 within this. @default 900 */
+  dialTimeoutMs?: number;
+  /** How long a client may take to send its request head or ClientHello. @default 10_000 */
+  headTimeoutMs?: number;
+}
+
+type Listener = Deno.TcpListener;
+
+/** The public listeners and what happens on each accepted connection. */
+export class Ingress {
+  readonly #options: Required<IngressOptions>;
+  readonly #portListeners = new Map<number, Listener>();
+  readonly #siteListeners: Listener[] = [];
+  readonly #connections = new Set<Deno.Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(options: IngressOptions) {
+    this.#options = {
+      dial: dialThroughTunnel,
+      listenHost: "0.0.0.0",
+      dialTimeoutMs: 900,
+      headTimeoutMs: 10_000,
+      ...options,
+    };
+  }
+
+  /** Ports with an open listener. */
+  openPorts(): number[] {
+    return [...this.#portListeners.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Binds the public listener of an allocated port.
+   *
+   * @returns false when the port cannot be bound (in use by something else)
+   */
+  openPort(port: number): boolean {
+    if (this.#closed) return false;
+    if (this.#portListeners.has(port)) return true;
+    let listener: Listener;
+    try {
+      listener = Deno.listen({ hostname: this.#options.listenHost, port });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied) {
+        log.warn("cannot bind allocated port", { port, error: (error as Error).message });
+        return false;
+      }
+      throw error;
+    }
+    this.#portListeners.set(port, listener);
+    this.#serve(listener, (conn) => this.#handleTcp(conn, port));
+    return true;
+  }
+
+  /** Closes a released port's listener (open connections on it finish on their own). */
+  closePort(port: number): void {
+    const listener = this.#portListeners.get(port);
+    if (!listener) return;
+    this.#portListeners.delete(port);
+    closeQuietly(listener);
+  }
+
+  /** Listens for HTTP (routed by Host) on `port`. */
+  listenHttp(port: number): number {
+    const listener = Deno.listen({ hostname: this.#options.listenHost, port });
+    this.#siteListeners.push(listener);
+    this.#serve(listener, (conn) => this.#handleHttp(conn));
+    return listener.addr.port;
+  }
+
+  /** Listens for TLS (routed by SNI, never decrypted) on `port`. */
+  listenHttps(port: number): number {
+    const listener = Deno.listen({ hostname: this.#options.listenHost, port });
+    this.#siteListeners.push(listener);
+    this.#serve(listener, (conn) => this.#handleTls(conn));
+    return listener.addr.port;
+  }
+
+  /** Closes every listener and connection and waits for the handlers to finish. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const listener of [...this.#portListeners.values(), ...this.#siteListeners]) {
+      closeQuietly(listener);
+    }
+    this.#portListeners.clear();
+    for (const conn of this.#connections) closeQuietly(conn);
+    while (this.#tasks.size) await Promise.allSettled([...this.#tasks]);
+  }
+
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+  }
+
+  #serve(listener: Listener, handle: (conn: Deno.TcpConn) => Promise<void>): void {
+    this.#track((async () => {
+      while (true) {
+        let conn: Deno.TcpConn;
+        try {
+          conn = await listener.accept();
+        } catch {
+          return; // listener closed
+        }
+        this.#connections.add(conn);
+        this.#track(
+          handle(conn).catch((error) => log.debug("ingress connection failed", { error }))
+            .finally(() => {
+              this.#connections.delete(conn);
+              closeQuietly(conn);
+            }),
+        );
+      }
+    })());
+  }
+
+  // ---- 1-5 per listener kind
+
+  async #handleTcp(conn: Deno.TcpConn, port: number): Promise<void> {
+    const route = this.#options.routes().ports.get(port);
+    if (!route?.tunnelIP || !this.#admits(route, conn)) return;
+    const upstream = await this.#dialAgent(route, port);
+    if (!upstream) return;
+    await this.#relayWithHeader(conn, upstream, new Uint8Array(0));
+  }
+
+  async #handleHttp(conn: Deno.TcpConn): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    const verdict = await this.#readHead(conn, chunks, parseRequestHost);
+    if (verdict === null) return;
+    if (verdict.kind === "invalid") {
+      const reason = verdict.status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+      return await answer(conn, plainResponse(verdict.status, reason, verdict.reason + "\n"));
+    }
+    if (verdict.kind !== "found") return;
+    const route = this.#options.routes().domains.get(verdict.host);
+    if (!route?.tunnelIP) {
+      return await answer(conn, plainResponse(404, "Not Found", `no site for ${verdict.host}\n`));
+    }
+    if (!this.#admits(route, conn)) {
+      return await answer(conn, plainResponse(403, "Forbidden", "forbidden by firewall\n"));
+    }
+    const upstream = await this.#dialAgent(route, 80);
+    if (!upstream) {
+      return await answer(conn, plainResponse(502, "Bad Gateway", "site is offline\n"));
+    }
+    await this.#relayWithHeader(conn, upstream, concat(chunks));
+  }
+
+  async #handleTls(conn: Deno.TcpConn): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    const verdict = await this.#readHead(conn, chunks, parseClientHello);
+    if (verdict === null) return;
+    if (verdict.kind === "invalid" || verdict.kind === "no-sni") {
+      return await answer(conn, tlsAlert(TLS_ALERT.unrecognizedName));
+    }
+    if (verdict.kind !== "found") return;
+    const route = this.#options.routes().domains.get(verdict.serverName);
+    if (!route?.tunnelIP) return await answer(conn, tlsAlert(TLS_ALERT.unrecognizedName));
+    if (!this.#admits(route, conn)) return await answer(conn, tlsAlert(TLS_ALERT.accessDenied));
+    const upstream = await this.#dialAgent(route, 443);
+    if (!upstream) return await answer(conn, tlsAlert(TLS_ALERT.internalError));
+    await this.#relayWithHeader(conn, upstream, concat(chunks));
+  }
+
+  /** Reads until `parse` stops asking for more; null on EOF, timeout or error. */
+  async #readHead<T extends { kind: string }>(
+    conn: Deno.TcpConn,
+    chunks: Uint8Array[],
+    parse: (data: Uint8Array) => T,
+  ): Promise<T | null> {
+    const timer = setTimeout(() => closeQuietly(conn), this.#options.headTimeoutMs);
+    try {
+      const buffer = new Uint8Array(4096);
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) return null;
+        chunks.push(buffer.slice(0, n));
+        const verdict = parse(concat(chunks));
+        if (verdict.kind !== "need-more") return verdict;
+      }
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #admits(route: AgentRoute, conn: Deno.TcpConn): boolean {
+    const address = parseIp(conn.remoteAddr.hostname);
+    return address !== null && route.allows(address);
+  }
+
+  async #dialAgent(route: AgentRoute, port: number): Promise<Deno.TcpConn | null> {
+    const signal = AbortSignal.timeout(this.#options.dialTimeoutMs);
+    try {
+      return await this.#options.dial(route.tunnelIP!, port, signal);
+    } catch (error) {
+      log.debug("agent unreachable", {
+        clientId: route.clientId,
+        port,
+        error: (error as Error).message,
+      });
+      return null;
+    }
+  }
+
+  async #relayWithHeader(conn: Deno.TcpConn, upstream: Deno.TcpConn, first: Uint8Array) {
+    this.#connections.add(upstream);
+    try {
+      const header = encodeProxyV2(
+        { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+        { address: conn.localAddr.hostname, port: conn.localAddr.port },
+      );
+      await relay(conn, upstream, concat([header, first]));
+    } finally {
+      this.#connections.delete(upstream);
+    }
+  }
+}
+
+async function answer(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeAll(conn, bytes);
+    await conn.closeWrite();
+  } catch { /* client already gone */ }
+}

@@ -1,0 +1,266 @@
+// The hub's port-map service (docs/port-map-protocol.md): listens on the hub's tunnel address
+// only. 1. identify the calling agent by its tunnel source address, 2. read its request line,
+// 3. check the request against that agent's synced port maps, 4. dial another tunnel's
+// allocated port (PROXY v2 header, firewall applied) or an outside destination, 5. answer and
+// relay (TCP bytes, or length-framed datagrams for UDP).
+
+import dgram from "node:dgram";
+import { Buffer } from "node:buffer";
+import { type Cidr, cidrContains, parseIp } from "../net/ip.ts";
+import { encodeProxyV2 } from "../net/proxy_v2.ts";
+import { log } from "../log/logger.ts";
+import type { RouteTable } from "./routes.ts";
+import type { AgentDialer } from "./ingress.ts";
+import { closeQuietly, relay, writeAll } from "./relay.ts";
+import {
+  decodeRequest,
+  encodeAnswer,
+  frameDatagram,
+  PORT_MAP_SERVICE_PORT,
+  type PortMapRequest,
+  readLine,
+  unframeDatagrams,
+} from "./portmap_wire.ts";
+
+export interface PortMapServiceOptions {
+  /** The hub's tunnel address: the service is never reachable from outside the tunnel. */
+  hostname: string;
+  /** @default PORT_MAP_SERVICE_PORT */
+  port?: number;
+  routes(): RouteTable;
+  /** Outside destinations inside this network are refused (isolation between agents). */
+  tunnelNetwork: Cidr;
+  dialAgent: AgentDialer;
+  /** Resolves a destination name to addresses (injectable for tests). */
+  resolve?: (name: string) => Promise<string[]>;
+  /** @default 900 for agents, 5000 for outside destinations */
+  agentDialTimeoutMs?: number;
+  outsideDialTimeoutMs?: number;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A refusal the caller sees as `{"ok": false, "error": message}`. */
+class Refusal extends Error {}
+
+export class PortMapService {
+  readonly #listener: Deno.TcpListener;
+  readonly #options: PortMapServiceOptions;
+  readonly #connections = new Set<{ close(): void }>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #loop: Promise<void>;
+
+  constructor(options: PortMapServiceOptions) {
+    this.#options = options;
+    this.#listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port ?? PORT_MAP_SERVICE_PORT,
+    });
+    this.#loop = this.#acceptLoop();
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  async close(): Promise<void> {
+    closeQuietly(this.#listener);
+    for (const conn of this.#connections) closeQuietly(conn);
+    await this.#loop;
+    while (this.#tasks.size) await Promise.allSettled([...this.#tasks]);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return;
+      }
+      this.#connections.add(conn);
+      const task = this.#handle(conn).catch((error) => {
+        log.debug("port map connection failed", { error });
+      }).finally(() => {
+        this.#connections.delete(conn);
+        closeQuietly(conn);
+      });
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  async #handle(conn: Deno.TcpConn): Promise<void> {
+    const routes = this.#options.routes();
+    // 1. WireGuard's source check makes the tunnel source address an identity.
+    const caller = routes.clientsByTunnelIP.get(conn.remoteAddr.hostname);
+    if (!caller) return await refuse(conn, "not a registered tunnel address");
+    // 2. The request line.
+    const timer = setTimeout(() => closeQuietly(conn), REQUEST_TIMEOUT_MS);
+    const line = await readLine(conn).finally(() => clearTimeout(timer));
+    const request = line && decodeRequest(line);
+    if (!request) return await refuse(conn, "bad port map request");
+    // 3. Only destinations the caller synced as port maps.
+    const synced = routes.portmaps.get(caller) ?? [];
+    const listed = synced.some((rule) =>
+      rule.destination === request.destination && rule.dstPort === request.dstPort &&
+      rule.transport === request.transport
+    );
+    if (!listed) return await refuse(conn, "no such port map in your synced rules");
+    try {
+      if (request.destination === "") await this.#toTunnel(conn, request, routes);
+      else if (request.transport === "tcp") await this.#toOutsideTcp(conn, request);
+      else await this.#toOutsideUdp(conn, request);
+    } catch (error) {
+      if (error instanceof Refusal) return await refuse(conn, error.message);
+      throw error;
+    }
+  }
+
+  /** 4a. Another tunnel's allocated port, as if the caller were an internet client. */
+  async #toTunnel(conn: Deno.TcpConn, request: PortMapRequest, routes: RouteTable) {
+    if (request.transport !== "tcp") throw new Refusal("allocated ports carry TCP only");
+    const target = routes.ports.get(request.dstPort);
+    if (!target?.tunnelIP) throw new Refusal(`port ${request.dstPort} is not allocated`);
+    const callerAddress = parseIp(conn.remoteAddr.hostname);
+    if (!callerAddress || !target.allows(callerAddress)) {
+      throw new Refusal("refused by the port's firewall");
+    }
+    let upstream: Deno.TcpConn;
+    try {
+      upstream = await this.#options.dialAgent(
+        target.tunnelIP,
+        request.dstPort,
+        AbortSignal.timeout(this.#options.agentDialTimeoutMs ?? 900),
+      );
+    } catch {
+      throw new Refusal("the tunnel owning that port is offline");
+    }
+    this.#connections.add(upstream);
+    try {
+      await writeAll(conn, encodeAnswer({ ok: true }));
+      const header = encodeProxyV2(
+        { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+        { address: this.#options.hostname, port: request.dstPort },
+      );
+      await relay(conn, upstream, header);
+    } finally {
+      this.#connections.delete(upstream);
+    }
+  }
+
+  /** Resolves and checks an outside destination: never the tunnel, loopback or unspecified. */
+  async #outsideAddress(destination: string): Promise<string> {
+    let addresses: string[];
+    if (parseIp(destination)) addresses = [destination];
+    else {
+      try {
+        addresses = await (this.#options.resolve ?? resolveName)(destination);
+      } catch {
+        throw new Refusal(`cannot resolve ${destination}`);
+      }
+    }
+    const address = addresses[0];
+    const bytes = address ? parseIp(address) : null;
+    if (!bytes) throw new Refusal(`cannot resolve ${destination}`);
+    if (cidrContains(this.#options.tunnelNetwork, bytes) || isLocal(bytes)) {
+      throw new Refusal(`destination ${destination} is not allowed`);
+    }
+    return address;
+  }
+
+  /** 4b. An outside TCP destination the hub dials itself. */
+  async #toOutsideTcp(conn: Deno.TcpConn, request: PortMapRequest) {
+    const address = await this.#outsideAddress(request.destination);
+    let upstream: Deno.TcpConn;
+    try {
+      upstream = await Deno.connect({
+        hostname: address,
+        port: request.dstPort,
+        signal: AbortSignal.timeout(this.#options.outsideDialTimeoutMs ?? 5000),
+      });
+    } catch {
+      throw new Refusal(`cannot connect to ${request.destination}:${request.dstPort}`);
+    }
+    this.#connections.add(upstream);
+    try {
+      await writeAll(conn, encodeAnswer({ ok: true }));
+      await relay(conn, upstream);
+    } finally {
+      this.#connections.delete(upstream);
+    }
+  }
+
+  /** 4c. An outside UDP destination: datagrams framed on the TCP stream both ways. */
+  async #toOutsideUdp(conn: Deno.TcpConn, request: PortMapRequest) {
+    const address = await this.#outsideAddress(request.destination);
+    const socket = dgram.createSocket(address.includes(":") ? "udp6" : "udp4");
+    const handle = { close: () => socket.close() };
+    this.#connections.add(handle);
+    let failed = false;
+    // Replies are written in order; a slow client applies back-pressure through this chain.
+    let writing = Promise.resolve();
+    socket.on("message", (message: Uint8Array) => {
+      const framed = frameDatagram(new Uint8Array(message));
+      writing = writing.then(() => writeAll(conn, framed)).catch(() => {
+        failed = true;
+      });
+    });
+    socket.on("error", () => {
+      failed = true;
+      closeQuietly(conn);
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.connect(request.dstPort, address, () => {
+          socket.off("error", reject);
+          resolve();
+        });
+      });
+      await writeAll(conn, encodeAnswer({ ok: true }));
+      const buffer = new Uint8Array(64 * 1024);
+      let pending: Uint8Array = new Uint8Array(0);
+      while (!failed) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        const joined = new Uint8Array(pending.length + n);
+        joined.set(pending);
+        joined.set(buffer.subarray(0, n), pending.length);
+        const { datagrams, rest } = unframeDatagrams(joined);
+        pending = rest;
+        for (const datagram of datagrams) socket.send(Buffer.from(datagram));
+      }
+    } catch {
+      // the client went away
+    } finally {
+      this.#connections.delete(handle);
+      try {
+        socket.close();
+      } catch { /* already closed */ }
+      await writing;
+    }
+  }
+}
+
+async function refuse(conn: Deno.Conn, message: string): Promise<void> {
+  try {
+    await writeAll(conn, encodeAnswer({ ok: false, error: message }));
+    await conn.closeWrite();
+  } catch { /* gone */ }
+}
+
+async function resolveName(name: string): Promise<string[]> {
+  const v4 = await Deno.resolveDns(name, "A").catch(() => [] as string[]);
+  if (v4.length) return v4;
+  return await Deno.resolveDns(name, "AAAA");
+}
+
+function isLocal(bytes: Uint8Array): boolean {
+  if (bytes.length === 4) return bytes[0] === 127 || bytes[0] === 0;
+  const zeros = bytes.subarray(0, 15).every((b) => b === 0);
+  if (zeros && (bytes[15] === 1 || bytes[15] === 0)) return true; // ::1, ::
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff &&
+    bytes[11] === 0xff;
+  return mapped && (bytes[12] === 127 || bytes[12] === 0);
+}
