@@ -1,10 +1,440 @@
-// The device on the main thread: owns the TUN, the sockets and the Workers, applies configuration.
+// The device on the main thread: creates the TUN and the sockets, runs the reader and engine
+// Workers, turns API calls and UAPI transactions into engine messages, and tears it all down.
 
-import type { Device, DeviceOptions } from "./types.ts";
+import { log } from "../log/logger.ts";
+import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "./keys.ts";
+import { Doorbell, PacketRing } from "./pool.ts";
+import type {
+  EngineReport,
+  EngineRequest,
+  EngineSockets,
+  ReaderKind,
+  ReaderReport,
+  ReaderRequest,
+} from "./protocol.ts";
+import { addLinkAddress, addLinkRoute, closeFd, linkExists, openTun, setLinkUp } from "./tun.ts";
+import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
+import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
+import { listenUapi, type UapiServer } from "./uapi_server.ts";
+import { closeUdpSockets, openUdpSockets, setFwmark, type UdpSockets } from "./udp.ts";
+import { SyscallError } from "./libc.ts";
+
+const DEFAULT_MTU = 1420;
+const RING_SLOTS = 512;
+const STOP_TIMEOUT_MS = 3000;
+const LINK_CHECK_MS = 1000;
+
+function ringDataBytes(mtu: number): number {
+  // Room for the largest transport datagram (MTU + 32) and then some, in whole cache lines.
+  return Math.ceil(Math.max(2048, mtu + 128) / 64) * 64;
+}
+
+/** A Worker with its report stream and the promise of its "stopped". */
+class WorkerHandle<Request, Report extends { type: string }> {
+  readonly worker: Worker;
+  readonly stopped: Promise<void>;
+  #markStopped!: () => void;
+
+  constructor(file: string, onReport: (report: Report) => void, onError: (error: unknown) => void) {
+    this.worker = new Worker(new URL(file, import.meta.url), { type: "module" });
+    this.stopped = new Promise((resolve) => this.#markStopped = resolve);
+    this.worker.onmessage = (event: MessageEvent<Report>) => {
+      if (event.data.type === "stopped") this.#markStopped();
+      onReport(event.data);
+    };
+    this.worker.onerror = (event) => {
+      event.preventDefault();
+      onError(event.message);
+      this.#markStopped();
+    };
+  }
+
+  post(message: Request): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Sends the shutdown message and waits for the Worker to exit (terminates it if it hangs). */
+  async shutdown(message: Request): Promise<void> {
+    this.post(message);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS)
+    );
+    const outcome = await Promise.race([this.stopped.then(() => "ok" as const), late]);
+    clearTimeout(timer);
+    if (outcome === "late") log.warn("worker did not stop in time; terminating it");
+    this.worker.terminate();
+  }
+}
+
+type ReaderHandle = WorkerHandle<ReaderRequest, ReaderReport>;
+type EngineHandle = WorkerHandle<EngineRequest, EngineReport>;
+
+interface UdpSide {
+  sockets: UdpSockets;
+  rings: { ring4: PacketRing | null; ring6: PacketRing | null };
+  readers: ReaderHandle[];
+}
+
+/** Internal options `burrow wg` needs beyond the public ones. */
+export interface DeviceInternals {
+  /** Generate a private key when none is given (the API default); `burrow wg` starts without one. */
+  generateKey: boolean;
+  /** UAPI socket directory (tests). */
+  uapiDirectory?: string;
+}
+
+class WgDevice implements Device {
+  readonly name: string;
+  readonly closed: Promise<void>;
+  #publicKey: Uint8Array;
+  #listenPort = 0;
+  #fwmark = 0;
+  #tunFd = -1;
+  #tunRing!: PacketRing;
+  #bell = new Doorbell();
+  #tunReader: ReaderHandle | null = null;
+  #udp: UdpSide | null = null;
+  #engine: EngineHandle | null = null;
+  #uapi: UapiServer | null = null;
+  #nextId = 1;
+  #pending = new Map<number, (report: EngineReport) => void>();
+  #closing: Promise<void> | null = null;
+  #markClosed!: () => void;
+  #linkTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Serializes configuration changes so each is applied whole, in arrival order. */
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #mtu: number;
+  readonly #log;
+
+  constructor(readonly options: DeviceOptions, readonly internals: DeviceInternals) {
+    this.name = options.name;
+    this.#mtu = options.mtu ?? DEFAULT_MTU;
+    this.#publicKey = new Uint8Array(32);
+    this.closed = new Promise((resolve) => this.#markClosed = resolve);
+    this.#log = log.with({ interface: options.name });
+  }
+
+  get publicKey(): Uint8Array {
+    return this.#publicKey;
+  }
+  get listenPort(): number {
+    return this.#listenPort;
+  }
+
+  async start(): Promise<void> {
+    let privateKey = this.options.privateKey ?? null;
+    if (!privateKey && this.internals.generateKey) privateKey = generatePrivateKey();
+    if (privateKey) {
+      privateKey = clampPrivateKey(privateKey.slice());
+      this.#publicKey = publicKeyOf(privateKey);
+    }
+    this.#tunFd = openTun(this.name);
+    this.#tunRing = PacketRing.create(RING_SLOTS, ringDataBytes(this.#mtu));
+    this.#udp = this.#openUdp(this.options.listenPort ?? 0);
+    this.#listenPort = this.#udp.sockets.port;
+    await setLinkUp(this.name, this.#mtu);
+    this.#engine = new WorkerHandle<EngineRequest, EngineReport>(
+      "./engine_worker.ts",
+      (report) => this.#onEngineReport(report),
+      (error) => this.#fail("engine worker crashed", error),
+    );
+    const started = this.#engineStarted();
+    this.#engine.post({
+      type: "start",
+      config: {
+        tunFd: this.#tunFd,
+        mtu: this.#mtu,
+        tunRing: this.#tunRing.buffer,
+        bell: this.#bell.buffer,
+        sockets: this.#engineSockets(this.#udp),
+        privateKey,
+        answerTestRequests: this.options.answerTestRequests ?? false,
+      },
+    });
+    await started;
+    this.#tunReader = this.#startReader("tun", this.#tunFd, this.#tunRing);
+    if (this.options.uapi ?? true) {
+      this.#uapi = await listenUapi(this.name, {
+        get: () => this.#snapshot(),
+        set: (change) => this.#applyUapi(change),
+      }, this.internals.uapiDirectory);
+      // Removing the socket is how wireguard-go is told to exit; burrow does the same.
+      this.#uapi.removed.then(() => {
+        this.#log.info("uapi socket removed; closing the device");
+        this.close();
+      });
+    }
+    this.#watchLink();
+  }
+
+  #openUdp(port: number): UdpSide {
+    const sockets = openUdpSockets(port, this.#fwmark);
+    const dataBytes = ringDataBytes(this.#mtu);
+    const ring4 = sockets.fd4 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
+    const ring6 = sockets.fd6 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
+    const readers: ReaderHandle[] = [];
+    if (ring4) readers.push(this.#startReader("udp", sockets.fd4, ring4));
+    if (ring6) readers.push(this.#startReader("udp", sockets.fd6, ring6));
+    return { sockets, rings: { ring4, ring6 }, readers };
+  }
+
+  #engineSockets(udp: UdpSide): EngineSockets {
+    return {
+      fd4: udp.sockets.fd4,
+      fd6: udp.sockets.fd6,
+      port: udp.sockets.port,
+      ring4: udp.rings.ring4?.buffer ?? null,
+      ring6: udp.rings.ring6?.buffer ?? null,
+    };
+  }
+
+  #startReader(kind: ReaderKind, fd: number, ring: PacketRing): ReaderHandle {
+    const reader = new WorkerHandle<ReaderRequest, ReaderReport>(
+      "./reader_worker.ts",
+      (report) => {
+        if (report.type === "failed" && kind === "tun") {
+          this.#log.info("interface is gone; closing the device", { errno: report.errno });
+          this.close();
+        } else if (report.type === "failed") {
+          this.#log.warn("udp socket failed", { errno: report.errno });
+        }
+      },
+      (error) => this.#fail("reader worker crashed", error),
+    );
+    reader.post({ type: "start", kind, fd, ring: ring.buffer, bell: this.#bell.buffer });
+    return reader;
+  }
+
+  #watchLink(): void {
+    // Belt and braces next to the TUN reader's EBADFD: `ip link del` must always end the device.
+    this.#linkTimer = setTimeout(() => {
+      if (this.#closing) return;
+      if (!linkExists(this.name)) {
+        this.#log.info("interface is gone; closing the device");
+        this.close();
+        return;
+      }
+      this.#watchLink();
+    }, LINK_CHECK_MS);
+  }
+
+  #fail(what: string, error: unknown): void {
+    this.#log.error(what, { error: String(error) });
+    this.close();
+  }
+
+  #onEngineReport(report: EngineReport): void {
+    if (report.type === "error") {
+      this.#log.error("engine error", { error: report.message });
+      return;
+    }
+    if (report.type === "started") {
+      this.#started?.(report);
+      return;
+    }
+    if (!("id" in report)) return;
+    const waiter = this.#pending.get(report.id);
+    if (waiter) {
+      this.#pending.delete(report.id);
+      waiter(report);
+    }
+  }
+
+  #started: ((report: EngineReport) => void) | null = null;
+  #engineStarted(): Promise<EngineReport> {
+    return new Promise((resolve) => this.#started = resolve);
+  }
+
+  #request(message: EngineRequest & { id: number }): Promise<EngineReport> {
+    if (this.#closing || !this.#engine) {
+      return Promise.reject(new Error(`Cannot configure ${this.name}: the device is closed`));
+    }
+    const answer = new Promise<EngineReport>((resolve) => this.#pending.set(message.id, resolve));
+    this.#engine.post(message);
+    return answer;
+  }
+
+  #serialized<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(task, task);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  #snapshot(): Promise<UapiSnapshot> {
+    return this.#serialized(async () => {
+      const report = await this.#request({ type: "get", id: this.#nextId++ });
+      if (report.type !== "snapshot") throw new Error("unexpected engine answer");
+      return report.snapshot;
+    });
+  }
+
+  /** Applies a whole change set: rebinding first (the only step that can fail), then the rest. */
+  #applyUapi(change: UapiSet): Promise<number> {
+    return this.#serialized(async () => {
+      if (this.#closing || !this.#udp) return UAPI_ERRNO.io;
+      let fresh: UdpSide | null = null;
+      if (change.listenPort !== undefined && change.listenPort !== this.#listenPort) {
+        try {
+          fresh = this.#openUdp(change.listenPort);
+        } catch (error) {
+          this.#log.warn("cannot bind the new listen port", { error: String(error) });
+          return error instanceof SyscallError ? UAPI_ERRNO.portInUse : UAPI_ERRNO.io;
+        }
+      }
+      const report = await this.#request({
+        type: "apply",
+        id: this.#nextId++,
+        change,
+        sockets: fresh ? this.#engineSockets(fresh) : undefined,
+      });
+      if (report.type !== "applied") return UAPI_ERRNO.io;
+      if (fresh) {
+        const old = this.#udp;
+        this.#udp = fresh;
+        this.#listenPort = fresh.sockets.port;
+        await Promise.all(old.readers.map((r) => r.shutdown({ type: "shutdown" })));
+        closeUdpSockets(old.sockets);
+      }
+      if (change.fwmark !== undefined) {
+        this.#fwmark = change.fwmark;
+        setFwmark(this.#udp.sockets, change.fwmark);
+      }
+      if (report.publicKey !== undefined) {
+        this.#publicKey = report.publicKey ?? new Uint8Array(32);
+      }
+      return report.errno;
+    });
+  }
+
+  async setPeer(settings: PeerSettings): Promise<void> {
+    const allowedIps = settings.allowedIps.map((text) => {
+      const cidr = parseCidr(text);
+      if (!cidr) throw new TypeError(`Cannot set the peer: bad allowed IP, received ${text}`);
+      return formatCidr(cidr);
+    });
+    let endpoint: { address: string; port: number } | undefined;
+    if (settings.endpoint !== undefined) {
+      const split = parseHostPort(settings.endpoint);
+      if (!split) {
+        throw new TypeError(`Cannot set the peer: bad endpoint, received ${settings.endpoint}`);
+      }
+      endpoint = { address: await resolveHost(split.host), port: split.port };
+    }
+    const errno = await this.#applyUapi({
+      replacePeers: false,
+      peers: [{
+        publicKey: settings.publicKey,
+        remove: false,
+        updateOnly: false,
+        presharedKey: settings.presharedKey,
+        endpoint,
+        persistentKeepaliveS: settings.persistentKeepaliveS,
+        replaceAllowedIps: true,
+        allowedIps,
+      }],
+    });
+    if (errno !== 0) {
+      throw new Error(`Cannot set the peer ${keyToBase64(settings.publicKey)}: errno ${errno}`);
+    }
+  }
+
+  async removePeer(publicKey: Uint8Array): Promise<void> {
+    const errno = await this.#applyUapi({
+      replacePeers: false,
+      peers: [{
+        publicKey,
+        remove: true,
+        updateOnly: false,
+        replaceAllowedIps: false,
+        allowedIps: [],
+      }],
+    });
+    if (errno !== 0) throw new Error(`Cannot remove the peer: errno ${errno}`);
+  }
+
+  async peers(): Promise<PeerStatus[]> {
+    const snapshot = await this.#snapshot();
+    return snapshot.peers.map((peer) => ({
+      publicKey: peer.publicKey,
+      endpoint: peer.endpoint ? formatEndpoint(peer.endpoint) : null,
+      rxBytes: peer.rxBytes,
+      txBytes: peer.txBytes,
+      lastHandshakeMs: peer.lastHandshakeMs,
+      allowedIps: peer.allowedIps,
+    }));
+  }
+
+  async addAddress(cidr: string): Promise<void> {
+    if (!parseCidr(cidr)) throw new TypeError(`Cannot add the address: bad CIDR, received ${cidr}`);
+    await addLinkAddress(this.name, cidr);
+  }
+
+  async addRoute(cidr: string): Promise<void> {
+    if (!parseCidr(cidr)) throw new TypeError(`Cannot add the route: bad CIDR, received ${cidr}`);
+    await addLinkRoute(this.name, cidr);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#teardown();
+    return this.#closing;
+  }
+
+  async #teardown(): Promise<void> {
+    clearTimeout(this.#linkTimer);
+    try {
+      await this.#uapi?.close();
+    } catch (error) {
+      this.#log.warn("cannot remove the uapi socket", { error: String(error) });
+    }
+    const readers = [...(this.#udp?.readers ?? []), ...(this.#tunReader ? [this.#tunReader] : [])];
+    await Promise.all(readers.map((reader) => reader.shutdown({ type: "shutdown" })));
+    await this.#engine?.shutdown({ type: "shutdown" });
+    for (const [id, waiter] of this.#pending) {
+      this.#pending.delete(id);
+      waiter({ type: "error", message: "device closed" });
+    }
+    if (this.#udp) closeUdpSockets(this.#udp.sockets);
+    // Closing the last descriptor of a non-persistent TUN deletes the interface.
+    if (this.#tunFd >= 0) closeFd(this.#tunFd);
+    this.#tunFd = -1;
+    this.#markClosed();
+  }
+}
+
+async function resolveHost(host: string): Promise<string> {
+  if (parseIp(host)) return host;
+  for (const type of ["A", "AAAA"] as const) {
+    try {
+      const answers = await Deno.resolveDns(host, type);
+      if (answers.length > 0) return answers[0];
+    } catch { /* try the other family */ }
+  }
+  throw new Error(`Cannot resolve the endpoint host ${host}`);
+}
 
 /**
- * Creates the interface, binds UDP, starts the Workers; the interface is up when this resolves.
+ * Creates the interface, binds UDP (IPv4 and IPv6), starts the Workers and the UAPI socket;
+ * the interface is up when this resolves.
+ *
+ * @throws {SyscallError} when the TUN cannot be created (EPERM, EBUSY) or the port is taken
  */
-export function createDevice(_options: DeviceOptions): Promise<Device> {
-  return Promise.reject(new Error("Cannot create the device: not built yet"));
+export async function createDevice(options: DeviceOptions): Promise<Device> {
+  return await startDevice(options, { generateKey: true });
+}
+
+/** {@linkcode createDevice} with the knobs `burrow wg` needs. */
+export async function startDevice(
+  options: DeviceOptions,
+  internals: DeviceInternals,
+): Promise<Device> {
+  const device = new WgDevice(options, internals);
+  try {
+    await device.start();
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
+  return device;
 }

@@ -3,28 +3,55 @@
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t results are read as i32: the lengths here are far below 2^31.
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Buffer = ArrayBufferView<ArrayBufferLike> | null;
+type Pointer = Deno.PointerValue;
+
+/** The symbols with plain numbers for sizes (Deno accepts numbers for usize at run time). */
+export interface Libc {
+  open(path: Buffer, flags: number, mode: number): number;
+  close(fd: number): number;
+  read(fd: number, buffer: Buffer, length: number): number;
+  write(fd: number, buffer: Buffer, length: number): number;
+  ioctl(fd: number, request: bigint, argument: Buffer): number;
+  fcntl(fd: number, command: number, argument: number): number;
+  poll(fds: Buffer, count: number, timeoutMs: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, address: Buffer, length: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  getsockname(fd: number, address: Buffer, length: Buffer): number;
+  sendto(
+    fd: number,
+    buffer: Buffer,
+    length: number,
+    flags: number,
+    address: Buffer,
+    addressLength: number,
+  ): number;
+  recvmmsg(fd: number, headers: Pointer, count: number, flags: number, timeout: Pointer): number;
+  __errno_location(): Pointer;
+}
 
 let library: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
 
 /** This thread's libc handle, opened on first use. */
 export function libc(): Libc {
   library ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return library.symbols;
+  return library.symbols as unknown as Libc;
 }
 
 /** The calling thread's errno after a failed call. */

@@ -1,0 +1,62 @@
+// The only contract between the device's main thread and its Workers: every message either way.
+// Configuration travels by structured clone; packets never do (they live in SharedArrayBuffer rings).
+
+import type { UapiSet, UapiSnapshot } from "./uapi.ts";
+
+/** Which descriptor a reader Worker drains into its ring. */
+export type ReaderKind = "tun" | "udp";
+
+/** Main thread -> reader Worker. */
+export type ReaderRequest =
+  | {
+    type: "start";
+    kind: ReaderKind;
+    fd: number;
+    ring: SharedArrayBuffer;
+    bell: SharedArrayBuffer;
+  }
+  | { type: "shutdown" };
+
+/** Reader Worker -> main thread. */
+export type ReaderReport =
+  | { type: "started" }
+  /** The descriptor broke (e.g. the interface was deleted: EBADFD); the reader stopped. */
+  | { type: "failed"; errno: number }
+  /** Sent last, just before the Worker closes itself. */
+  | { type: "stopped" };
+
+/** The UDP side as the engine sees it: descriptors to send on and rings to receive from. */
+export interface EngineSockets {
+  fd4: number;
+  fd6: number;
+  port: number;
+  ring4: SharedArrayBuffer | null;
+  ring6: SharedArrayBuffer | null;
+}
+
+export interface EngineConfig {
+  tunFd: number;
+  mtu: number;
+  tunRing: SharedArrayBuffer;
+  bell: SharedArrayBuffer;
+  sockets: EngineSockets;
+  privateKey: Uint8Array | null;
+  answerTestRequests: boolean;
+}
+
+/** Main thread -> engine Worker. */
+export type EngineRequest =
+  | { type: "start"; config: EngineConfig }
+  /** Applies a validated change set; `sockets` replaces the UDP side when the port changed. */
+  | { type: "apply"; id: number; change: UapiSet; sockets?: EngineSockets }
+  | { type: "get"; id: number }
+  | { type: "shutdown" };
+
+/** Engine Worker -> main thread. */
+export type EngineReport =
+  | { type: "started"; publicKey: Uint8Array | null }
+  | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
+  | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
+  | { type: "error"; message: string }
+  /** Sent last, just before the Worker closes itself. */
+  | { type: "stopped" };
