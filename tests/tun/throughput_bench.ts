@@ -1,0 +1,91 @@
+// Benchmark (make bench): iperf3 TCP throughput both ways and ping RTT between burrow and
+// wireguard-go, against wireguard-go to wireguard-go, each pair in its own two namespaces; prints
+// the ratios and burrow's peak RSS. Run: deno run -A --unstable-net tests/tun/throughput_bench.ts
+
+import { netnsCapability, stopProcess, waitFor } from "../_support/netns.ts";
+import { createPair, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
+
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
+
+interface Figures {
+  forwardMbps: number;
+  reverseMbps: number;
+  rttMs: number;
+}
+
+async function iperf(pair: Pair, reverse: boolean): Promise<number> {
+  const { a, b } = pair;
+  const server = b.ns.spawn(["iperf3", "-s", "-1", "-B", b.inner4, "-p", "5299"]);
+  try {
+    await waitFor(
+      "iperf3 to listen",
+      async () => (await b.ns.exec(["ss", "-ltn", "sport = :5299"])).stdout.includes("5299"),
+    );
+    const args = ["iperf3", "-c", b.inner4, "-p", "5299", "-t", String(SECONDS), "-J"];
+    const result = await a.ns.exec(reverse ? [...args, "-R"] : args);
+    const report = JSON.parse(result.stdout);
+    return report.end.sum_received.bits_per_second / 1e6;
+  } finally {
+    await stopProcess(server);
+  }
+}
+
+async function rtt(pair: Pair): Promise<number> {
+  const result = await pair.a.ns.exec(["ping", "-c", "50", "-i", "0.02", "-q", pair.b.inner4]);
+  const match = /= [\d.]+\/([\d.]+)\//.exec(result.stdout);
+  return match ? Number(match[1]) : NaN;
+}
+
+async function measure(pair: Pair): Promise<Figures> {
+  await pingUntilAnswered(pair.a, pair.b.inner4);
+  return {
+    forwardMbps: await iperf(pair, false),
+    reverseMbps: await iperf(pair, true),
+    rttMs: await rtt(pair),
+  };
+}
+
+function peakRssKb(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+if (import.meta.main) {
+  const capability = netnsCapability();
+  if (!capability.ok) {
+    console.log(`throughput_bench: skipped, ${capability.reason}`);
+    Deno.exit(0);
+  }
+  const burrowPair = await createPair("burrow", "wireguard-go", { net: 71 });
+  let burrow: Figures, reference: Figures, rssKb: number;
+  try {
+    burrow = await measure(burrowPair);
+    rssKb = peakRssKb(burrowPair.a.process.pid);
+  } finally {
+    await burrowPair.destroy();
+  }
+  const referencePair = await createPair("wireguard-go", "wireguard-go", { net: 81 });
+  try {
+    reference = await measure(referencePair);
+  } finally {
+    await referencePair.destroy();
+  }
+  const row = (name: string, f: Figures) =>
+    `${name.padEnd(28)}${f.forwardMbps.toFixed(0).padStart(10)}${
+      f.reverseMbps.toFixed(0).padStart(10)
+    }${f.rttMs.toFixed(3).padStart(10)}`;
+  console.log(`iperf3 TCP ${SECONDS}s per direction; Mbit/s; ping RTT ms (avg of 50)`);
+  console.log(
+    `${"pair".padEnd(28)}${"A->B".padStart(10)}${"B->A".padStart(10)}${"RTT".padStart(10)}`,
+  );
+  console.log(row("burrow <-> wireguard-go", burrow));
+  console.log(row("wireguard-go <-> wireguard-go", reference));
+  console.log(
+    `ratio burrow/wireguard-go: A->B ${
+      (burrow.forwardMbps / reference.forwardMbps).toFixed(2)
+    }x, ` +
+      `B->A ${(burrow.reverseMbps / reference.reverseMbps).toFixed(2)}x, ` +
+      `RTT ${(burrow.rttMs / reference.rttMs).toFixed(2)}x`,
+  );
+  console.log(`burrow peak RSS (VmHWM): ${(rssKb / 1024).toFixed(1)} MiB`);
+}
