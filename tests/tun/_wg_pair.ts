@@ -81,7 +81,11 @@ export async function startImplementation(
     "-f",
     ifname,
   ];
-  const child = ns.spawn(cmd, { env: { LOG_LEVEL: "error", ...env }, stderr: "inherit" });
+  // wireguard-go prints a banner about the kernel module on stderr: keep only burrow's errors.
+  const child = ns.spawn(cmd, {
+    env: { LOG_LEVEL: "error", ...env },
+    stderr: implementation === "burrow" ? "inherit" : "null",
+  });
   try {
     await waitFor(
       `${implementation} ${ifname} to create its socket`,
