@@ -1,0 +1,137 @@
+// A minimal agent for hub tests, run inside an agent namespace: logs in, keeps the WebSocket
+// (reconnecting like a real agent until terminated), brings up wireguard-go with the tunnel
+// address the hub hands out, and serves PROXY-aware echo/HTTP/TLS on that address.
+// Driven by JSON lines on stdin; reports JSON lines on stdout.
+//
+//   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE
+
+import { createWireguardGoDevice } from "../../src/hub/wireguard_go_device.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
+import type { Device } from "../../src/tun/types.ts";
+import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
+import {
+  type AgentServer,
+  startEchoServer,
+  startHttpServer,
+  startTlsSite,
+} from "./_agent_servers.ts";
+
+const [endpoint, id, secret, ifname, name, certFile, keyFile] = Deno.args;
+const privateKey = generatePrivateKey();
+const publicKey = keyToBase64(publicKeyOf(privateKey));
+const cert = await Deno.readTextFile(certFile);
+const key = await Deno.readTextFile(keyFile);
+
+let device: Device | null = null;
+let socket: WebSocket | null = null;
+let terminated = false;
+let tunnelIP = "";
+const servers: AgentServer[] = [];
+
+function emit(event: Record<string, unknown>): void {
+  console.log(JSON.stringify(event));
+}
+
+async function connectOnce(): Promise<void> {
+  const login = await fetch(`${endpoint}/api/v1/auth/olm/get-token`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "X-CSRF-Token": "x-csrf-protection" },
+    body: JSON.stringify({ olmId: id, secret }),
+  });
+  const body = await login.json();
+  if (login.status !== 200) throw new Error(`login ${login.status}`);
+  const ws = new WebSocket(
+    `${endpoint.replace(/^http/, "ws")}/api/v1/ws?token=${body.data.token}&clientType=olm`,
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error("ws failed"));
+  });
+  socket = ws;
+  ws.onmessage = (event) =>
+    onFrame(JSON.parse(event.data as string)).catch((error) =>
+      emit({ event: "failure", message: String(error) })
+    );
+  ws.onclose = () => {
+    socket = null;
+    emit({ event: "disconnected" });
+    if (!terminated) setTimeout(reconnect, 300);
+  };
+  ws.send(JSON.stringify({
+    type: "olm/wg/register",
+    data: {
+      publicKey,
+      relay: false,
+      olmVersion: "fake",
+      olmAgent: "fake",
+      orgId: "",
+      chainId: "x",
+    },
+  }));
+}
+
+async function reconnect(): Promise<void> {
+  while (!terminated) {
+    try {
+      await connectOnce();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+async function onFrame(frame: Frame): Promise<void> {
+  if (frame.type === "olm/wg/connect") {
+    const data = frame.data as ConnectMessage;
+    const site = data.sites[0];
+    if (!device) {
+      device = await createWireguardGoDevice({ name: ifname, privateKey, listenPort: 0 });
+      await device.addAddress(data.tunnelIP);
+      tunnelIP = data.tunnelIP.split("/")[0];
+      servers.push(
+        startHttpServer(name, tunnelIP, 80),
+        startTlsSite(name, cert, key, tunnelIP, 443),
+      );
+    } else {
+      // A fresh handshake with a (possibly restarted) hub, as an agent does after reconnecting.
+      await device.removePeer(keyFromBase64(site.publicKey)!);
+    }
+    await device.setPeer({
+      publicKey: keyFromBase64(site.publicKey)!,
+      endpoint: site.endpoint,
+      allowedIps: [`${site.serverIP}/32`],
+      persistentKeepaliveS: 1,
+    });
+    emit({ event: "registered", tunnelIP: data.tunnelIP, serverIP: site.serverIP });
+    return;
+  }
+  if (frame.type === "olm/terminate") terminated = true;
+  emit({ event: "frame", frame });
+}
+
+async function onCommand(line: string): Promise<void> {
+  const command = JSON.parse(line);
+  if (command.cmd === "send") {
+    socket?.send(JSON.stringify(command.frame));
+  } else if (command.cmd === "echo") {
+    servers.push(startEchoServer(tunnelIP, command.port));
+    emit({ event: "listening", port: command.port });
+  }
+}
+
+await reconnect();
+const decoder = new TextDecoderStream();
+let pending = "";
+for await (const chunk of Deno.stdin.readable.pipeThrough(decoder)) {
+  pending += chunk;
+  let newline;
+  while ((newline = pending.indexOf("\n")) >= 0) {
+    await onCommand(pending.slice(0, newline));
+    pending = pending.slice(newline + 1);
+  }
+}
+terminated = true;
+socket?.close();
+for (const server of servers) await server.close();
+await device?.close();

@@ -1,0 +1,407 @@
+// The hub end to end in network namespaces the test creates: an internet client (two
+// addresses), the hub (a real `burrow hub` process with a wireguard-go tunnel) and two agents
+// (tests/hub/_fake_agent.ts with wireguard-go). Covers PROXY v2 over the real tunnel, Host and
+// SNI routing, firewalls, an offline agent, hub restart and `client remove`.
+import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
+import {
+  linkNamespaces,
+  Netns,
+  netnsTest,
+  run,
+  uniqueSuffix,
+  waitForTcp,
+} from "../_support/netns.ts";
+import { makeCertificate } from "./_agent_servers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const BURROW = `${ROOT}burrow`;
+const DENO = `${ROOT}.tools/bin/deno`;
+const HUB_PUBLIC = "10.77.1.1";
+const CLIENT_ONE = "10.77.1.2", CLIENT_TWO = "10.77.1.3";
+
+/** A line-oriented child process: JSON events out, JSON commands in. */
+class LineProcess {
+  readonly events: Record<string, unknown>[] = [];
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+  #wake: (() => void)[] = [];
+
+  constructor(readonly child: Deno.ChildProcess) {
+    this.#writer = child.stdin.getWriter();
+    this.#reading = (async () => {
+      let pending = "";
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        pending += chunk;
+        let newline;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          try {
+            this.events.push(JSON.parse(line));
+          } catch { /* not an event */ }
+          for (const wake of this.#wake.splice(0)) wake();
+        }
+      }
+    })().catch(() => {});
+  }
+
+  async send(command: unknown): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
+  }
+
+  async next(
+    predicate: (event: Record<string, unknown>) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const index = this.events.findIndex(predicate);
+      if (index >= 0) return this.events.splice(index, 1)[0];
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; events: ${JSON.stringify(this.events)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 200));
+        this.#wake.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch { /* exited */ }
+    }, 5000);
+    await this.child.status;
+    clearTimeout(timer);
+    await this.#reading;
+  }
+}
+
+class FakeAgent extends LineProcess {
+  #nextId = 1;
+  async request(type: string, data: Record<string, unknown> = {}) {
+    const requestId = `q${this.#nextId++}`;
+    await this.send({ cmd: "send", frame: { type, data: { requestId, ...data } } });
+    const event = await this.next((e) =>
+      e.event === "frame" &&
+      ((e.frame as { data?: { requestId?: string } }).data?.requestId === requestId)
+    );
+    return event.frame as { type: string; data: Record<string, unknown> };
+  }
+}
+
+/** SIGTERM, then SIGKILL after a grace period; for children whose output is not piped. */
+async function stopChild(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* exited */ }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, 5000);
+  await child.status;
+  clearTimeout(timer);
+}
+
+async function addClient(stateDir: string, name: string): Promise<{ id: string; secret: string }> {
+  const result = await run([
+    BURROW,
+    "hub",
+    "client",
+    "add",
+    "--state-dir",
+    stateDir,
+    "--name",
+    name,
+  ]);
+  return JSON.parse(result.stdout);
+}
+
+Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard", async (t) => {
+  const suffix = uniqueSuffix();
+  const namespaces: Netns[] = [];
+  const stateDir = await Deno.makeTempDir({ prefix: "bhb-netns-" });
+  const hubIf = `bhbh${suffix}`;
+  let hub: Deno.ChildProcess | null = null;
+  const agents: FakeAgent[] = [];
+  try {
+    const client = await Netns.create("bhb-cl");
+    namespaces.push(client);
+    const hubNs = await Netns.create("bhb-hub");
+    namespaces.push(hubNs);
+    const nsA = await Netns.create("bhb-aa");
+    namespaces.push(nsA);
+    const nsB = await Netns.create("bhb-ab");
+    namespaces.push(nsB);
+    await linkNamespaces(client, hubNs, [`${CLIENT_ONE}/24`, `${CLIENT_TWO}/24`], [
+      `${HUB_PUBLIC}/24`,
+    ]);
+    await linkNamespaces(nsA, hubNs, ["10.77.2.2/24"], ["10.77.2.1/24"]);
+    await linkNamespaces(nsB, hubNs, ["10.77.3.2/24"], ["10.77.3.1/24"]);
+    await nsA.exec(["ip", "route", "add", "default", "via", "10.77.2.1"]);
+    await nsB.exec(["ip", "route", "add", "default", "via", "10.77.3.1"]);
+
+    const { cert, key } = await makeCertificate(["a.example.com", "b.example.com"]);
+    await Deno.writeTextFile(`${stateDir}/cert.pem`, cert);
+    await Deno.writeTextFile(`${stateDir}/key.pem`, key);
+    const hubState = `${stateDir}/hub`;
+    const credA = await addClient(hubState, "a");
+    const credB = await addClient(hubState, "b");
+    const listed = await run([BURROW, "hub", "client", "list", "--state-dir", hubState]);
+    assertEquals(JSON.parse(listed.stdout).length, 2);
+    assert(!listed.stdout.includes(credA.secret), "client list never prints secrets");
+
+    const startHub = async () => {
+      hub = hubNs.spawn([
+        BURROW,
+        "hub",
+        "--state-dir",
+        hubState,
+        "--listen",
+        "0.0.0.0:8443",
+        "--public-host",
+        HUB_PUBLIC,
+        "--wg-device",
+        "wireguard-go",
+        "--interface",
+        hubIf,
+        "--port-range",
+        "22000-22009",
+        "--log-level",
+        "debug",
+      ], { stderr: "inherit" });
+      await waitForTcp(client, HUB_PUBLIC, 8443, 20_000);
+    };
+    await startHub();
+
+    const startAgent = (ns: Netns, cred: { id: string; secret: string }, name: string) => {
+      const child = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          ns.name,
+          DENO,
+          "run",
+          "-A",
+          `${ROOT}tests/hub/_fake_agent.ts`,
+          `http://${HUB_PUBLIC}:8443`,
+          cred.id,
+          cred.secret,
+          `bhb${name}${suffix}`,
+          name,
+          `${stateDir}/cert.pem`,
+          `${stateDir}/key.pem`,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const agent = new FakeAgent(child);
+      agents.push(agent);
+      return agent;
+    };
+    const agentA = startAgent(nsA, credA, "A");
+    const regA = await agentA.next((e) => e.event === "registered", 30_000);
+    const agentB = startAgent(nsB, credB, "B");
+    const regB = await agentB.next((e) => e.event === "registered", 30_000);
+    assertEquals(regA.tunnelIP, "100.89.128.2/20");
+    assertEquals(regB.tunnelIP, "100.89.128.3/20");
+
+    const allocated = await agentA.request("burrow/ports/allocate");
+    assertEquals(allocated.type, "burrow/ports/allocated");
+    const port = allocated.data.port as number;
+    assertEquals(port, 22000);
+    await agentA.send({ cmd: "echo", port });
+    await agentA.next((e) => e.event === "listening");
+    assertEquals(
+      (await agentA.request("burrow/rules/sync", {
+        https: [{ domain: "a.example.com" }],
+        ports: [{
+          port,
+          destination: "127.0.0.1",
+          dstPort: 22,
+          firewall: [{ action: "drop", network: `${CLIENT_TWO}/32` }],
+        }],
+      })).type,
+      "burrow/rules/applied",
+    );
+    assertEquals(
+      (await agentB.request("burrow/rules/sync", {
+        https: [{
+          domain: "b.example.com",
+          firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
+        }],
+      })).type,
+      "burrow/rules/applied",
+    );
+
+    const tcp = (source: string, payload: string) =>
+      client.exec(
+        ["socat", "-t", "2", "-T", "5", "-", `TCP:${HUB_PUBLIC}:${port},bind=${source}`],
+        {
+          check: false,
+          stdin: payload,
+        },
+      );
+    const curl = (args: string[]) =>
+      client.exec(["curl", "-sS", "--max-time", "5", ...args], { check: false });
+    const http = `http://${HUB_PUBLIC}/`;
+
+    await t.step("a TCP port reaches the agent, which sees the client's real address", async () => {
+      const result = await tcp(CLIENT_ONE, "ping through the tunnel");
+      assertStringIncludes(result.stdout, `src=${CLIENT_ONE}:`);
+      assertStringIncludes(result.stdout, "ping through the tunnel");
+      const blocked = await tcp(CLIENT_TWO, "should not pass");
+      assertEquals(blocked.stdout, "", "the drop rule blocks only its network");
+    });
+
+    await t.step(
+      "HTTP by Host and TLS by SNI reach the right agent; firewall allow admits only its network",
+      async () => {
+        const a = await curl(["-H", "Host: a.example.com", http]);
+        assertEquals(a.stdout, `agent=A host=a.example.com src=${CLIENT_ONE}\n`);
+        const b = await curl(["--interface", CLIENT_TWO, "-H", "Host: b.example.com", http]);
+        assertEquals(b.stdout, `agent=B host=b.example.com src=${CLIENT_TWO}\n`);
+        const bDenied = await curl([
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          "Host: b.example.com",
+          http,
+        ]);
+        assertEquals(bDenied.stdout, "403");
+        const unknown = await curl([
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          "Host: nobody.example.com",
+          http,
+        ]);
+        assertEquals(unknown.stdout, "404");
+        const tlsA = await curl([
+          "-k",
+          "--resolve",
+          `a.example.com:443:${HUB_PUBLIC}`,
+          "https://a.example.com/",
+        ]);
+        assertEquals(tlsA.stdout, `agent=A tls src=${CLIENT_ONE}\n`);
+        const tlsB = await curl([
+          "-k",
+          "--interface",
+          CLIENT_TWO,
+          "--resolve",
+          `b.example.com:443:${HUB_PUBLIC}`,
+          "https://b.example.com/",
+        ]);
+        assertEquals(tlsB.stdout, `agent=B tls src=${CLIENT_TWO}\n`);
+      },
+    );
+
+    await t.step("an agent cannot claim another agent's domain", async () => {
+      const refused = await agentB.request("burrow/rules/sync", {
+        https: [{ domain: "a.example.com" }],
+      });
+      assertEquals(refused.type, "burrow/error");
+      assertEquals(refused.data.code, "domain_taken");
+      const a = await curl(["-H", "Host: a.example.com", http]);
+      assertStringIncludes(a.stdout, "agent=A");
+    });
+
+    await t.step("an offline agent gets 502 within a second", async () => {
+      const links = await nsB.exec(["ip", "-o", "link", "show", "type", "veth"]);
+      const veth = links.stdout.split(":")[1].trim().split("@")[0];
+      await nsB.exec(["ip", "link", "set", veth, "down"]);
+      // Wait for the established WireGuard session to matter no more: packets now vanish.
+      const started = Date.now();
+      const offline = await curl([
+        "--interface",
+        CLIENT_TWO,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Host: b.example.com",
+        http,
+      ]);
+      const elapsed = Date.now() - started;
+      assertEquals(offline.stdout, "502");
+      assert(elapsed < 1500, `502 after ${elapsed} ms`);
+      await nsB.exec(["ip", "link", "set", veth, "up"]);
+      await nsB.exec(["ip", "route", "replace", "default", "via", "10.77.3.1"]);
+    });
+
+    await t.step(
+      "a hub restart keeps ports, domains and addresses; traffic flows again",
+      async () => {
+        await stopChild(hub!);
+        hub = null;
+        await startHub();
+        const again = await agentA.next((e) => e.event === "registered", 30_000);
+        assertEquals(again.tunnelIP, "100.89.128.2/20", "same tunnel address");
+        let result = { stdout: "" };
+        for (let i = 0; i < 40 && !result.stdout.includes("again"); i++) {
+          result = await tcp(CLIENT_ONE, "again");
+          if (!result.stdout.includes("again")) await new Promise((r) => setTimeout(r, 250));
+        }
+        assertStringIncludes(result.stdout, `src=${CLIENT_ONE}:`);
+        assertStringIncludes(result.stdout, "again");
+        const a = await curl(["-H", "Host: a.example.com", http]);
+        assertEquals(a.stdout, `agent=A host=a.example.com src=${CLIENT_ONE}\n`);
+        const list = await agentA.request("burrow/ports/list");
+        assertEquals(list.data.ports, [port]);
+      },
+    );
+
+    await t.step(
+      "client remove ends the agent's session and frees its port for another agent",
+      async () => {
+        await run([BURROW, "hub", "client", "remove", "--state-dir", hubState, credA.id]);
+        const terminate = await agentA.next((e) =>
+          e.event === "frame" && (e.frame as { type: string }).type === "olm/terminate"
+        );
+        assert(terminate);
+        const taken = await agentB.request("burrow/ports/allocate");
+        assertEquals(taken.data.port, port, "the freed port goes to agent B");
+        const unknown = await curl([
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          "Host: a.example.com",
+          http,
+        ]);
+        assertEquals(unknown.stdout, "404", "the domain is released");
+        const gone = await run([
+          BURROW,
+          "hub",
+          "client",
+          "remove",
+          "--state-dir",
+          hubState,
+          credA.id,
+        ], {
+          check: false,
+        });
+        assertEquals(gone.code, 1);
+      },
+    );
+  } finally {
+    for (const agent of agents) await agent.stop().catch(() => {});
+    if (hub) await stopChild(hub).catch(() => {});
+    for (const ns of namespaces.reverse()) await ns.destroy().catch(() => {});
+    await run(["ip", "link", "del", hubIf], { check: false });
+    await Deno.remove(stateDir, { recursive: true });
+  }
+}));
