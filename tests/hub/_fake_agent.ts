@@ -10,6 +10,13 @@ import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyOf } from "../
 import type { Device } from "../../src/tun/types.ts";
 import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
 import {
+  dialPortMap,
+  frameDatagram,
+  PortMapRefused,
+  unframeDatagrams,
+} from "../../src/hub/portmap_client.ts";
+import dgram from "node:dgram";
+import {
   type AgentServer,
   startEchoServer,
   startHttpServer,
@@ -22,10 +29,12 @@ const publicKey = keyToBase64(publicKeyOf(privateKey));
 const cert = await Deno.readTextFile(certFile);
 const key = await Deno.readTextFile(keyFile);
 
-let device: Device | null = null;
-let socket: WebSocket | null = null;
+let device = null as Device | null;
+let socket = null as WebSocket | null;
 let terminated = false;
 let tunnelIP = "";
+let serverIP = "";
+let serverPort = 0;
 const servers: AgentServer[] = [];
 
 function emit(event: Record<string, unknown>): void {
@@ -103,6 +112,8 @@ async function onFrame(frame: Frame): Promise<void> {
       allowedIps: [`${site.serverIP}/32`],
       persistentKeepaliveS: 1,
     });
+    serverIP = site.serverIP;
+    serverPort = site.serverPort;
     emit({ event: "registered", tunnelIP: data.tunnelIP, serverIP: site.serverIP });
     return;
   }
@@ -117,7 +128,72 @@ async function onCommand(line: string): Promise<void> {
   } else if (command.cmd === "echo") {
     servers.push(startEchoServer(tunnelIP, command.port));
     emit({ event: "listening", port: command.port });
+  } else if (command.cmd === "portmap") {
+    emit({ event: "portmap", ...await portMap(command) });
+  } else if (command.cmd === "probe") {
+    emit({ event: "probe", reply: await probe() });
   }
+}
+
+/** One exchange through a port map: send `payload`, return what comes back. */
+async function portMap(command: {
+  destination: string;
+  dstPort: number;
+  transport: "tcp" | "udp";
+  payload: string;
+}): Promise<{ ok: boolean; output?: string; error?: string }> {
+  try {
+    const conn = await dialPortMap({ hubAddress: serverIP, ...command });
+    try {
+      const payload = new TextEncoder().encode(command.payload);
+      if (command.transport === "tcp") {
+        await conn.write(payload);
+        await conn.closeWrite();
+        const output = await new Response(conn.readable).text();
+        return { ok: true, output };
+      }
+      await conn.write(frameDatagram(payload));
+      const buffer = new Uint8Array(70000);
+      let pending: Uint8Array = new Uint8Array(0);
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) return { ok: false, error: "closed before a reply" };
+        const joined = new Uint8Array(pending.length + n);
+        joined.set(pending);
+        joined.set(buffer.subarray(0, n), pending.length);
+        const { datagrams, rest } = unframeDatagrams(joined);
+        pending = rest;
+        if (datagrams.length) return { ok: true, output: new TextDecoder().decode(datagrams[0]) };
+      }
+    } finally {
+      try {
+        conn.close();
+      } catch { /* closed by readable */ }
+    }
+  } catch (error) {
+    return { ok: false, error: error instanceof PortMapRefused ? error.message : String(error) };
+  }
+}
+
+/** One RTT probe to the hub's serverPort+1 through the tunnel; the reply's bytes. */
+function probe(): Promise<number[] | null> {
+  const socket = dgram.createSocket("udp4");
+  const request = new Uint8Array(13);
+  new DataView(request.buffer).setUint32(0, 0xdeadbeef);
+  request[4] = 1;
+  request.set([1, 2, 3, 4, 5, 6, 7, 8], 5);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      resolve(null);
+    }, 3000);
+    socket.on("message", (message: Uint8Array) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve([...message]);
+    });
+    socket.send(request, serverPort + 1, serverIP);
+  });
 }
 
 await reconnect();

@@ -317,6 +317,72 @@ Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard",
       assertStringIncludes(a.stdout, "agent=A");
     });
 
+    await t.step(
+      "port maps reach another tunnel's port and outside TCP/UDP destinations",
+      async () => {
+        const echoTcp = client.spawn([
+          "socat",
+          `TCP-LISTEN:7000,bind=${CLIENT_ONE},fork,reuseaddr`,
+          "EXEC:cat",
+        ]);
+        const echoUdp = client.spawn([
+          "socat",
+          `UDP-RECVFROM:7001,bind=${CLIENT_ONE},fork`,
+          "EXEC:cat",
+        ]);
+        try {
+          await waitForTcp(client, CLIENT_ONE, 7000);
+          const maps = [
+            { port: 15001, destination: "", dstPort: port, transport: "tcp" },
+            { port: 15002, destination: CLIENT_ONE, dstPort: 7000, transport: "tcp" },
+            { port: 15003, destination: CLIENT_ONE, dstPort: 7001, transport: "udp" },
+            { port: 15004, destination: "100.89.128.2", dstPort: 80, transport: "tcp" },
+          ];
+          assertEquals(
+            (await agentB.request("burrow/rules/sync", {
+              https: [{
+                domain: "b.example.com",
+                firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
+              }],
+              portmaps: maps,
+            })).type,
+            "burrow/rules/applied",
+          );
+          const exchange = async (map: (typeof maps)[number], payload: string) => {
+            await agentB.send({ cmd: "portmap", ...map, payload });
+            return await agentB.next((e) => e.event === "portmap");
+          };
+          const tunnel = await exchange(maps[0], "via the hub");
+          assertEquals(tunnel.ok, true, JSON.stringify(tunnel));
+          assertStringIncludes(
+            tunnel.output as string,
+            "src=100.89.128.3:",
+            "agent A sees agent B",
+          );
+          assertStringIncludes(tunnel.output as string, "via the hub");
+          const outsideTcp = await exchange(maps[1], "outside tcp");
+          assertEquals(outsideTcp.output, "outside tcp");
+          const outsideUdp = await exchange(maps[2], "outside udp");
+          assertEquals(outsideUdp.output, "outside udp");
+          const isolated = await exchange(maps[3], "x");
+          assertEquals(isolated.ok, false);
+          assertStringIncludes(isolated.error as string, "not allowed");
+          const unlisted = await exchange({ ...maps[1], dstPort: 7999 }, "x");
+          assertEquals(unlisted.ok, false);
+          assertStringIncludes(unlisted.error as string, "no such port map");
+        } finally {
+          await stopChild(echoTcp);
+          await stopChild(echoUdp);
+        }
+      },
+    );
+
+    await t.step("the hub answers the RTT probe on serverPort+1 through the tunnel", async () => {
+      await agentA.send({ cmd: "probe" });
+      const probe = await agentA.next((e) => e.event === "probe");
+      assertEquals(probe.reply, [0xde, 0xad, 0xbe, 0xef, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+
     await t.step("an offline agent gets 502 within a second", async () => {
       const links = await nsB.exec(["ip", "-o", "link", "show", "type", "veth"]);
       const veth = links.stdout.split(":")[1].trim().split("@")[0];

@@ -221,11 +221,12 @@ Deno.test("HubStore migrates an older schema forward keeping its rows", async ()
 });
 
 Deno.test("HubStore refuses a database from a newer burrow", async () => {
-  await withStateDir(async (dir) => {
+  await withStateDir((dir) => {
     HubStore.open(dir).close();
     const db = new DatabaseSync(`${dir}/${DATABASE_FILE}`);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     assertThrows(() => HubStore.open(dir), Error, "newer than this burrow");
+    return Promise.resolve();
   });
 });

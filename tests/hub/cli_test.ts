@@ -1,0 +1,80 @@
+// `burrow hub` on the command line: client add/list/remove against a state directory, and
+// usage errors with exit code 2.
+import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
+
+const BURROW = new URL("../../burrow", import.meta.url).pathname;
+
+async function burrow(args: string[]) {
+  const output = await new Deno.Command(BURROW, { args, stdin: "null" }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+Deno.test("burrow hub client add prints id and secret once; list never shows secrets; remove deletes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bhb-cli-" });
+  try {
+    const added = await burrow(["hub", "client", "add", "--state-dir", dir, "--name", "router"]);
+    assertEquals(added.code, 0, added.stderr);
+    const { id, secret } = JSON.parse(added.stdout);
+    assert(typeof id === "string" && id.length >= 16);
+    assert(typeof secret === "string" && secret.length >= 40);
+    const listed = await burrow(["hub", "client", "list", "--state-dir", dir]);
+    assertEquals(listed.code, 0);
+    const clients = JSON.parse(listed.stdout);
+    assertEquals(clients.length, 1);
+    assertEquals(clients[0].id, id);
+    assertEquals(clients[0].name, "router");
+    assertEquals(clients[0].ports, []);
+    assert(!listed.stdout.includes(secret), "no secret in client list");
+    assert(!added.stderr.includes(secret) && !listed.stderr.includes(secret));
+    const removed = await burrow(["hub", "client", "remove", "--state-dir", dir, id]);
+    assertEquals(removed.code, 0);
+    const again = await burrow(["hub", "client", "remove", "--state-dir", dir, id]);
+    assertEquals(again.code, 1);
+    assertStringIncludes(again.stderr, "no client");
+    assertEquals(
+      JSON.parse((await burrow(["hub", "client", "list", "--state-dir", dir])).stdout),
+      [],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("burrow hub refuses bad command lines with exit code 2", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bhb-cli-" });
+  try {
+    for (
+      const args of [
+        ["hub", "--state-dir", dir],
+        ["hub", "client", "frob", "--state-dir", dir],
+        ["hub", "client", "remove", "--state-dir", dir],
+        ["hub", "--port-range", "5-1", "--public-host", "x"],
+        ["hub", "--tunnel-cidr", "nope", "--public-host", "x"],
+        ["hub", "--public-host", "x", "--tls-cert", "c.pem", "--state-dir", dir],
+        ["hub", "serve-please", "--state-dir", dir],
+      ]
+    ) {
+      const result = await burrow(args);
+      assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    }
+    const help = await burrow(["hub", "--help"]);
+    for (
+      const flag of [
+        "--listen",
+        "--public-host",
+        "--tls-cert",
+        "--wg-port",
+        "--tunnel-cidr",
+        "--port-range",
+        "--http-port",
+        "--https-port",
+        "client add",
+      ]
+    ) {
+      assertStringIncludes(help.stdout, flag);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
