@@ -158,6 +158,26 @@ export function startTlsSite(
   };
 }
 
+/** What an agent does for a TCP forward: strip the PROXY header, connect to 127.0.0.1:target. */
+export function startForwarder(hostname: string, port: number, target: number): AgentServer {
+  return serveConns(Deno.listen({ hostname, port }), async (conn) => {
+    const got = await readProxyHeader(conn);
+    if (!got) return;
+    const inner = await Deno.connect({ hostname: "127.0.0.1", port: target });
+    try {
+      if (got.rest.length) await inner.write(got.rest);
+      await Promise.all([
+        conn.readable.pipeTo(inner.writable).catch(() => {}),
+        inner.readable.pipeTo(conn.writable).catch(() => {}),
+      ]);
+    } finally {
+      try {
+        inner.close();
+      } catch { /* closed */ }
+    }
+  });
+}
+
 /** A self-signed certificate for the given names, made with openssl. */
 export async function makeCertificate(names: string[]): Promise<{ cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "bhb-cert-" });

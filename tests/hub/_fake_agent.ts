@@ -19,6 +19,7 @@ import dgram from "node:dgram";
 import {
   type AgentServer,
   startEchoServer,
+  startForwarder,
   startHttpServer,
   startTlsSite,
 } from "./_agent_servers.ts";
@@ -127,6 +128,9 @@ async function onCommand(line: string): Promise<void> {
     socket?.send(JSON.stringify(command.frame));
   } else if (command.cmd === "echo") {
     servers.push(startEchoServer(tunnelIP, command.port));
+    emit({ event: "listening", port: command.port });
+  } else if (command.cmd === "forward") {
+    servers.push(startForwarder(tunnelIP, command.port, command.target));
     emit({ event: "listening", port: command.port });
   } else if (command.cmd === "portmap") {
     emit({ event: "portmap", ...await portMap(command) });
