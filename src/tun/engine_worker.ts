@@ -19,6 +19,10 @@ const BATCH = 32;
 const YIELD_AFTER_MS = 4;
 /** Longest sleep without a timer due, so a lost wake-up costs at most this. */
 const MAX_SLEEP_MS = 1000;
+/** A receive backlog this deep means handshakes arrive faster than they are answered. */
+const UNDER_LOAD_BACKLOG = 128;
+/** How long the device stays under load after the backlog was last seen (as wireguard-go). */
+const UNDER_LOAD_HOLD_MS = 1000;
 /** A runaway step loop is a core bug; stop it rather than hang the device. */
 const MAX_STEPS = 4096;
 
@@ -191,7 +195,9 @@ class Engine {
 
   // Network -> TUN (or network: handshake answers, cookie replies).
   #drainUdp(ring: PacketRing, now: number): number {
-    const count = Math.min(ring.available(), BATCH);
+    const backlog = ring.available();
+    this.#updateLoad(backlog, now);
+    const count = Math.min(backlog, BATCH);
     let sequence = ring.tail();
     for (let i = 0; i < count; i++, sequence++) {
       const index = ring.index(sequence);
@@ -221,6 +227,23 @@ class Engine {
     }
     if (count > 0) ring.release(count);
     return count;
+  }
+
+  #underLoad = false;
+  #underLoadUntil = 0;
+
+  /** Under load, initiations need a cookie (mac2) first: a flood costs no Diffie-Hellman. */
+  #updateLoad(backlog: number, now: number): void {
+    if (backlog >= UNDER_LOAD_BACKLOG) {
+      this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
+      if (!this.#underLoad) {
+        this.#underLoad = true;
+        this.wg.setUnderLoad(true);
+      }
+    } else if (this.#underLoad && now > this.#underLoadUntil) {
+      this.#underLoad = false;
+      this.wg.setUnderLoad(false);
+    }
   }
 
   #flush(peer: Peer, now: number): void {
