@@ -1,0 +1,187 @@
+// The Packetriot half of the local API (spec/packetriot-client-api.txt), routes under
+// /api/client/v1.0/: info, config, tunnel start/shutdown/restart, health, traffic rule CRUD and
+// port allocation. Handlers only translate: the session lives in the agent, the rules in
+// src/rules/engine.ts. Every answer is the documented `{status, error}` envelope.
+
+import { VERSION } from "../version.ts";
+import { stringifyJson } from "../rules/flow_id.ts";
+import { goArch, type TrafficEngine } from "../rules/engine.ts";
+import { releaseSchema, RuleError } from "../rules/schema.ts";
+import { ApiError } from "./errors.ts";
+import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./router.ts";
+
+/** The agent's session as these routes drive it (the same session the Olm routes use). */
+export interface PacketriotSession {
+  /** Whether a valid, working tunnel session is established. */
+  isConnected(): boolean;
+  /**
+   * Starts the session maintenance if it is not running; returns at once.
+   *
+   * @returns whether a session existed already
+   */
+  start(): boolean | Promise<boolean>;
+  /** Ends the session (a no-op without one). */
+  shutdown(): void | Promise<void>;
+  /** Ends the session and starts a new one; returns once the new one is under way. */
+  restart(): void | Promise<void>;
+}
+
+export interface PacketriotOptions {
+  /** Version of the program installed on the host. @default installedVersion() */
+  version?: string;
+  /** Version of the program running. @default runtimeVersion() */
+  runtimeVersion?: string;
+}
+
+/**
+ * The version installed on the host. When the launcher runs a newer burrow saved in the state
+ * directory, it passes the installed one in `BURROW_INSTALLED_VERSION`.
+ */
+export function installedVersion(): string {
+  const fromLauncher = Deno.env.get("BURROW_INSTALLED_VERSION");
+  return withV(fromLauncher && fromLauncher.trim() !== "" ? fromLauncher.trim() : VERSION);
+}
+
+/** The version of the code running now. */
+export function runtimeVersion(): string {
+  return withV(VERSION);
+}
+
+function withV(version: string): string {
+  return version.startsWith("v") ? version : `v${version}`;
+}
+
+function ok(extra: Record<string, unknown> = {}): ApiResponse {
+  return { status: 200, json: { status: true, error: "", ...extra } };
+}
+
+/**
+ * Reads a JSON body. Packetriot scripts send `traffic/delete` as a GET with a body, so any
+ * method may carry one.
+ *
+ * @throws {ApiError} 400 when the body is missing or not JSON
+ */
+export function jsonBody(req: ApiRequest): unknown {
+  const text = req.text().trim();
+  if (text === "") throw new ApiError(400, "request body must be JSON");
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "request body is not valid JSON");
+  }
+}
+
+// RuleError carries the status the rules chose; the router turns ApiError into the envelope.
+async function rules<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof RuleError) throw new ApiError(error.status, error.message);
+    throw error;
+  }
+}
+
+/**
+ * The Packetriot routes.
+ *
+ * @example
+ * ```ts
+ * const router = new Router([...olmRoutes(agent), ...packetriotRoutes(session, engine)]);
+ * ```
+ */
+export function packetriotRoutes(
+  session: PacketriotSession,
+  engine: TrafficEngine,
+  options: PacketriotOptions = {},
+): Route[] {
+  const route = (
+    methods: string[],
+    path: string,
+    handle: (req: ApiRequest) => Promise<ApiResponse> | ApiResponse,
+  ): Route => ({ methods, path: PACKETRIOT_PREFIX + path, handle, family: "packetriot" });
+
+  return [
+    route(["GET"], "info", () => {
+      const version = options.version ?? installedVersion();
+      const running = options.runtimeVersion ?? runtimeVersion();
+      return ok({
+        version,
+        runtimeVersion: running,
+        isUpdated: version !== running,
+        isTunConnected: session.isConnected(),
+      });
+    }),
+
+    route(["GET"], "config", () => {
+      const { https, ports, portmaps } = engine.rules();
+      return ok({
+        version: options.runtimeVersion ?? runtimeVersion(),
+        os: Deno.build.os,
+        arch: goArch(),
+        https,
+        ports,
+        portmaps,
+      });
+    }),
+
+    route(["GET"], "tun/start", async () => {
+      const existed = await session.start();
+      return { status: 200, json: { status: true, isTunConnected: existed, error: "" } };
+    }),
+
+    route(["GET"], "tun/shutdown", async () => {
+      await session.shutdown();
+      return ok();
+    }),
+
+    route(["GET"], "tun/restart", async () => {
+      await session.restart();
+      return ok();
+    }),
+
+    route(["GET"], "health", async () => {
+      const services = await engine.health();
+      // flowIDs are 64-bit: written as exact integers, which JSON.stringify cannot do.
+      return {
+        status: 200,
+        text: stringifyJson({ status: true, error: "", services }),
+        headers: { "content-type": "application/json" },
+      };
+    }),
+
+    route(["POST"], "traffic/create", async (req) => {
+      const body = jsonBody(req);
+      await rules(() => engine.create(body));
+      return ok();
+    }),
+
+    route(["POST"], "traffic/update", async (req) => {
+      const body = jsonBody(req);
+      await rules(() => engine.update(body));
+      return ok();
+    }),
+
+    route(["GET", "POST", "DELETE"], "traffic/delete", async (req) => {
+      const body = jsonBody(req);
+      await rules(() => engine.remove(body));
+      return ok();
+    }),
+
+    route(["GET"], "ports/allocate", async () => {
+      const port = await rules(() => engine.allocate());
+      return {
+        status: 200,
+        json: { status: true, port, message: "new port allocated", error: "" },
+      };
+    }),
+
+    route(["POST"], "ports/release", async (req) => {
+      const parsed = releaseSchema.safeParse(jsonBody(req));
+      if (!parsed.success) throw new ApiError(400, "port must be a number 1-65535");
+      await rules(() => engine.release(parsed.data.port));
+      return ok();
+    }),
+
+    route(["GET"], "ports/list", () => ({ status: 200, json: engine.ports() })),
+  ];
+}

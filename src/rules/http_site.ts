@@ -1,0 +1,504 @@
+// The agent's HTTP engine for one relayed connection (plain after the PROXY header, or
+// decrypted by the TLS terminator): routes each request by Host to a site, answers ACME
+// challenges, redirects, firewall refusals and webRoot files itself, and proxies everything else
+// to the upstream byte for byte, so chunked bodies, streams and WebSocket upgrades pass through.
+
+import { parseIp } from "../net/ip.ts";
+import type { FirewallCheck } from "./firewall.ts";
+import type { HttpsRule } from "./schema.ts";
+import {
+  BufferedReader,
+  copyBody,
+  DISCARD,
+  formatRequestHead,
+  formatResponseHead,
+  headerHasToken,
+  type HeaderList,
+  headerValue,
+  HttpWireError,
+  parseRequestHead,
+  parseResponseHead,
+  requestFraming,
+  type RequestHead,
+  responseFraming,
+  writeAll,
+} from "./http_wire.ts";
+import { contentTypeOf, lookupStatic, parseRange } from "./static_files.ts";
+
+/** The client as the PROXY header named it. */
+export interface ClientAddress {
+  address: string;
+  port: number;
+}
+
+/** Where a site's requests go when it is not served from `webRoot`. */
+export interface Upstream {
+  hostname: string;
+  port: number;
+  tls: boolean;
+  /** Prefix from `upstreamURL`'s path, without a trailing slash ("" for none). */
+  basePath: string;
+}
+
+/** A site compiled once per rule change. */
+export interface CompiledSite {
+  rule: HttpsRule;
+  allows: FirewallCheck;
+  upstream: Upstream | null;
+}
+
+/** What the engine asks per request; answered from the live rule set. */
+export interface SiteLookup {
+  site(domain: string): CompiledSite | undefined;
+  /** The key authorization for an HTTP-01 token, when a challenge is pending. */
+  acmeChallenge(token: string): string | undefined;
+}
+
+/** The byte stream of one client connection. */
+export interface Stream {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+  closeWrite?(): Promise<void>;
+}
+
+/** The upstream of a site: destination+port, else upstreamURL, else null (webRoot or tls). */
+export function upstreamOf(rule: HttpsRule): Upstream | null {
+  if (rule.destination !== "" && rule.port !== 0) {
+    return { hostname: rule.destination, port: rule.port, tls: false, basePath: "" };
+  }
+  if (rule.upstreamURL !== "") {
+    const url = new URL(rule.upstreamURL);
+    const tls = url.protocol === "https:";
+    return {
+      hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: url.port ? Number(url.port) : tls ? 443 : 80,
+      tls,
+      basePath: url.pathname.replace(/\/+$/, ""),
+    };
+  }
+  return null;
+}
+
+const ACME_PREFIX = "/.well-known/acme-challenge/";
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+const FORWARDING = new Set([
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-real-ip",
+]);
+const FILE_CHUNK_BYTES = 64 * 1024;
+
+interface UpstreamConn {
+  key: string;
+  conn: Stream;
+  reader: BufferedReader;
+}
+
+/**
+ * Serves every request on `client` until either side closes.
+ *
+ * @param initial bytes already read after the PROXY header
+ * @param scheme "https" when the stream was decrypted by the agent
+ */
+export async function serveHttpConnection(
+  client: Stream,
+  initial: Uint8Array,
+  from: ClientAddress,
+  scheme: "http" | "https",
+  sites: SiteLookup,
+): Promise<void> {
+  const reader = new BufferedReader(client, initial);
+  const clientIp = parseIp(from.address);
+  let upstream: UpstreamConn | null = null;
+  const dropUpstream = () => {
+    if (upstream) closeQuietly(upstream.conn);
+    upstream = null;
+  };
+  try {
+    while (true) {
+      let head: RequestHead;
+      try {
+        const text = await reader.readHead();
+        if (text === null) return;
+        head = parseRequestHead(text);
+      } catch (error) {
+        if (!(error instanceof HttpWireError)) throw error;
+        await answer(client, 400, "Bad Request", "bad request\n", false);
+        return;
+      }
+      const keepAlive = head.version === "HTTP/1.1" &&
+        !headerHasToken(head.headers, "connection", "close");
+      const { host, path } = hostAndPath(head);
+      if (host === null) {
+        await answer(client, 400, "Bad Request", "missing Host\n", false);
+        return;
+      }
+      // 1. ACME HTTP-01 challenges, before any site rule (the site may redirect or filter).
+      if (scheme === "http" && path.startsWith(ACME_PREFIX)) {
+        const keyAuthorization = sites.acmeChallenge(path.slice(ACME_PREFIX.length));
+        if (keyAuthorization !== undefined) {
+          await copyBody(reader, DISCARD, requestFraming(head));
+          await answer(client, 200, "OK", keyAuthorization, keepAlive, "text/plain");
+          if (!keepAlive) return;
+          continue;
+        }
+      }
+      // 2. The site, its firewall, its redirect.
+      const site = sites.site(host);
+      if (!site) {
+        await answer(client, 404, "Not Found", "no site for this host\n", false);
+        return;
+      }
+      if (!clientIp || !site.allows(clientIp)) {
+        await answer(client, 403, "Forbidden", "forbidden\n", false);
+        return;
+      }
+      if (scheme === "http" && site.rule.redirect) {
+        await answer(client, 301, "Moved Permanently", "", false, "text/plain", [[
+          "Location",
+          `https://${host}${path.startsWith("/") ? path : "/"}`,
+        ]]);
+        return;
+      }
+      // 3. Upstream, else webRoot.
+      if (site.upstream) {
+        const key = `${site.upstream.tls}|${site.upstream.hostname}|${site.upstream.port}`;
+        if (upstream && upstream.key !== key) dropUpstream();
+        let outcome: ProxyOutcome = "retry";
+        // A kept-alive upstream may have closed while idle: one retry on a fresh connection.
+        for (let attempt = 0; outcome === "retry" && attempt < 2; attempt++) {
+          const reused = upstream !== null;
+          if (!upstream) {
+            try {
+              upstream = await dialUpstream(site.upstream, key);
+            } catch {
+              await answer(client, 502, "Bad Gateway", "upstream unreachable\n", false);
+              return;
+            }
+          }
+          outcome = await proxyRequest(head, reader, client, upstream, site, {
+            from,
+            scheme,
+            keepAlive,
+            reused,
+          });
+          if (outcome === "retry") dropUpstream();
+        }
+        if (outcome === "reuse") continue;
+        if (outcome === "client-only") {
+          dropUpstream();
+          continue;
+        }
+        return;
+      }
+      if (site.rule.webRoot !== "") {
+        await copyBody(reader, DISCARD, requestFraming(head));
+        await serveStatic(client, head, site.rule.webRoot, path, keepAlive);
+        if (!keepAlive) return;
+        continue;
+      }
+      await answer(client, 502, "Bad Gateway", "site has no HTTP upstream\n", false);
+      return;
+    }
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+  } finally {
+    dropUpstream();
+    closeQuietly(client);
+  }
+}
+
+function hostAndPath(head: RequestHead): { host: string | null; path: string } {
+  if (/^https?:\/\//i.test(head.target)) {
+    try {
+      const url = new URL(head.target);
+      return { host: url.hostname.toLowerCase(), path: url.pathname + url.search };
+    } catch {
+      return { host: null, path: "/" };
+    }
+  }
+  const header = headerValue(head.headers, "host");
+  if (!header) return { host: null, path: head.target };
+  const host = header.toLowerCase().replace(/:\d+$/, "").replace(/\.$/, "");
+  return { host, path: head.target };
+}
+
+async function dialUpstream(target: Upstream, key: string): Promise<UpstreamConn> {
+  const conn = target.tls
+    ? await Deno.connectTls({ hostname: target.hostname, port: target.port })
+    : await Deno.connect({ hostname: target.hostname, port: target.port });
+  return { key, conn, reader: new BufferedReader(conn) };
+}
+
+type ProxyOutcome = "reuse" | "client-only" | "closed" | "retry";
+
+async function proxyRequest(
+  head: RequestHead,
+  clientReader: BufferedReader,
+  client: Stream,
+  upstream: UpstreamConn,
+  site: CompiledSite,
+  context: { from: ClientAddress; scheme: "http" | "https"; keepAlive: boolean; reused: boolean },
+): Promise<ProxyOutcome> {
+  const upgrade = headerHasToken(head.headers, "connection", "upgrade")
+    ? headerValue(head.headers, "upgrade")
+    : undefined;
+  const listed = new Set(
+    head.headers.filter(([name]) => name.toLowerCase() === "connection")
+      .flatMap(([, value]) => value.toLowerCase().split(",").map((s) => s.trim())),
+  );
+  const originalHost = headerValue(head.headers, "host") ?? "";
+  const headers: HeaderList = [];
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || listed.has(lower) || lower === "host") {
+      continue;
+    }
+    headers.push([name, value]);
+  }
+  headers.unshift(["Host", site.rule.rewriteHost !== "" ? site.rule.rewriteHost : originalHost]);
+  headers.push(
+    ["X-Forwarded-For", context.from.address],
+    ["X-Forwarded-Proto", context.scheme],
+    ["X-Forwarded-Host", originalHost],
+    ["X-Real-IP", context.from.address],
+  );
+  if (upgrade !== undefined) headers.push(["Connection", "Upgrade"], ["Upgrade", upgrade]);
+  else headers.push(["Connection", "keep-alive"]);
+  const base = site.upstream?.basePath ?? "";
+  const target = base !== "" && head.target.startsWith("/") ? base + head.target : head.target;
+  const forwarded: RequestHead = { method: head.method, target, version: "HTTP/1.1", headers };
+
+  const requestBody = requestFraming(head);
+  const retryable = context.reused && requestBody.kind === "none";
+  try {
+    await writeAll(upstream.conn, formatRequestHead(forwarded));
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    if (retryable) return "retry";
+    await answer(client, 502, "Bad Gateway", "upstream closed\n", false);
+    return "closed";
+  }
+  // The request body flows while the response is read: an upstream may answer 100 Continue
+  // (or an early error) before it reads the body.
+  let bodyDone = false;
+  const body = copyBody(clientReader, upstream.conn, requestBody).then(() => {
+    bodyDone = true;
+  });
+  body.catch(() => {});
+
+  let response;
+  while (true) {
+    let text: string | null;
+    try {
+      text = await upstream.reader.readHead();
+    } catch (error) {
+      if (!(error instanceof HttpWireError) && !isConnectionError(error)) throw error;
+      text = null;
+    }
+    if (text === null) {
+      if (retryable) return "retry";
+      await answer(client, 502, "Bad Gateway", "upstream closed\n", false);
+      return "closed";
+    }
+    response = parseResponseHead(text);
+    if (response.status === 101 && upgrade !== undefined) {
+      await writeAll(client, formatResponseHead(response));
+      await pipeBoth(clientReader, client, upstream.reader, upstream.conn);
+      return "closed";
+    }
+    if (response.status >= 100 && response.status < 200) {
+      await writeAll(client, formatResponseHead(response));
+      continue;
+    }
+    break;
+  }
+  const framing = responseFraming(head.method, response);
+  const upstreamReusable = framing.kind !== "close" &&
+    !headerHasToken(response.headers, "connection", "close");
+  const clientKeep = context.keepAlive && framing.kind !== "close";
+  const responseListed = new Set(
+    response.headers.filter(([name]) => name.toLowerCase() === "connection")
+      .flatMap(([, value]) => value.toLowerCase().split(",").map((s) => s.trim())),
+  );
+  const outHeaders: HeaderList = response.headers.filter(([name]) => {
+    const lower = name.toLowerCase();
+    return !(lower === "connection" || lower === "keep-alive" || lower === "proxy-connection" ||
+      responseListed.has(lower));
+  });
+  outHeaders.push(["Connection", clientKeep ? "keep-alive" : "close"]);
+  await writeAll(
+    client,
+    formatResponseHead({ ...response, version: "HTTP/1.1", headers: outHeaders }),
+  );
+  await copyBody(upstream.reader, client, framing);
+  if (!bodyDone) {
+    // The upstream answered without reading the whole body: neither side can be reused.
+    return "closed";
+  }
+  await body;
+  if (!clientKeep) return "closed";
+  return upstreamReusable ? "reuse" : "client-only";
+}
+
+async function pipeBoth(
+  aReader: BufferedReader,
+  a: Stream,
+  bReader: BufferedReader,
+  b: Stream,
+): Promise<void> {
+  const pump = async (from: BufferedReader, to: Stream) => {
+    try {
+      while (true) {
+        const chunk = await from.readSome(64 * 1024);
+        if (!chunk) break;
+        await writeAll(to, chunk);
+      }
+      await to.closeWrite?.();
+    } catch {
+      closeQuietly(a);
+      closeQuietly(b);
+    }
+  };
+  await Promise.all([pump(aReader, b), pump(bReader, a)]);
+}
+
+async function serveStatic(
+  client: Stream,
+  head: RequestHead,
+  root: string,
+  path: string,
+  keepAlive: boolean,
+): Promise<void> {
+  if (head.method !== "GET" && head.method !== "HEAD") {
+    await answer(client, 405, "Method Not Allowed", "method not allowed\n", keepAlive, undefined, [
+      ["Allow", "GET, HEAD"],
+    ]);
+    return;
+  }
+  const found = await lookupStatic(root, path);
+  if (found.kind === "forbidden") {
+    await answer(client, 403, "Forbidden", "forbidden\n", keepAlive);
+    return;
+  }
+  if (found.kind === "not-found") {
+    await answer(client, 404, "Not Found", "not found\n", keepAlive);
+    return;
+  }
+  if (found.kind === "redirect") {
+    await answer(client, 301, "Moved Permanently", "", keepAlive, undefined, [[
+      "Location",
+      found.location,
+    ]]);
+    return;
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(found.path, { read: true });
+  } catch {
+    await answer(client, 403, "Forbidden", "forbidden\n", keepAlive);
+    return;
+  }
+  try {
+    const range = parseRange(headerValue(head.headers, "range"), found.size);
+    if (range.kind === "unsatisfiable") {
+      await answer(client, 416, "Range Not Satisfiable", "", keepAlive, undefined, [[
+        "Content-Range",
+        `bytes */${found.size}`,
+      ]]);
+      return;
+    }
+    const start = range.kind === "partial" ? range.start : 0;
+    const end = range.kind === "partial" ? range.end : found.size - 1;
+    const length = Math.max(0, end - start + 1);
+    const headers: HeaderList = [
+      ["Content-Type", contentTypeOf(found.path)],
+      ["Content-Length", String(length)],
+      ["Accept-Ranges", "bytes"],
+      ["Connection", keepAlive ? "keep-alive" : "close"],
+    ];
+    if (found.mtime) headers.push(["Last-Modified", found.mtime.toUTCString()]);
+    if (range.kind === "partial") {
+      headers.push(["Content-Range", `bytes ${start}-${end}/${found.size}`]);
+    }
+    await writeAll(
+      client,
+      formatResponseHead({
+        version: "HTTP/1.1",
+        status: range.kind === "partial" ? 206 : 200,
+        reason: range.kind === "partial" ? "Partial Content" : "OK",
+        headers,
+      }),
+    );
+    if (head.method === "HEAD" || length === 0) return;
+    await file.seek(start, Deno.SeekMode.Start);
+    const buffer = new Uint8Array(FILE_CHUNK_BYTES);
+    let left = length;
+    while (left > 0) {
+      const n = await file.read(buffer.subarray(0, Math.min(left, buffer.length)));
+      if (n === null) throw new Deno.errors.UnexpectedEof("file shrank while sending");
+      await writeAll(client, buffer.subarray(0, n));
+      left -= n;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+async function answer(
+  client: Stream,
+  status: number,
+  reason: string,
+  body: string,
+  keepAlive: boolean,
+  contentType = "text/plain; charset=utf-8",
+  extra: HeaderList = [],
+): Promise<void> {
+  const bytes = new TextEncoder().encode(body);
+  const head = formatResponseHead({
+    version: "HTTP/1.1",
+    status,
+    reason,
+    headers: [
+      ["Content-Type", contentType],
+      ["Content-Length", String(bytes.length)],
+      ["Connection", keepAlive ? "keep-alive" : "close"],
+      ...extra,
+    ],
+  });
+  const out = new Uint8Array(head.length + bytes.length);
+  out.set(head);
+  out.set(bytes, head.length);
+  await writeAll(client, out);
+}
+
+/** Errors that mean the peer went away; they end a connection quietly. */
+export function isConnectionError(error: unknown): boolean {
+  return error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof HttpWireError ||
+    (error instanceof Error && error.name === "InvalidData");
+}
+
+/** Closes a stream, ignoring one that is closed already. */
+export function closeQuietly(stream: { close(): void }): void {
+  try {
+    stream.close();
+  } catch {
+    // Closed already.
+  }
+}

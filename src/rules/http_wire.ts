@@ -1,0 +1,345 @@
+// HTTP/1.1 on a raw byte stream, for the agent's site engine: a buffered reader, request and
+// response heads parsed and written, and bodies copied by their framing (Content-Length,
+// chunked, until close) without decoding them, so streamed bodies and upgrades pass through.
+
+/** Largest request or response head accepted. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
+
+export interface Reader {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+export interface Writer {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** A head's header lines in order; names keep their case, lookups ignore it. */
+export type HeaderList = [string, string][];
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: "HTTP/1.0" | "HTTP/1.1";
+  headers: HeaderList;
+}
+
+export interface ResponseHead {
+  version: string;
+  status: number;
+  reason: string;
+  headers: HeaderList;
+}
+
+/** Thrown for a malformed head or body framing; the connection is answered 400 and closed. */
+export class HttpWireError extends Error {
+  override name = "HttpWireError";
+}
+
+/** Reads from a stream through a buffer that may hold bytes read ahead (or handed in). */
+export class BufferedReader {
+  #buffer: Uint8Array;
+  #start = 0;
+  #end = 0;
+
+  constructor(readonly source: Reader, initial?: Uint8Array) {
+    this.#buffer = new Uint8Array(Math.max(READ_CHUNK_BYTES, initial?.length ?? 0));
+    if (initial) {
+      this.#buffer.set(initial);
+      this.#end = initial.length;
+    }
+  }
+
+  /** Bytes buffered and not yet consumed. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Takes every buffered byte (for handing the stream to a raw relay). */
+  drain(): Uint8Array {
+    const out = this.#buffer.slice(this.#start, this.#end);
+    this.#start = this.#end = 0;
+    return out;
+  }
+
+  async #fill(): Promise<boolean> {
+    if (this.#start > 0 && this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end === this.#buffer.length) {
+      if (this.#start > 0) {
+        this.#buffer.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        this.#start = 0;
+      } else {
+        const bigger = new Uint8Array(this.#buffer.length * 2);
+        bigger.set(this.#buffer);
+        this.#buffer = bigger;
+      }
+    }
+    const n = await this.source.read(this.#buffer.subarray(this.#end));
+    if (n === null || n === 0) return false;
+    this.#end += n;
+    return true;
+  }
+
+  /**
+   * Reads up to and including the blank line ending a head.
+   *
+   * @returns the head's bytes without the final CRLFCRLF, or null at a clean end of stream
+   * @throws {HttpWireError} when the head grows past the cap or the stream ends inside it
+   */
+  async readHead(): Promise<string | null> {
+    let searchFrom = this.#start;
+    while (true) {
+      const at = indexOfBlankLine(this.#buffer, searchFrom, this.#end);
+      if (at >= 0) {
+        const text = latin1(this.#buffer.subarray(this.#start, at));
+        this.#start = at + 4;
+        return text;
+      }
+      if (this.#end - this.#start > MAX_HEAD_BYTES) throw new HttpWireError("head too large");
+      searchFrom = Math.max(this.#start, this.#end - 3);
+      const offset = this.#start;
+      if (!await this.#fill()) {
+        if (this.#end === this.#start) return null;
+        throw new HttpWireError("stream ended inside a head");
+      }
+      searchFrom -= offset - this.#start;
+    }
+  }
+
+  /** Reads one CRLF-terminated line (chunk sizes, trailers), without the CRLF. */
+  async readLine(max = 8192): Promise<string> {
+    let searchFrom = this.#start;
+    while (true) {
+      for (let i = searchFrom; i + 1 < this.#end; i++) {
+        if (this.#buffer[i] === 13 && this.#buffer[i + 1] === 10) {
+          const text = latin1(this.#buffer.subarray(this.#start, i));
+          this.#start = i + 2;
+          return text;
+        }
+      }
+      if (this.#end - this.#start > max) throw new HttpWireError("line too long");
+      searchFrom = Math.max(this.#start, this.#end - 1);
+      const offset = this.#start;
+      if (!await this.#fill()) throw new HttpWireError("stream ended inside a line");
+      searchFrom -= offset - this.#start;
+    }
+  }
+
+  /**
+   * Reads at most `max` bytes, from the buffer first.
+   *
+   * @returns a view valid until the next read, or null at end of stream
+   */
+  async readSome(max: number): Promise<Uint8Array | null> {
+    if (this.#start === this.#end && !await this.#fill()) return null;
+    const n = Math.min(max, this.#end - this.#start);
+    const out = this.#buffer.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+}
+
+function indexOfBlankLine(buffer: Uint8Array, from: number, end: number): number {
+  for (let i = from; i + 3 < end; i++) {
+    if (buffer[i] === 13 && buffer[i + 1] === 10 && buffer[i + 2] === 13 && buffer[i + 3] === 10) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function parseHeaderLines(lines: string[]): HeaderList {
+  const headers: HeaderList = [];
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new HttpWireError("malformed header line");
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new HttpWireError("malformed header name");
+    const value = line.slice(colon + 1).trim();
+    if (/[\0\r\n]/.test(value)) throw new HttpWireError("malformed header value");
+    headers.push([name, value]);
+  }
+  return headers;
+}
+
+/** Parses a request head (request line and headers). @throws {HttpWireError} */
+export function parseRequestHead(text: string): RequestHead {
+  const lines = text.split("\r\n");
+  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) (HTTP\/1\.[01])$/.exec(lines[0]);
+  if (!match) throw new HttpWireError("malformed request line");
+  return {
+    method: match[1],
+    target: match[2],
+    version: match[3] as RequestHead["version"],
+    headers: parseHeaderLines(lines.slice(1)),
+  };
+}
+
+/** Parses a response head. @throws {HttpWireError} */
+export function parseResponseHead(text: string): ResponseHead {
+  const lines = text.split("\r\n");
+  const match = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/.exec(lines[0]);
+  if (!match) throw new HttpWireError("malformed status line");
+  return {
+    version: match[1],
+    status: Number(match[2]),
+    reason: match[3] ?? "",
+    headers: parseHeaderLines(lines.slice(1)),
+  };
+}
+
+/** The first value of a header, by case-insensitive name. */
+export function headerValue(headers: HeaderList, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, value] of headers) if (key.toLowerCase() === lower) return value;
+  return undefined;
+}
+
+/** Whether a comma-separated header (Connection, Transfer-Encoding) lists `token`. */
+export function headerHasToken(headers: HeaderList, name: string, token: string): boolean {
+  const lower = name.toLowerCase();
+  for (const [key, value] of headers) {
+    if (key.toLowerCase() !== lower) continue;
+    if (value.toLowerCase().split(",").some((part) => part.trim() === token)) return true;
+  }
+  return false;
+}
+
+/** How a message's body is delimited. */
+export type BodyFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  | { kind: "close" };
+
+/** Framing of a request body (RFC 9112 section 6.3). @throws {HttpWireError} */
+export function requestFraming(head: RequestHead): BodyFraming {
+  return framing(head.headers, false);
+}
+
+/** Framing of a response body to a request with `method`. @throws {HttpWireError} */
+export function responseFraming(method: string, head: ResponseHead): BodyFraming {
+  if (
+    method === "HEAD" || (head.status >= 100 && head.status < 200) || head.status === 204 ||
+    head.status === 304
+  ) {
+    return { kind: "none" };
+  }
+  return framing(head.headers, true);
+}
+
+function framing(headers: HeaderList, isResponse: boolean): BodyFraming {
+  const transfer = headerValue(headers, "transfer-encoding");
+  if (transfer !== undefined) {
+    const codings = transfer.toLowerCase().split(",").map((part) => part.trim());
+    if (codings[codings.length - 1] === "chunked") return { kind: "chunked" };
+    if (!isResponse) throw new HttpWireError("request transfer-encoding without chunked");
+    return { kind: "close" };
+  }
+  const lengths = headers.filter(([key]) => key.toLowerCase() === "content-length");
+  if (lengths.length > 0) {
+    const values = new Set(lengths.flatMap(([, v]) => v.split(",").map((s) => s.trim())));
+    if (values.size !== 1) throw new HttpWireError("conflicting content-length");
+    const [text] = values;
+    if (!/^\d{1,15}$/.test(text)) throw new HttpWireError("bad content-length");
+    const length = Number(text);
+    return length === 0 ? { kind: "none" } : { kind: "length", length };
+  }
+  return isResponse ? { kind: "close" } : { kind: "none" };
+}
+
+/** Serializes a request head. */
+export function formatRequestHead(head: RequestHead): Uint8Array {
+  let text = `${head.method} ${head.target} ${head.version}\r\n`;
+  for (const [name, value] of head.headers) text += `${name}: ${value}\r\n`;
+  return encodeLatin1(text + "\r\n");
+}
+
+/** Serializes a response head. */
+export function formatResponseHead(head: ResponseHead): Uint8Array {
+  let text = `${head.version} ${head.status} ${head.reason}\r\n`;
+  for (const [name, value] of head.headers) text += `${name}: ${value}\r\n`;
+  return encodeLatin1(text + "\r\n");
+}
+
+function encodeLatin1(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Writes every byte. */
+export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += await writer.write(data.subarray(written));
+}
+
+/**
+ * Copies one body from `reader` to `writer` as it is framed, bytes unchanged (chunk sizes and
+ * trailers included).
+ *
+ * @returns false when the body ran until the end of the stream (the connection cannot be reused)
+ * @throws {HttpWireError} when the stream ends early or the chunk framing is malformed
+ */
+export async function copyBody(
+  reader: BufferedReader,
+  writer: Writer,
+  body: BodyFraming,
+): Promise<boolean> {
+  switch (body.kind) {
+    case "none":
+      return true;
+    case "length": {
+      let left = body.length;
+      while (left > 0) {
+        const chunk = await reader.readSome(Math.min(left, READ_CHUNK_BYTES));
+        if (!chunk) throw new HttpWireError("stream ended inside a body");
+        left -= chunk.length;
+        await writeAll(writer, chunk);
+      }
+      return true;
+    }
+    case "chunked": {
+      while (true) {
+        const line = await reader.readLine();
+        const match = /^([0-9a-fA-F]{1,12})(;.*)?$/.exec(line.trimEnd());
+        if (!match) throw new HttpWireError("malformed chunk size");
+        const size = parseInt(match[1], 16);
+        await writeAll(writer, encodeLatin1(line + "\r\n"));
+        if (size === 0) {
+          // Trailers, then the blank line.
+          while (true) {
+            const trailer = await reader.readLine();
+            await writeAll(writer, encodeLatin1(trailer + "\r\n"));
+            if (trailer === "") return true;
+          }
+        }
+        await copyBody(reader, writer, { kind: "length", length: size });
+        const end = await reader.readLine();
+        if (end !== "") throw new HttpWireError("chunk not followed by CRLF");
+        await writeAll(writer, encodeLatin1("\r\n"));
+      }
+    }
+    case "close": {
+      while (true) {
+        const chunk = await reader.readSome(READ_CHUNK_BYTES);
+        if (!chunk) return false;
+        await writeAll(writer, chunk);
+      }
+    }
+  }
+}
+
+/** A discarding writer, for reading past a request body the engine does not forward. */
+export const DISCARD: Writer = { write: (p) => Promise.resolve(p.length) };

@@ -1,0 +1,279 @@
+// The agent's public side: listeners on its tunnel address for :80, :443 and every allocated
+// port, where the hub relays clients behind a PROXY v2 header. Each connection is checked
+// against the current rules when it arrives, so rule changes never touch open connections.
+
+import { log } from "../log/logger.ts";
+import { decodeProxyV2, PROXY_V2_MAX_BYTES } from "../net/proxy_v2.ts";
+import { parseIp } from "../net/ip.ts";
+import { parseClientHello } from "../hub/sni.ts";
+import type { FirewallCheck } from "./firewall.ts";
+import {
+  type ClientAddress,
+  closeQuietly,
+  isConnectionError,
+  serveHttpConnection,
+  type SiteLookup,
+} from "./http_site.ts";
+
+/** How long a relayed connection may take to send its PROXY header (and ClientHello). */
+export const HEADER_TIMEOUT_MS = 10_000;
+const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
+
+/** Where a connection on :443 goes. */
+export type TlsRoute =
+  | { kind: "passthrough"; hostname: string; port: number; allows: FirewallCheck }
+  | { kind: "terminate"; terminatorPort: number; allows: FirewallCheck };
+
+/** Where a connection on an allocated port goes. */
+export interface PortRoute {
+  hostname: string;
+  port: number;
+  allows: FirewallCheck;
+}
+
+/** The live rules, asked once per connection. */
+export interface IngressRoutes extends SiteLookup {
+  tlsRoute(domain: string): TlsRoute | undefined;
+  portRoute(port: number): PortRoute | undefined;
+  /** Tells the TLS terminator who the client behind the next connection from `localPort` is. */
+  expectTerminated(localPort: number, client: ClientAddress): () => void;
+}
+
+export const HTTP_PORT = 80;
+export const HTTPS_PORT = 443;
+
+/**
+ * Listens on one address (the tunnel IP) for :80, :443 and a changing set of allocated ports.
+ */
+export class AgentIngress {
+  #address: string | null = null;
+  readonly #listeners = new Map<number, Deno.TcpListener>();
+  readonly #conns = new Set<Deno.Conn>();
+  #wanted = new Set<number>();
+  #closed = false;
+
+  constructor(
+    readonly routes: IngressRoutes,
+    readonly ports = { http: HTTP_PORT, https: HTTPS_PORT },
+  ) {}
+
+  /** The address listened on, or null before {@linkcode listenOn}. */
+  get address(): string | null {
+    return this.#address;
+  }
+
+  /** Local ports currently listened on (for tests and health). */
+  get listening(): number[] {
+    return [...this.#listeners.keys()];
+  }
+
+  /**
+   * Moves every listener to `address` (a new tunnel IP after re-registration). Connections
+   * accepted earlier stay open.
+   */
+  listenOn(address: string): void {
+    if (this.#closed) return;
+    if (address === this.#address) {
+      this.#reconcile();
+      return;
+    }
+    for (const listener of this.#listeners.values()) closeQuietly(listener);
+    this.#listeners.clear();
+    this.#address = address;
+    this.#reconcile();
+  }
+
+  /** The allocated ports with a forward; listeners open and close to match. */
+  setForwardPorts(ports: Iterable<number>): void {
+    this.#wanted = new Set(ports);
+    this.#reconcile();
+  }
+
+  #reconcile(): void {
+    if (this.#address === null || this.#closed) return;
+    const wanted = new Set([this.ports.http, this.ports.https, ...this.#wanted]);
+    for (const [port, listener] of this.#listeners) {
+      if (!wanted.has(port)) {
+        closeQuietly(listener);
+        this.#listeners.delete(port);
+      }
+    }
+    for (const port of wanted) {
+      if (this.#listeners.has(port)) continue;
+      let listener: Deno.TcpListener;
+      try {
+        listener = Deno.listen({ hostname: this.#address, port });
+      } catch (error) {
+        log.warn("cannot listen for relayed traffic", {
+          address: this.#address,
+          port,
+          error: String(error),
+        });
+        continue;
+      }
+      this.#listeners.set(port, listener);
+      this.#acceptLoop(listener, port);
+    }
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener, port: number): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        this.#conns.add(conn);
+        this.#handle(conn, port).catch((error) => {
+          if (!isConnectionError(error)) {
+            log.error("relayed connection failed", { port, error: String(error) });
+          }
+        }).finally(() => {
+          this.#conns.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.BadResource) && !(error instanceof Deno.errors.Interrupted)
+      ) {
+        log.error("listener failed", { port, error: String(error) });
+      }
+    }
+  }
+
+  async #handle(conn: Deno.Conn, port: number): Promise<void> {
+    const timer = setTimeout(() => closeQuietly(conn), HEADER_TIMEOUT_MS);
+    let client: ClientAddress;
+    let rest: Uint8Array;
+    try {
+      const header = await readProxyHeader(conn);
+      if (!header) return;
+      client = header.client ?? remoteOf(conn);
+      rest = header.rest;
+      if (port === this.ports.https) {
+        const hello = await readClientHello(conn, rest);
+        if (!hello) return;
+        rest = hello.bytes;
+        clearTimeout(timer);
+        return await this.#tls(conn, client, hello.serverName, rest);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (port === this.ports.http) {
+      return await serveHttpConnection(conn, rest, client, "http", this.routes);
+    }
+    const route = this.routes.portRoute(port);
+    if (!route || !allowed(route.allows, client)) return;
+    const upstream = await Deno.connect({ hostname: route.hostname, port: route.port });
+    await relay(conn, upstream, rest);
+  }
+
+  async #tls(conn: Deno.Conn, client: ClientAddress, serverName: string, hello: Uint8Array) {
+    const route = this.routes.tlsRoute(serverName.toLowerCase());
+    if (!route || !allowed(route.allows, client)) return;
+    if (route.kind === "passthrough") {
+      const upstream = await Deno.connect({ hostname: route.hostname, port: route.port });
+      return await relay(conn, upstream, hello);
+    }
+    const terminator = await Deno.connect({ hostname: "127.0.0.1", port: route.terminatorPort });
+    const forget = this.routes.expectTerminated(terminator.localAddr.port, client);
+    try {
+      await relay(conn, terminator, hello);
+    } finally {
+      forget();
+    }
+  }
+
+  /** Closes every listener and every relayed connection. */
+  close(): void {
+    this.#closed = true;
+    for (const listener of this.#listeners.values()) closeQuietly(listener);
+    this.#listeners.clear();
+    for (const conn of this.#conns) closeQuietly(conn);
+    this.#conns.clear();
+  }
+}
+
+function remoteOf(conn: Deno.Conn): ClientAddress {
+  const addr = conn.remoteAddr as Deno.NetAddr;
+  return { address: addr.hostname, port: addr.port };
+}
+
+function allowed(check: FirewallCheck, client: ClientAddress): boolean {
+  const bytes = parseIp(client.address);
+  return bytes !== null && check(bytes);
+}
+
+/**
+ * Reads the PROXY v2 header at the start of a relayed connection.
+ *
+ * @returns the client (null for a LOCAL header) and the bytes read past the header, or null
+ *   when the stream ended or did not start with a valid header
+ */
+export async function readProxyHeader(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+): Promise<{ client: ClientAddress | null; rest: Uint8Array } | null> {
+  const buffer = new Uint8Array(PROXY_V2_MAX_BYTES + 4096);
+  let length = 0;
+  while (true) {
+    const result = decodeProxyV2(buffer.subarray(0, length));
+    if (result.kind === "invalid") return null;
+    if (result.kind === "header") {
+      const source = result.header.command === "proxy" ? result.header.source : null;
+      return { client: source, rest: buffer.slice(result.length, length) };
+    }
+    if (length === buffer.length) return null;
+    const n = await conn.read(buffer.subarray(length));
+    if (n === null) return null;
+    length += n;
+  }
+}
+
+async function readClientHello(
+  conn: Deno.Conn,
+  initial: Uint8Array,
+): Promise<{ serverName: string; bytes: Uint8Array } | null> {
+  let bytes = initial;
+  const chunk = new Uint8Array(4096);
+  while (true) {
+    const result = parseClientHello(bytes);
+    if (result.kind === "found") return { serverName: result.serverName, bytes };
+    if (result.kind !== "need-more") return null;
+    if (bytes.length > MAX_CLIENT_HELLO_BYTES) return null;
+    const n = await conn.read(chunk);
+    if (n === null) return null;
+    const grown = new Uint8Array(bytes.length + n);
+    grown.set(bytes);
+    grown.set(chunk.subarray(0, n), bytes.length);
+    bytes = grown;
+  }
+}
+
+/**
+ * Relays bytes both ways until both directions end; `first` is sent to `b` before anything.
+ */
+export async function relay(a: Deno.Conn, b: Deno.Conn, first?: Uint8Array): Promise<void> {
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) break;
+        let written = 0;
+        while (written < n) written += await to.write(buffer.subarray(written, n));
+      }
+      await (to as Deno.TcpConn).closeWrite?.();
+    } catch {
+      closeQuietly(a);
+      closeQuietly(b);
+    }
+  };
+  try {
+    if (first && first.length > 0) {
+      let written = 0;
+      while (written < first.length) written += await b.write(first.subarray(written));
+    }
+    await Promise.all([pump(a, b), pump(b, a)]);
+  } finally {
+    closeQuietly(a);
+    closeQuietly(b);
+  }
+}

@@ -1,0 +1,253 @@
+// Port maps: local listeners on 127.0.0.1:port (tcp or udp) whose connections and datagram
+// flows reach `destination:dstPort` through the hub's port-map service. Listeners are bound
+// before a change is accepted (a busy port refuses the request) and adopted after it.
+
+import { log } from "../log/logger.ts";
+import type { PortMapRequest } from "../hub/portmap_client.ts";
+import { frameDatagram, unframeDatagrams } from "../hub/portmap_client.ts";
+import { closeQuietly } from "./http_site.ts";
+import { relay } from "./ingress.ts";
+import { type PortMapRule, RuleError } from "./schema.ts";
+
+/** Opens a mapped connection through the hub (tests pass a fake). */
+export type PortMapDialer = (request: PortMapRequest) => Promise<Deno.Conn>;
+
+/** Loopback address port maps listen on. */
+export const PORT_MAP_LISTEN_ADDRESS = "127.0.0.1";
+/** A UDP flow with no datagram either way for this long is closed. */
+export const UDP_FLOW_IDLE_MS = 60_000;
+
+type Listener =
+  | { transport: "tcp"; socket: Deno.TcpListener }
+  | { transport: "udp"; socket: Deno.DatagramConn };
+
+interface Entry {
+  listener: Listener;
+  rule: PortMapRule;
+}
+
+function keyOf(rule: { transport: string; port: number }): string {
+  return `${rule.transport}/${rule.port}`;
+}
+
+/** Listeners bound for a change that is not committed yet. */
+export interface StagedPortMaps {
+  commit(all: readonly PortMapRule[]): void;
+  abort(): void;
+}
+
+/** The live port maps. */
+export class PortMapListeners {
+  readonly #entries = new Map<string, Entry>();
+  readonly #conns = new Set<Deno.Conn>();
+  #closed = false;
+
+  constructor(readonly dial: PortMapDialer) {}
+
+  /** The rules currently listening. */
+  get active(): PortMapRule[] {
+    return [...this.#entries.values()].map((entry) => entry.rule);
+  }
+
+  /**
+   * Binds listeners for the request's port maps that have none yet.
+   *
+   * @param requested the port maps being created or updated, in request order (for error names)
+   * @throws {RuleError} 409 naming the port map whose port cannot be bound
+   */
+  stage(requested: readonly PortMapRule[]): StagedPortMaps {
+    const staged = new Map<string, Listener>();
+    const abort = () => {
+      for (const listener of staged.values()) closeQuietly(listener.socket);
+      staged.clear();
+    };
+    requested.forEach((rule, index) => {
+      const key = keyOf(rule);
+      if (this.#entries.has(key) || staged.has(key)) return;
+      try {
+        staged.set(key, bind(rule));
+      } catch (error) {
+        abort();
+        const reason = error instanceof Deno.errors.AddrInUse
+          ? "address in use"
+          : error instanceof Deno.errors.PermissionDenied
+          ? "permission denied"
+          : "cannot bind";
+        throw new RuleError(
+          409,
+          `portmaps[${index}] (${rule.port}): cannot listen on ${PORT_MAP_LISTEN_ADDRESS}:${rule.port}/${rule.transport}: ${reason}`,
+        );
+      }
+    });
+    return {
+      abort,
+      commit: (all) => {
+        const wanted = new Map(all.map((rule) => [keyOf(rule), rule]));
+        for (const [key, entry] of this.#entries) {
+          if (wanted.has(key)) continue;
+          closeQuietly(entry.listener.socket);
+          this.#entries.delete(key);
+        }
+        for (const [key, rule] of wanted) {
+          const entry = this.#entries.get(key);
+          if (entry) {
+            entry.rule = rule;
+            continue;
+          }
+          let listener = staged.get(key);
+          staged.delete(key);
+          if (!listener) {
+            // Restored at start or staged elsewhere: bind now, and log instead of failing.
+            try {
+              listener = bind(rule);
+            } catch (error) {
+              log.warn("port map cannot listen", { port: rule.port, error: String(error) });
+              continue;
+            }
+          }
+          const created: Entry = { listener, rule };
+          this.#entries.set(key, created);
+          this.#serve(created);
+        }
+        abort();
+      },
+    };
+  }
+
+  #serve(entry: Entry): void {
+    if (this.#closed) return;
+    if (entry.listener.transport === "tcp") this.#serveTcp(entry, entry.listener.socket);
+    else this.#serveUdp(entry, entry.listener.socket);
+  }
+
+  async #serveTcp(entry: Entry, socket: Deno.TcpListener): Promise<void> {
+    try {
+      for await (const conn of socket) {
+        this.#conns.add(conn);
+        (async () => {
+          const { destination, dstPort, transport } = entry.rule;
+          let upstream: Deno.Conn;
+          try {
+            upstream = await this.dial({ destination, dstPort, transport });
+          } catch (error) {
+            log.warn("port map refused", { port: entry.rule.port, error: String(error) });
+            return;
+          }
+          this.#conns.add(upstream);
+          try {
+            await relay(conn, upstream);
+          } finally {
+            this.#conns.delete(upstream);
+          }
+        })().finally(() => {
+          this.#conns.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) {
+        log.error("port map listener failed", { port: entry.rule.port, error: String(error) });
+      }
+    }
+  }
+
+  async #serveUdp(entry: Entry, socket: Deno.DatagramConn): Promise<void> {
+    const flows = new Map<string, { conn: Promise<Deno.Conn | null>; last: number }>();
+    const sweep = setInterval(() => {
+      const now = Date.now();
+      for (const [key, flow] of flows) {
+        if (now - flow.last < UDP_FLOW_IDLE_MS) continue;
+        flows.delete(key);
+        flow.conn.then((conn) => conn && closeQuietly(conn));
+      }
+    }, 5_000);
+    try {
+      for await (const [datagram, from] of socket) {
+        const address = from as Deno.NetAddr;
+        const key = `${address.hostname}:${address.port}`;
+        let flow = flows.get(key);
+        if (!flow) {
+          const { destination, dstPort } = entry.rule;
+          const conn = this.dial({ destination, dstPort, transport: "udp" }).then((conn) => {
+            this.#conns.add(conn);
+            this.#udpReplies(conn, socket, address).finally(() => {
+              flows.delete(key);
+              this.#conns.delete(conn);
+              closeQuietly(conn);
+            });
+            return conn;
+          }, (error) => {
+            log.warn("port map refused", { port: entry.rule.port, error: String(error) });
+            flows.delete(key);
+            return null;
+          });
+          flow = { conn, last: Date.now() };
+          flows.set(key, flow);
+        }
+        flow.last = Date.now();
+        const conn = await flow.conn;
+        if (!conn) continue;
+        try {
+          const framed = frameDatagram(datagram);
+          let written = 0;
+          while (written < framed.length) written += await conn.write(framed.subarray(written));
+        } catch {
+          flows.delete(key);
+          closeQuietly(conn);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) {
+        log.error("port map listener failed", { port: entry.rule.port, error: String(error) });
+      }
+    } finally {
+      clearInterval(sweep);
+      for (const flow of flows.values()) flow.conn.then((conn) => conn && closeQuietly(conn));
+    }
+  }
+
+  async #udpReplies(conn: Deno.Conn, socket: Deno.DatagramConn, to: Deno.NetAddr): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024 + 2);
+    let pending: Uint8Array = new Uint8Array(0);
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) return;
+        const joined = new Uint8Array(pending.length + n);
+        joined.set(pending);
+        joined.set(buffer.subarray(0, n), pending.length);
+        const { datagrams, rest } = unframeDatagrams(joined);
+        pending = rest;
+        for (const datagram of datagrams) await socket.send(datagram, to);
+      }
+    } catch {
+      // The flow ended (closed by idle sweep or by the hub).
+    }
+  }
+
+  /** Closes every listener and mapped connection. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#entries.values()) closeQuietly(entry.listener.socket);
+    this.#entries.clear();
+    for (const conn of this.#conns) closeQuietly(conn);
+    this.#conns.clear();
+  }
+}
+
+function bind(rule: PortMapRule): Listener {
+  if (rule.transport === "udp") {
+    return {
+      transport: "udp",
+      socket: Deno.listenDatagram({
+        transport: "udp",
+        hostname: PORT_MAP_LISTEN_ADDRESS,
+        port: rule.port,
+      }),
+    };
+  }
+  return {
+    transport: "tcp",
+    socket: Deno.listen({ hostname: PORT_MAP_LISTEN_ADDRESS, port: rule.port }),
+  };
+}

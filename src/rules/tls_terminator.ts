@@ -1,0 +1,117 @@
+// TLS termination for secure sites. Deno's TLS listener takes one certificate, so each site with
+// a certificate gets its own listener on loopback; the ingress relays the raw stream there and
+// announces the client first (by the relaying socket's local port), so the decrypted requests
+// still carry the PROXY header's address. A new certificate swaps the listener; connections on
+// the old one finish untouched.
+
+import { log } from "../log/logger.ts";
+import {
+  type ClientAddress,
+  closeQuietly,
+  isConnectionError,
+  serveHttpConnection,
+  type SiteLookup,
+} from "./http_site.ts";
+
+interface Terminator {
+  listener: Deno.TlsListener;
+  port: number;
+  cert: string;
+  key: string;
+}
+
+/** The per-domain TLS listeners and the client addresses waiting for them. */
+export class TlsTerminators {
+  readonly #byDomain = new Map<string, Terminator>();
+  readonly #expected = new Map<number, ClientAddress>();
+  readonly #conns = new Set<Deno.Conn>();
+  #closed = false;
+
+  constructor(readonly sites: SiteLookup) {}
+
+  /** The loopback port terminating TLS for `domain`. */
+  port(domain: string): number | undefined {
+    return this.#byDomain.get(domain)?.port;
+  }
+
+  /**
+   * Sets the certificate of `domain` (null removes its listener). The same certificate again
+   * is a no-op.
+   *
+   * @throws {Error} when Deno refuses the certificate or key (a message without key material)
+   */
+  set(domain: string, pair: { cert: string; key: string } | null): void {
+    const current = this.#byDomain.get(domain);
+    if (pair && current && current.cert === pair.cert && current.key === pair.key) return;
+    if (this.#closed) return;
+    let next: Terminator | undefined;
+    if (pair) {
+      let listener: Deno.TlsListener;
+      try {
+        listener = Deno.listenTls({
+          hostname: "127.0.0.1",
+          port: 0,
+          cert: pair.cert,
+          key: pair.key,
+          alpnProtocols: ["http/1.1"],
+        });
+      } catch {
+        throw new TypeError(`Cannot use the certificate of ${domain}: TLS refused it`);
+      }
+      next = { listener, port: (listener.addr as Deno.NetAddr).port, ...pair };
+      this.#byDomain.set(domain, next);
+      this.#accept(next);
+    } else {
+      this.#byDomain.delete(domain);
+    }
+    if (current) closeQuietly(current.listener);
+  }
+
+  /** Keeps only the listed domains. */
+  retain(domains: Set<string>): void {
+    for (const domain of [...this.#byDomain.keys()]) {
+      if (!domains.has(domain)) this.set(domain, null);
+    }
+  }
+
+  /** Announces the client behind the next connection from loopback port `localPort`. */
+  expect(localPort: number, client: ClientAddress): () => void {
+    this.#expected.set(localPort, client);
+    return () => this.#expected.delete(localPort);
+  }
+
+  async #accept(terminator: Terminator): Promise<void> {
+    try {
+      for await (const conn of terminator.listener) {
+        this.#conns.add(conn);
+        const remote = conn.remoteAddr as Deno.NetAddr;
+        const client = this.#expected.get(remote.port) ??
+          { address: remote.hostname, port: remote.port };
+        serveHttpConnection(conn, new Uint8Array(0), client, "https", this.sites).catch((error) => {
+          if (
+            !isConnectionError(error) &&
+            !(error instanceof Error && /handshake|tls|certificate/i.test(error.message))
+          ) {
+            log.error("TLS connection failed", { error: String(error) });
+          }
+        }).finally(() => {
+          this.#conns.delete(conn);
+          closeQuietly(conn);
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BadResource)) {
+        log.error("TLS listener failed", { error: String(error) });
+      }
+    }
+  }
+
+  /** Closes every listener and connection. */
+  close(): void {
+    this.#closed = true;
+    for (const terminator of this.#byDomain.values()) closeQuietly(terminator.listener);
+    this.#byDomain.clear();
+    for (const conn of this.#conns) closeQuietly(conn);
+    this.#conns.clear();
+  }
+}
