@@ -19,8 +19,8 @@ const BATCH = 32;
 const YIELD_AFTER_MS = 4;
 /** Longest sleep without a timer due, so a lost wake-up costs at most this. */
 const MAX_SLEEP_MS = 1000;
-/** A receive backlog this deep means handshakes arrive faster than they are answered. */
-const UNDER_LOAD_BACKLOG = 128;
+/** This many handshake messages in one receive batch means they arrive faster than answered. */
+const UNDER_LOAD_HANDSHAKES = 8;
 /** How long the device stays under load after the backlog was last seen (as wireguard-go). */
 const UNDER_LOAD_HOLD_MS = 1000;
 /** A runaway step loop is a core bug; stop it rather than hang the device. */
@@ -195,9 +195,8 @@ class Engine {
 
   // Network -> TUN (or network: handshake answers, cookie replies).
   #drainUdp(ring: PacketRing, now: number): number {
-    const backlog = ring.available();
-    this.#updateLoad(backlog, now);
-    const count = Math.min(backlog, BATCH);
+    const count = Math.min(ring.available(), BATCH);
+    let handshakes = 0;
     let sequence = ring.tail();
     for (let i = 0; i < count; i++, sequence++) {
       const index = ring.index(sequence);
@@ -214,6 +213,7 @@ class Engine {
         continue;
       }
       const type = datagram[0];
+      if (type === 1 || type === 2) handshakes++;
       const step = this.wg.decapsulate(datagram, from, this.out, now);
       const peer = step.peer;
       if (step.action === "toTunnel") {
@@ -226,6 +226,7 @@ class Engine {
       }
     }
     if (count > 0) ring.release(count);
+    this.#updateLoad(handshakes, now);
     return count;
   }
 
@@ -233,8 +234,8 @@ class Engine {
   #underLoadUntil = 0;
 
   /** Under load, initiations need a cookie (mac2) first: a flood costs no Diffie-Hellman. */
-  #updateLoad(backlog: number, now: number): void {
-    if (backlog >= UNDER_LOAD_BACKLOG) {
+  #updateLoad(handshakes: number, now: number): void {
+    if (handshakes >= UNDER_LOAD_HANDSHAKES) {
       this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
       if (!this.#underLoad) {
         this.#underLoad = true;
