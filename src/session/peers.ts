@@ -1,0 +1,168 @@
+// The session's view of its peers (one per site): configuration merged from the hub's
+// messages plus health measured by the RTT probe. Pure: time comes in as arguments.
+
+import { parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import type { Site } from "./messages.ts";
+
+/** One peer as `GET /status` reports it (olm-api.txt). */
+export interface PeerStatusJson {
+  siteId: number;
+  name: string;
+  connected: boolean;
+  rtt: number;
+  lastSeen: string;
+  endpoint: string;
+  isRelay: boolean;
+  peerAddress: string;
+  holepunchConnected: boolean;
+}
+
+/** Go's zero time in RFC 3339, what Olm reports for a peer never seen. */
+export const NEVER_SEEN = "0001-01-01T00:00:00Z";
+
+interface PeerEntry {
+  site: Site;
+  /** Endpoint in use: the site's own, or its relay's after `olm/wg/peer/relay`. */
+  endpoint: string;
+  isRelay: boolean;
+  rttNs: number;
+  /** Wall-clock ms of the last probe reply; null when never answered. */
+  lastSeenMs: number | null;
+}
+
+/**
+ * The networks routed to a site: its server address plus remote subnets and alias addresses.
+ * Entries that are not addresses or CIDRs are dropped.
+ */
+export function allowedIpsOf(site: Site): string[] {
+  const out = new Set<string>();
+  const add = (text: string) => {
+    if (text.includes("/")) {
+      if (parseCidr(text)) out.add(text);
+    } else {
+      const ip = parseIp(text);
+      if (ip) out.add(`${text}/${ip.length === 4 ? 32 : 128}`);
+    }
+  };
+  add(site.serverIP);
+  for (const subnet of site.remoteSubnets) add(subnet);
+  for (const alias of site.aliases) add(alias.aliasAddress);
+  return [...out];
+}
+
+/** `relayEndpoint` may be a bare host or host:port; `relayPort` wins when given. */
+export function relayEndpointOf(relayEndpoint: string, relayPort: number | undefined): string {
+  const parsed = parseHostPort(relayEndpoint);
+  const host = parsed ? parsed.host : relayEndpoint;
+  const port = relayPort ?? parsed?.port ?? 21820;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export class PeerTable {
+  readonly #peers = new Map<number, PeerEntry>();
+  readonly #relayByDefault: boolean;
+
+  /** @param relayByDefault whether new peers go through the relay (no hole punching) */
+  constructor(relayByDefault: boolean) {
+    this.#relayByDefault = relayByDefault;
+  }
+
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  sites(): Site[] {
+    return [...this.#peers.values()].map((p) => p.site);
+  }
+
+  get(siteId: number): Site | undefined {
+    return this.#peers.get(siteId)?.site;
+  }
+
+  endpointOf(siteId: number): string | undefined {
+    return this.#peers.get(siteId)?.endpoint;
+  }
+
+  /** Adds or replaces a site; health is kept when the site was already known. */
+  upsert(site: Site): void {
+    const old = this.#peers.get(site.siteId);
+    this.#peers.set(site.siteId, {
+      site,
+      endpoint: site.endpoint,
+      isRelay: old?.isRelay ?? this.#relayByDefault,
+      rttNs: old?.rttNs ?? 0,
+      lastSeenMs: old?.lastSeenMs ?? null,
+    });
+  }
+
+  /** Merges a partial update field by field; returns the merged site, or undefined if unknown. */
+  update(patch: Partial<Site> & { siteId: number }): Site | undefined {
+    const entry = this.#peers.get(patch.siteId);
+    if (!entry) return undefined;
+    const merged: Site = { ...entry.site };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+    }
+    entry.site = merged;
+    if (patch.endpoint !== undefined && !entry.isRelay) entry.endpoint = patch.endpoint;
+    return merged;
+  }
+
+  remove(siteId: number): Site | undefined {
+    const entry = this.#peers.get(siteId);
+    this.#peers.delete(siteId);
+    return entry?.site;
+  }
+
+  setRoute(siteId: number, endpoint: string, isRelay: boolean): boolean {
+    const entry = this.#peers.get(siteId);
+    if (!entry) return false;
+    entry.endpoint = endpoint;
+    entry.isRelay = isRelay;
+    return true;
+  }
+
+  /** Records a probe reply from `address:port`; returns the site it belongs to. */
+  recordReply(address: string, port: number, rttNs: number, nowMs: number): number | undefined {
+    for (const [siteId, entry] of this.#peers) {
+      if (entry.site.serverIP === address && entry.site.serverPort + 1 === port) {
+        entry.rttNs = Math.max(1, Math.round(rttNs));
+        entry.lastSeenMs = nowMs;
+        return siteId;
+      }
+    }
+    return undefined;
+  }
+
+  /** Where each peer's probe goes: serverIP and serverPort + 1. */
+  probeTargets(): { siteId: number; address: string; port: number }[] {
+    return [...this.#peers.entries()].map(([siteId, e]) => ({
+      siteId,
+      address: e.site.serverIP,
+      port: e.site.serverPort + 1,
+    }));
+  }
+
+  /**
+   * The `peers` object of `GET /status`, keyed by site id. A peer is connected when it
+   * answered a probe within `timeoutMs`.
+   */
+  toStatus(nowMs: number, timeoutMs: number): Record<string, PeerStatusJson> {
+    const out: Record<string, PeerStatusJson> = {};
+    for (const [siteId, e] of this.#peers) {
+      const connected = e.lastSeenMs !== null && nowMs - e.lastSeenMs <= timeoutMs;
+      out[String(siteId)] = {
+        siteId,
+        name: e.site.name,
+        connected,
+        rtt: connected ? e.rttNs : 0,
+        lastSeen: e.lastSeenMs === null ? NEVER_SEEN : new Date(e.lastSeenMs).toISOString(),
+        endpoint: e.endpoint,
+        isRelay: e.isRelay,
+        peerAddress: e.site.serverIP,
+        holepunchConnected: false,
+      };
+    }
+    return out;
+  }
+}
