@@ -1,8 +1,12 @@
 // `burrow agent`: the edge agent daemon. Flags follow Olm's names and environment variables.
 
-import type { FlagSpec } from "./flags.ts";
+import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/logger.ts";
+import { parseHostPort } from "../net/ip.ts";
+import type { ConnectDefaults } from "../api/olm.ts";
+import type { ConnectionParams } from "../session/state.ts";
+import { type DaemonConfig, runDaemon } from "../agent/daemon.ts";
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
   {
@@ -146,8 +150,79 @@ export const agentRole: Role = {
   description:
     "Connects to a hub when --endpoint, --id and --secret are given, else waits for POST /connect.",
   flags: AGENT_FLAGS,
-  run() {
-    log.error("burrow agent is not built yet");
-    return Promise.resolve(1);
+  run(flags) {
+    return runDaemon(daemonConfig(flags));
   },
 };
+
+/**
+ * Turns the agent's flags into the daemon's configuration.
+ *
+ * The API listens on the socket when `--socket-path` is given (flag or environment) or when
+ * `--enable-api` is set without a TCP address, and on TCP when `--http-addr` or `--api-port`
+ * is given; both at once when both are. A TCP address without a host means loopback.
+ *
+ * @throws {UsageError} for values the flag table cannot check alone
+ */
+export function daemonConfig(flags: Flags): DaemonConfig {
+  const secret = flags.string("secret");
+  const userToken = flags.string("user-token");
+  const apiToken = flags.string("api-token");
+  for (const value of [secret, userToken, apiToken]) log.addSecret(value);
+
+  let tcp: DaemonConfig["api"]["tcp"];
+  const httpAddr = flags.string("http-addr");
+  const apiPort = flags.number("api-port");
+  if (httpAddr !== undefined && apiPort !== undefined) {
+    throw new UsageError("give --http-addr or --api-port, not both");
+  }
+  if (httpAddr !== undefined) {
+    const parsed = parseHostPort(httpAddr)!;
+    tcp = { hostname: parsed.host || "127.0.0.1", port: parsed.port };
+  } else if (apiPort !== undefined) {
+    tcp = { hostname: "127.0.0.1", port: apiPort };
+  }
+  const socketGiven = flags.sources.get("socket-path") !== "default";
+  const socketPath = socketGiven || (flags.boolean("enable-api") && !tcp)
+    ? flags.string("socket-path")
+    : undefined;
+
+  const upstreamDns = flags.string("upstream-dns")?.split(",").map((s) => s.trim()).filter(
+    Boolean,
+  );
+  const defaults: ConnectDefaults = {
+    mtu: flags.number("mtu") ?? 1280,
+    interfaceName: flags.string("interface") ?? "olm",
+    holepunch: flags.boolean("holepunch"),
+    pingIntervalMs: flags.number("ping-interval") ?? 3000,
+    pingTimeoutMs: flags.number("ping-timeout") ?? 5000,
+    ...optional("orgId", flags.string("org")),
+    ...optional("userToken", userToken),
+    ...optional("dns", flags.string("dns")),
+    ...(upstreamDns?.length ? { upstreamDns } : {}),
+  };
+  if (defaults.interfaceName.length > 15) {
+    throw new UsageError(`invalid value for --interface: at most 15 characters`);
+  }
+
+  const endpoint = flags.string("endpoint"), id = flags.string("id");
+  let connectAtStart: ConnectionParams | undefined;
+  if (endpoint && id && secret) {
+    try {
+      new URL(endpoint);
+    } catch {
+      throw new UsageError(`invalid value for --endpoint: expected a URL such as https://hub`);
+    }
+    connectAtStart = { endpoint, id, secret, ...defaults };
+  }
+  return {
+    stateDir: flags.string("state-dir") ?? "/var/lib/burrow",
+    api: { socketPath, socketMode: flags.number("socket-mode") ?? 0o660, tcp, apiToken },
+    defaults,
+    connectAtStart,
+  };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value ? { [key]: value } : {}) as { [P in K]?: string };
+}

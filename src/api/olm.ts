@@ -1,0 +1,186 @@
+// The Olm half of the local API (spec/olm-api.txt): /connect, /status, /disconnect,
+// /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
+
+import { z } from "zod";
+import { convertFlagValue, UsageError } from "../cli/flags.ts";
+import { type Agent, AgentStateError } from "../agent/agent.ts";
+import type { ConnectionParams } from "../session/state.ts";
+import { ApiError } from "./errors.ts";
+import { parseJsonBody } from "./json.ts";
+import type { Route } from "./router.ts";
+
+/** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
+export interface ConnectDefaults {
+  mtu: number;
+  interfaceName: string;
+  holepunch: boolean;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  orgId?: string;
+  userToken?: string;
+  dns?: string;
+  upstreamDns?: string[];
+}
+
+export const OLM_CONNECT_DEFAULTS: ConnectDefaults = {
+  mtu: 1280,
+  interfaceName: "olm",
+  holepunch: false,
+  pingIntervalMs: 3000,
+  pingTimeoutMs: 5000,
+};
+
+// Olm reads these fields and ignores others, so unknown fields are accepted here too.
+const connectBodySchema = z.object({
+  id: z.string().optional(),
+  secret: z.string().optional(),
+  endpoint: z.string().optional(),
+  userToken: z.string().optional(),
+  mtu: z.number().int().min(576).max(65535).optional(),
+  dns: z.string().optional(),
+  dnsProxyIP: z.string().optional(),
+  upstreamDNS: z.array(z.string()).optional(),
+  interfaceName: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, {
+    message: "interfaceName must be 1 to 15 letters, digits, '_', '.' or '-'",
+  }).optional(),
+  holepunch: z.boolean().optional(),
+  tlsClientCert: z.string().optional(),
+  pingInterval: z.string().optional(),
+  pingTimeout: z.string().optional(),
+  orgId: z.string().optional(),
+});
+
+const switchOrgBodySchema = z.object({
+  orgId: z.string().optional(),
+  // Olm itself reads the snake_case name.
+  org_id: z.string().optional(),
+});
+
+const MISSING_CONNECT_FIELDS = "Missing required fields: id, secret, and endpoint must be provided";
+
+/** The Olm routes, served by `agent`. */
+export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_DEFAULTS): Route[] {
+  return [
+    {
+      family: "olm",
+      methods: ["POST"],
+      path: "/connect",
+      async handle(req) {
+        const body = parseJsonBody(req, connectBodySchema);
+        if (!body.id || !body.secret || !body.endpoint) {
+          throw new ApiError(400, MISSING_CONNECT_FIELDS);
+        }
+        const params = connectParams(body, defaults);
+        try {
+          await agent.connect(params);
+        } catch (error) {
+          if (error instanceof AgentStateError) throw new ApiError(409, error.message);
+          throw error;
+        }
+        return { status: 202, json: { status: "connection request accepted" } };
+      },
+    },
+    {
+      family: "olm",
+      methods: ["GET"],
+      path: "/status",
+      handle: () => ({ status: 200, json: agent.status() }),
+    },
+    {
+      family: "olm",
+      methods: ["POST"],
+      path: "/disconnect",
+      async handle() {
+        try {
+          await agent.disconnect();
+        } catch (error) {
+          if (error instanceof AgentStateError) throw new ApiError(409, error.message);
+          throw error;
+        }
+        return { status: 200, json: { status: "disconnect initiated" } };
+      },
+    },
+    {
+      family: "olm",
+      methods: ["POST"],
+      path: "/switch-org",
+      async handle(req) {
+        const body = parseJsonBody(req, switchOrgBodySchema);
+        const orgId = body.orgId || body.org_id;
+        if (!orgId) throw new ApiError(400, "Missing required field: orgId");
+        try {
+          await agent.switchOrg(orgId);
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : "unknown error";
+          throw new ApiError(500, `Org switch failed: ${reason}`);
+        }
+        return { status: 200, json: { status: "org switch request accepted" } };
+      },
+    },
+    {
+      family: "olm",
+      methods: ["POST"],
+      path: "/exit",
+      handle() {
+        agent.requestExit();
+        return { status: 200, json: { status: "shutdown initiated" } };
+      },
+    },
+    {
+      family: "olm",
+      methods: ["GET"],
+      path: "/health",
+      handle: () => ({ status: 200, json: { status: "ok" } }),
+    },
+  ];
+}
+
+type ConnectBody = z.output<typeof connectBodySchema>;
+
+function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectionParams {
+  let url: URL;
+  try {
+    url = new URL(body.endpoint!);
+  } catch {
+    throw new ApiError(400, "Invalid request: endpoint must be a URL such as https://example.com");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ApiError(400, "Invalid request: endpoint must be an http or https URL");
+  }
+  const params: ConnectionParams = {
+    endpoint: body.endpoint!,
+    id: body.id!,
+    secret: body.secret!,
+    mtu: body.mtu ?? defaults.mtu,
+    interfaceName: body.interfaceName || defaults.interfaceName,
+    holepunch: body.holepunch ?? defaults.holepunch,
+    pingIntervalMs: duration("pingInterval", body.pingInterval) ?? defaults.pingIntervalMs,
+    pingTimeoutMs: duration("pingTimeout", body.pingTimeout) ?? defaults.pingTimeoutMs,
+  };
+  const orgId = body.orgId || defaults.orgId;
+  if (orgId) params.orgId = orgId;
+  const userToken = body.userToken || defaults.userToken;
+  if (userToken) params.userToken = userToken;
+  const dns = body.dns || defaults.dns;
+  if (dns) params.dns = dns;
+  const upstreamDns = body.upstreamDNS ?? defaults.upstreamDns;
+  if (upstreamDns) params.upstreamDns = upstreamDns;
+  return params;
+}
+
+/** A Go-style duration ("3s", "500ms"); undefined when absent or empty. */
+function duration(field: string, text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  try {
+    const ms = convertFlagValue(
+      { name: field, type: "duration", description: field },
+      text,
+      field,
+    ) as number;
+    if (ms <= 0) throw new UsageError("not positive");
+    return ms;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new ApiError(400, `Invalid request: ${field} must be a duration such as 3s or 500ms`);
+  }
+}
