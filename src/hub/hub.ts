@@ -275,13 +275,23 @@ export class Hub {
  */
 async function refuseForwarding(interfaceName: string): Promise<void> {
   for (const family of ["ipv4", "ipv6"]) {
-    const path = `/proc/sys/net/${family}/conf/${interfaceName}/forwarding`;
+    const key = `net/${family}/conf/${interfaceName}/forwarding`;
+    // Through sysctl(8): Deno asks for --allow-all to write under /proc itself.
     try {
-      await Deno.writeTextFile(path, "0\n");
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        log.warn("cannot turn off forwarding on the tunnel interface", { path, error });
-      }
+      await Deno.stat(`/proc/sys/${key}`);
+    } catch {
+      continue; // no such interface in /proc (a fake device in tests) or no IPv6
+    }
+    const output = await new Deno.Command("sysctl", {
+      args: ["-qw", `${key}=0`],
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch((error) => ({ code: -1, stderr: new TextEncoder().encode(String(error)) }));
+    if (output.code !== 0) {
+      log.warn("cannot turn off forwarding on the tunnel interface", {
+        key,
+        error: new TextDecoder().decode(output.stderr).trim(),
+      });
     }
   }
 }

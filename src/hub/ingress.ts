@@ -236,6 +236,9 @@ export class Ingress {
 
   async #relayWithHeader(conn: Deno.TcpConn, upstream: Deno.TcpConn, first: Uint8Array) {
     this.#connections.add(upstream);
+    // Relayed segments go out at once: Nagle on top of the endpoints' own would add delay.
+    conn.setNoDelay(true);
+    upstream.setNoDelay(true);
     try {
       const header = encodeProxyV2(
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },

@@ -2,6 +2,7 @@
 // hub's PROXY v2 header first and then echo, answer HTTP, or pass the stream to a TLS server.
 
 import { decodeProxyV2, type ProxyHeader } from "../../src/net/proxy_v2.ts";
+import { relay } from "../../src/hub/relay.ts";
 
 export interface AgentServer {
   port: number;
@@ -164,17 +165,8 @@ export function startForwarder(hostname: string, port: number, target: number): 
     const got = await readProxyHeader(conn);
     if (!got) return;
     const inner = await Deno.connect({ hostname: "127.0.0.1", port: target });
-    try {
-      if (got.rest.length) await inner.write(got.rest);
-      await Promise.all([
-        conn.readable.pipeTo(inner.writable).catch(() => {}),
-        inner.readable.pipeTo(conn.writable).catch(() => {}),
-      ]);
-    } finally {
-      try {
-        inner.close();
-      } catch { /* closed */ }
-    }
+    inner.setNoDelay(true);
+    await relay(conn, inner, got.rest);
   });
 }
 

@@ -3,7 +3,7 @@
 // address the hub hands out, and serves PROXY-aware echo/HTTP/TLS on that address.
 // Driven by JSON lines on stdin; reports JSON lines on stdout.
 //
-//   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE
+//   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE [bare]
 
 import { createWireguardGoDevice } from "../../src/hub/wireguard_go_device.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
@@ -24,7 +24,9 @@ import {
   startTlsSite,
 } from "./_agent_servers.ts";
 
-const [endpoint, id, secret, ifname, name, certFile, keyFile] = Deno.args;
+const [endpoint, id, secret, ifname, name, certFile, keyFile, mode] = Deno.args;
+// "bare": no HTTP/TLS sites of its own, only what "forward" commands set up (benchmark).
+const bare = mode === "bare";
 const privateKey = generatePrivateKey();
 const publicKey = keyToBase64(publicKeyOf(privateKey));
 const cert = await Deno.readTextFile(certFile);
@@ -99,10 +101,12 @@ async function onFrame(frame: Frame): Promise<void> {
       device = await createWireguardGoDevice({ name: ifname, privateKey, listenPort: 0 });
       await device.addAddress(data.tunnelIP);
       tunnelIP = data.tunnelIP.split("/")[0];
-      servers.push(
-        startHttpServer(name, tunnelIP, 80),
-        startTlsSite(name, cert, key, tunnelIP, 443),
-      );
+      if (!bare) {
+        servers.push(
+          startHttpServer(name, tunnelIP, 80),
+          startTlsSite(name, cert, key, tunnelIP, 443),
+        );
+      }
     } else {
       // A fresh handshake with a (possibly restarted) hub, as an agent does after reconnecting.
       await device.removePeer(keyFromBase64(site.publicKey)!);
@@ -207,7 +211,9 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(decoder)) {
   pending += chunk;
   let newline;
   while ((newline = pending.indexOf("\n")) >= 0) {
-    await onCommand(pending.slice(0, newline));
+    await onCommand(pending.slice(0, newline)).catch((error) =>
+      emit({ event: "failure", message: String(error) })
+    );
     pending = pending.slice(newline + 1);
   }
 }

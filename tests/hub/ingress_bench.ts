@@ -1,0 +1,315 @@
+// Benchmark (make bench): the hub's ingress against OpenSSH remote forwarding and the direct
+// path, in namespaces made here: client -> hub -> agent. TCP throughput (iperf3) and round
+// trips (64-byte echo) through an allocated hub port, through `ssh -R`, and routed directly;
+// HTTP requests per second and p99 (wrk) through hub and agent against the upstream directly.
+
+import {
+  linkNamespaces,
+  Netns,
+  run,
+  uniqueSuffix,
+  waitFor,
+  waitForTcp,
+} from "../_support/netns.ts";
+import { makeCertificate } from "./_agent_servers.ts";
+import { addClient, BURROW, DENO, FakeAgent, ROOT, stopChild } from "./_netns_hub.ts";
+
+const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AGENT = "10.77.2.2";
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
+
+// netnsCapability() stats /dev/net/tun, which Deno allows only with --allow-all; make bench
+// runs with burrow's own permissions, so ask test(1) instead.
+const tun = await run(["test", "-c", "/dev/net/tun"], { check: false });
+if (Deno.uid() !== 0 || tun.code !== 0) {
+  console.log("skipping hub ingress benchmark: needs root and /dev/net/tun");
+  Deno.exit(0);
+}
+for (
+  const tool of [
+    "iperf3",
+    "wrk",
+    "nginx",
+    "socat",
+    "/usr/sbin/sshd",
+    "ssh",
+    "ssh-keygen",
+    "wireguard-go",
+  ]
+) {
+  const found = await run(["bash", "-c", `command -v ${tool}`], { check: false });
+  if (found.code !== 0) {
+    console.log(`skipping hub ingress benchmark: ${tool} is missing (make bench-deps)`);
+    Deno.exit(0);
+  }
+}
+
+const suffix = uniqueSuffix();
+const namespaces: Netns[] = [];
+const children: Deno.ChildProcess[] = [];
+const dir = await Deno.makeTempDir({ prefix: "bhb-bench-" });
+let agent: FakeAgent | null = null;
+let hub: Deno.ChildProcess | null = null;
+const hubIf = `bhbh${suffix}`;
+
+try {
+  const client = await Netns.create("bhb-bcl");
+  const hubNs = await Netns.create("bhb-bhub");
+  const agentNs = await Netns.create("bhb-bag");
+  namespaces.push(client, hubNs, agentNs);
+  await linkNamespaces(client, hubNs, [`${CLIENT}/24`], [`${HUB_PUBLIC}/24`]);
+  await linkNamespaces(agentNs, hubNs, [`${AGENT}/24`], [`${HUB_SIDE}/24`]);
+  // The direct path is plain routing through the hub namespace. Forwarding is switched on
+  // before the hub starts: the hub then switches it off again on its tunnel interface.
+  await hubNs.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  await client.exec(["ip", "route", "add", "10.77.2.0/24", "via", HUB_PUBLIC]);
+  await agentNs.exec(["ip", "route", "add", "default", "via", HUB_SIDE]);
+
+  // Upstreams in the agent namespace: iperf3, a TCP echo, nginx with a 1 KiB page.
+  children.push(agentNs.spawn(["iperf3", "-s", "-p", "5201"]));
+  children.push(agentNs.spawn(["socat", "TCP-LISTEN:7000,fork,reuseaddr", "EXEC:cat"]));
+  await Deno.mkdir(`${dir}/www`);
+  await Deno.writeTextFile(`${dir}/www/index.html`, "x".repeat(1024));
+  await Deno.writeTextFile(
+    `${dir}/nginx.conf`,
+    `user root; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err; daemon off;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t2;
+  fastcgi_temp_path ${dir}/t3; uwsgi_temp_path ${dir}/t4; scgi_temp_path ${dir}/t5;
+  server { listen 8080; root ${dir}/www; } }
+`,
+  );
+  children.push(agentNs.spawn(["nginx", "-c", `${dir}/nginx.conf`]));
+  for (const port of [5201, 7000, 8080]) await waitForTcp(agentNs, "127.0.0.1", port);
+
+  // The hub, burrow's own WireGuard device first, wireguard-go when that cannot start.
+  const state = `${dir}/hub`;
+  const cred = await addClient(state, "bench");
+  let device = "";
+  const wanted = Deno.env.get("BENCH_HUB_WG_DEVICE");
+  for (const candidate of wanted ? [wanted] : ["burrow", "wireguard-go"]) {
+    const child = hubNs.spawn([
+      BURROW,
+      "hub",
+      "--state-dir",
+      state,
+      "--listen",
+      "0.0.0.0:8443",
+      "--public-host",
+      HUB_PUBLIC,
+      "--wg-device",
+      candidate,
+      "--interface",
+      hubIf,
+      "--port-range",
+      "22000-22009",
+      "--log-level",
+      "warn",
+    ], { stderr: "inherit" });
+    try {
+      await waitForTcp(client, HUB_PUBLIC, 8443, 15_000);
+      hub = child;
+      device = candidate;
+      break;
+    } catch {
+      await stopChild(child);
+      console.log(`hub with --wg-device ${candidate} did not start; trying the next`);
+    }
+  }
+  if (!hub) throw new Error("the hub did not start");
+
+  const { cert, key } = await makeCertificate(["bench.example.com"]);
+  await Deno.writeTextFile(`${dir}/cert.pem`, cert);
+  await Deno.writeTextFile(`${dir}/key.pem`, key);
+  agent = new FakeAgent(
+    new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        agentNs.name,
+        DENO,
+        "run",
+        "-A",
+        `${ROOT}tests/hub/_fake_agent.ts`,
+        `http://${HUB_PUBLIC}:8443`,
+        cred.id,
+        cred.secret,
+        `bhbb${suffix}`,
+        "bench",
+        `${dir}/cert.pem`,
+        `${dir}/key.pem`,
+        "bare",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn(),
+  );
+  await agent.next((e) => e.event === "registered", 30_000);
+  const ports: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    ports.push((await agent.request("burrow/ports/allocate")).data.port as number);
+  }
+  const [iperfPort, echoPort] = ports;
+  for (const [port, target] of [[iperfPort, 5201], [echoPort, 7000], [80, 8080]]) {
+    await agent.send({ cmd: "forward", port, target });
+    const listening = await agent.next((e) => e.event === "listening" || e.event === "failure");
+    if (listening.event !== "listening") {
+      const sockets = await agentNs.exec(["ss", "-ltnp"], { check: false });
+      throw new Error(`forward ${port}: ${JSON.stringify(listening)}\n${sockets.stdout}`);
+    }
+  }
+  await agent.request("burrow/rules/sync", {
+    https: [{ domain: "bench.example.com" }],
+    ports: ports.map((port) => ({ port })),
+  });
+
+  // OpenSSH remote forwarding from the agent namespace to an sshd in the hub namespace.
+  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${dir}/host_key`]);
+  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${dir}/user_key`]);
+  await Deno.copyFile(`${dir}/user_key.pub`, `${dir}/authorized_keys`);
+  await Deno.writeTextFile(
+    `${dir}/sshd_config`,
+    `ListenAddress ${HUB_SIDE}:2222\nHostKey ${dir}/host_key\nAuthorizedKeysFile ${dir}/authorized_keys\n` +
+      `PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n` +
+      `StrictModes no\nGatewayPorts yes\nPidFile ${dir}/sshd.pid\n`,
+  );
+  await Deno.mkdir("/run/sshd", { recursive: true });
+  children.push(hubNs.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", `${dir}/sshd_config`]));
+  await waitForTcp(agentNs, HUB_SIDE, 2222);
+  children.push(agentNs.spawn([
+    "ssh",
+    "-N",
+    "-i",
+    `${dir}/user_key`,
+    "-p",
+    "2222",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "ExitOnForwardFailure=yes",
+    "-R",
+    "0.0.0.0:23001:127.0.0.1:5201",
+    "-R",
+    "0.0.0.0:23002:127.0.0.1:7000",
+    `root@${HUB_SIDE}`,
+  ]));
+  await waitForTcp(client, HUB_PUBLIC, 23001, 15_000);
+  await waitForTcp(client, HUB_PUBLIC, 23002, 15_000);
+  // The tunnel path must answer before measuring (first handshake).
+  await waitFor(
+    "the hub path to echo",
+    async () => {
+      const r = await client.exec([
+        "socat",
+        "-t",
+        "1",
+        "-T",
+        "2",
+        "-",
+        `TCP:${HUB_PUBLIC}:${echoPort}`,
+      ], {
+        check: false,
+        stdin: "ready",
+      });
+      return r.stdout === "ready";
+    },
+    20_000,
+    200,
+  );
+
+  const iperf = async (host: string, port: number) => {
+    const result = await client.exec([
+      "iperf3",
+      "-c",
+      host,
+      "-p",
+      String(port),
+      "-t",
+      String(SECONDS),
+      "-J",
+    ]);
+    return JSON.parse(result.stdout).end.sum_received.bits_per_second / 1e6;
+  };
+  const rtt = async (host: string, port: number) => {
+    const result = await client.exec([
+      DENO,
+      "run",
+      "-A",
+      `${ROOT}tests/hub/_tcp_rtt.ts`,
+      host,
+      String(port),
+      "2000",
+    ]);
+    return JSON.parse(result.stdout) as { p50: number; p99: number };
+  };
+  const wrk = async (url: string, host?: string) => {
+    const result = await client.exec([
+      "wrk",
+      "-t2",
+      "-c32",
+      `-d${SECONDS}s`,
+      "--latency",
+      ...(host ? ["-H", `Host: ${host}`] : []),
+      url,
+    ]);
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(result.stdout)?.[1]);
+    const p99Match = /99%\s+([\d.]+)(us|ms|s)/.exec(result.stdout);
+    const factor = { us: 0.001, ms: 1, s: 1000 }[p99Match?.[2] as "us" | "ms" | "s"] ?? NaN;
+    return { rps, p99Ms: Number(p99Match?.[1]) * factor };
+  };
+
+  const tcp = {
+    hub: await iperf(HUB_PUBLIC, iperfPort),
+    ssh: await iperf(HUB_PUBLIC, 23001),
+    direct: await iperf(AGENT, 5201),
+  };
+  const rtts = {
+    hub: await rtt(HUB_PUBLIC, echoPort),
+    ssh: await rtt(HUB_PUBLIC, 23002),
+    direct: await rtt(AGENT, 7000),
+  };
+  const http = {
+    hub: await wrk(`http://${HUB_PUBLIC}/`, "bench.example.com"),
+    direct: await wrk(`http://${AGENT}:8080/`),
+  };
+
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log(
+    `hub ingress benchmark (hub tunnel: ${device}; agent: wireguard-go; ${SECONDS} s runs)`,
+  );
+  console.log(
+    `TCP throughput  hub ${tcp.hub.toFixed(0)} Mbit/s | ssh -R ${
+      tcp.ssh.toFixed(0)
+    } Mbit/s | direct ${tcp.direct.toFixed(0)} Mbit/s`,
+  );
+  console.log(
+    `  ratios        hub/ssh ${ratio(tcp.hub, tcp.ssh)} | hub/direct ${ratio(tcp.hub, tcp.direct)}`,
+  );
+  console.log(
+    `TCP round trip  p50/p99 us: hub ${rtts.hub.p50}/${rtts.hub.p99} | ssh -R ${rtts.ssh.p50}/${rtts.ssh.p99} | direct ${rtts.direct.p50}/${rtts.direct.p99}`,
+  );
+  console.log(
+    `  ratios (p50)  hub/ssh ${ratio(rtts.hub.p50, rtts.ssh.p50)} | hub/direct ${
+      ratio(rtts.hub.p50, rtts.direct.p50)
+    }`,
+  );
+  console.log(
+    `HTTP (wrk -c32) hub ${http.hub.rps.toFixed(0)} req/s p99 ${
+      http.hub.p99Ms.toFixed(2)
+    } ms | direct ${http.direct.rps.toFixed(0)} req/s p99 ${http.direct.p99Ms.toFixed(2)} ms`,
+  );
+  console.log(
+    `  ratios        rps hub/direct ${ratio(http.hub.rps, http.direct.rps)} | p99 hub/direct ${
+      ratio(http.hub.p99Ms, http.direct.p99Ms)
+    }`,
+  );
+} finally {
+  await agent?.stop().catch(() => {});
+  if (hub) await stopChild(hub).catch(() => {});
+  for (const child of children) await stopChild(child).catch(() => {});
+  for (const ns of namespaces.reverse()) await ns.destroy().catch(() => {});
+  await run(["ip", "link", "del", hubIf], { check: false });
+  await Deno.remove(dir, { recursive: true });
+}
