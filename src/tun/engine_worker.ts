@@ -103,6 +103,7 @@ class Engine {
     this.wg = new WgInterface({
       random: (dst) => crypto.getRandomValues(dst),
       aead: transportAead(),
+      mtu: config.mtu,
     });
     const now = performance.now();
     if (config.privateKey) this.wg.setPrivateKey(config.privateKey, now);

@@ -77,8 +77,8 @@ Deno.test(netnsTest("burrow wg answers wg(8) and refuses a bad name with exit co
   await withDaemon(async (ns, ifname, pid) => {
     const shown = await ns.exec(["wg", "show", ifname]);
     assert(shown.stdout.includes(`interface: ${ifname}`), shown.stdout);
-    const refused = await ns.exec(["wg", "set", ifname, "listen-port", "70000"], { check: false });
-    assert(refused.code !== 0, "wg refuses a bad port");
+    await ns.exec(["wg", "set", ifname, "listen-port", "45678"]);
+    assertEquals((await ns.exec(["wg", "show", ifname, "listen-port"])).stdout.trim(), "45678");
     Deno.kill(pid, "SIGINT");
   });
 }));
