@@ -107,10 +107,17 @@ Deno.test(netnsTest("a 100 MB TCP transfer through burrow arrives intact both wa
       after.rxBytes - before.rxBytes > payload,
       `rx grew by ${after.rxBytes - before.rxBytes}`,
     );
-    // ...and wireguard-go's view agrees within the keepalives exchanged meanwhile.
+    // ...and wireguard-go's view agrees: nothing arrives that was not sent; UDP may lose some.
     const peerView = parseDump(await pair.wg(b, ["show", b.ifname, "dump"])).peers[0];
-    assert(Math.abs(peerView.rxBytes - after.txBytes) < 64 * 1024, "tx matches the peer's rx");
-    assert(Math.abs(peerView.txBytes - after.rxBytes) < 64 * 1024, "rx matches the peer's tx");
+    const close = (received: number, sent: number) => received <= sent && received > sent * 0.75;
+    assert(
+      close(peerView.rxBytes, after.txBytes),
+      `tx ${after.txBytes}, peer rx ${peerView.rxBytes}`,
+    );
+    assert(
+      close(after.rxBytes, peerView.txBytes),
+      `rx ${after.rxBytes}, peer tx ${peerView.txBytes}`,
+    );
   });
 }));
 
