@@ -1,0 +1,262 @@
+// Tests for src/session/session.ts against the fake hub on loopback, with a fake device.
+import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
+import { waitFor } from "../_support/netns.ts";
+import { FAKE_SITE_KEY, FakeHub, fakeSite } from "../_support/fake_hub.ts";
+import { fakeTunnels } from "../_support/fake_tunnel.ts";
+import { Session, SessionRequestError, type SessionTiming } from "../../src/session/session.ts";
+import type { ConnectionParams } from "../../src/session/state.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
+import { Logger } from "../../src/log/logger.ts";
+import { MSG } from "../../src/protocol/control.ts";
+
+const SECRET = "s3cret-value-for-tests";
+const FAST: Partial<SessionTiming> = {
+  backoffBaseMs: 50,
+  backoffCapMs: 200,
+  registerRetryMs: 200,
+  wsPingIntervalMs: 100,
+  wsPongTimeoutMs: 300,
+  requestTimeoutMs: 500,
+};
+
+function params(hub: FakeHub, extra: Partial<ConnectionParams> = {}): ConnectionParams {
+  return {
+    endpoint: hub.endpoint,
+    id: "agent-1",
+    secret: SECRET,
+    mtu: 1280,
+    interfaceName: "bagtest0",
+    holepunch: false,
+    pingIntervalMs: 100,
+    pingTimeoutMs: 1000,
+    ...extra,
+  };
+}
+
+function capturingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { log: new Logger({ level: "debug", write: (l) => lines.push(l) }), lines };
+}
+
+async function withSession(
+  fn: (ctx: {
+    hub: FakeHub;
+    session: Session;
+    tunnels: ReturnType<typeof fakeTunnels>;
+    lines: string[];
+    privateKey: Uint8Array;
+  }) => Promise<void>,
+  hubOptions: ConstructorParameters<typeof Object>[0] = {},
+  extra: Partial<ConnectionParams> = {},
+): Promise<void> {
+  const hub = await FakeHub.start({ clients: { "agent-1": SECRET }, ...hubOptions });
+  const tunnels = fakeTunnels();
+  const { log, lines } = capturingLogger();
+  const privateKey = generatePrivateKey();
+  const session = new Session({
+    params: params(hub, extra),
+    privateKey,
+    tunnels,
+    log,
+    timing: FAST,
+  });
+  try {
+    await fn({ hub, session, tunnels, lines, privateKey });
+  } finally {
+    await session.stop();
+    await hub.stop();
+  }
+}
+
+Deno.test("Session logs in, registers, brings up the device and measures each peer", async () => {
+  await withSession(async ({ hub, session, tunnels, lines, privateKey }) => {
+    const registered: string[] = [];
+    session.onRegistered((e) => void registered.push(e.tunnelIP));
+    session.start();
+    await waitFor("registration", () => session.registered);
+    const register = hub.frames(MSG.register)[0].data as Record<string, unknown>;
+    assertEquals(register.publicKey, keyToBase64(publicKeyOf(privateKey)));
+    assertEquals(register.relay, true);
+    assertEquals(typeof register.chainId, "string");
+    const tunnel = tunnels.made[0];
+    assertEquals(tunnel.addresses, ["100.89.128.3/20"]);
+    assertEquals(tunnel.options.mtu, 1280);
+    const peer = tunnel.peers.get(FAKE_SITE_KEY)!;
+    assertEquals(peer.endpoint, "127.0.0.1:51820");
+    assertEquals(peer.allowedIps, ["127.0.0.1/32", "10.77.0.0/24", "100.96.128.7/32"]);
+    assertEquals(tunnel.routes.sort(), ["10.77.0.0/24", "100.96.128.7/32", "127.0.0.1/32"]);
+    await waitFor("a probe answer", () => session.status().peers["10"]?.connected === true);
+    const status = session.status();
+    assertEquals(status.connected, true);
+    assertEquals(status.tunnelIP, "100.89.128.3/20");
+    const site = status.peers["10"];
+    assert(Number.isInteger(site.rtt) && site.rtt > 0, `rtt ${site.rtt}`);
+    assert(Math.abs(Date.parse(site.lastSeen) - Date.now()) < 5000, site.lastSeen);
+    assertEquals(site.peerAddress, "127.0.0.1");
+    assertEquals(site.isRelay, true);
+    assertEquals(registered, ["100.89.128.3/20"]);
+    assert(!lines.join("\n").includes(SECRET), "the secret never reaches a log line");
+    assert(!JSON.stringify(status).includes(SECRET));
+  });
+});
+
+Deno.test("Session reconnects after a drop and registers again, with no call from outside", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    let registrations = 0;
+    session.onRegistered(() => void registrations++);
+    session.start();
+    await waitFor("registration", () => session.registered);
+    hub.unavailable = true;
+    hub.dropAll();
+    await waitFor("the drop to show", () => !session.connected && !session.registered);
+    await new Promise((r) => setTimeout(r, 300)); // a few refused attempts
+    assertEquals(session.status().connected, false, "connected is false while the socket is down");
+    hub.unavailable = false;
+    await waitFor("re-registration", () => hub.registrations === 2 && session.registered);
+    await waitFor("the hook", () => registrations === 2);
+    assertEquals(hub.logins.length, 2, "each reconnect logs in again");
+    assertEquals(tunnels.made.length, 1, "the device survives a reconnect");
+    assert(!tunnels.made[0].isClosed);
+  });
+});
+
+Deno.test("Session treats 401 as final: terminated with the error, no device", async () => {
+  await withSession(async ({ session, tunnels, hub }) => {
+    session.start();
+    await session.done;
+    const status = session.status();
+    assertEquals(status.terminated, true);
+    assertEquals(status.connected, false);
+    assertEquals(status.error?.code, "unauthorized");
+    assertEquals(tunnels.made.length, 0);
+    assertEquals(hub.logins.length, 1, "no retry after a refusal");
+    assertEquals(session.active, false);
+  }, { clients: { "agent-1": "another secret" } });
+});
+
+Deno.test("Session ends on olm/terminate and tears the device down", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    session.start();
+    await waitFor("registration", () => session.registered);
+    hub.send(MSG.terminate, { code: "client_removed", message: "removed by the admin" });
+    await session.done;
+    assertEquals(session.status().error, {
+      code: "client_removed",
+      message: "removed by the admin",
+    });
+    assertEquals(session.terminated, true);
+    assert(tunnels.made[0].isClosed);
+  });
+});
+
+Deno.test("Session applies peer add, update, relay, unrelay, remove and sync", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    session.start();
+    await waitFor("registration", () => session.registered);
+    const tunnel = tunnels.made[0];
+    const otherKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x22)));
+    hub.send(MSG.peerAdd, { ...fakeSite(11, "Site B", 40000), publicKey: otherKey });
+    await waitFor("peer add", () => tunnel.peers.has(otherKey));
+    hub.send(MSG.peerUpdate, { siteId: 11, name: "Site B2", remoteSubnets: ["10.88.0.0/16"] });
+    await waitFor("peer update", () => session.status().peers["11"]?.name === "Site B2");
+    assertEquals(tunnel.peers.get(otherKey)!.allowedIps, [
+      "127.0.0.1/32",
+      "10.88.0.0/16",
+      "100.96.128.7/32",
+    ]);
+    assert(tunnel.routes.includes("10.88.0.0/16"));
+    hub.send(MSG.peerUnrelay, { siteId: 11, endpoint: "127.0.0.2:51821" });
+    await waitFor("unrelay", () => session.status().peers["11"]?.isRelay === false);
+    assertEquals(tunnel.peers.get(otherKey)!.endpoint, "127.0.0.2:51821");
+    hub.send(MSG.peerRelay, { siteId: 11, relayEndpoint: "127.0.0.3", relayPort: 21820 });
+    await waitFor("relay", () => session.status().peers["11"]?.endpoint === "127.0.0.3:21820");
+    assertEquals(session.status().peers["11"].isRelay, true);
+    hub.send(MSG.peerRemove, { siteId: 11, publicKey: otherKey });
+    await waitFor("peer remove", () => !tunnel.peers.has(otherKey));
+    assertEquals(Object.keys(session.status().peers), ["10"]);
+    hub.send(MSG.sync, { sites: [] });
+    await waitFor("sync", () => tunnel.peers.size === 0);
+    assertEquals(session.status().peers, {});
+    hub.send(MSG.peerAdd, { siteId: "not a number" });
+    hub.sendRaw("not json");
+    hub.send("olm/unknown", {});
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(session.registered, true, "junk from the hub changes nothing");
+  });
+});
+
+Deno.test("Session.request() correlates answers, surfaces burrow/error and times out", async () => {
+  await withSession(async ({ session }) => {
+    await assertRejects(
+      () => session.request(MSG.portsAllocate),
+      SessionRequestError,
+      "not connected",
+    );
+    session.start();
+    await waitFor("registration", () => session.registered);
+    const answer = await session.request(MSG.portsAllocate);
+    assertEquals(answer.type, MSG.portsAllocated);
+    assertEquals((answer.data as { port: number }).port, 22001);
+    const refused = await assertRejects(
+      () => session.request(MSG.portsRelease, { port: 1 }),
+      SessionRequestError,
+    );
+    assertEquals(refused.code, "not_found");
+    const timeout = await assertRejects(
+      () => session.request("burrow/test/silent", {}, 100),
+      SessionRequestError,
+    );
+    assertEquals(timeout.code, "timeout");
+  });
+});
+
+Deno.test("Session reconnects when pongs stop", async () => {
+  await withSession(async ({ hub, session }) => {
+    hub.answerPings = false;
+    session.start();
+    await waitFor("registration", () => session.registered);
+    await waitFor("a second registration", () => hub.registrations >= 2, 5000);
+  });
+});
+
+Deno.test("Session.switchOrg() logs in for the new org or fails keeping the old one", async () => {
+  await withSession(
+    async ({ hub, session }) => {
+      session.start();
+      await waitFor("registration", () => session.registered);
+      await assertRejects(() => session.switchOrg("org_nope"), Error, "no such org");
+      assertEquals(session.status().orgId, "org_123");
+      await session.switchOrg("org_456");
+      await waitFor(
+        "re-registration in the new org",
+        () =>
+          hub.frames(MSG.register).some((f) => (f.data as { orgId: string }).orgId === "org_456") &&
+          session.registered,
+      );
+      assertEquals(session.status().orgId, "org_456");
+    },
+    { orgs: ["org_123", "org_456"] },
+    { orgId: "org_123" },
+  );
+});
+
+Deno.test("Session.stop() says goodbye and closes the device", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    session.start();
+    await waitFor("registration", () => session.registered);
+    await session.stop();
+    assert(tunnels.made[0].isClosed);
+    assertEquals(session.status().connected, false);
+    await waitFor("olm/disconnecting", () => hub.frames(MSG.disconnecting).length === 1);
+    await waitFor("the socket to close", () => hub.openSockets() === 0);
+  });
+});
+
+Deno.test("Session terminates with tunnel_failed when the device cannot be created", async () => {
+  await withSession(async ({ session, tunnels }) => {
+    tunnels.fail = "no /dev/net/tun";
+    session.start();
+    await session.done;
+    assertEquals(session.status().error, { code: "tunnel_failed", message: "no /dev/net/tun" });
+  });
+});
