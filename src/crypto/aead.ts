@@ -41,8 +41,49 @@ export function writeCounterNonce(nonce: Uint8Array, counter: number): void {
 }
 
 /**
- * The default transport AEAD, pure TypeScript (@noble/ciphers). Seals in place when `plaintext`
- * is the head of `out`.
+ * ChaCha20-Poly1305 (RFC 8439) seal with @noble/ciphers: `plaintext` into `out` as ciphertext
+ * then tag. `plaintext` may be the head of `out` (sealing in place).
+ *
+ * @returns bytes written (plaintext length + 16)
+ */
+export function nobleSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array | null,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = plaintext.length + TAG_BYTES;
+  if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
+  chacha20poly1305(key, nonce, aad ?? undefined).encrypt(plaintext, out.subarray(0, length));
+  return length;
+}
+
+/**
+ * ChaCha20-Poly1305 open with @noble/ciphers: `ciphertext` (with its tag) into `out`.
+ *
+ * @returns plaintext length, or -1 when the tag does not verify
+ */
+export function nobleOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array | null,
+  ciphertext: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = ciphertext.length - TAG_BYTES;
+  if (length < 0) return -1;
+  if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
+  try {
+    chacha20poly1305(key, nonce, aad ?? undefined).decrypt(ciphertext, out.subarray(0, length));
+  } catch {
+    return -1; // noble signals a bad tag by throwing; the lengths were checked above
+  }
+  return length;
+}
+
+/**
+ * The default transport AEAD, pure TypeScript (@noble/ciphers).
  *
  * @returns a TransportAead with its own nonce buffer (one per thread of use)
  */
@@ -50,23 +91,12 @@ export function createNobleTransportAead(): TransportAead {
   const nonce = new Uint8Array(12);
   return {
     seal(key, counter, plaintext, out) {
-      const length = plaintext.length + TAG_BYTES;
-      if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
       writeCounterNonce(nonce, counter);
-      chacha20poly1305(key, nonce).encrypt(plaintext, out.subarray(0, length));
-      return length;
+      return nobleSeal(key, nonce, null, plaintext, out);
     },
     open(key, counter, ciphertext, out) {
-      const length = ciphertext.length - TAG_BYTES;
-      if (length < 0) return -1;
-      if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
       writeCounterNonce(nonce, counter);
-      try {
-        chacha20poly1305(key, nonce).decrypt(ciphertext, out.subarray(0, length));
-      } catch {
-        return -1; // noble signals a bad tag by throwing; nothing else can throw here
-      }
-      return length;
+      return nobleOpen(key, nonce, null, ciphertext, out);
     },
   };
 }

@@ -6,49 +6,85 @@ import { createCipheriv, createDecipheriv } from "node:crypto";
 import { TAG_BYTES, type TransportAead, writeCounterNonce } from "./aead.ts";
 
 const ALGORITHM = "chacha20-poly1305";
+const OPTIONS = { authTagLength: TAG_BYTES } as const;
 
 /**
- * A TransportAead using node:crypto (OpenSSL/BoringSSL in Deno). Each call creates one
- * cipher object: node:crypto has no way to re-key an existing one.
+ * ChaCha20-Poly1305 (RFC 8439) seal through node:crypto: `plaintext` into `out` as ciphertext
+ * then tag. `plaintext` may alias the head of `out`.
+ *
+ * @returns bytes written (plaintext length + 16)
+ */
+export function nativeSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array | null,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = plaintext.length + TAG_BYTES;
+  if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
+  const cipher = createCipheriv(ALGORITHM, key, nonce, OPTIONS);
+  if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
+  // update() returns a fresh buffer, so plaintext may alias out.
+  const body = cipher.update(plaintext);
+  const tail = cipher.final();
+  out.set(body, 0);
+  if (tail.length > 0) out.set(tail, body.length);
+  out.set(cipher.getAuthTag(), plaintext.length);
+  return length;
+}
+
+/**
+ * ChaCha20-Poly1305 open through node:crypto: `ciphertext` (with its tag) into `out`.
+ *
+ * @returns plaintext length, or -1 when the tag does not verify (nothing is written then)
+ */
+export function nativeOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array | null,
+  ciphertext: Uint8Array,
+  out: Uint8Array,
+): number {
+  const length = ciphertext.length - TAG_BYTES;
+  if (length < 0) return -1;
+  if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
+  const decipher = createDecipheriv(ALGORITHM, key, nonce, OPTIONS);
+  decipher.setAuthTag(ciphertext.subarray(length));
+  if (aad) decipher.setAAD(aad, { plaintextLength: length });
+  const body = decipher.update(ciphertext.subarray(0, length));
+  try {
+    decipher.final();
+  } catch {
+    return -1; // bad tag: the plaintext is discarded unseen
+  }
+  out.set(body, 0);
+  return length;
+}
+
+/**
+ * A TransportAead using node:crypto (OpenSSL/BoringSSL in Deno). Each call creates one cipher
+ * object: node:crypto has no way to re-key or re-nonce an existing one.
  *
  * @returns a TransportAead with its own nonce buffer
  * @example Use it for a WgInterface
  * ```ts
- * const wg = new WgInterface({ random: (b) => crypto.getRandomValues(b), aead: createNativeTransportAead() });
+ * const wg = new WgInterface({
+ *   random: (bytes) => crypto.getRandomValues(bytes),
+ *   aead: createNativeTransportAead(),
+ * });
  * ```
  */
 export function createNativeTransportAead(): TransportAead {
   const nonce = new Uint8Array(12);
-  const options = { authTagLength: TAG_BYTES } as const;
   return {
     seal(key, counter, plaintext, out) {
-      const length = plaintext.length + TAG_BYTES;
-      if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
       writeCounterNonce(nonce, counter);
-      const cipher = createCipheriv(ALGORITHM, key, nonce, options);
-      // update() returns a fresh buffer, so plaintext may alias out.
-      const body = cipher.update(plaintext);
-      const tail = cipher.final();
-      out.set(body, 0);
-      if (tail.length > 0) out.set(tail, body.length);
-      out.set(cipher.getAuthTag(), plaintext.length);
-      return length;
+      return nativeSeal(key, nonce, null, plaintext, out);
     },
     open(key, counter, ciphertext, out) {
-      const length = ciphertext.length - TAG_BYTES;
-      if (length < 0) return -1;
-      if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
       writeCounterNonce(nonce, counter);
-      const decipher = createDecipheriv(ALGORITHM, key, nonce, options);
-      decipher.setAuthTag(ciphertext.subarray(length));
-      const body = decipher.update(ciphertext.subarray(0, length));
-      try {
-        decipher.final();
-      } catch {
-        return -1; // bad tag: the plaintext is discarded unseen
-      }
-      out.set(body, 0);
-      return length;
+      return nativeOpen(key, nonce, null, ciphertext, out);
     },
   };
 }
