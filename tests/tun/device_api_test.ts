@@ -2,7 +2,7 @@
 // addAddress, addRoute, close), driven inside a namespace against wireguard-go.
 
 import { assert, assertEquals } from "../_support/assert.ts";
-import { linkNamespaces, Netns, netnsTest, stopProcess, uniqueSuffix } from "../_support/netns.ts";
+import { linkNamespaces, Netns, netnsTest, uniqueSuffix } from "../_support/netns.ts";
 import {
   exists,
   keyPair,
@@ -12,6 +12,7 @@ import {
   socketPath,
   startImplementation,
 } from "./_wg_pair.ts";
+import { stopChild } from "./_wg_pair.ts";
 
 Deno.test(
   netnsTest("createDevice() carries traffic to wireguard-go and reports its peer", async () => {
@@ -34,7 +35,7 @@ Deno.test(
       ],
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "null",
     }).spawn();
     const writer = driver.stdin.getWriter();
     const reader = driver.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -122,8 +123,8 @@ Deno.test(
     } finally {
       await writer.close().catch(() => {});
       await reader.cancel().catch(() => {});
-      await stopProcess(driver);
-      if (wgGo) await stopProcess(wgGo);
+      await stopChild(driver);
+      if (wgGo) await stopChild(wgGo);
       await Deno.remove(socketPath(ifA)).catch(() => {});
       await Deno.remove(socketPath(ifB)).catch(() => {});
       await nsA.destroy();

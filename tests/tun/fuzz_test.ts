@@ -3,8 +3,9 @@
 // configuration and endpoint, and still carries traffic afterwards.
 
 import { assert, assertEquals } from "../_support/assert.ts";
-import { netnsTest, stopProcess } from "../_support/netns.ts";
+import { netnsTest } from "../_support/netns.ts";
 import { createPair, parseDump, pingUntilAnswered, REPO_ROOT } from "./_wg_pair.ts";
+import { stopChild } from "./_wg_pair.ts";
 
 const DATAGRAMS = 100_000;
 const RELAY_PORT = 40000;
@@ -31,7 +32,7 @@ Deno.test(
       ],
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "null",
     }).spawn();
     const writer = relay.stdin.getWriter();
     const lines = relay.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -77,7 +78,7 @@ Deno.test(
     } finally {
       await writer.close().catch(() => {});
       await lines.cancel().catch(() => {});
-      await stopProcess(relay);
+      await stopChild(relay);
       await pair.destroy();
     }
   }),
