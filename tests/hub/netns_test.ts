@@ -17,7 +17,8 @@ import { addClient, BURROW, DENO, FakeAgent, ROOT, stopChild } from "./_netns_hu
 const HUB_PUBLIC = "10.77.1.1";
 const CLIENT_ONE = "10.77.1.2", CLIENT_TWO = "10.77.1.3";
 
-Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard", async (t) => {
+/** The whole scenario, with the hub's tunnel made by `hubDevice` (burrow or wireguard-go). */
+async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
   const suffix = uniqueSuffix();
   const namespaces: Netns[] = [];
   const stateDir = await Deno.makeTempDir({ prefix: "bhb-netns-" });
@@ -62,7 +63,7 @@ Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard",
         "--public-host",
         HUB_PUBLIC,
         "--wg-device",
-        "wireguard-go",
+        hubDevice,
         "--interface",
         hubIf,
         "--port-range",
@@ -277,6 +278,19 @@ Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard",
       assertEquals(probe.reply, [0xde, 0xad, 0xbe, 0xef, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
     });
 
+    await t.step({
+      name: "the WireGuard socket answers PANGOLIN_TEST_REQ (burrow's device only)",
+      ignore: hubDevice !== "burrow",
+      fn: async () => {
+        const reply = await client.exec([
+          "bash",
+          "-c",
+          `printf 'PANGOLIN_TEST_REQ12345678' | socat -t 2 -T 2 - UDP:${HUB_PUBLIC}:51820`,
+        ], { check: false });
+        assertEquals(reply.stdout, "PANGOLIN_TEST_RSP12345678");
+      },
+    });
+
     await t.step("an offline agent gets 502 within a second", async () => {
       const links = await nsB.exec(["ip", "-o", "link", "show", "type", "veth"]);
       const veth = links.stdout.split(":")[1].trim().split("@")[0];
@@ -364,4 +378,15 @@ Deno.test(netnsTest("burrow hub serves two agents end to end through WireGuard",
     await run(["ip", "link", "del", hubIf], { check: false });
     await Deno.remove(stateDir, { recursive: true });
   }
-}));
+}
+
+// burrow's own device is the product; wireguard-go is the reference the same scenario must
+// also pass with (and the only one that cannot answer PANGOLIN_TEST_REQ).
+for (const device of ["burrow", "wireguard-go"]) {
+  Deno.test(
+    netnsTest(
+      `burrow hub serves two agents end to end through WireGuard (hub tunnel: ${device})`,
+      (t) => endToEnd(t, device),
+    ),
+  );
+}
