@@ -15,6 +15,7 @@
 //   agent.onRegistered(listener)   called after every (re)registration of any session, once the
 //                                  device is configured: the place to sync rules to the hub
 //   agent.stateDir                 the state directory (rules keep their files there too)
+//   agent.packetriotSession()      the four calls above in src/api/packetriot.ts's shape
 
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import type { Frame } from "../protocol/control.ts";
@@ -216,6 +217,28 @@ export class Agent {
       return Promise.reject(new SessionRequestError("not_connected", "not connected to the hub"));
     }
     return session.request(type, data, timeoutMs);
+  }
+
+  /**
+   * The session in the shape src/api/packetriot.ts drives (`PacketriotSession`): connected
+   * means registered with the hub; start() answers whether a session existed already.
+   */
+  packetriotSession(): {
+    isConnected(): boolean;
+    start(): Promise<boolean>;
+    shutdown(): Promise<void>;
+    restart(): Promise<void>;
+  } {
+    return {
+      isConnected: () => this.#session?.registered ?? false,
+      start: async () => {
+        const existed = this.isActive;
+        await this.startTunnel();
+        return existed;
+      },
+      shutdown: () => this.stopTunnel(),
+      restart: () => this.restartTunnel(),
+    };
   }
 
   /** The tunnel address without prefix, once registered. */
