@@ -105,6 +105,15 @@ export class AcmeCertificates {
     readonly options: AcmeOptions,
     readonly onIssued: (domain: string) => void,
   ) {
+    // acme-client retries a failed request up to 5 times, 5 s apart and growing; this class
+    // retries whole issuances with its own backoff, so one quick retry is enough here.
+    const settings = (acme.axios.defaults as unknown as {
+      acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number };
+    }).acmeSettings;
+    if (settings) {
+      settings.retryMaxAttempts = 1;
+      settings.retryDefaultDelay = 1;
+    }
     if (options.caPem) {
       // acme-client talks through axios: trust the ACME server's CA there.
       acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: options.caPem });

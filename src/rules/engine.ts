@@ -194,12 +194,15 @@ export class TrafficEngine implements IngressRoutes {
 
   // ---- API-facing reads ----
 
-  /** The `config` lists, private keys left out. */
+  /**
+   * The `config` lists: private keys left out, and only ports that forward (bare allocations
+   * are listed by {@linkcode ports}, as in the spec's examples).
+   */
   rules(): { https: Omit<HttpsRule, "privateKey">[]; ports: PortRule[]; portmaps: PortMapRule[] } {
     const current = this.#store.current;
     return {
       https: current.https.map(publicHttpsRule),
-      ports: current.ports,
+      ports: current.ports.filter(isForward),
       portmaps: current.portmaps,
     };
   }
