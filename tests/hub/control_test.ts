@@ -4,6 +4,8 @@ import { assert, assertEquals, assertStringIncludes } from "../_support/assert.t
 import { freePortRange, login, startTestHub, TestAgent } from "./_hub_support.ts";
 import { HubStore } from "../../src/hub/store.ts";
 import { WS_PATH } from "../../src/protocol/control.ts";
+import { run } from "../_support/netns.ts";
+import { makeCertificate } from "./_agent_servers.ts";
 
 async function withHub(
   fn: (
@@ -298,4 +300,61 @@ Deno.test("client remove in another process ends the session with olm/terminate 
       await agentB.close();
     }
   });
+});
+
+Deno.test("a gzip-compressed binary frame is read like a text frame; a bad one gets an error frame", async () => {
+  await withHub(async ({ base, hub }) => {
+    const { id, secret } = await hub.store.addClient();
+    const agent = await TestAgent.connect(base, id, secret);
+    try {
+      const json = new TextEncoder().encode(JSON.stringify({ type: "olm/ping", data: {} }));
+      const gzipped = await new Response(
+        new Blob([json]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).arrayBuffer();
+      agent.socket.send(gzipped);
+      await agent.next((f) => f.type === "pong");
+      agent.socket.send(new Uint8Array([1, 2, 3, 4]));
+      const error = await agent.next((f) => f.type === "error");
+      assertStringIncludes((error.data as { message: string }).message, "gzip");
+    } finally {
+      await agent.close();
+    }
+  });
+});
+
+Deno.test("with a certificate the control endpoint speaks HTTPS only, verifiable against it", async () => {
+  const { cert, key } = await makeCertificate(["localhost"]);
+  await withHub(async ({ hub }) => {
+    const { id, secret } = await hub.store.addClient();
+    const dir = await Deno.makeTempDir({ prefix: "bhb-tls-" });
+    try {
+      await Deno.writeTextFile(`${dir}/ca.pem`, cert);
+      const result = await run([
+        "curl",
+        "-sS",
+        "--cacert",
+        `${dir}/ca.pem`,
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "X-CSRF-Token: x-csrf-protection",
+        "--data",
+        JSON.stringify({ olmId: id, secret }),
+        `https://localhost:${hub.controlPort}/api/v1/auth/olm/get-token`,
+      ]);
+      assertEquals(JSON.parse(result.stdout).status, 200, "login over verified TLS");
+      const plain = await run([
+        "curl",
+        "-sS",
+        "--max-time",
+        "3",
+        `http://127.0.0.1:${hub.controlPort}/`,
+      ], {
+        check: false,
+      });
+      assert(plain.code !== 0 || !plain.stdout.includes("not found"), "plain HTTP is not served");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }, { tls: { cert, key } });
 });
