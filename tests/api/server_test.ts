@@ -1,7 +1,7 @@
 // Tests for src/api/server.ts: browser requests refused, bodies capped, the bearer token on
 // TCP, GET bodies kept, and the Unix socket's directory, mode, stale file and removal.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
-import { run } from "../_support/netns.ts";
+import { run, waitFor } from "../_support/netns.ts";
 import { ApiServer, MAX_BODY_BYTES } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
 
@@ -129,8 +129,15 @@ Deno.test("ApiServer replaces a stale socket but never a regular file", async ()
   const dir = await Deno.makeTempDir({ prefix: "bag-srv-" });
   try {
     const socketPath = `${dir}/api.sock`;
-    // A stale socket: Deno leaves the file behind when a listener closes.
-    Deno.listen({ transport: "unix", path: socketPath }).close();
+    // A stale socket: its listener was killed before it could remove the file.
+    const socat = new Deno.Command("socat", {
+      args: [`UNIX-LISTEN:${socketPath}`, "STDOUT"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitFor("socat's socket", async () => (await Deno.lstat(socketPath)).isSocket === true);
+    socat.kill("SIGKILL");
+    await socat.status;
     assert((await Deno.lstat(socketPath)).isSocket, "a stale socket is in place");
     const server = await ApiServer.start({ router: echo, socketPath });
     assertEquals((await curl(["--unix-socket", socketPath, "http://localhost/echo"])).status, 200);
