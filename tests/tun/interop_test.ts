@@ -127,12 +127,15 @@ Deno.test(netnsTest("burrow follows wireguard-go to a new outer address (roaming
     await pingUntilAnswered(a, b.inner4);
     const veth = (await b.ns.exec(["ip", "-o", "-4", "addr", "show", "to", `${b.outer4}/32`]))
       .stdout.split(/\s+/)[1];
-    await b.ns.exec(["ip", "addr", "add", "10.71.0.3/24", "dev", veth]);
+    // Deleting first: a primary address takes its secondaries with it.
     await b.ns.exec(["ip", "addr", "del", `${b.outer4}/24`, "dev", veth]);
-    // wireguard-go's next packets leave from 10.71.0.3; burrow must answer there.
+    await b.ns.exec(["ip", "addr", "add", "10.71.0.3/24", "dev", veth]);
+    // wireguard-go keeps sending from the address it last used (sticky source) until it rebinds;
+    // a new port makes it rebind, so it now sends from 10.71.0.3:51999. Burrow must follow.
+    await pair.wg(b, ["set", b.ifname, "listen-port", "51999"]);
     await pingUntilAnswered(b, a.inner4);
     const dump = parseDump(await pair.wg(a, ["show", a.ifname, "dump"]));
-    assertEquals(dump.peers[0].endpoint, `10.71.0.3:${b.port}`);
+    assertEquals(dump.peers[0].endpoint, "10.71.0.3:51999");
     const back = await a.ns.exec(["ping", "-c", "2", "-W", "2", b.inner6], { check: false });
     assertEquals(back.code, 0, "burrow reaches the peer at its new address");
   });
