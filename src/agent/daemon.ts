@@ -9,6 +9,7 @@ import type { SessionTiming } from "../session/session.ts";
 import type { ConnectionParams } from "../session/state.ts";
 import { Agent } from "./agent.ts";
 import { agentRouter } from "./routes.ts";
+import { startAgentRules } from "../rules/agent_rules.ts";
 
 export interface DaemonConfig {
   stateDir: string;
@@ -37,10 +38,12 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     tunnels: config.tunnels,
     timing: config.timing,
   });
+  // Traffic rules are restored before the first connection so the first sync carries them.
+  const rules = await startAgentRules(agent);
   let server: ApiServer | undefined;
   if (config.api.socketPath || config.api.tcp) {
     server = await ApiServer.start({
-      router: agentRouter(agent, config.defaults),
+      router: agentRouter(agent, config.defaults, rules.engine),
       socketPath: config.api.socketPath,
       socketMode: config.api.socketMode,
       tcp: config.api.tcp,
@@ -71,6 +74,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await agent.close();
+    rules.close();
     await server?.stop();
   }
   return 0;

@@ -4,15 +4,22 @@
 import { Router } from "../api/router.ts";
 import { type ConnectDefaults, olmRoutes } from "../api/olm.ts";
 import type { Agent } from "./agent.ts";
+import { packetriotRoutes } from "../api/packetriot.ts";
+import type { TrafficEngine } from "../rules/engine.ts";
 
 /**
  * Builds the router for `agent`.
  *
- * PACKETRIOT ROUTES GO HERE: add `...packetriotRoutes(agent)` from src/api/packetriot.ts to
- * the list below (the only line to add).
+ * The Packetriot routes need the traffic engine (src/rules/agent_rules.ts, started by the
+ * daemon); without one only the Olm routes are served.
  */
-export function agentRouter(agent: Agent, defaults?: ConnectDefaults): Router {
+export function agentRouter(
+  agent: Agent,
+  defaults?: ConnectDefaults,
+  rules?: TrafficEngine,
+): Router {
   return new Router([
     ...olmRoutes(agent, defaults),
+    ...(rules ? packetriotRoutes(agent.packetriotSession(), rules) : []),
   ]);
 }

@@ -73,10 +73,7 @@ export class AgentIngress {
    */
   listenOn(address: string): void {
     if (this.#closed) return;
-    if (address === this.#address) {
-      this.#reconcile();
-      return;
-    }
+    // Always rebind: after a tunnel restart the address was removed and added again.
     for (const listener of this.#listeners.values()) closeQuietly(listener);
     this.#listeners.clear();
     this.#address = address;

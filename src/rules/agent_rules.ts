@@ -1,0 +1,101 @@
+// Joins the traffic engine to the running agent: the agent's hub session carries the burrow
+// requests, every (re)registration moves the listeners to the tunnel address and syncs the
+// rules, and port maps dial the hub's tunnel address. ACME settings come from the environment
+// until the agent role has flags for them.
+
+import { log } from "../log/logger.ts";
+import { dialPortMap } from "../hub/portmap_client.ts";
+import type { AcmeOptions } from "./certificates.ts";
+import { type RulesSession, TrafficEngine } from "./engine.ts";
+
+/** What the rules need from src/agent/agent.ts's Agent. */
+export interface AgentForRules {
+  readonly stateDir: string;
+  request(
+    type: string,
+    data?: Record<string, unknown>,
+    timeoutMs?: number,
+  ): Promise<{ type: string; data: unknown }>;
+  onRegistered(listener: (event: { tunnelIP: string }) => void | Promise<void>): () => void;
+  status(): { peers: Record<string, { peerAddress: string }> };
+}
+
+/** Request failures that mean "no answer", not "the hub said no". */
+const UNREACHABLE_CODES = new Set(["not_connected", "timeout", "closed", "disconnected"]);
+
+/**
+ * ACME settings from `BURROW_ACME_DIRECTORY`, `BURROW_ACME_EMAIL` and `BURROW_ACME_CA_FILE`
+ * (a PEM file trusted for the ACME server's HTTPS, e.g. pebble's).
+ */
+export async function acmeOptionsFromEnv(): Promise<AcmeOptions> {
+  const directoryUrl = Deno.env.get("BURROW_ACME_DIRECTORY") || undefined;
+  const email = Deno.env.get("BURROW_ACME_EMAIL") || undefined;
+  const caFile = Deno.env.get("BURROW_ACME_CA_FILE");
+  const caPem = caFile ? await Deno.readTextFile(caFile) : undefined;
+  return { directoryUrl, email, caPem };
+}
+
+/** The agent's session as the engine asks it. */
+export function rulesSessionOf(agent: AgentForRules): RulesSession {
+  return {
+    async request(type, data) {
+      try {
+        const frame = await agent.request(type, data);
+        const answer = frame.data;
+        return answer !== null && typeof answer === "object"
+          ? answer as Record<string, unknown>
+          : {};
+      } catch (error) {
+        const code = (error as { code?: unknown })?.code;
+        if (typeof code === "string" && UNREACHABLE_CODES.has(code)) {
+          throw new Error((error as Error).message);
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/** The hub's tunnel address (its site's `serverIP`), once registered. */
+export function hubAddressOf(agent: AgentForRules): string | undefined {
+  for (const peer of Object.values(agent.status().peers)) {
+    if (peer.peerAddress) return peer.peerAddress;
+  }
+  return undefined;
+}
+
+/**
+ * Starts the rules for `agent`: restored from its state directory, synced on every
+ * registration.
+ *
+ * @returns the engine and a `close` that stops it and unhooks it from the agent
+ */
+export async function startAgentRules(
+  agent: AgentForRules,
+  acme?: AcmeOptions,
+): Promise<{ engine: TrafficEngine; close(): void }> {
+  const engine = await TrafficEngine.start({
+    stateDir: agent.stateDir,
+    acme: acme ?? await acmeOptionsFromEnv(),
+    portMapDialer: (request) => {
+      const hubAddress = hubAddressOf(agent);
+      if (!hubAddress) return Promise.reject(new Error("not registered with the hub"));
+      return dialPortMap({ hubAddress, ...request });
+    },
+  });
+  engine.setSession(rulesSessionOf(agent));
+  const unhook = agent.onRegistered(async (event) => {
+    try {
+      await engine.onRegistered(event.tunnelIP);
+    } catch (error) {
+      log.warn("rules not applied after registration", { error: String(error) });
+    }
+  });
+  return {
+    engine,
+    close: () => {
+      unhook();
+      engine.close();
+    },
+  };
+}
