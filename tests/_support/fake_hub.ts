@@ -168,6 +168,7 @@ export class FakeHub {
       socket.onclose = () => this.#sockets.delete(id);
       return response;
     }
+    if (url.pathname === "/_fake/received") return Response.json(this.received);
     return new Response("not found", { status: 404 });
   }
 
