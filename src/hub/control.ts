@@ -17,7 +17,7 @@ import {
 } from "../protocol/control.ts";
 import { log } from "../log/logger.ts";
 import { type HubStore, StoreConflict } from "./store.ts";
-import { describeIssues, type HubRules, rulesSyncSchema, selfConflict } from "./rules_payload.ts";
+import { describeIssues, parseRulesSync } from "./rules_payload.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
 
@@ -472,15 +472,10 @@ class AgentSession {
   }
 
   #sync(data: unknown): void {
-    const parsed = rulesSyncSchema.safeParse(data);
-    if (!parsed.success) {
-      const requestId = (data as { requestId?: unknown })?.requestId;
-      return this.#burrowError(requestId, "bad_rules", describeIssues(parsed.error));
-    }
-    const { requestId, revision, https, ports, portmaps } = parsed.data;
-    const rules: HubRules = { https, ports, portmaps };
-    const conflict = selfConflict(rules);
-    if (conflict) return this.#burrowError(requestId, "bad_rules", conflict);
+    const parsed = parseRulesSync(data);
+    if (!parsed.ok) return this.#burrowError(parsed.requestId, "bad_rules", parsed.message);
+    const { requestId, revision, rules } = parsed;
+    const { https, ports, portmaps } = rules;
     try {
       this.#ctx.store.applyRules(
         this.clientId,

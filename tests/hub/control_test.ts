@@ -222,7 +222,11 @@ Deno.test("rules sync is all or nothing: a domain or port of another client is r
 
       const taken = await agentB.request("burrow/rules/sync", {
         revision: 1,
-        https: [{ domain: "b.example.com" }, { domain: "app.example.com" }],
+        https: [{ domain: "b.example.com", destination: "127.0.0.1", port: 8080 }, {
+          domain: "app.example.com",
+          destination: "127.0.0.1",
+          port: 8080,
+        }],
         ports: [],
         portmaps: [],
       });
@@ -240,11 +244,22 @@ Deno.test("rules sync is all or nothing: a domain or port of another client is r
 
       for (
         const body of [
-          { https: [{ domain: "bad domain" }] },
+          { https: [{ domain: "bad domain", destination: "127.0.0.1", port: 8080 }] },
           {
-            https: [{ domain: "x.example.com", firewall: [{ action: "allow", network: "nope" }] }],
+            https: [{
+              domain: "x.example.com",
+              destination: "127.0.0.1",
+              port: 8080,
+              firewall: [{ action: "allow", network: "nope" }],
+            }],
           },
-          { https: [{ domain: "x.example.com" }, { domain: "X.example.com" }] },
+          {
+            https: [{ domain: "x.example.com", destination: "127.0.0.1", port: 8080 }, {
+              domain: "X.example.com",
+              destination: "127.0.0.1",
+              port: 8080,
+            }],
+          },
           { ports: "all" },
         ]
       ) {
@@ -252,6 +267,19 @@ Deno.test("rules sync is all or nothing: a domain or port of another client is r
         assertEquals(refused.type, "burrow/error", JSON.stringify(body));
       }
       assertEquals(hub.store.domainsOf(b.id), []);
+
+      // Certificates and keys stay with the agent: the hub keeps domain and firewall only.
+      const withKey = await agentB.request("burrow/rules/sync", {
+        https: [{
+          domain: "k.example.com",
+          webRoot: "/srv",
+          privateKey: "PRIVATE-KEY-MATERIAL",
+          ca: "CHAIN",
+        }],
+      });
+      assertEquals(withKey.type, "burrow/rules/applied");
+      const stored = hub.store.rulesOf(b.id)!.body;
+      assert(!stored.includes("PRIVATE-KEY-MATERIAL") && !stored.includes("CHAIN"), stored);
     } finally {
       await agentA.close();
       await agentB.close();
@@ -268,7 +296,7 @@ Deno.test("client remove in another process ends the session with olm/terminate 
       const { publicKey } = await agentA.register();
       const port = ((await agentA.request("burrow/ports/allocate")).data as { port: number }).port;
       await agentA.request("burrow/rules/sync", {
-        https: [{ domain: "gone.example.com" }],
+        https: [{ domain: "gone.example.com", destination: "127.0.0.1", port: 8080 }],
         ports: [],
         portmaps: [],
       });
@@ -292,7 +320,7 @@ Deno.test("client remove in another process ends the session with olm/terminate 
         "the freed port goes to another client",
       );
       const claim = await agentB.request("burrow/rules/sync", {
-        https: [{ domain: "gone.example.com" }],
+        https: [{ domain: "gone.example.com", destination: "127.0.0.1", port: 8080 }],
       });
       assertEquals(claim.type, "burrow/rules/applied");
     } finally {

@@ -159,7 +159,7 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
     }
   }
   await agent.request("burrow/rules/sync", {
-    https: [{ domain: "bench.example.com" }],
+    https: [{ domain: "bench.example.com", destination: "127.0.0.1", port: 8080 }],
     ports: ports.map((port) => ({ port })),
   });
 

@@ -66,7 +66,7 @@ Deno.test("ingress routes TCP ports, Host and SNI to the owning agent behind PRO
     dialMap.set(`${A_IP}:${port}`, echo.port);
     assertEquals(
       (await agentA.request("burrow/rules/sync", {
-        https: [{ domain: "a.example.com" }],
+        https: [{ domain: "a.example.com", destination: "127.0.0.1", port: 8080 }],
         ports: [{ port, firewall: [{ action: "drop", network: "127.0.0.2/32" }] }],
       })).type,
       "burrow/rules/applied",
@@ -75,6 +75,8 @@ Deno.test("ingress routes TCP ports, Host and SNI to the owning agent behind PRO
       (await agentB.request("burrow/rules/sync", {
         https: [{
           domain: "b.example.com",
+          destination: "127.0.0.1",
+          port: 8080,
           firewall: [{ action: "allow", network: "127.0.0.2/32" }],
         }],
       })).type,

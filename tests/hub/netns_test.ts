@@ -116,7 +116,7 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
     await agentA.next((e) => e.event === "listening");
     assertEquals(
       (await agentA.request("burrow/rules/sync", {
-        https: [{ domain: "a.example.com" }],
+        https: [{ domain: "a.example.com", destination: "127.0.0.1", port: 8080 }],
         ports: [{
           port,
           destination: "127.0.0.1",
@@ -130,6 +130,8 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       (await agentB.request("burrow/rules/sync", {
         https: [{
           domain: "b.example.com",
+          destination: "127.0.0.1",
+          port: 8080,
           firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
         }],
       })).type,
@@ -204,7 +206,7 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
 
     await t.step("an agent cannot claim another agent's domain", async () => {
       const refused = await agentB.request("burrow/rules/sync", {
-        https: [{ domain: "a.example.com" }],
+        https: [{ domain: "a.example.com", destination: "127.0.0.1", port: 8080 }],
       });
       assertEquals(refused.type, "burrow/error");
       assertEquals(refused.data.code, "domain_taken");
@@ -237,6 +239,8 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
             (await agentB.request("burrow/rules/sync", {
               https: [{
                 domain: "b.example.com",
+                destination: "127.0.0.1",
+                port: 8080,
                 firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
               }],
               portmaps: maps,
