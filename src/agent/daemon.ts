@@ -74,7 +74,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await agent.close();
-    rules.close();
+    await rules.close();
     await server?.stop();
   }
   return 0;

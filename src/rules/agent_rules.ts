@@ -73,7 +73,7 @@ export function hubAddressOf(agent: AgentForRules): string | undefined {
 export async function startAgentRules(
   agent: AgentForRules,
   acme?: AcmeOptions,
-): Promise<{ engine: TrafficEngine; close(): void }> {
+): Promise<{ engine: TrafficEngine; close(): Promise<void> }> {
   const engine = await TrafficEngine.start({
     stateDir: agent.stateDir,
     acme: acme ?? await acmeOptionsFromEnv(),
@@ -95,7 +95,7 @@ export async function startAgentRules(
     engine,
     close: () => {
       unhook();
-      engine.close();
+      return engine.close();
     },
   };
 }

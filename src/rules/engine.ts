@@ -145,7 +145,7 @@ export class TrafficEngine implements IngressRoutes {
     }
     engine.#portmaps.stage([]).commit(current.portmaps);
     await engine.#applyLive(current);
-    if (options.listenAddress) engine.#ingress.listenOn(options.listenAddress);
+    if (options.listenAddress) await engine.#ingress.listenOn(options.listenAddress);
     return engine;
   }
 
@@ -160,7 +160,7 @@ export class TrafficEngine implements IngressRoutes {
    */
   async onRegistered(tunnelAddress: string): Promise<void> {
     if (this.#closed) return;
-    this.#ingress.listenOn(tunnelAddress.replace(/\/\d+$/, ""));
+    await this.#ingress.listenOn(tunnelAddress.replace(/\/\d+$/, ""));
     const session = this.#session;
     if (!session) return;
     try {
@@ -369,7 +369,7 @@ export class TrafficEngine implements IngressRoutes {
     }
     // One swap, so a connection arriving meanwhile sees the old or the new rules, never none.
     this.#tables = { sites, ports, tls: this.#tlsRoutes(sites) };
-    this.#ingress.setForwardPorts(ports.keys());
+    await this.#ingress.setForwardPorts(ports.keys());
     await this.#acme.want(
       set.https.filter((rule) => rule.secure && rule.useLetsEnc && !rule.ca && !rule.tls)
         .map((rule) => rule.domain),
@@ -443,13 +443,11 @@ export class TrafficEngine implements IngressRoutes {
     return this.#acme.settled();
   }
 
-  /** Stops every listener and connection. */
-  close(): void {
+  /** Stops every listener and connection; resolves once every port is free again. */
+  async close(): Promise<void> {
     this.#closed = true;
-    this.#ingress.close();
-    this.#terminators.close();
     this.#acme.close();
-    this.#portmaps.close();
+    await Promise.all([this.#ingress.close(), this.#terminators.close(), this.#portmaps.close()]);
   }
 }
 

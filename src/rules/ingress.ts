@@ -47,9 +47,12 @@ export const HTTPS_PORT = 443;
  */
 export class AgentIngress {
   #address: string | null = null;
-  readonly #listeners = new Map<number, Deno.TcpListener>();
+  readonly #listeners = new Map<number, { listener: Deno.TcpListener; loop: Promise<void> }>();
   readonly #conns = new Set<Deno.Conn>();
   #wanted = new Set<number>();
+  // Reconciliations run one at a time: a port closed and reopened must wait for the old
+  // listener to be gone (Deno frees it only when its pending accept ends).
+  #queue: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(
@@ -68,34 +71,54 @@ export class AgentIngress {
   }
 
   /**
-   * Moves every listener to `address` (a new tunnel IP after re-registration). Connections
-   * accepted earlier stay open.
+   * Moves every listener to `address` (always rebinding: after a tunnel restart the address
+   * was removed and added again). Connections accepted earlier stay open.
    */
-  listenOn(address: string): void {
-    if (this.#closed) return;
-    // Always rebind: after a tunnel restart the address was removed and added again.
-    for (const listener of this.#listeners.values()) closeQuietly(listener);
-    this.#listeners.clear();
-    this.#address = address;
-    this.#reconcile();
+  listenOn(address: string): Promise<void> {
+    return this.#serialize(async () => {
+      await this.#closeListeners(() => true);
+      this.#address = address;
+      this.#bindWanted();
+    });
   }
 
   /** The allocated ports with a forward; listeners open and close to match. */
-  setForwardPorts(ports: Iterable<number>): void {
-    this.#wanted = new Set(ports);
-    this.#reconcile();
+  setForwardPorts(ports: Iterable<number>): Promise<void> {
+    const wanted = new Set(ports);
+    return this.#serialize(async () => {
+      this.#wanted = wanted;
+      const all = this.#allWanted();
+      await this.#closeListeners((port) => !all.has(port));
+      this.#bindWanted();
+    });
   }
 
-  #reconcile(): void {
-    if (this.#address === null || this.#closed) return;
-    const wanted = new Set([this.ports.http, this.ports.https, ...this.#wanted]);
-    for (const [port, listener] of this.#listeners) {
-      if (!wanted.has(port)) {
-        closeQuietly(listener);
-        this.#listeners.delete(port);
-      }
+  #serialize(step: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(() => this.#closed ? undefined : step());
+    this.#queue = run.catch((error) =>
+      log.error("ingress update failed", { error: String(error) })
+    );
+    return this.#queue;
+  }
+
+  #allWanted(): Set<number> {
+    return new Set([this.ports.http, this.ports.https, ...this.#wanted]);
+  }
+
+  async #closeListeners(which: (port: number) => boolean): Promise<void> {
+    const loops: Promise<void>[] = [];
+    for (const [port, entry] of this.#listeners) {
+      if (!which(port)) continue;
+      closeQuietly(entry.listener);
+      loops.push(entry.loop);
+      this.#listeners.delete(port);
     }
-    for (const port of wanted) {
+    await Promise.all(loops);
+  }
+
+  #bindWanted(): void {
+    if (this.#address === null || this.#closed) return;
+    for (const port of this.#allWanted()) {
       if (this.#listeners.has(port)) continue;
       let listener: Deno.TcpListener;
       try {
@@ -108,8 +131,7 @@ export class AgentIngress {
         });
         continue;
       }
-      this.#listeners.set(port, listener);
-      this.#acceptLoop(listener, port);
+      this.#listeners.set(port, { listener, loop: this.#acceptLoop(listener, port) });
     }
   }
 
@@ -179,13 +201,13 @@ export class AgentIngress {
     }
   }
 
-  /** Closes every listener and every relayed connection. */
-  close(): void {
+  /** Closes every listener and every relayed connection; resolves once the ports are free. */
+  async close(): Promise<void> {
     this.#closed = true;
-    for (const listener of this.#listeners.values()) closeQuietly(listener);
-    this.#listeners.clear();
+    await this.#queue;
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
+    await this.#closeListeners(() => true);
   }
 }
 

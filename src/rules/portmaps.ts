@@ -40,6 +40,7 @@ export interface StagedPortMaps {
 export class PortMapListeners {
   readonly #entries = new Map<string, Entry>();
   readonly #conns = new Set<Deno.Conn>();
+  readonly #loops = new Set<Promise<void>>();
   #closed = false;
 
   constructor(readonly dial: PortMapDialer) {}
@@ -116,8 +117,11 @@ export class PortMapListeners {
 
   #serve(entry: Entry): void {
     if (this.#closed) return;
-    if (entry.listener.transport === "tcp") this.#serveTcp(entry, entry.listener.socket);
-    else this.#serveUdp(entry, entry.listener.socket);
+    const loop = entry.listener.transport === "tcp"
+      ? this.#serveTcp(entry, entry.listener.socket)
+      : this.#serveUdp(entry, entry.listener.socket);
+    this.#loops.add(loop);
+    loop.finally(() => this.#loops.delete(loop));
   }
 
   async #serveTcp(entry: Entry, socket: Deno.TcpListener): Promise<void> {
@@ -225,13 +229,14 @@ export class PortMapListeners {
     }
   }
 
-  /** Closes every listener and mapped connection. */
-  close(): void {
+  /** Closes every listener and mapped connection; resolves once the ports are free. */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const entry of this.#entries.values()) closeQuietly(entry.listener.socket);
     this.#entries.clear();
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
+    await Promise.all(this.#loops);
   }
 }
 

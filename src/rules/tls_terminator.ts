@@ -25,6 +25,7 @@ export class TlsTerminators {
   readonly #byDomain = new Map<string, Terminator>();
   readonly #expected = new Map<number, ClientAddress>();
   readonly #conns = new Set<Deno.Conn>();
+  readonly #loops = new Set<Promise<void>>();
   #closed = false;
 
   constructor(readonly sites: SiteLookup) {}
@@ -60,7 +61,9 @@ export class TlsTerminators {
       }
       next = { listener, port: (listener.addr as Deno.NetAddr).port, ...pair };
       this.#byDomain.set(domain, next);
-      this.#accept(next);
+      const loop = this.#accept(next);
+      this.#loops.add(loop);
+      loop.finally(() => this.#loops.delete(loop));
     } else {
       this.#byDomain.delete(domain);
     }
@@ -106,12 +109,13 @@ export class TlsTerminators {
     }
   }
 
-  /** Closes every listener and connection. */
-  close(): void {
+  /** Closes every listener and connection; resolves once the listeners are gone. */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const terminator of this.#byDomain.values()) closeQuietly(terminator.listener);
     this.#byDomain.clear();
     for (const conn of this.#conns) closeQuietly(conn);
     this.#conns.clear();
+    await Promise.all(this.#loops);
   }
 }

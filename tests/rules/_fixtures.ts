@@ -100,7 +100,7 @@ export async function startEngine(
     http,
     https,
     close: async () => {
-      engine.close();
+      await engine.close();
       await engine.certificatesSettled();
       if (!options.stateDir) await Deno.remove(stateDir, { recursive: true });
     },
