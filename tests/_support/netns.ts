@@ -176,10 +176,11 @@ export async function stopProcess(
   }, graceMs);
   const status = await child.status;
   clearTimeout(timer);
-  for (const stream of [child.stdout, child.stderr]) {
+  // Reading `stdout`/`stderr` of a child whose stream is not piped throws, so each is tried apart.
+  for (const pick of [() => child.stdout, () => child.stderr]) {
     try {
-      await stream?.cancel();
-    } catch { /* not piped */ }
+      await pick().cancel();
+    } catch { /* not piped, or already consumed */ }
   }
   return status;
 }
