@@ -1,0 +1,242 @@
+// olm-api.txt's curl examples run verbatim against a real `burrow agent` process in a network
+// namespace this test creates (prefix bag): `example.com` resolves to the namespace's loopback
+// (through /etc/netns/NAME/hosts, which `ip netns exec` mounts over /etc/hosts), where the fake
+// hub serves TLS with a certificate from a test CA the agent trusts via DENO_CERT. No packet
+// leaves the namespace.
+import { assert, assertEquals } from "../_support/assert.ts";
+import { Netns, netnsTest, uniqueSuffix, waitFor, waitForTcp } from "../_support/netns.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const BURROW = `${ROOT}burrow`;
+const DENO = `${ROOT}.tools/bin/deno`;
+
+const CONNECT = `{
+    "id": "31frd0uzbjvp721",
+    "secret": "h51mmlknrvrwv8s4r1i210azhumt6isgbpyavxodibx1k2d6",
+    "endpoint": "https://example.com"
+  }`;
+const CONNECT_WITH_OPTIONS = `{
+    "id": "31frd0uzbjvp721",
+    "secret": "h51mmlknrvrwv8s4r1i210azhumt6isgbpyavxodibx1k2d6",
+    "endpoint": "https://example.com",
+    "mtu": 1400,
+    "holepunch": true,
+    "pingInterval": "5s"
+  }`;
+
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
+  if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
+}
+
+/** A test CA and a certificate for example.com signed by it. */
+async function makeCertificates(dir: string): Promise<void> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.pem`,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=burrow test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-keyout",
+    `${dir}/hub.key`,
+    "-out",
+    `${dir}/hub.csr`,
+    "-subj",
+    "/CN=example.com",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=DNS:example.com\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+  );
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/hub.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-out",
+    `${dir}/hub.pem`,
+    "-days",
+    "1",
+    "-extfile",
+    `${dir}/ext.cnf`,
+  ]);
+}
+
+/** SIGTERM, SIGKILL after a grace period; never throws. */
+async function stopChild(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* exited already */ }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited already */ }
+  }, 5000);
+  const status = await child.status;
+  clearTimeout(timer);
+  return status;
+}
+
+Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-ex-" });
+  const ns = await Netns.create("bag-ex");
+  const etc = `/etc/netns/${ns.name}`;
+  const children: Deno.ChildProcess[] = [];
+  try {
+    await Deno.mkdir(etc, { recursive: true });
+    await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost example.com\n::1 localhost\n");
+    await makeCertificates(dir);
+    children.push(ns.spawn([
+      DENO,
+      "run",
+      "-A",
+      `${ROOT}tests/_support/fake_hub.ts`,
+      "443",
+      `${dir}/hub.pem`,
+      `${dir}/hub.key`,
+    ]));
+    await waitForTcp(ns, "127.0.0.1", 443, 30_000);
+    const socket = `${dir}/olm/olm.sock`;
+    const agent = ns.spawn([
+      BURROW,
+      "agent",
+      "--enable-api",
+      "--http-addr",
+      ":9452",
+      "--socket-path",
+      socket,
+      "--state-dir",
+      `${dir}/state`,
+      "--interface",
+      `bag${uniqueSuffix()}`,
+    ], { env: { DENO_CERT: `${dir}/ca.pem` } });
+    children.push(agent);
+    await waitForTcp(ns, "127.0.0.1", 9452, 30_000);
+
+    const curl = async (...args: string[]) => {
+      const result = await ns.exec(["curl", "-s", "-w", "\n%{http_code}", ...args]);
+      const cut = result.stdout.lastIndexOf("\n");
+      const body = result.stdout.slice(0, cut);
+      return { status: Number(result.stdout.slice(cut + 1)), body, json: () => JSON.parse(body) };
+    };
+    const expect = async (
+      answer: Promise<{ status: number; json(): unknown }>,
+      status: number,
+      json: unknown,
+    ) => {
+      const a = await answer;
+      assertEquals([a.status, a.json()], [status, json]);
+    };
+
+    // Health check
+    await expect(curl("http://localhost:9452/health"), 200, { status: "ok" });
+    // Connect to a peer
+    await expect(
+      curl(
+        "-X",
+        "POST",
+        "http://localhost:9452/connect",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        CONNECT,
+      ),
+      202,
+      { status: "connection request accepted" },
+    );
+    // Check connection status (TCP, then the Unix socket example)
+    await waitFor("registered", async () => {
+      const s = (await curl("http://localhost:9452/status")).json() as Record<string, unknown>;
+      return s.connected === true && s.registered === true;
+    }, 30_000);
+    const status = (await curl("--unix-socket", socket, "http://localhost/status")).json() as {
+      peers: Record<string, Record<string, unknown>>;
+      networkSettings: { tunnelIP: string };
+    };
+    assertEquals(status.networkSettings.tunnelIP, "100.89.128.3/20");
+    assertEquals(status.peers["10"].siteId, 10);
+    assert(!JSON.stringify(status).includes("h51mmlknrvrwv8s4r1i210azhumt6isgbpyavxodibx1k2d6"));
+    // Connect with additional options while connected: 409, as documented.
+    const conflict = await curl(
+      "-X",
+      "POST",
+      "http://localhost:9452/connect",
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      CONNECT_WITH_OPTIONS,
+    );
+    assertEquals(conflict.status, 409);
+    // Switch organization
+    await expect(
+      curl(
+        "-X",
+        "POST",
+        "http://localhost:9452/switch-org",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        '{"orgId": "org_456"}',
+      ),
+      200,
+      { status: "org switch request accepted" },
+    );
+    // Disconnect from server
+    await expect(curl("-X", "POST", "http://localhost:9452/disconnect"), 200, {
+      status: "disconnect initiated",
+    });
+    // Connect with additional options
+    await expect(
+      curl(
+        "-X",
+        "POST",
+        "http://localhost:9452/connect",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        CONNECT_WITH_OPTIONS,
+      ),
+      202,
+      { status: "connection request accepted" },
+    );
+    await waitFor("registered with options", async () => {
+      const s = (await curl("http://localhost:9452/status")).json() as Record<string, unknown>;
+      return s.registered === true;
+    }, 30_000);
+    // Using Unix socket: disconnect
+    await expect(curl("--unix-socket", socket, "-X", "POST", "http://localhost/disconnect"), 200, {
+      status: "disconnect initiated",
+    });
+    // Shutdown
+    await expect(curl("-X", "POST", "http://localhost:9452/exit"), 200, {
+      status: "shutdown initiated",
+    });
+    assertEquals((await agent.status).code, 0);
+    assertEquals(await Deno.lstat(socket).then(() => true, () => false), false);
+  } finally {
+    for (const child of children) await stopChild(child);
+    await ns.destroy();
+    await Deno.remove(etc, { recursive: true }).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}));
