@@ -175,9 +175,9 @@ export class Session {
   get terminated(): boolean {
     return this.#terminated;
   }
-  /** Whether the session is running or trying to (not stopped, not terminated). */
+  /** Whether the session is running or about to (neither stopped nor terminated). */
   get active(): boolean {
-    return this.#loop !== undefined && !this.#stopping && !this.#terminated;
+    return !this.#stopping && !this.#terminated;
   }
   /** The tunnel address with prefix, "" before the first registration. */
   get tunnelIP(): string {
