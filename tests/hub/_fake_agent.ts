@@ -38,6 +38,7 @@ let terminated = false;
 let tunnelIP = "";
 let serverIP = "";
 let serverPort = 0;
+let lastSite = null as ConnectMessage["sites"][number] | null;
 const servers: AgentServer[] = [];
 
 function emit(event: Record<string, unknown>): void {
@@ -118,6 +119,7 @@ async function onFrame(frame: Frame): Promise<void> {
       persistentKeepaliveS: 1,
     });
     serverIP = site.serverIP;
+    lastSite = site;
     serverPort = site.serverPort;
     emit({ event: "registered", tunnelIP: data.tunnelIP, serverIP: site.serverIP });
     return;
@@ -136,6 +138,16 @@ async function onCommand(line: string): Promise<void> {
   } else if (command.cmd === "forward") {
     servers.push(startForwarder(tunnelIP, command.port, command.target));
     emit({ event: "listening", port: command.port });
+  } else if (command.cmd === "widen") {
+    // Misbehave on purpose: route the whole tunnel network to the hub, as a hostile agent could.
+    const site = lastSite!;
+    await device!.setPeer({
+      publicKey: keyFromBase64(site.publicKey)!,
+      endpoint: site.endpoint,
+      allowedIps: [command.cidr],
+      persistentKeepaliveS: 1,
+    });
+    emit({ event: "widened" });
   } else if (command.cmd === "portmap") {
     emit({ event: "portmap", ...await portMap(command) });
   } else if (command.cmd === "probe") {

@@ -276,6 +276,35 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       },
     );
 
+    await t.step(
+      "an agent cannot reach another agent's tunnel address through the hub",
+      async () => {
+        // Both agents accept and route the whole tunnel network: only the hub stands between.
+        for (const agent of [agentA, agentB]) {
+          await agent.send({ cmd: "widen", cidr: "100.89.128.0/20" });
+          await agent.next((e) => e.event === "widened");
+        }
+        // BHB_BREAK_ISOLATION=1 turns forwarding on in the hub namespace: this step must fail.
+        if (Deno.env.get("BHB_BREAK_ISOLATION")) {
+          await hubNs.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        }
+        const direct = await nsB.exec(
+          ["timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/100.89.128.2/80 && echo open"],
+          { check: false },
+        );
+        assert(direct.code !== 0, `agent B reached agent A: ${direct.stdout}`);
+        const hubReached = await nsB.exec(
+          ["bash", "-c", `exec 3<>/dev/tcp/100.89.128.1/4747 && echo open`],
+          { check: false },
+        );
+        assertEquals(
+          hubReached.stdout.trim(),
+          "open",
+          "the hub itself is reachable (control check)",
+        );
+      },
+    );
+
     await t.step("the hub answers the RTT probe on serverPort+1 through the tunnel", async () => {
       await agentA.send({ cmd: "probe" });
       const probe = await agentA.next((e) => e.event === "probe");
