@@ -237,7 +237,11 @@ function normalizeHttps(value: z.infer<typeof httpsRuleSchema>, name: string): H
   if (value.tls) rule.tls = value.tls;
   if (value.ca) rule.ca = value.ca;
   if (value.privateKey) rule.privateKey = value.privateKey;
-  if ((rule.destination === "") !== (rule.port === 0)) {
+  // A destination needs a port, unless it only takes TLS passthrough on its `tls` port.
+  if (
+    rule.port !== 0 && rule.destination === "" ||
+    rule.destination !== "" && rule.port === 0 && !rule.tls
+  ) {
     throw new RuleError(400, `${name}: destination and port must be given together`);
   }
   if (rule.tls && rule.destination === "") {
