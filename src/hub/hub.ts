@@ -33,7 +33,7 @@ export interface HubConfig {
   tunnel: TunnelFactory;
   /** @default "burrowhub0" */
   interfaceName?: string;
-  /** Public listeners bind this. @default "0.0.0.0" */
+  /** Public listeners bind this. @default "::" (dual stack), or "0.0.0.0" without IPv6 */
   ingressHost?: string;
   /** Start the port-map service and probe responder on the tunnel address. @default true */
   tunnelServices?: boolean;

@@ -25,7 +25,7 @@ export interface IngressOptions {
   /** The current routing table; read once per connection. */
   routes(): RouteTable;
   dial?: AgentDialer;
-  /** Address the public listeners bind. @default "0.0.0.0" */
+  /** Address the public listeners bind. @default "::" (dual stack), "0.0.0.0" without IPv6 */
   listenHost?: string;
   /** An offline agent is answered 502 within this. @default 900 */
   dialTimeoutMs?: number;
@@ -37,7 +37,7 @@ type Listener = Deno.TcpListener;
 
 /** The public listeners and what happens on each accepted connection. */
 export class Ingress {
-  readonly #options: Required<IngressOptions>;
+  readonly #options: Required<Omit<IngressOptions, "listenHost">> & { listenHost?: string };
   readonly #portListeners = new Map<number, Listener>();
   readonly #siteListeners: Listener[] = [];
   readonly #connections = new Set<Deno.Conn>();
@@ -46,11 +46,11 @@ export class Ingress {
 
   constructor(options: IngressOptions) {
     this.#options = {
-      dial: dialThroughTunnel,
-      listenHost: "0.0.0.0",
-      dialTimeoutMs: 900,
-      headTimeoutMs: 10_000,
-      ...options,
+      dial: options.dial ?? dialThroughTunnel,
+      dialTimeoutMs: options.dialTimeoutMs ?? 900,
+      headTimeoutMs: options.headTimeoutMs ?? 10_000,
+      routes: options.routes,
+      listenHost: options.listenHost,
     };
   }
 
@@ -69,7 +69,7 @@ export class Ingress {
     if (this.#portListeners.has(port)) return true;
     let listener: Listener;
     try {
-      listener = Deno.listen({ hostname: this.#options.listenHost, port });
+      listener = this.#listen(port);
     } catch (error) {
       if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied) {
         log.warn("cannot bind allocated port", { port, error: (error as Error).message });
@@ -92,7 +92,7 @@ export class Ingress {
 
   /** Listens for HTTP (routed by Host) on `port`. */
   listenHttp(port: number): number {
-    const listener = Deno.listen({ hostname: this.#options.listenHost, port });
+    const listener = this.#listen(port);
     this.#siteListeners.push(listener);
     this.#serve(listener, (conn) => this.#handleHttp(conn));
     return listener.addr.port;
@@ -100,10 +100,24 @@ export class Ingress {
 
   /** Listens for TLS (routed by SNI, never decrypted) on `port`. */
   listenHttps(port: number): number {
-    const listener = Deno.listen({ hostname: this.#options.listenHost, port });
+    const listener = this.#listen(port);
     this.#siteListeners.push(listener);
     this.#serve(listener, (conn) => this.#handleTls(conn));
     return listener.addr.port;
+  }
+
+  /** Binds a public port: dual stack unless a host was given; IPv4 alone where IPv6 is off. */
+  #listen(port: number): Listener {
+    const hostname = this.#options.listenHost;
+    if (hostname !== undefined) return Deno.listen({ hostname, port });
+    try {
+      return Deno.listen({ hostname: "::", port });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.PermissionDenied) {
+        throw error;
+      }
+      return Deno.listen({ hostname: "0.0.0.0", port });
+    }
   }
 
   /** Closes every listener and connection and waits for the handlers to finish. */
@@ -216,7 +230,7 @@ export class Ingress {
   }
 
   #admits(route: AgentRoute, conn: Deno.TcpConn): boolean {
-    const address = parseIp(conn.remoteAddr.hostname);
+    const address = parseIp(unmapped(conn.remoteAddr.hostname));
     return address !== null && route.allows(address);
   }
 
@@ -241,8 +255,8 @@ export class Ingress {
     upstream.setNoDelay(true);
     try {
       const header = encodeProxyV2(
-        { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
-        { address: conn.localAddr.hostname, port: conn.localAddr.port },
+        { address: unmapped(conn.remoteAddr.hostname), port: conn.remoteAddr.port },
+        { address: unmapped(conn.localAddr.hostname), port: conn.localAddr.port },
       );
       await relay(conn, upstream, concat([header, first]));
     } finally {
@@ -256,4 +270,10 @@ async function answer(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
     await writeAll(conn, bytes);
     await conn.closeWrite();
   } catch { /* client already gone */ }
+}
+
+/** An IPv4 client on the dual-stack socket arrives as ::ffff:a.b.c.d; the agent sees a.b.c.d. */
+export function unmapped(address: string): string {
+  const match = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  return match ? match[1] : address;
 }

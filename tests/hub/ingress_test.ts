@@ -223,3 +223,54 @@ Deno.test("garbage on the HTTP and TLS ports is refused and the hub keeps servin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ingress listens dual stack: IPv4 clients reach the agent as IPv4, IPv6 clients as IPv6", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bhb-ingress-" });
+  const site = startHttpServer("A");
+  const hub = await startTestHub(dir, new Map([[`${A_IP}:80`, site.port]]), {
+    ingressHost: undefined,
+  });
+  let agent: TestAgent | null = null;
+  try {
+    const { id, secret } = await hub.store.addClient();
+    agent = await TestAgent.connect(`http://127.0.0.1:${hub.controlPort}`, id, secret);
+    await agent.register();
+    await agent.request("burrow/rules/sync", {
+      https: [{
+        domain: "a.example.com",
+        destination: "127.0.0.1",
+        port: 8080,
+        firewall: [{ action: "drop", network: "127.0.0.3/32" }],
+      }],
+    });
+    const v4 = await curl(["-H", "Host: a.example.com", `http://127.0.0.1:${hub.httpPort}/`]);
+    assertEquals(v4.stdout, "agent=A host=a.example.com src=127.0.0.1\n");
+    const dropped = await curl([
+      "--interface",
+      "127.0.0.3",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "-H",
+      "Host: a.example.com",
+      `http://127.0.0.1:${hub.httpPort}/`,
+    ]);
+    assertEquals(
+      dropped.stdout,
+      "403",
+      "IPv4 firewall rules match IPv4 clients on the dual-stack socket",
+    );
+    const v6 = await curl(["-g", "-H", "Host: a.example.com", `http://[::1]:${hub.httpPort}/`]);
+    if (v6.code === 7 && /Couldn't connect|Failed to connect/.test(v6.stderr)) {
+      console.log("IPv6 loopback unavailable here; IPv4 half checked");
+    } else {
+      assertEquals(v6.stdout, "agent=A host=a.example.com src=::1\n");
+    }
+  } finally {
+    await agent?.close();
+    await hub.close();
+    await site.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
