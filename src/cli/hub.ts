@@ -193,29 +193,38 @@ async function serve(flags: Flags): Promise<number> {
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
     : createDevice;
-  const hub = await Hub.start({
-    stateDir: flags.string("state-dir")!,
-    listen: { hostname: listen.host || "0.0.0.0", port: listen.port },
-    publicHost,
-    tls: cert && key
-      ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
-      : undefined,
-    wgPort: flags.number("wg-port")!,
-    tunnelCidr: flags.string("tunnel-cidr")!,
-    portRange: flags.range("port-range")!,
-    httpPort: flags.number("http-port")!,
-    httpsPort: flags.number("https-port")!,
-    interfaceName: flags.string("interface"),
-    tunnel,
-  });
+  let hub: Hub;
+  try {
+    hub = await Hub.start({
+      stateDir: flags.string("state-dir")!,
+      listen: { hostname: listen.host || "0.0.0.0", port: listen.port },
+      publicHost,
+      tls: cert && key
+        ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
+        : undefined,
+      wgPort: flags.number("wg-port")!,
+      tunnelCidr: flags.string("tunnel-cidr")!,
+      portRange: flags.range("port-range")!,
+      httpPort: flags.number("http-port")!,
+      httpsPort: flags.number("https-port")!,
+      interfaceName: flags.string("interface"),
+      tunnel,
+    });
+  } catch (error) {
+    // Startup problems (a port in use, no TUN, a bad certificate) are one clear line, not a trace.
+    log.error("cannot start the hub", { error: (error as Error).message });
+    return 1;
+  }
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  await Promise.race([stopped.promise, hub.device.closed]);
+  const deviceGone = hub.device.closed.then(() => "device" as const);
+  const why = await Promise.race([stopped.promise.then(() => "signal" as const), deviceGone]);
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
-  log.info("hub stopping");
+  if (why === "device") log.error("the WireGuard device went away; stopping the hub");
+  else log.info("hub stopping");
   await hub.close();
-  return 0;
+  return why === "device" ? 1 : 0;
 }

@@ -48,6 +48,7 @@ export interface HubConfig {
 const SITE_ID = 1;
 const UTILITY_SUBNET = "100.96.128.0/24";
 const PRIVATE_KEY_SETTING = "wg_private_key";
+const DEVICE_START_TIMEOUT_MS = 20_000;
 
 /** A started hub; `close()` stops everything it started. */
 export class Hub {
@@ -113,12 +114,16 @@ export class Hub {
         privateKey = generatePrivateKey();
         store.setSetting(PRIVATE_KEY_SETTING, keyToBase64(privateKey));
       }
-      device = await config.tunnel({
-        name: config.interfaceName ?? "burrowhub0",
-        listenPort: config.wgPort,
-        privateKey,
-        answerTestRequests: true,
-      });
+      device = await withDeadline(
+        config.tunnel({
+          name: config.interfaceName ?? "burrowhub0",
+          listenPort: config.wgPort,
+          privateKey,
+          answerTestRequests: true,
+        }),
+        DEVICE_START_TIMEOUT_MS,
+        "the WireGuard device did not come up",
+      );
       hub = new Hub(config, store, device);
       await hub.#startParts();
       return hub;
@@ -294,4 +299,13 @@ async function refuseForwarding(interfaceName: string): Promise<void> {
       });
     }
   }
+}
+
+/** Rejects with `message` when `promise` has not settled within `ms`: a hang becomes an error. */
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${message} within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
