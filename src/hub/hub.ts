@@ -49,6 +49,8 @@ const SITE_ID = 1;
 const UTILITY_SUBNET = "100.96.128.0/24";
 const PRIVATE_KEY_SETTING = "wg_private_key";
 const DEVICE_START_TIMEOUT_MS = 20_000;
+/** How often the hub makes sure the kernel still does not forward between agents. */
+const FORWARDING_GUARD_MS = 2_000;
 
 /** A started hub; `close()` stops everything it started. */
 export class Hub {
@@ -62,6 +64,7 @@ export class Hub {
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
+  #guardTimer: ReturnType<typeof setInterval> | undefined;
   #dataVersion = 0;
   /** Peer keys installed on the device, by client id. */
   readonly #peers = new Map<string, string>();
@@ -179,6 +182,9 @@ export class Hub {
         log.error("cannot apply store changes", { error })
       );
     }, config.watchIntervalMs ?? 250);
+    this.#guardTimer = setInterval(() => {
+      this.#reconciling = this.#reconciling.then(() => refuseForwarding(this.device.name));
+    }, FORWARDING_GUARD_MS);
     log.info("hub started", {
       control: `${config.listen.hostname}:${this.controlPort}`,
       wgPort: this.device.listenPort,
@@ -263,6 +269,7 @@ export class Hub {
   /** Stops everything and closes the store. */
   async close(): Promise<void> {
     clearInterval(this.#watchTimer);
+    clearInterval(this.#guardTimer);
     await this.#reconciling;
     this.control.closeAll();
     await this.#server?.shutdown();
@@ -276,28 +283,38 @@ export class Hub {
 
 /**
  * Isolation: the kernel must never route a packet from one agent to another through the
- * hub's interface, whatever the host's global forwarding setting says.
+ * hub's interface, whatever the host's forwarding setting says (writing `ip_forward=1` later
+ * turns it on for every interface, so the hub checks again every few seconds).
+ *
+ * Through sysctl(8): Deno wants --allow-all to even stat files under /proc.
  */
 async function refuseForwarding(interfaceName: string): Promise<void> {
   for (const family of ["ipv4", "ipv6"]) {
     const key = `net/${family}/conf/${interfaceName}/forwarding`;
-    // Through sysctl(8): Deno asks for --allow-all to write under /proc itself.
-    try {
-      await Deno.stat(`/proc/sys/${key}`);
-    } catch {
-      continue; // no such interface in /proc (a fake device in tests) or no IPv6
+    const current = await sysctl(["-n", key]);
+    if (current.code !== 0) {
+      // No such interface in /proc (a fake device in tests) or IPv6 switched off.
+      log.debug("no forwarding setting for the tunnel interface", { key });
+      continue;
     }
-    const output = await new Deno.Command("sysctl", {
-      args: ["-qw", `${key}=0`],
-      stdout: "null",
-      stderr: "piped",
-    }).output().catch((error) => ({ code: -1, stderr: new TextEncoder().encode(String(error)) }));
-    if (output.code !== 0) {
-      log.warn("cannot turn off forwarding on the tunnel interface", {
-        key,
-        error: new TextDecoder().decode(output.stderr).trim(),
-      });
-    }
+    if (current.output.trim() === "0") continue;
+    const set = await sysctl(["-qw", `${key}=0`]);
+    if (set.code === 0) log.info("forwarding turned off on the tunnel interface", { key });
+    else log.warn("cannot turn off forwarding on the tunnel interface", { key, error: set.output });
+  }
+}
+
+async function sysctl(args: string[]): Promise<{ code: number; output: string }> {
+  try {
+    const result = await new Deno.Command("sysctl", { args, stdout: "piped", stderr: "piped" })
+      .output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+    return {
+      code: result.code,
+      output: result.code === 0 ? decode(result.stdout) : decode(result.stderr),
+    };
+  } catch (error) {
+    return { code: -1, output: String(error) };
   }
 }
 

@@ -9,6 +9,7 @@ import {
   netnsTest,
   run,
   uniqueSuffix,
+  waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 import { makeCertificate } from "./_agent_servers.ts";
@@ -284,10 +285,18 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
           await agent.send({ cmd: "widen", cidr: "100.89.128.0/20" });
           await agent.next((e) => e.event === "widened");
         }
-        // BHB_BREAK_ISOLATION=1 turns forwarding on in the hub namespace: this step must fail.
-        if (Deno.env.get("BHB_BREAK_ISOLATION")) {
-          await hubNs.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        }
+        // Someone turns routing on for the whole hub host: the hub turns it off again on its
+        // tunnel interface (checked every 2 s). With forwarding on, B would reach A.
+        await hubNs.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        await waitFor(
+          "the hub to turn forwarding off on its tunnel interface",
+          async () => {
+            const value = await hubNs.exec(["sysctl", "-n", `net/ipv4/conf/${hubIf}/forwarding`]);
+            return value.stdout.trim() === "0";
+          },
+          10_000,
+          200,
+        );
         const direct = await nsB.exec(
           ["timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/100.89.128.2/80 && echo open"],
           { check: false },
