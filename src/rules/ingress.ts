@@ -11,6 +11,7 @@ import {
   type ClientAddress,
   closeQuietly,
   isConnectionError,
+  noDelay,
   serveHttpConnection,
   type SiteLookup,
 } from "./http_site.ts";
@@ -138,6 +139,7 @@ export class AgentIngress {
   async #acceptLoop(listener: Deno.TcpListener, port: number): Promise<void> {
     try {
       for await (const conn of listener) {
+        noDelay(conn);
         this.#conns.add(conn);
         this.#handle(conn, port).catch((error) => {
           if (!isConnectionError(error)) {
@@ -181,7 +183,7 @@ export class AgentIngress {
     }
     const route = this.routes.portRoute(port);
     if (!route || !allowed(route.allows, client)) return;
-    const upstream = await Deno.connect({ hostname: route.hostname, port: route.port });
+    const upstream = noDelay(await Deno.connect({ hostname: route.hostname, port: route.port }));
     await relay(conn, upstream, rest);
   }
 
@@ -189,10 +191,12 @@ export class AgentIngress {
     const route = this.routes.tlsRoute(serverName.toLowerCase());
     if (!route || !allowed(route.allows, client)) return;
     if (route.kind === "passthrough") {
-      const upstream = await Deno.connect({ hostname: route.hostname, port: route.port });
+      const upstream = noDelay(await Deno.connect({ hostname: route.hostname, port: route.port }));
       return await relay(conn, upstream, hello);
     }
-    const terminator = await Deno.connect({ hostname: "127.0.0.1", port: route.terminatorPort });
+    const terminator = noDelay(
+      await Deno.connect({ hostname: "127.0.0.1", port: route.terminatorPort }),
+    );
     const forget = this.routes.expectTerminated(terminator.localAddr.port, client);
     try {
       await relay(conn, terminator, hello);

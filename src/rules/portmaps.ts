@@ -5,7 +5,7 @@
 import { log } from "../log/logger.ts";
 import type { PortMapRequest } from "../hub/portmap_client.ts";
 import { frameDatagram, unframeDatagrams } from "../hub/portmap_client.ts";
-import { closeQuietly } from "./http_site.ts";
+import { closeQuietly, noDelay } from "./http_site.ts";
 import { relay } from "./ingress.ts";
 import { type PortMapRule, RuleError } from "./schema.ts";
 
@@ -127,12 +127,13 @@ export class PortMapListeners {
   async #serveTcp(entry: Entry, socket: Deno.TcpListener): Promise<void> {
     try {
       for await (const conn of socket) {
+        noDelay(conn);
         this.#conns.add(conn);
         (async () => {
           const { destination, dstPort, transport } = entry.rule;
           let upstream: Deno.Conn;
           try {
-            upstream = await this.dial({ destination, dstPort, transport });
+            upstream = noDelay(await this.dial({ destination, dstPort, transport }));
           } catch (error) {
             log.warn("port map refused", { port: entry.rule.port, error: String(error) });
             return;

@@ -9,6 +9,7 @@ import {
   type ClientAddress,
   closeQuietly,
   isConnectionError,
+  noDelay,
   serveHttpConnection,
   type SiteLookup,
 } from "./http_site.ts";
@@ -86,6 +87,7 @@ export class TlsTerminators {
   async #accept(terminator: Terminator): Promise<void> {
     try {
       for await (const conn of terminator.listener) {
+        noDelay(conn);
         this.#conns.add(conn);
         const remote = conn.remoteAddr as Deno.NetAddr;
         const client = this.#expected.get(remote.port) ??
