@@ -53,8 +53,7 @@ export function nobleSeal(
   plaintext: Uint8Array,
   out: Uint8Array,
 ): number {
-  const length = plaintext.length + TAG_BYTES;
-  if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
+  const length = sealedLength(plaintext, out);
   chacha20poly1305(key, nonce, aad ?? undefined).encrypt(plaintext, out.subarray(0, length));
   return length;
 }
@@ -71,15 +70,14 @@ export function nobleOpen(
   ciphertext: Uint8Array,
   out: Uint8Array,
 ): number {
-  const length = ciphertext.length - TAG_BYTES;
+  const length = openedLength(ciphertext, out);
   if (length < 0) return -1;
-  if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
-  try {
-    chacha20poly1305(key, nonce, aad ?? undefined).decrypt(ciphertext, out.subarray(0, length));
-  } catch {
-    return -1; // noble signals a bad tag by throwing; the lengths were checked above
-  }
-  return length;
+  const plaintext = out.subarray(0, length);
+  return verifies(() =>
+      chacha20poly1305(key, nonce, aad ?? undefined).decrypt(ciphertext, plaintext)
+    )
+    ? length
+    : -1; // the lengths were checked above, so a throw is a bad tag
 }
 
 /**
@@ -88,17 +86,70 @@ export function nobleOpen(
  * @returns a TransportAead with its own nonce buffer (one per thread of use)
  */
 export function createNobleTransportAead(): TransportAead {
+  return transportAeadOf(nobleSeal, nobleOpen);
+}
+
+/** A ChaCha20-Poly1305 seal with an explicit nonce and optional associated data. @returns bytes written */
+export type RawSeal = (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array | null,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+) => number;
+/** The matching open. @returns plaintext length, or -1 when the tag does not verify */
+export type RawOpen = RawSeal;
+
+/**
+ * Wraps a raw seal/open pair as a TransportAead: counter nonce, no associated data.
+ *
+ * @returns a TransportAead with its own nonce buffer (one per thread of use)
+ */
+export function transportAeadOf(seal: RawSeal, open: RawOpen): TransportAead {
   const nonce = new Uint8Array(12);
   return {
     seal(key, counter, plaintext, out) {
       writeCounterNonce(nonce, counter);
-      return nobleSeal(key, nonce, null, plaintext, out);
+      return seal(key, nonce, null, plaintext, out);
     },
     open(key, counter, ciphertext, out) {
       writeCounterNonce(nonce, counter);
-      return nobleOpen(key, nonce, null, ciphertext, out);
+      return open(key, nonce, null, ciphertext, out);
     },
   };
+}
+
+/**
+ * Bytes a seal writes (plaintext then tag).
+ *
+ * @throws {RangeError} when `out` cannot hold them
+ */
+export function sealedLength(plaintext: Uint8Array, out: Uint8Array): number {
+  const length = plaintext.length + TAG_BYTES;
+  if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
+  return length;
+}
+
+/**
+ * Bytes an open writes, -1 when `ciphertext` is shorter than a tag.
+ *
+ * @throws {RangeError} when `out` cannot hold them
+ */
+export function openedLength(ciphertext: Uint8Array, out: Uint8Array): number {
+  const length = ciphertext.length - TAG_BYTES;
+  if (length < 0) return -1;
+  if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
+  return length;
+}
+
+/** Runs a noble decrypt, which signals a bad tag by throwing. @returns false on a bad tag */
+function verifies(decrypt: () => void): boolean {
+  try {
+    decrypt();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const ZERO_NONCE_12 = new Uint8Array(12);
@@ -120,12 +171,7 @@ export function openHandshake(
   ad: Uint8Array,
   out: Uint8Array,
 ): boolean {
-  try {
-    chacha20poly1305(key, ZERO_NONCE_12, ad).decrypt(ciphertext, out);
-    return true;
-  } catch {
-    return false;
-  }
+  return verifies(() => chacha20poly1305(key, ZERO_NONCE_12, ad).decrypt(ciphertext, out));
 }
 
 /** Cookie reply AEAD: XChaCha20-Poly1305 with a 24-byte random nonce and mac1 as associated data. */
@@ -147,10 +193,5 @@ export function openCookie(
   ad: Uint8Array,
   out: Uint8Array,
 ): boolean {
-  try {
-    xchacha20poly1305(key, nonce, ad).decrypt(ciphertext, out);
-    return true;
-  } catch {
-    return false;
-  }
+  return verifies(() => xchacha20poly1305(key, nonce, ad).decrypt(ciphertext, out));
 }

@@ -3,7 +3,13 @@
 // re-export it, so only the device (which does I/O anyway) pulls in node:crypto.
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { TAG_BYTES, type TransportAead, writeCounterNonce } from "./aead.ts";
+import {
+  openedLength,
+  sealedLength,
+  TAG_BYTES,
+  type TransportAead,
+  transportAeadOf,
+} from "./aead.ts";
 
 const ALGORITHM = "chacha20-poly1305";
 const OPTIONS = { authTagLength: TAG_BYTES } as const;
@@ -21,8 +27,7 @@ export function nativeSeal(
   plaintext: Uint8Array,
   out: Uint8Array,
 ): number {
-  const length = plaintext.length + TAG_BYTES;
-  if (out.length < length) throw new RangeError("Cannot seal: output buffer too short");
+  const length = sealedLength(plaintext, out);
   const cipher = createCipheriv(ALGORITHM, key, nonce, OPTIONS);
   if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   // update() returns a fresh buffer, so plaintext may alias out.
@@ -46,9 +51,8 @@ export function nativeOpen(
   ciphertext: Uint8Array,
   out: Uint8Array,
 ): number {
-  const length = ciphertext.length - TAG_BYTES;
+  const length = openedLength(ciphertext, out);
   if (length < 0) return -1;
-  if (out.length < length) throw new RangeError("Cannot open: output buffer too short");
   const decipher = createDecipheriv(ALGORITHM, key, nonce, OPTIONS);
   decipher.setAuthTag(ciphertext.subarray(length));
   if (aad) decipher.setAAD(aad, { plaintextLength: length });
@@ -76,15 +80,5 @@ export function nativeOpen(
  * ```
  */
 export function createNativeTransportAead(): TransportAead {
-  const nonce = new Uint8Array(12);
-  return {
-    seal(key, counter, plaintext, out) {
-      writeCounterNonce(nonce, counter);
-      return nativeSeal(key, nonce, null, plaintext, out);
-    },
-    open(key, counter, ciphertext, out) {
-      writeCounterNonce(nonce, counter);
-      return nativeOpen(key, nonce, null, ciphertext, out);
-    },
-  };
+  return transportAeadOf(nativeSeal, nativeOpen);
 }

@@ -359,13 +359,9 @@ export class WgInterface {
   // Receiving
 
   #receiveInitiation(message: Uint8Array, from: Endpoint, out: Uint8Array, now: number): Step {
-    const local = this.#local();
-    if (!local) return this.#error("NoPrivateKey", null);
-    if (!this.#cookieChecker.checkMac1(message)) return this.#error("InvalidMac", null);
-    if (this.#underLoad) {
-      const cookieStep = this.#cookieUnlessMac2(message, from, out, now);
-      if (cookieStep) return cookieStep;
-    }
+    const refused = this.#checkHandshakeMacs(message, from, out, now);
+    if (refused) return refused;
+    const local = this.#local()!;
     let peer: Peer | undefined;
     const result = readInitiationBody(
       WIREGUARD_PROTOCOL,
@@ -397,21 +393,14 @@ export class WgInterface {
     handshake.hash = result.hash;
     handshake.remoteEphemeral = result.remoteEphemeral;
     handshake.remoteIndex = readU32(message, INITIATION_SENDER);
-    found.rxBytes += message.length;
-    found.timers.anyAuthenticatedPacketTraversal(now);
-    found.timers.anyAuthenticatedPacketReceived();
-    this.#roam(found, from);
+    this.#authenticatedReceived(found, from, message.length, now);
     return this.#sendResponse(found, out, now);
   }
 
   #receiveResponse(message: Uint8Array, from: Endpoint, out: Uint8Array, now: number): Step {
-    const local = this.#local();
-    if (!local) return this.#error("NoPrivateKey", null);
-    if (!this.#cookieChecker.checkMac1(message)) return this.#error("InvalidMac", null);
-    if (this.#underLoad) {
-      const cookieStep = this.#cookieUnlessMac2(message, from, out, now);
-      if (cookieStep) return cookieStep;
-    }
+    const refused = this.#checkHandshakeMacs(message, from, out, now);
+    if (refused) return refused;
+    const local = this.#local()!;
     const receiver = readU32(message, RESPONSE_RECEIVER);
     const entry = this.#indexes.get(receiver);
     if (!entry || entry.session !== null) return this.#error("UnknownIndex", null);
@@ -445,10 +434,7 @@ export class WgInterface {
     );
     handshake.zero(); // the index now belongs to the session
     this.#beginSession(peer, session);
-    peer.rxBytes += message.length;
-    peer.timers.anyAuthenticatedPacketTraversal(now);
-    peer.timers.anyAuthenticatedPacketReceived();
-    this.#roam(peer, from);
+    this.#authenticatedReceived(peer, from, message.length, now);
     peer.timers.sessionDerived(now);
     peer.timers.handshakeComplete();
     peer.lastHandshakeMs = now;
@@ -502,10 +488,7 @@ export class WgInterface {
       timers.sentLastMinuteHandshake = true;
       peer.wantHandshake = true;
     }
-    timers.anyAuthenticatedPacketTraversal(now);
-    timers.anyAuthenticatedPacketReceived();
-    this.#roam(peer, from);
-    peer.rxBytes += datagram.length;
+    this.#authenticatedReceived(peer, from, datagram.length, now);
     if (length === 0) return this.#done(peer); // keepalive: nothing for the TUN
     timers.dataReceived(now);
     let total: number;
@@ -531,12 +514,35 @@ export class WgInterface {
     return this.#toTunnel(total, peer);
   }
 
-  /** Under load: null when mac2 is valid, else a cookie reply step to the sender. */
-  #cookieUnlessMac2(message: Uint8Array, from: Endpoint, out: Uint8Array, now: number) {
+  /**
+   * The cheap checks a handshake message passes before any DH: a private key, mac1, and under
+   * load a valid mac2 (else a cookie reply to the sender).
+   *
+   * @returns null to go on, else the step to return
+   */
+  #checkHandshakeMacs(message: Uint8Array, from: Endpoint, out: Uint8Array, now: number) {
+    if (!this.#privateKey) return this.#error("NoPrivateKey", null);
+    if (!this.#cookieChecker.checkMac1(message)) return this.#error("InvalidMac", null);
+    if (!this.#underLoad) return null;
     const source = sourceBytes(from);
     if (this.#cookieChecker.checkMac2(message, source, now)) return null;
     this.#cookieChecker.writeReply(message, readU32(message, INITIATION_SENDER), source, now, out);
     return this.#toNetwork(COOKIE_REPLY_BYTES, null, from);
+  }
+
+  /** Bookkeeping for a message that authenticated: counters, timers, roaming. */
+  #authenticatedReceived(peer: Peer, from: Endpoint, bytes: number, now: number): void {
+    peer.rxBytes += bytes;
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketReceived();
+    this.#roam(peer, from);
+  }
+
+  /** Bookkeeping for a message we authenticated and send: counters and timers. */
+  #authenticatedSent(peer: Peer, bytes: number, now: number): void {
+    peer.txBytes += bytes;
+    peer.timers.anyAuthenticatedPacketTraversal(now);
+    peer.timers.anyAuthenticatedPacketSent();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -552,11 +558,8 @@ export class WgInterface {
     let padded = (packet.length + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
     if (this.mtu > 0 && padded > this.mtu) padded = Math.max(packet.length, this.mtu);
     const length = session.seal(this.#aead, packet, padded, out);
-    peer.txBytes += length;
-    const timers = peer.timers;
-    timers.anyAuthenticatedPacketTraversal(now);
-    timers.anyAuthenticatedPacketSent();
-    if (packet.length > 0) timers.dataSent(now);
+    this.#authenticatedSent(peer, length, now);
+    if (packet.length > 0) peer.timers.dataSent(now);
     // Only the initiator rekeys on age, so both ends do not start handshakes at once.
     if (
       session.isInitiator &&
@@ -610,9 +613,7 @@ export class WgInterface {
     handshake.hash = state.hash;
     handshake.ephemeralPrivate = ephemeralPrivate;
     peer.cookies.addMacs(out.subarray(0, INITIATION_BYTES), now);
-    peer.txBytes += INITIATION_BYTES;
-    timers.anyAuthenticatedPacketTraversal(now);
-    timers.anyAuthenticatedPacketSent();
+    this.#authenticatedSent(peer, INITIATION_BYTES, now);
     timers.handshakeInitiated(now);
     return this.#toNetwork(INITIATION_BYTES, peer, peer.endpoint);
   }
@@ -657,10 +658,8 @@ export class WgInterface {
     );
     handshake.zero();
     this.#beginSession(peer, session);
-    peer.txBytes += RESPONSE_BYTES;
     peer.timers.sessionDerived(now);
-    peer.timers.anyAuthenticatedPacketTraversal(now);
-    peer.timers.anyAuthenticatedPacketSent();
+    this.#authenticatedSent(peer, RESPONSE_BYTES, now);
     return this.#toNetwork(RESPONSE_BYTES, peer, peer.endpoint);
   }
 
@@ -821,42 +820,34 @@ export class WgInterface {
   // The reused step
 
   #done(peer: Peer | null): Step {
-    const step = this.#step;
-    step.action = "done";
-    step.length = 0;
-    step.error = null;
-    step.peer = peer;
-    step.endpoint = null;
-    return step;
+    return this.#setStep("done", 0, null, peer, null);
   }
 
   #error(error: WgError, peer: Peer | null): Step {
-    const step = this.#step;
-    step.action = "error";
-    step.length = 0;
-    step.error = error;
-    step.peer = peer;
-    step.endpoint = null;
-    return step;
+    return this.#setStep("error", 0, error, peer, null);
   }
 
   #toNetwork(length: number, peer: Peer | null, endpoint: Endpoint | null): Step {
-    const step = this.#step;
-    step.action = "toNetwork";
-    step.length = length;
-    step.error = null;
-    step.peer = peer;
-    step.endpoint = endpoint;
-    return step;
+    return this.#setStep("toNetwork", length, null, peer, endpoint);
   }
 
   #toTunnel(length: number, peer: Peer): Step {
+    return this.#setStep("toTunnel", length, null, peer, null);
+  }
+
+  #setStep(
+    action: Step["action"],
+    length: number,
+    error: WgError | null,
+    peer: Peer | null,
+    endpoint: Endpoint | null,
+  ): Step {
     const step = this.#step;
-    step.action = "toTunnel";
+    step.action = action;
     step.length = length;
-    step.error = null;
+    step.error = error;
     step.peer = peer;
-    step.endpoint = null;
+    step.endpoint = endpoint;
     return step;
   }
 }

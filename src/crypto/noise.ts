@@ -197,26 +197,20 @@ export function writeResponseBody(
   out: Uint8Array,
   offset: number,
 ): CompletedHandshake | null {
-  let h = state.hash;
-  let ck = state.chainKey;
   const ephemeralPublic = publicKeyOf(ephemeralPrivate);
   out.set(ephemeralPublic, offset);
-  h = hash(h, ephemeralPublic);
-  ck = kdf1(ck, ephemeralPublic);
-  const ee = dh(ephemeralPrivate, state.remoteEphemeral);
-  const se = dh(ephemeralPrivate, remoteStatic);
-  if (!ee || !se) return null;
-  ck = kdf1(ck, ee);
-  ck = kdf1(ck, se);
-  const [nextCk, tau, key] = kdf3(ck, presharedKey);
-  ck = nextCk;
-  h = hash(h, tau);
+  const keys = mixResponseKeys(
+    state,
+    ephemeralPublic,
+    dh(ephemeralPrivate, state.remoteEphemeral),
+    dh(ephemeralPrivate, remoteStatic),
+    presharedKey,
+  );
+  if (!keys) return null;
   const field = out.subarray(offset + KEY_BYTES, offset + KEY_BYTES + payload.length + TAG_BYTES);
-  sealHandshake(key, payload, h, field);
-  h = hash(h, field);
-  key.fill(0);
-  tau.fill(0);
-  return { chainKey: ck, hash: h };
+  sealHandshake(keys.key, payload, keys.hash, field);
+  keys.key.fill(0);
+  return { chainKey: keys.chainKey, hash: hash(keys.hash, field) };
 }
 
 /**
@@ -232,29 +226,47 @@ export function readResponseBody(
   offset: number,
   payloadLength: number,
 ): (CompletedHandshake & { payload: Uint8Array }) | ReadFailure {
-  let h = state.hash;
-  let ck = state.chainKey;
   const remoteEphemeral = message.subarray(offset, offset + KEY_BYTES);
-  h = hash(h, remoteEphemeral);
-  ck = kdf1(ck, remoteEphemeral);
-  const ee = dh(state.ephemeralPrivate, remoteEphemeral);
-  const se = dh(local.privateKey, remoteEphemeral);
-  if (!ee || !se) return "InvalidMessage";
-  ck = kdf1(ck, ee);
-  ck = kdf1(ck, se);
-  const [nextCk, tau, key] = kdf3(ck, presharedKey);
-  ck = nextCk;
-  h = hash(h, tau);
+  const keys = mixResponseKeys(
+    state,
+    remoteEphemeral,
+    dh(state.ephemeralPrivate, remoteEphemeral),
+    dh(local.privateKey, remoteEphemeral),
+    presharedKey,
+  );
+  if (!keys) return "InvalidMessage";
   const field = message.subarray(
     offset + KEY_BYTES,
     offset + KEY_BYTES + payloadLength + TAG_BYTES,
   );
   const payload = new Uint8Array(payloadLength);
-  if (!openHandshake(key, field, h, payload)) return "InvalidAeadTag";
-  h = hash(h, field);
-  key.fill(0);
+  const opened = openHandshake(keys.key, field, keys.hash, payload);
+  keys.key.fill(0);
+  if (!opened) return "InvalidAeadTag";
+  return { chainKey: keys.chainKey, hash: hash(keys.hash, field), payload };
+}
+
+/**
+ * The response's `e, ee, se, psk` tokens, the same on both sides given the two DH results:
+ * MixHash(e) and MixKey(e) (psk modes), MixKey(ee), MixKey(se), MixKeyAndHash(psk).
+ *
+ * @returns chaining key, hash and the key sealing the payload; null when a DH result was refused
+ */
+function mixResponseKeys(
+  state: { chainKey: Uint8Array; hash: Uint8Array },
+  responderEphemeral: Uint8Array,
+  ee: Uint8Array | null,
+  se: Uint8Array | null,
+  presharedKey: Uint8Array,
+): { chainKey: Uint8Array; hash: Uint8Array; key: Uint8Array } | null {
+  if (!ee || !se) return null;
+  let ck = kdf1(state.chainKey, responderEphemeral);
+  ck = kdf1(ck, ee);
+  ck = kdf1(ck, se);
+  const [chainKey, tau, key] = kdf3(ck, presharedKey);
+  const h = hash(hash(state.hash, responderEphemeral), tau);
   tau.fill(0);
-  return { chainKey: ck, hash: h, payload };
+  return { chainKey, hash: h, key };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_support/assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../_support/assert.ts";
 import {
   KEEPALIVE_TIMEOUT_MS,
   REJECT_AFTER_TIME_MS,
@@ -356,16 +356,11 @@ Deno.test("encapsulate reports packets without a route or a key as errors", () =
 
 Deno.test("caller bugs throw: a short out buffer is a RangeError, bad configuration a TypeError", () => {
   const pair = makePair();
-  const throwsA = (kind: ErrorConstructor, fn: () => unknown, pattern: RegExp) => {
-    try {
-      fn();
-    } catch (error) {
-      assert(error instanceof kind, `expected ${kind.name}, got ${error}`);
-      assert(pattern.test((error as Error).message), (error as Error).message);
-      return;
-    }
-    throw new Error("did not throw");
-  };
+  const throwsA = (
+    kind: typeof RangeError | typeof TypeError,
+    fn: () => unknown,
+    pattern: RegExp,
+  ) => assertMatch(assertThrows(fn, kind).message, pattern);
   throwsA(
     RangeError,
     () => pair.a.wg.encapsulate(ipv4("10.0.0.1", "10.0.0.2"), new Uint8Array(100), 0),

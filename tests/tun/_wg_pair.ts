@@ -1,7 +1,14 @@
 // Test fixture: burrow's device and wireguard-go, each in its own namespace joined by a veth,
 // configured with wg(8). Used by the interop, fuzz and life-cycle tests and the benchmark.
 
-import { linkNamespaces, Netns, run, uniqueSuffix, waitFor } from "../_support/netns.ts";
+import {
+  linkNamespaces,
+  Netns,
+  run,
+  stopProcess,
+  uniqueSuffix,
+  waitFor,
+} from "../_support/netns.ts";
 import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
@@ -86,7 +93,7 @@ export async function startImplementation(
       20_000,
     );
   } catch (error) {
-    await stopChild(child);
+    await stopProcess(child);
     throw error;
   }
   return child;
@@ -124,7 +131,7 @@ export async function createPair(
       const ifname = `bwg${implementation === "burrow" ? "b" : "g"}${uniqueSuffix()}`;
       const process = await startImplementation(implementation, ns, ifname);
       cleanups.push(async () => {
-        await stopChild(process);
+        await stopProcess(process);
         await Deno.remove(socketPath(ifname)).catch(() => {});
       });
       return {
@@ -222,26 +229,4 @@ export function parseDump(text: string): { device: string[]; peers: DumpPeer[] }
 export async function pidsOf(pattern: string): Promise<number[]> {
   const result = await run(["pgrep", "-f", pattern], { check: false });
   return result.stdout.split(/\s+/).filter(Boolean).map(Number).filter((pid) => pid !== Deno.pid);
-}
-
-/**
- * SIGTERM, then SIGKILL after `graceMs`; waits for exit and cancels piped streams; never throws.
- * (The shared stopChild() throws for a child whose stdout/stderr is not piped.)
- */
-export async function stopChild(child: Deno.ChildProcess, graceMs = 2000): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* already exited */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
-  }, graceMs);
-  await child.status;
-  clearTimeout(timer);
-  for (const stream of ["stdout", "stderr"] as const) {
-    try {
-      await child[stream].cancel();
-    } catch { /* not piped, or already consumed */ }
-  }
 }

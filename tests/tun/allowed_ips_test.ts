@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_support/assert.ts";
+import { assertEquals, assertMatch, assertThrows } from "../_support/assert.ts";
 import { AllowedIps } from "../../src/tun/allowed_ips.ts";
 import { type Cidr, cidrContains, parseCidr, parseIp } from "../../src/net/ip.ts";
 
@@ -45,14 +45,8 @@ Deno.test("AllowedIps re-inserting a network moves it to the new owner and masks
 Deno.test("AllowedIps.insert() refuses what is not a network with a TypeError", () => {
   const table = new AllowedIps<string>();
   for (const bad of ["10.0.0.0/33", "nonsense", "fd00::/129", ""]) {
-    let error: unknown;
-    try {
-      table.insert(bad, "x");
-    } catch (e) {
-      error = e;
-    }
-    assert(error instanceof TypeError, `expected TypeError for ${bad}`);
-    assert(/^Cannot insert allowed IP: .*received/.test(error.message));
+    const error = assertThrows(() => table.insert(bad, "x"), TypeError);
+    assertMatch(error.message, /^Cannot insert allowed IP: .*received/);
   }
 });
 

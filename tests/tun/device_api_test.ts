@@ -2,17 +2,16 @@
 // addAddress, addRoute, close), driven inside a namespace against wireguard-go.
 
 import { assert, assertEquals } from "../_support/assert.ts";
-import { linkNamespaces, Netns, netnsTest, uniqueSuffix } from "../_support/netns.ts";
+import { linkNamespaces, Netns, netnsTest, stopProcess, uniqueSuffix } from "../_support/netns.ts";
 import {
   exists,
   keyPair,
   pingUntilAnswered,
-  REPO_ROOT,
   type Side,
   socketPath,
   startImplementation,
 } from "./_wg_pair.ts";
-import { stopChild } from "./_wg_pair.ts";
+import { startLineScript } from "./_line_script.ts";
 
 Deno.test(
   netnsTest("createDevice() carries traffic to wireguard-go and reports its peer", async () => {
@@ -21,38 +20,10 @@ Deno.test(
     const nsB = await Netns.create("bwg");
     const ifA = `bwgd${uniqueSuffix()}`, ifB = `bwgg${uniqueSuffix()}`;
     let wgGo: Deno.ChildProcess | null = null;
-    const driver = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        nsA.name,
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "-A",
-        "--unstable-net",
-        `${REPO_ROOT}tests/tun/_device_driver.ts`,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const writer = driver.stdin.getWriter();
-    const reader = driver.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let pending = "";
-    const nextLine = async (): Promise<unknown> => {
-      while (!pending.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("driver ended");
-        pending += value;
-      }
-      const line = pending.slice(0, pending.indexOf("\n"));
-      pending = pending.slice(line.length + 1);
-      return JSON.parse(line);
-    };
+    const driver = startLineScript(nsA.name, "_device_driver.ts", ["-A"]);
+    const nextLine = async (): Promise<unknown> => JSON.parse(await driver.nextLine());
     const call = async (line: string) => {
-      await writer.write(new TextEncoder().encode(line + "\n"));
-      const result = await nextLine() as Record<string, unknown>;
+      const result = JSON.parse(await driver.ask(line)) as Record<string, unknown>;
       if (result && typeof result === "object" && "error" in result) {
         throw new Error(String(result.error));
       }
@@ -121,10 +92,8 @@ Deno.test(
       const link = await nsA.exec(["ip", "link", "show", ifA], { check: false });
       assert(link.code !== 0, "close() removes the interface");
     } finally {
-      await writer.close().catch(() => {});
-      await reader.cancel().catch(() => {});
-      await stopChild(driver);
-      if (wgGo) await stopChild(wgGo);
+      await driver.stop();
+      if (wgGo) await stopProcess(wgGo);
       await Deno.remove(socketPath(ifA)).catch(() => {});
       await Deno.remove(socketPath(ifB)).catch(() => {});
       await nsA.destroy();

@@ -5,24 +5,13 @@ import { Doorbell, PacketRing } from "../../src/tun/pool.ts";
 import type { EngineReport, EngineRequest } from "../../src/tun/protocol.ts";
 import { closeUdpSockets, openUdpSockets } from "../../src/tun/udp.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/tun/keys.ts";
+import { nextReport, startWorker } from "./_worker.ts";
 
-function next(worker: Worker, type: EngineReport["type"]): Promise<EngineReport> {
-  return new Promise((resolve) => {
-    const listener = (event: MessageEvent<EngineReport>) => {
-      if (event.data.type === type) {
-        worker.removeEventListener("message", listener);
-        resolve(event.data);
-      }
-    };
-    worker.addEventListener("message", listener);
-  });
-}
+const next = (worker: Worker, type: EngineReport["type"]) => nextReport<EngineReport>(worker, type);
 
 Deno.test("engine worker applies a change set, reports it, and exits on shutdown", async () => {
   const sockets = openUdpSockets(0);
-  const worker = new Worker(new URL("../../src/tun/engine_worker.ts", import.meta.url), {
-    type: "module",
-  });
+  const worker = startWorker("engine_worker.ts");
   try {
     const privateKey = generatePrivateKey();
     const started = next(worker, "started");

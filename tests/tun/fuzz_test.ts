@@ -4,8 +4,8 @@
 
 import { assert, assertEquals } from "../_support/assert.ts";
 import { netnsTest } from "../_support/netns.ts";
-import { createPair, parseDump, pingUntilAnswered, REPO_ROOT } from "./_wg_pair.ts";
-import { stopChild } from "./_wg_pair.ts";
+import { startLineScript } from "./_line_script.ts";
+import { createPair, parseDump, pingUntilAnswered } from "./_wg_pair.ts";
 
 const DATAGRAMS = 100_000;
 const RELAY_PORT = 40000;
@@ -14,33 +14,13 @@ Deno.test(
   netnsTest("burrow survives 100,000 hostile datagrams and still carries traffic", async () => {
     const pair = await createPair("burrow", "wireguard-go");
     const { a, b } = pair;
-    const relay = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        b.ns.name,
-        Deno.execPath(),
-        "run",
-        "--quiet",
-        "--unstable-net",
-        "--allow-net",
-        `${REPO_ROOT}tests/tun/_fuzz_relay.ts`,
-        String(RELAY_PORT),
-        String(b.port),
-        a.outer4,
-        String(a.port),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const writer = relay.stdin.getWriter();
-    const lines = relay.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const ask = async (command: string): Promise<string> => {
-      await writer.write(new TextEncoder().encode(command + "\n"));
-      const { value } = await lines.read();
-      return value ?? "";
-    };
+    const relay = startLineScript(b.ns.name, "_fuzz_relay.ts", ["--allow-net"], [
+      String(RELAY_PORT),
+      String(b.port),
+      a.outer4,
+      String(a.port),
+    ]);
+    const ask = relay.ask;
     try {
       // wireguard-go now reaches burrow only through the relay.
       await pair.wg(b, [
@@ -76,9 +56,7 @@ Deno.test(
         assertEquals(result.code, 0, `ping ${to} after the fuzz`);
       }
     } finally {
-      await writer.close().catch(() => {});
-      await lines.cancel().catch(() => {});
-      await stopChild(relay);
+      await relay.stop();
       await pair.destroy();
     }
   }),

@@ -11,6 +11,7 @@ import {
   type UdpSockets,
 } from "../../src/tun/udp.ts";
 import { libc } from "../../src/tun/libc.ts";
+import { nextReport, startWorker } from "./_worker.ts";
 
 /** A second socket pair sending to 127.0.0.1:port through libc (no --unstable-net needed). */
 function udpSender() {
@@ -25,37 +26,36 @@ function udpSender() {
   };
 }
 
-function nextReport(worker: Worker, type: ReaderReport["type"]): Promise<ReaderReport> {
-  return new Promise((resolve) => {
-    const listener = (event: MessageEvent<ReaderReport>) => {
-      if (event.data.type === type) {
-        worker.removeEventListener("message", listener);
-        resolve(event.data);
-      }
-    };
-    worker.addEventListener("message", listener);
-  });
+/** A reader Worker started on `fd` with a fresh ring, and a sender to feed it. */
+function startReader(fd: number, slots: number) {
+  const ring = PacketRing.create(slots, 2048);
+  const bell = new Doorbell();
+  const worker = startWorker("reader_worker.ts");
+  const started = nextReport<ReaderReport>(worker, "started");
+  worker.postMessage(
+    {
+      type: "start",
+      kind: "udp",
+      fd,
+      ring: ring.buffer,
+      bell: bell.buffer,
+    } satisfies ReaderRequest,
+  );
+  return { ring, bell, worker, started };
+}
+
+/** Asks the worker to shut down. @returns its "stopped" report */
+function shutdown(worker: Worker): Promise<ReaderReport> {
+  const stopped = nextReport<ReaderReport>(worker, "stopped");
+  worker.postMessage({ type: "shutdown" } satisfies ReaderRequest);
+  return stopped;
 }
 
 Deno.test("reader worker moves UDP datagrams into its ring and exits on shutdown", async () => {
   const sockets = openUdpSockets(0);
-  const ring = PacketRing.create(64, 2048);
-  const bell = new Doorbell();
-  const worker = new Worker(new URL("../../src/tun/reader_worker.ts", import.meta.url), {
-    type: "module",
-  });
+  const { ring, bell, worker, started } = startReader(sockets.fd4, 64);
   const sender = udpSender();
   try {
-    const started = nextReport(worker, "started");
-    worker.postMessage(
-      {
-        type: "start",
-        kind: "udp",
-        fd: sockets.fd4,
-        ring: ring.buffer,
-        bell: bell.buffer,
-      } satisfies ReaderRequest,
-    );
     await started;
     for (let i = 0; i < 10; i++) sender.send(new Uint8Array(100 + i).fill(i), sockets.port);
     const deadline = Date.now() + 5000;
@@ -73,9 +73,7 @@ Deno.test("reader worker moves UDP datagrams into its ring and exits on shutdown
       assertEquals(from, { address: "127.0.0.1", port: senderPort });
     }
     ring.release(10);
-    const stopped = nextReport(worker, "stopped");
-    worker.postMessage({ type: "shutdown" } satisfies ReaderRequest);
-    assertEquals((await stopped).type, "stopped");
+    assertEquals((await shutdown(worker)).type, "stopped");
   } finally {
     sender.close();
     worker.terminate();
@@ -85,22 +83,9 @@ Deno.test("reader worker moves UDP datagrams into its ring and exits on shutdown
 
 Deno.test("reader worker drops nothing when the ring is full, and waits for space", async () => {
   const sockets = openUdpSockets(0);
-  const ring = PacketRing.create(4, 2048);
-  const bell = new Doorbell();
-  const worker = new Worker(new URL("../../src/tun/reader_worker.ts", import.meta.url), {
-    type: "module",
-  });
+  const { ring, worker } = startReader(sockets.fd4, 4);
   const sender = udpSender();
   try {
-    worker.postMessage(
-      {
-        type: "start",
-        kind: "udp",
-        fd: sockets.fd4,
-        ring: ring.buffer,
-        bell: bell.buffer,
-      } satisfies ReaderRequest,
-    );
     for (let i = 0; i < 8; i++) sender.send(new Uint8Array([i]), sockets.port);
     const seen: number[] = [];
     const deadline = Date.now() + 5000;
@@ -111,9 +96,7 @@ Deno.test("reader worker drops nothing when the ring is full, and waits for spac
       } else await new Promise((resolve) => setTimeout(resolve, 5));
     }
     assertEquals(seen, [0, 1, 2, 3, 4, 5, 6, 7]);
-    const stopped = nextReport(worker, "stopped");
-    worker.postMessage({ type: "shutdown" } satisfies ReaderRequest);
-    await stopped;
+    assertEquals((await shutdown(worker)).type, "stopped");
   } finally {
     sender.close();
     worker.terminate();

@@ -2,9 +2,8 @@
 // wireguard-go, against wireguard-go to wireguard-go, each pair in its own two namespaces; prints
 // the ratios and burrow's peak RSS. Run: deno run -A --unstable-net tests/tun/throughput_bench.ts
 
-import { netnsCapability, waitFor } from "../_support/netns.ts";
+import { netnsCapability, stopProcess, waitFor } from "../_support/netns.ts";
 import { createPair, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
-import { stopChild } from "./_wg_pair.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 
@@ -27,7 +26,7 @@ async function iperf(pair: Pair, reverse: boolean): Promise<number> {
     const report = JSON.parse(result.stdout);
     return report.end.sum_received.bits_per_second / 1e6;
   } finally {
-    await stopChild(server);
+    await stopProcess(server);
   }
 }
 
