@@ -1,3 +1,6 @@
+// Known answers for the handshake: the cacophony IKpsk2 vector, WireGuard's initial chaining key and
+// hash, and tampered bodies refused as values.
+
 import { assert, assertEquals } from "../_support/assert.ts";
 import { nobleOpen, nobleSeal, writeCounterNonce } from "../../src/crypto/aead.ts";
 import { CONSTRUCTION, IDENTIFIER } from "../../src/crypto/constants.ts";
@@ -27,6 +30,7 @@ const VECTOR = {
   initRemoteStatic: "31e0303fd6418d2f8c0e78b91f22e8caed0fbe48656dcf4767e4834f701b8f62",
   respStatic: "4a3acbfdb163dec651dfa3194dece676d437029c62a408b4c5ea9114246e4893",
   respEphemeral: "bbdb4cdbd309f1a1f2e1456967fe288cadd6f712d65dc7b7793d5e63da6b375b",
+  handshakeHash: "fe20f6e898ad41a1f4290b0f0ff97261b9536f0d5d95f5237e2a322f0d784414",
   messages: [
     {
       payload: "4c756477696720766f6e204d69736573",
@@ -58,17 +62,17 @@ const VECTOR = {
   ],
 };
 
+/** A static key pair from a hex private key. */
+function staticKeys(privateHex: string): { privateKey: Uint8Array; publicKey: Uint8Array } {
+  const privateKey = fromHex(privateHex);
+  return { privateKey, publicKey: publicKeyOf(privateKey) };
+}
+
 Deno.test("the IKpsk2 machinery reproduces the cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector", () => {
   const protocol = noiseProtocol(VECTOR.protocolName, fromHex(VECTOR.prologue));
   const psk = fromHex(VECTOR.psk);
-  const initiator = {
-    privateKey: fromHex(VECTOR.initStatic),
-    publicKey: publicKeyOf(fromHex(VECTOR.initStatic)),
-  };
-  const responder = {
-    privateKey: fromHex(VECTOR.respStatic),
-    publicKey: publicKeyOf(fromHex(VECTOR.respStatic)),
-  };
+  const initiator = staticKeys(VECTOR.initStatic);
+  const responder = staticKeys(VECTOR.respStatic);
   assertEquals(toHex(responder.publicKey), VECTOR.initRemoteStatic);
 
   // Message 1: initiator -> responder.
@@ -119,10 +123,17 @@ Deno.test("the IKpsk2 machinery reproduces the cacophony Noise_IKpsk2_25519_ChaC
   const initiatorDone = readResponseBody(initiatorState, initiator, psk, wire2, 0, payload2.length);
   assert(typeof initiatorDone !== "string");
   assertEquals(toHex(initiatorDone.payload), m2.payload);
-  // Both transcripts agree. (The vector's handshake_hash field is not compared: every ciphertext
-  // above is authenticated with the running hash as associated data and matches byte for byte,
-  // yet that field differs from the final h; see the report in the commit message.)
+  // The vector's handshake_hash is h right after message 2's `e` token, MixHash(h1 || re): the
+  // generator snapshots h before the last message's psk token, so it leaves out MixHash(tau) of
+  // MixKeyAndHash(psk) and MixHash of the payload ciphertext. The final h must include both: the
+  // payload above is sealed with h-after-tau as associated data and its tag matches the vector.
+  // (The same holds for the vectors' NKpsk2; for IK and NKpsk0 their hash is the final h.)
+  const hashAfterResponderEphemeral = hash(initiatorState.hash, wire2.subarray(0, 32));
+  assertEquals(toHex(hashAfterResponderEphemeral), VECTOR.handshakeHash);
+  assertEquals(toHex(hash(responderState.hash, wire2.subarray(0, 32))), VECTOR.handshakeHash);
+  // Both final transcripts agree, and differ from the vector's snapshot.
   assertEquals(toHex(initiatorDone.hash), toHex(responderDone.hash));
+  assert(toHex(initiatorDone.hash) !== VECTOR.handshakeHash);
 
   // Transport: the initiator sends with the first split key, counters count per direction.
   const [initiatorSend, initiatorReceive] = splitSession(initiatorDone.chainKey);
@@ -157,16 +168,14 @@ Deno.test("WireGuard's initial chaining key and hash are HASH(Construction) and 
 });
 
 Deno.test("reading an initiation with a tampered static field fails without throwing", () => {
-  const responderPrivate = fromHex(VECTOR.respStatic);
-  const responder = { privateKey: responderPrivate, publicKey: publicKeyOf(responderPrivate) };
-  const initiatorPrivate = fromHex(VECTOR.initStatic);
-  const initiator = { privateKey: initiatorPrivate, publicKey: publicKeyOf(initiatorPrivate) };
+  const responder = staticKeys(VECTOR.respStatic);
+  const initiator = staticKeys(VECTOR.initStatic);
   const wire = new Uint8Array(initiationBodyBytes(12));
   writeInitiationBody(
     WIREGUARD_PROTOCOL,
     initiator,
     responder.publicKey,
-    dh(initiatorPrivate, responder.publicKey),
+    dh(initiator.privateKey, responder.publicKey),
     fromHex(VECTOR.initEphemeral),
     new Uint8Array(12),
     wire,
