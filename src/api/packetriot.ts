@@ -71,6 +71,19 @@ export function jsonBody(req: ApiRequest): unknown {
   }
 }
 
+// A session call refused for the agent's state (nothing saved to start with, a session already
+// starting): 409 with the agent's message, as the Olm routes answer it.
+async function session<T>(work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof Error && error.name === "AgentStateError") {
+      throw new ApiError(409, error.message);
+    }
+    throw error;
+  }
+}
+
 // RuleError carries the status the rules chose; the router turns ApiError into the envelope.
 async function rules<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -90,7 +103,7 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
  * ```
  */
 export function packetriotRoutes(
-  session: PacketriotSession,
+  tunnel: PacketriotSession,
   engine: TrafficEngine,
   options: PacketriotOptions = {},
 ): Route[] {
@@ -108,7 +121,7 @@ export function packetriotRoutes(
         version,
         runtimeVersion: running,
         isUpdated: version !== running,
-        isTunConnected: session.isConnected(),
+        isTunConnected: tunnel.isConnected(),
       });
     }),
 
@@ -125,17 +138,17 @@ export function packetriotRoutes(
     }),
 
     route(["GET"], "tun/start", async () => {
-      const existed = await session.start();
+      const existed = await session(() => tunnel.start());
       return { status: 200, json: { status: true, isTunConnected: existed, error: "" } };
     }),
 
     route(["GET"], "tun/shutdown", async () => {
-      await session.shutdown();
+      await session(() => tunnel.shutdown());
       return ok();
     }),
 
     route(["GET"], "tun/restart", async () => {
-      await session.restart();
+      await session(() => tunnel.restart());
       return ok();
     }),
 

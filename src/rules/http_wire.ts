@@ -4,7 +4,8 @@
 
 /** Largest request or response head accepted. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-const READ_CHUNK_BYTES = 64 * 1024;
+// 16 KiB per buffer keeps a thousand idle connections cheap; heads and chunks grow it on need.
+const READ_CHUNK_BYTES = 16 * 1024;
 
 export interface Reader {
   read(p: Uint8Array): Promise<number | null>;

@@ -275,7 +275,7 @@ async function readClientHello(
  */
 export async function relay(a: Deno.Conn, b: Deno.Conn, first?: Uint8Array): Promise<void> {
   const pump = async (from: Deno.Conn, to: Deno.Conn) => {
-    const buffer = new Uint8Array(64 * 1024);
+    const buffer = new Uint8Array(32 * 1024);
     try {
       while (true) {
         const n = await from.read(buffer);

@@ -15,6 +15,6 @@ Deno.test("stringifyJson() writes integers above 2^53 exactly", () => {
   const id = 12948771731084390768n;
   const text = stringifyJson({ services: [{ flowID: id, available: false }], skip: undefined });
   assertEquals(text, '{"services":[{"flowID":12948771731084390768,"available":false}]}');
-  const plain = { a: "x\"y", b: [1, null, true], c: { d: 1.5 } };
+  const plain = { a: 'x"y', b: [1, null, true], c: { d: 1.5 } };
   assertEquals(stringifyJson(plain), JSON.stringify(plain));
 });
