@@ -220,18 +220,20 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   );
 
   const iperf = async (host: string, port: number) => {
-    const result = await client.exec([
-      "iperf3",
-      "-c",
-      host,
-      "-p",
-      String(port),
-      "-t",
-      String(SECONDS),
-      "-J",
-    ]);
-    return JSON.parse(result.stdout).end.sum_received.bits_per_second / 1e6;
+    const argv = ["iperf3", "-c", host, "-p", String(port), "-t", String(SECONDS), "-J"];
+    const result = await client.exec(argv, { check: false });
+    let report: { error?: string; end?: { sum_received?: { bits_per_second?: number } } } = {};
+    try {
+      report = JSON.parse(result.stdout);
+    } catch { /* no JSON: the error is on stderr */ }
+    const bits = report.end?.sum_received?.bits_per_second;
+    if (typeof bits !== "number") {
+      console.log(`iperf3 to ${host}:${port} failed: ${report.error ?? result.stderr.trim()}`);
+      return NaN;
+    }
+    return bits / 1e6;
   };
+
   const rtt = async (host: string, port: number) => {
     const result = await client.exec([
       DENO,
