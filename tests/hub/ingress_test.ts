@@ -199,6 +199,10 @@ Deno.test("garbage on the HTTP and TLS ports is refused and the hub keeps servin
       await exchange(hub.httpPort, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")),
     );
     assert(noHost.startsWith("HTTP/1.1 400 "), noHost);
+    // curl sends no SNI to an IP address: refused with an alert, not a hang.
+    const noSni = await curl(["-k", `https://127.0.0.1:${hub.httpsPort}/`]);
+    assert(noSni.code !== 0);
+    assertStringIncludes(noSni.stderr.toLowerCase(), "unrecognized name");
     const tlsAnswer = await exchange(hub.httpsPort, garbage);
     assertEquals([...tlsAnswer], [21, 3, 1, 0, 2, 2, 112]);
     const huge = new TextDecoder().decode(
