@@ -532,6 +532,20 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         check: false,
       });
       assertEquals(mapped.stdout, "map back\n");
+      // The hub's own records: exactly the agent's domains and allocated ports.
+      const config = JSON.parse(before);
+      const hubView = JSON.parse(
+        (await run([BURROW, "hub", "client", "list", "--state-dir", hubState])).stdout,
+      ) as { id: string; ports: number[]; domains: string[] }[];
+      const mine = hubView.find((client) => client.id === credA.id)!;
+      assertEquals(
+        [...mine.domains].sort(),
+        config.https.map((site: { domain: string }) => site.domain).sort(),
+      );
+      assertEquals(
+        [...mine.ports].sort(),
+        JSON.parse(portsBefore).map((p: { port: number }) => p.port).sort(),
+      );
       const tls = await curl([
         "--cacert",
         `${dir}/pebble-root.pem`,
