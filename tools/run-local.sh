@@ -1,5 +1,87 @@
 #!/usr/bin/env bash
-# make run: burrow's main job on an embedded default.
+# make run: burrow's main job on this machine. A hub runs in a network namespace of its own
+# (both ends need a TUN device), an agent on the host connects to it over a veth pair, and
+# Ctrl-C stops both and removes everything this script made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec ./burrow agent --socket-path /tmp/burrow-run/olm.sock --state-dir /tmp/burrow-run/state
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "make run needs root: it creates a network namespace, a veth pair and TUN devices" >&2
+  exit 1
+fi
+
+work=${BURROW_RUN_DIR:-/tmp/burrow-run}
+ns=burrow-run-hub
+host_if=brun-host hub_if=brun-hub
+host_ip=10.231.0.1 hub_ip=10.231.0.2
+control_port=8080
+socket=$work/agent.sock
+hub_pid="" agent_pid=""
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping agent and hub..."
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  [ -n "$hub_pid" ] && kill -TERM "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+  ip link del "$host_if" 2>/dev/null || true
+  ip netns del "$ns" 2>/dev/null || true
+  echo "stopped; state kept in $work"
+}
+trap cleanup INT TERM EXIT
+
+# A stale run (killed hard) leaves its namespace behind.
+ip netns del "$ns" 2>/dev/null || true
+ip link del "$host_if" 2>/dev/null || true
+mkdir -p "$work"
+
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+ip link add "$host_if" type veth peer name "$hub_if" netns "$ns"
+ip addr add "$host_ip/24" dev "$host_if"
+ip link set "$host_if" up
+ip netns exec "$ns" ip addr add "$hub_ip/24" dev "$hub_if"
+ip netns exec "$ns" ip link set "$hub_if" up
+
+credentials=$work/client.json
+if [ ! -s "$credentials" ]; then
+  ip netns exec "$ns" ./burrow hub client add --state-dir "$work/hub" --name make-run >"$credentials"
+  chmod 600 "$credentials"
+fi
+id=$(sed -E 's/.*"id" *: *"([^"]+)".*/\1/' "$credentials")
+secret=$(sed -E 's/.*"secret" *: *"([^"]+)".*/\1/' "$credentials")
+
+ip netns exec "$ns" ./burrow hub --state-dir "$work/hub" --listen "$hub_ip:$control_port" \
+  --public-host "$hub_ip" --interface brunhub0 &
+hub_pid=$!
+
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/$hub_ip/$control_port") 2>/dev/null && break
+  kill -0 "$hub_pid" 2>/dev/null || { echo "the hub did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+PANGOLIN_ENDPOINT="http://$hub_ip:$control_port" OLM_ID="$id" OLM_SECRET="$secret" \
+  ./burrow agent --socket-path "$socket" --state-dir "$work/agent" --interface brun0 &
+agent_pid=$!
+
+tunnel_ip=""
+for _ in $(seq 1 150); do
+  status=$(curl -s --unix-socket "$socket" http://localhost/status 2>/dev/null || true)
+  tunnel_ip=$(sed -nE 's/.*"tunnelIP" *: *"([^"]+)".*/\1/p' <<<"$status")
+  [ -n "$tunnel_ip" ] && grep -q '"connected" *: *true' <<<"$status" && break
+  kill -0 "$agent_pid" 2>/dev/null || { echo "the agent did not start" >&2; exit 1; }
+  sleep 0.2
+done
+
+cat <<MSG
+
+burrow is running: a hub in namespace $ns ($hub_ip) and an agent on this host.
+  agent API socket : $socket
+  tunnel address   : ${tunnel_ip:-not connected yet}
+Try:
+  curl --unix-socket $socket http://localhost/status
+  curl --unix-socket $socket http://localhost/api/client/v1.0/info
+Press Ctrl-C to stop both.
+MSG
+wait
