@@ -438,6 +438,19 @@ export class TrafficEngine implements IngressRoutes {
     return this.#terminators.expect(localPort, client);
   }
 
+  /**
+   * Renews every ACME certificate due at `now` (the renewal timer calls this twice a day);
+   * tests pass a future time to force a renewal.
+   */
+  renewCertificates(now = Date.now()): void {
+    this.#acme.renewDue(now);
+  }
+
+  /** The certificate currently served for an ACME site (PEM chain), if any. */
+  acmeCertificate(domain: string): string | undefined {
+    return this.#acme.certificate(domain)?.cert;
+  }
+
   /** Waits for certificate issuances under way (tests). */
   certificatesSettled(): Promise<void> {
     return this.#acme.settled();

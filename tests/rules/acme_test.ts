@@ -1,0 +1,223 @@
+// ACME on loopback with Debian's pebble: a `useLetsEnc` site gets a certificate through HTTP-01
+// answered on the agent's port 80 (behind a PROXY v2 front like the hub's), serves it on 443,
+// renews it when due, and restores it from the state directory after a restart.
+
+import { assert, assertNotEquals, assertStringIncludes } from "../_support/assert.ts";
+import { run, waitFor, waitForTcp } from "../_support/netns.ts";
+import { freePort, readAll, relayedConnect, startEngine } from "./_fixtures.ts";
+
+const DOMAIN = "acme.brl.test";
+
+async function found(tool: string): Promise<boolean> {
+  return (await run(["bash", "-c", `command -v ${tool}`], { check: false })).code === 0;
+}
+const missing = !(await found("pebble")) || !(await found("pebble-challtestsrv")) ||
+  !(await found("openssl"));
+if (missing) console.log("skipping the ACME test: pebble or openssl is missing (make test-deps)");
+
+async function makeCa(dir: string) {
+  await run([
+    "openssl",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.pem`,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=brl acme test CA",
+  ]);
+  await run([
+    "openssl",
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${dir}/srv.key`,
+    "-out",
+    `${dir}/srv.csr`,
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  await run([
+    "openssl",
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/srv.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-out",
+    `${dir}/srv.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/ext.cnf`,
+  ]);
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch { /* exited */ }
+  await child.status;
+}
+
+async function tlsGet(port: number, rootPem: string): Promise<string> {
+  const raw = await relayedConnect(port, "192.0.2.50");
+  const tls = await Deno.startTls(raw, { hostname: DOMAIN, caCerts: [rootPem] });
+  try {
+    await tls.write(
+      new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${DOMAIN}\r\nConnection: close\r\n\r\n`),
+    );
+    return new TextDecoder().decode(await readAll(tls));
+  } finally {
+    try {
+      tls.close();
+    } catch { /* closed */ }
+  }
+}
+
+Deno.test({
+  name: "a useLetsEnc site gets, serves, renews and restores a certificate from pebble",
+  ignore: missing,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "brl-acme-" });
+    const processes: Deno.ChildProcess[] = [];
+    const web = `${dir}/www`;
+    await Deno.mkdir(web);
+    await Deno.writeTextFile(`${web}/index.html`, "acme site");
+    const stateDir = `${dir}/state`;
+    let fixture: Awaited<ReturnType<typeof startEngine>> | undefined;
+    // pebble validates HTTP-01 by connecting here; the front adds the PROXY header like the hub.
+    const front = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const frontPort = (front.addr as Deno.NetAddr).port;
+    let ingressPort = 0;
+    const frontLoop = (async () => {
+      for await (const conn of front) {
+        relayedConnect(ingressPort, "127.0.0.1").then((upstream) =>
+          Promise.all([
+            conn.readable.pipeTo(upstream.writable).catch(() => {}),
+            upstream.readable.pipeTo(conn.writable).catch(() => {}),
+          ])
+        ).catch(() => conn.close());
+      }
+    })();
+    try {
+      await makeCa(dir);
+      const acmePort = freePort(), managementPort = freePort(), dnsPort = freePort("udp");
+      await Deno.writeTextFile(
+        `${dir}/pebble.json`,
+        JSON.stringify({
+          pebble: {
+            listenAddress: `127.0.0.1:${acmePort}`,
+            managementListenAddress: `127.0.0.1:${managementPort}`,
+            certificate: `${dir}/srv.pem`,
+            privateKey: `${dir}/srv.key`,
+            httpPort: frontPort,
+            tlsPort: freePort(),
+            ocspResponderURL: "",
+            externalAccountBindingRequired: false,
+          },
+        }),
+      );
+      const spawn = (cmd: string[], env?: Record<string, string>) => {
+        const child = new Deno.Command(cmd[0], {
+          args: cmd.slice(1),
+          env,
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        processes.push(child);
+      };
+      spawn([
+        "pebble-challtestsrv",
+        "-defaultIPv4",
+        "127.0.0.1",
+        "-defaultIPv6",
+        "",
+        "-dns01",
+        `127.0.0.1:${dnsPort}`,
+        "-http01",
+        "",
+        "-https01",
+        "",
+        "-tlsalpn01",
+        "",
+        "-management",
+        `127.0.0.1:${freePort()}`,
+      ]);
+      spawn(["pebble", "-config", `${dir}/pebble.json`, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+        PEBBLE_VA_NOSLEEP: "1",
+        PEBBLE_VA_ALWAYS_VALID: "0",
+        PEBBLE_WFE_NONCEREJECT: "0",
+        PEBBLE_AUTHZREUSE: "0",
+      });
+      await waitForTcp(null, "127.0.0.1", acmePort, 20_000);
+      const acme = {
+        directoryUrl: `https://localhost:${acmePort}/dir`,
+        caPem: await Deno.readTextFile(`${dir}/ca.pem`),
+      };
+      fixture = await startEngine({ stateDir, acme });
+      ingressPort = fixture.http;
+      await fixture.engine.create({
+        https: [{ domain: DOMAIN, secure: true, useLetsEnc: true, webRoot: web }],
+      });
+      const rootPem = await waitFor("pebble's root", async () => {
+        const root = await run([
+          "curl",
+          "-s",
+          "--cacert",
+          `${dir}/ca.pem`,
+          `https://localhost:${managementPort}/roots/0`,
+        ], { check: false });
+        return root.stdout.includes("BEGIN CERTIFICATE");
+      }, 10_000).then(async () =>
+        (await run([
+          "curl",
+          "-s",
+          "--cacert",
+          `${dir}/ca.pem`,
+          `https://localhost:${managementPort}/roots/0`,
+        ])).stdout
+      );
+      await waitFor("the certificate", () => !!fixture!.engine.acmeCertificate(DOMAIN), 30_000);
+      assertStringIncludes(await tlsGet(fixture.https, rootPem), "acme site");
+      const first = fixture.engine.acmeCertificate(DOMAIN)!;
+
+      // Far in the future every certificate is due: a new one replaces it.
+      fixture.engine.renewCertificates(Date.now() + 10 * 365 * 24 * 3600 * 1000);
+      await fixture.engine.certificatesSettled();
+      const renewed = fixture.engine.acmeCertificate(DOMAIN)!;
+      assertNotEquals(renewed, first);
+      assertStringIncludes(await tlsGet(fixture.https, rootPem), "acme site");
+      await fixture.close();
+      fixture = undefined;
+
+      // A restart serves the stored certificate without asking pebble again.
+      fixture = await startEngine({ stateDir, acme });
+      ingressPort = fixture.http;
+      assert(fixture.engine.acmeCertificate(DOMAIN) === renewed, "restored from the state dir");
+      assertStringIncludes(await tlsGet(fixture.https, rootPem), "acme site");
+      const stored = await Deno.stat(`${stateDir}/certs/${DOMAIN}.json`);
+      assert((stored.mode! & 0o777) === 0o600, "certificate files are 0600");
+    } finally {
+      await fixture?.close();
+      front.close();
+      await frontLoop.catch(() => {});
+      for (const child of processes) await stop(child);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
