@@ -65,6 +65,7 @@ import {
 } from "./noise.ts";
 import { type Endpoint, Peer } from "./peer.ts";
 import { COUNTER_LIMIT, OPEN_REPLAYED, readCounter, Session } from "./session.ts";
+import { HandshakeRateLimiter } from "./ratelimiter.ts";
 import { Jitter } from "./timers.ts";
 
 /** Options of a {@link WgInterface}. */
@@ -118,6 +119,7 @@ export class WgInterface {
   readonly #wallClock: () => number;
   readonly #jitter: Jitter;
   readonly #cookieChecker: CookieChecker;
+  readonly #rateLimiter = new HandshakeRateLimiter();
   readonly #peers = new Map<string, Peer>();
   readonly #indexes = new Map<number, IndexEntry>();
   readonly #indexBytes = new Uint8Array(4);
@@ -218,7 +220,10 @@ export class WgInterface {
     return this.#peers.values();
   }
 
-  /** When true, handshake messages without a valid mac2 are answered with a cookie reply. */
+  /**
+   * When true, handshake messages without a valid mac2 are answered with a cookie reply, and those
+   * with one are rate-limited per source IP (UnderLoad once over the limit).
+   */
   setUnderLoad(underLoad: boolean): void {
     this.#underLoad = underLoad;
   }
@@ -341,6 +346,7 @@ export class WgInterface {
       const step = this.#tickPeer(peer, out, now);
       if (step) return step;
     }
+    this.#rateLimiter.sweep(now);
     return this.#done(null);
   }
 
@@ -516,7 +522,7 @@ export class WgInterface {
 
   /**
    * The cheap checks a handshake message passes before any DH: a private key, mac1, and under
-   * load a valid mac2 (else a cookie reply to the sender).
+   * load a valid mac2 (else a cookie reply to the sender) and the sender's rate limit.
    *
    * @returns null to go on, else the step to return
    */
@@ -525,9 +531,19 @@ export class WgInterface {
     if (!this.#cookieChecker.checkMac1(message)) return this.#error("InvalidMac", null);
     if (!this.#underLoad) return null;
     const source = sourceBytes(from);
-    if (this.#cookieChecker.checkMac2(message, source, now)) return null;
-    this.#cookieChecker.writeReply(message, readU32(message, INITIATION_SENDER), source, now, out);
-    return this.#toNetwork(COOKIE_REPLY_BYTES, null, from);
+    if (!this.#cookieChecker.checkMac2(message, source, now)) {
+      this.#cookieChecker.writeReply(
+        message,
+        readU32(message, INITIATION_SENDER),
+        source,
+        now,
+        out,
+      );
+      return this.#toNetwork(COOKIE_REPLY_BYTES, null, from);
+    }
+    // mac2 proves the sender owns its address, so its address is what the limit counts.
+    if (!this.#rateLimiter.allow(from.address, now)) return this.#error("UnderLoad", null);
+    return null;
   }
 
   /** Bookkeeping for a message that authenticated: counters, timers, roaming. */
