@@ -28,7 +28,8 @@ cleanup() {
   ip netns del "$ns" 2>/dev/null || true
   echo "stopped; state kept in $work"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap "exit 0" INT TERM
 
 # A stale run (killed hard) leaves its namespace behind.
 ip netns del "$ns" 2>/dev/null || true
