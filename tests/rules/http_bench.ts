@@ -232,10 +232,21 @@ try {
     small: { file: "/small.html", connections: 32 },
     big: { file: "/big.bin", connections: 4 },
   };
+  // The same upstream through an allocated port (a TCP forward): the transport alone, without
+  // the agent's HTTP engine, to tell the two costs apart.
+  const allocated = JSON.parse(await api("GET", "ports/allocate"));
+  const forward = JSON.parse(
+    await api("POST", "traffic/create", {
+      ports: [{ port: allocated.port, destination: "127.0.0.1", dstPort: 8080 }],
+    }),
+  );
+  if (!forward.status) throw new Error(`forward not created: ${forward.error}`);
+  await waitForTcp(clientNs, HUB_A, allocated.port, 10_000);
   const results: Record<string, Record<string, WrkResult>> = {};
   for (const [name, { file, connections }] of Object.entries(paths)) {
     results[name] = {
       burrow: await wrk(`http://${HUB_A}${file}`, connections, SITE),
+      forward: await wrk(`http://${HUB_A}:${allocated.port}${file}`, connections),
       direct: await wrk(`http://${AGENT}:8080${file}`, connections),
       nginx: await wrk(`http://${HUB_C}:8081${file}`, connections, SITE),
     };
@@ -260,7 +271,9 @@ try {
     console.log(
       `${label.padEnd(20)} burrow ${r.burrow.rps.toFixed(0)} req/s p99 ${
         r.burrow.p99Ms.toFixed(2)
-      } ms ${r.burrow.mbPerSecond.toFixed(0)} MB/s | direct ${r.direct.rps.toFixed(0)} req/s p99 ${
+      } ms ${r.burrow.mbPerSecond.toFixed(0)} MB/s | TCP forward ${
+        r.forward.rps.toFixed(0)
+      } req/s p99 ${r.forward.p99Ms.toFixed(2)} ms | direct ${r.direct.rps.toFixed(0)} req/s p99 ${
         r.direct.p99Ms.toFixed(2)
       } ms ${r.direct.mbPerSecond.toFixed(0)} MB/s | nginx ${r.nginx.rps.toFixed(0)} req/s p99 ${
         r.nginx.p99Ms.toFixed(2)
