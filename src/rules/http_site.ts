@@ -108,6 +108,7 @@ interface UpstreamConn {
  *
  * @param initial bytes already read after the PROXY header
  * @param scheme "https" when the stream was decrypted by the agent
+ * @param onlyHost the one Host a decrypted stream may ask for (its TLS server name)
  */
 export async function serveHttpConnection(
   client: Stream,
@@ -115,6 +116,7 @@ export async function serveHttpConnection(
   from: ClientAddress,
   scheme: "http" | "https",
   sites: SiteLookup,
+  onlyHost?: string,
 ): Promise<void> {
   const reader = new BufferedReader(client, initial);
   const clientIp = parseIp(from.address);
@@ -152,7 +154,12 @@ export async function serveHttpConnection(
           continue;
         }
       }
-      // 2. The site, its firewall, its redirect.
+      // 2. The site, its firewall, its redirect. A decrypted stream serves only the name its
+      // certificate (and the hub's SNI route and firewall) was chosen for.
+      if (onlyHost !== undefined && host !== onlyHost) {
+        await answer(client, 421, "Misdirected Request", "wrong host for this connection\n", false);
+        return;
+      }
       const site = sites.site(host);
       if (!site) {
         await answer(client, 404, "Not Found", "no site for this host\n", false);

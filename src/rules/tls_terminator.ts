@@ -15,6 +15,7 @@ import {
 } from "./http_site.ts";
 
 interface Terminator {
+  domain: string;
   listener: Deno.TlsListener;
   port: number;
   cert: string;
@@ -60,7 +61,7 @@ export class TlsTerminators {
       } catch {
         throw new TypeError(`Cannot use the certificate of ${domain}: TLS refused it`);
       }
-      next = { listener, port: (listener.addr as Deno.NetAddr).port, ...pair };
+      next = { domain, listener, port: (listener.addr as Deno.NetAddr).port, ...pair };
       this.#byDomain.set(domain, next);
       const loop = this.#accept(next);
       this.#loops.add(loop);
@@ -92,7 +93,14 @@ export class TlsTerminators {
         const remote = conn.remoteAddr as Deno.NetAddr;
         const client = this.#expected.get(remote.port) ??
           { address: remote.hostname, port: remote.port };
-        serveHttpConnection(conn, new Uint8Array(0), client, "https", this.sites).catch((error) => {
+        serveHttpConnection(
+          conn,
+          new Uint8Array(0),
+          client,
+          "https",
+          this.sites,
+          terminator.domain,
+        ).catch((error) => {
           if (
             !isConnectionError(error) &&
             !(error instanceof Error && /handshake|tls|certificate/i.test(error.message))

@@ -42,12 +42,13 @@ async function httpsGet(
   client: string,
   name: string,
   ca: string,
+  host = name,
 ): Promise<string> {
   const raw = await relayedConnect(port, client);
   const tls = await Deno.startTls(raw, { hostname: name, caCerts: [ca] });
   try {
     await tls.write(
-      new TextEncoder().encode(`GET /t HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`),
+      new TextEncoder().encode(`GET /t HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
     );
     return new TextDecoder().decode(await readAll(tls));
   } finally {
@@ -86,6 +87,16 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
     assertStringIncludes(answer, '"xff":"198.51.100.20"');
     assertStringIncludes(answer, '"proto":"https"');
     assertEquals("privateKey" in fixture.engine.rules().https[0], false);
+    // Another site of the same agent cannot be reached through this certificate's connection.
+    await fixture.engine.create({ https: [{ domain: "other.example.com", webRoot: "/tmp" }] });
+    const fronted = await httpsGet(
+      fixture.https,
+      "198.51.100.20",
+      "custom.example.com",
+      pair.cert,
+      "other.example.com",
+    );
+    assertStringIncludes(fronted, "HTTP/1.1 421");
 
     const error = await assertRejects(
       () =>
