@@ -15,7 +15,10 @@ export const LABEL_COOKIE = "cookie--";
 
 // ---- Session limits (whitepaper §6.1) ----
 
-/** Messages sent under one key before the initiator rekeys (2^60). */
+/**
+ * Messages sent under one key before the initiator rekeys (2^60). Beyond the counters a number
+ * holds exactly, so the interface rekeys at session.ts's REKEY_COUNTER_LIMIT (2^52) instead.
+ */
 export const REKEY_AFTER_MESSAGES = 2 ** 60;
 /**
  * Messages after which a key must not be used (2^64 - 2^13 - 1). As a double it rounds to a value

@@ -20,7 +20,6 @@ import {
   MAX_TIMER_HANDSHAKES,
   PADDING_MULTIPLE,
   REJECT_AFTER_TIME_MS,
-  REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME_MS,
   REKEY_ON_RECEIVE_AFTER_MS,
   REKEY_TIMEOUT_MS,
@@ -64,7 +63,13 @@ import {
   writeResponseBody,
 } from "./noise.ts";
 import { type Endpoint, Peer } from "./peer.ts";
-import { COUNTER_LIMIT, OPEN_REPLAYED, readCounter, Session } from "./session.ts";
+import {
+  COUNTER_LIMIT,
+  OPEN_REPLAYED,
+  readCounter,
+  REKEY_COUNTER_LIMIT,
+  Session,
+} from "./session.ts";
 import { HandshakeRateLimiter } from "./ratelimiter.ts";
 import { Jitter } from "./timers.ts";
 
@@ -579,7 +584,7 @@ export class WgInterface {
     // Only the initiator rekeys on age, so both ends do not start handshakes at once.
     if (
       session.isInitiator &&
-      (session.sendCounter > REKEY_AFTER_MESSAGES || now - session.createdMs > REKEY_AFTER_TIME_MS)
+      (session.sendCounter > REKEY_COUNTER_LIMIT || now - session.createdMs > REKEY_AFTER_TIME_MS)
     ) {
       peer.wantHandshake = true;
     }

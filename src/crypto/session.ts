@@ -4,7 +4,7 @@
 // the AEAD itself needs.
 
 import type { TransportAead } from "./aead.ts";
-import { MAX_COUNTER, REJECT_AFTER_MESSAGES } from "./constants.ts";
+import { MAX_COUNTER, REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES } from "./constants.ts";
 import {
   MESSAGE_TRANSPORT,
   readU32,
@@ -16,8 +16,19 @@ import {
 } from "./messages.ts";
 import { ReplayWindow } from "./replay.ts";
 
-/** Highest counter used to send or accepted: REJECT_AFTER_MESSAGES, capped to exact doubles. */
+/**
+ * Counters stay below this, sent or accepted: REJECT_AFTER_MESSAGES capped to exact doubles
+ * (2^53 - 1). A session whose send counter reaches it is no longer used; the next packet is staged
+ * and starts a handshake, as at REJECT_AFTER_MESSAGES.
+ */
 export const COUNTER_LIMIT = Math.min(REJECT_AFTER_MESSAGES, MAX_COUNTER);
+
+/**
+ * The initiator rekeys once its send counter passes this. REKEY_AFTER_MESSAGES (2^60) lies beyond
+ * COUNTER_LIMIT and would never fire, so it is brought down to 2^52: rekeying still comes well
+ * before sending stops, with 2^52 messages left for the new handshake (the spec leaves 15 * 2^60).
+ */
+export const REKEY_COUNTER_LIMIT = Math.min(REKEY_AFTER_MESSAGES, 2 ** 52);
 
 /** Result of {@link Session.open}: plaintext length, or a negative code. */
 export const OPEN_REPLAYED = -1;

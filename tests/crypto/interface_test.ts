@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch, assertThrows } from "../_support/ass
 import {
   KEEPALIVE_TIMEOUT_MS,
   REJECT_AFTER_TIME_MS,
+  REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME_MS,
   REKEY_TIMEOUT_JITTER_MAX_MS,
   REKEY_TIMEOUT_MS,
@@ -9,6 +10,7 @@ import {
   ZERO_KEYS_AFTER_MS,
 } from "../../src/crypto/mod.ts";
 import { createNativeTransportAead } from "../../src/crypto/aead_native.ts";
+import { COUNTER_LIMIT, readCounter, REKEY_COUNTER_LIMIT } from "../../src/crypto/session.ts";
 import {
   deliver,
   ENDPOINT_A,
@@ -399,4 +401,60 @@ Deno.test("removing a peer forgets its sessions, indexes and routes", () => {
   assertEquals(pair.b.wg.decapsulate(datagram, ENDPOINT_A, OUT(), 2).error, "UnknownIndex");
   assertEquals(pair.b.wg.encapsulate(ipv4("10.0.0.2", "10.0.0.1"), OUT(), 2).error, "NoRoute");
   assertEquals(pair.b.wg.nextDeadline(), Infinity);
+});
+
+/** Writes a 64-bit little-endian counter (high and low 32-bit halves) into a transport header. */
+function rewriteCounter(datagram: Uint8Array, high: number, low: number): Uint8Array {
+  const copy = datagram.slice();
+  const view = new DataView(copy.buffer);
+  view.setUint32(8, low, true);
+  view.setUint32(12, high, true);
+  return copy;
+}
+
+Deno.test("sending stops at the counter limit: the last counter goes out, then a handshake starts", () => {
+  const pair = makePair();
+  handshake(pair, 0);
+  const session = pair.a.peer.current!;
+  // Inject the counter just below the limit (2^53 - 1 here, REJECT_AFTER_MESSAGES in the spec).
+  session.sendCounter = COUNTER_LIMIT - 1;
+  const now = REKEY_TIMEOUT_MS + 1; // past the rate limit of our own initiations
+  const last = send(pair.a, pair.b, ipv4("10.0.0.1", "10.0.0.2"), now);
+  assertEquals(readCounter(last.datagram), COUNTER_LIMIT - 1);
+  assertEquals(last.received.action, "toTunnel");
+  assertEquals(session.sendCounter, COUNTER_LIMIT);
+  // Nothing more under this session: the packet is staged and an initiation goes out instead.
+  const out = OUT();
+  const next = pair.a.wg.encapsulate(ipv4("10.0.0.1", "10.0.0.2"), out, now);
+  assertEquals(next.action, "toNetwork");
+  assertEquals(next.length, 148);
+  assertEquals(out[0], 1);
+  assertEquals(pair.a.peer.staged.length, 1);
+  // The receiver refuses counters at or past the limit before any AEAD work, whatever the tag.
+  for (const [high, low] of [[0x1fffff, 0xffffffff], [0x200000, 0], [0xffffffff, 0xffffffff]]) {
+    const forged = rewriteCounter(last.datagram, high, low);
+    assertEquals(pair.b.wg.decapsulate(forged, ENDPOINT_A, OUT(), now).error, "DuplicateCounter");
+  }
+});
+
+Deno.test("the initiator's counter passing the rekey limit forces a rekey; the responder's does not", () => {
+  assert(REKEY_COUNTER_LIMIT < COUNTER_LIMIT, "a rekey comes before sending stops");
+  assert(REKEY_COUNTER_LIMIT <= REKEY_AFTER_MESSAGES);
+  const pair = makePair();
+  handshake(pair, 0);
+  const now = REKEY_TIMEOUT_MS + 1; // young session: REKEY_AFTER_TIME is far off
+  // Up to the limit itself, no rekey.
+  pair.a.peer.current!.sendCounter = REKEY_COUNTER_LIMIT - 1;
+  send(pair.a, pair.b, ipv4("10.0.0.1", "10.0.0.2"), now);
+  assert(pair.a.wg.nextDeadline() > now, "no rekey at the limit");
+  // One past it: the hot path asks for a handshake, and the next tick sends the initiation.
+  send(pair.a, pair.b, ipv4("10.0.0.1", "10.0.0.2"), now);
+  assertEquals(pair.a.wg.nextDeadline(), 0);
+  const sent = tickAll(pair.a, now);
+  assertEquals(sent.length, 1);
+  assertEquals(sent[0][0], 1);
+  // The responder past the same limit keeps its session and leaves rekeying to the initiator.
+  pair.b.peer.current!.sendCounter = REKEY_COUNTER_LIMIT + 1;
+  assertEquals(send(pair.b, pair.a, ipv4("10.0.0.2", "10.0.0.1"), now).received.action, "toTunnel");
+  assert(pair.b.wg.nextDeadline() > now, "the responder does not rekey on messages");
 });
