@@ -22,6 +22,7 @@ import {
   type RequestHead,
   responseFraming,
   writeAll,
+  writeHeadWithBufferedBody,
 } from "./http_wire.ts";
 import { contentTypeOf, lookupStatic, parseRange } from "./static_files.ts";
 
@@ -287,8 +288,14 @@ async function proxyRequest(
 
   const requestBody = requestFraming(head);
   const retryable = context.reused && requestBody.kind === "none";
+  let requestBodySent = false;
   try {
-    await writeAll(upstream.conn, formatRequestHead(forwarded));
+    requestBodySent = await writeHeadWithBufferedBody(
+      upstream.conn,
+      formatRequestHead(forwarded),
+      clientReader,
+      requestBody,
+    );
   } catch (error) {
     if (!isConnectionError(error)) throw error;
     if (retryable) return "retry";
@@ -298,7 +305,11 @@ async function proxyRequest(
   // The request body flows while the response is read: an upstream may answer 100 Continue
   // (or an early error) before it reads the body.
   let bodyDone = false;
-  const body = copyBody(clientReader, upstream.conn, requestBody).then(() => {
+  const body = copyBody(
+    clientReader,
+    upstream.conn,
+    requestBodySent ? { kind: "none" } : requestBody,
+  ).then(() => {
     bodyDone = true;
   });
   body.catch(() => {});
@@ -343,11 +354,13 @@ async function proxyRequest(
       responseListed.has(lower));
   });
   outHeaders.push(["Connection", clientKeep ? "keep-alive" : "close"]);
-  await writeAll(
+  const sent = await writeHeadWithBufferedBody(
     client,
     formatResponseHead({ ...response, version: "HTTP/1.1", headers: outHeaders }),
+    upstream.reader,
+    framing,
   );
-  await copyBody(upstream.reader, client, framing);
+  if (!sent) await copyBody(upstream.reader, client, framing);
   if (!bodyDone) {
     // The upstream answered without reading the whole body: neither side can be reused.
     return "closed";
@@ -437,23 +450,34 @@ async function serveStatic(
     if (range.kind === "partial") {
       headers.push(["Content-Range", `bytes ${start}-${end}/${found.size}`]);
     }
-    await writeAll(
-      client,
-      formatResponseHead({
-        version: "HTTP/1.1",
-        status: range.kind === "partial" ? 206 : 200,
-        reason: range.kind === "partial" ? "Partial Content" : "OK",
-        headers,
-      }),
-    );
-    if (head.method === "HEAD" || length === 0) return;
+    const headBytes = formatResponseHead({
+      version: "HTTP/1.1",
+      status: range.kind === "partial" ? 206 : 200,
+      reason: range.kind === "partial" ? "Partial Content" : "OK",
+      headers,
+    });
+    if (head.method === "HEAD" || length === 0) {
+      await writeAll(client, headBytes);
+      return;
+    }
     await file.seek(start, Deno.SeekMode.Start);
-    const buffer = new Uint8Array(FILE_CHUNK_BYTES);
-    let left = length;
-    while (left > 0) {
-      const n = await file.read(buffer.subarray(0, Math.min(left, buffer.length)));
+    // A small file goes out with its head in one write; a large one streams in chunks.
+    const first = Math.min(length, FILE_CHUNK_BYTES);
+    const buffer = new Uint8Array(headBytes.length + first);
+    buffer.set(headBytes);
+    let filled = 0;
+    while (filled < first) {
+      const n = await file.read(buffer.subarray(headBytes.length + filled));
       if (n === null) throw new Deno.errors.UnexpectedEof("file shrank while sending");
-      await writeAll(client, buffer.subarray(0, n));
+      filled += n;
+    }
+    await writeAll(client, buffer);
+    let left = length - first;
+    const chunk = buffer.subarray(0, Math.min(left, FILE_CHUNK_BYTES));
+    while (left > 0) {
+      const n = await file.read(chunk.subarray(0, Math.min(left, chunk.length)));
+      if (n === null) throw new Deno.errors.UnexpectedEof("file shrank while sending");
+      await writeAll(client, chunk.subarray(0, n));
       left -= n;
     }
   } finally {

@@ -56,6 +56,18 @@ export class BufferedReader {
     return this.#end - this.#start;
   }
 
+  /**
+   * Takes `n` bytes that are already buffered, without reading.
+   *
+   * @returns a view valid until the next read, or null when fewer than `n` are buffered
+   */
+  takeBuffered(n: number): Uint8Array | null {
+    if (this.#end - this.#start < n) return null;
+    const out = this.#buffer.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
   /** Takes every buffered byte (for handing the stream to a raw relay). */
   drain(): Uint8Array {
     const out = this.#buffer.slice(this.#start, this.#end);
@@ -278,6 +290,35 @@ function encodeLatin1(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
   return out;
+}
+
+/** Largest body sent in the same write as its head (one packet through the tunnel). */
+export const COALESCE_BODY_BYTES = 16 * 1024;
+
+/**
+ * Writes a head followed by its body, in one write when the body is small and already
+ * buffered (a small answer then crosses the tunnel as one packet, not two).
+ *
+ * @returns whether the body was taken from `reader` (else the caller copies it)
+ */
+export async function writeHeadWithBufferedBody(
+  writer: Writer,
+  head: Uint8Array,
+  reader: BufferedReader,
+  body: BodyFraming,
+): Promise<boolean> {
+  if (body.kind === "length" && body.length <= COALESCE_BODY_BYTES) {
+    const bytes = reader.takeBuffered(body.length);
+    if (bytes) {
+      const out = new Uint8Array(head.length + bytes.length);
+      out.set(head);
+      out.set(bytes, head.length);
+      await writeAll(writer, out);
+      return true;
+    }
+  }
+  await writeAll(writer, head);
+  return body.kind === "none";
 }
 
 /** Writes every byte. */

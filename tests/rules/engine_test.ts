@@ -195,6 +195,33 @@ Deno.test("a webRoot site serves files, index, ranges and types, and refuses esc
       assert(!answer.body.includes("SECRET") && !answer.body.includes("root:"), escape);
     }
     assertEquals((await get("/missing")).status, 404);
+    // A file larger than one chunk, whole and as a range across chunk borders.
+    const big = new Uint8Array(200_000).map((_, i) => i % 251);
+    await Deno.writeFile(`${root}/big.bin`, big);
+    const whole = await relayedConnect(
+      fixture.http,
+      "192.0.2.9",
+      "GET /big.bin HTTP/1.1\r\nHost: files.example.com\r\nConnection: close\r\n\r\n",
+    );
+    const raw = await readAll(whole);
+    whole.close();
+    const bodyAt = raw.findIndex((_, i) =>
+      raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10
+    ) + 4;
+    assertEquals(raw.subarray(bodyAt), big);
+    const ranged = await relayedConnect(
+      fixture.http,
+      "192.0.2.9",
+      "GET /big.bin HTTP/1.1\r\nHost: files.example.com\r\nRange: bytes=60000-140000\r\n" +
+        "Connection: close\r\n\r\n",
+    );
+    const rangedRaw = await readAll(ranged);
+    ranged.close();
+    const rangedAt = rangedRaw.findIndex((_, i) =>
+      rangedRaw[i] === 13 && rangedRaw[i + 1] === 10 && rangedRaw[i + 2] === 13 &&
+      rangedRaw[i + 3] === 10
+    ) + 4;
+    assertEquals(rangedRaw.subarray(rangedAt), big.subarray(60000, 140001));
   } finally {
     await fixture.close();
     await Deno.remove(root, { recursive: true });
