@@ -97,6 +97,8 @@ const FORWARDING = new Set([
   "x-real-ip",
 ]);
 const FILE_CHUNK_BYTES = 64 * 1024;
+/** How long a connection may wait for (the rest of) the next request head. */
+export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
 
 interface UpstreamConn {
   key: string;
@@ -129,6 +131,8 @@ export async function serveHttpConnection(
   try {
     while (true) {
       let head: RequestHead;
+      // An idle or trickling client may hold a connection only so long between requests.
+      const idle = setTimeout(() => closeQuietly(client), REQUEST_HEAD_TIMEOUT_MS);
       try {
         const text = await reader.readHead();
         if (text === null) return;
@@ -137,6 +141,8 @@ export async function serveHttpConnection(
         if (!(error instanceof HttpWireError)) throw error;
         await answer(client, 400, "Bad Request", "bad request\n", false);
         return;
+      } finally {
+        clearTimeout(idle);
       }
       const keepAlive = head.version === "HTTP/1.1" &&
         !headerHasToken(head.headers, "connection", "close");
