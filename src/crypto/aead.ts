@@ -46,39 +46,26 @@ export function writeCounterNonce(nonce: Uint8Array, counter: number): void {
  *
  * @returns bytes written (plaintext length + 16)
  */
-export function nobleSeal(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array | null,
-  plaintext: Uint8Array,
-  out: Uint8Array,
-): number {
+export const nobleSeal: RawSeal = (key, nonce, aad, plaintext, out) => {
   const length = sealedLength(plaintext, out);
   chacha20poly1305(key, nonce, aad ?? undefined).encrypt(plaintext, out.subarray(0, length));
   return length;
-}
+};
 
 /**
  * ChaCha20-Poly1305 open with @noble/ciphers: `ciphertext` (with its tag) into `out`.
  *
  * @returns plaintext length, or -1 when the tag does not verify
  */
-export function nobleOpen(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array | null,
-  ciphertext: Uint8Array,
-  out: Uint8Array,
-): number {
+export const nobleOpen: RawOpen = (key, nonce, aad, ciphertext, out) => {
   const length = openedLength(ciphertext, out);
   if (length < 0) return -1;
   const plaintext = out.subarray(0, length);
-  return verifies(() =>
-      chacha20poly1305(key, nonce, aad ?? undefined).decrypt(ciphertext, plaintext)
-    )
-    ? length
-    : -1; // the lengths were checked above, so a throw is a bad tag
-}
+  const opened = verifies(() =>
+    chacha20poly1305(key, nonce, aad ?? undefined).decrypt(ciphertext, plaintext)
+  );
+  return opened ? length : -1; // the lengths were checked above, so a throw is a bad tag
+};
 
 /**
  * The default transport AEAD, pure TypeScript (@noble/ciphers).

@@ -5,6 +5,8 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import {
   openedLength,
+  type RawOpen,
+  type RawSeal,
   sealedLength,
   TAG_BYTES,
   type TransportAead,
@@ -20,13 +22,7 @@ const OPTIONS = { authTagLength: TAG_BYTES } as const;
  *
  * @returns bytes written (plaintext length + 16)
  */
-export function nativeSeal(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array | null,
-  plaintext: Uint8Array,
-  out: Uint8Array,
-): number {
+export const nativeSeal: RawSeal = (key, nonce, aad, plaintext, out) => {
   const length = sealedLength(plaintext, out);
   const cipher = createCipheriv(ALGORITHM, key, nonce, OPTIONS);
   if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
@@ -37,20 +33,14 @@ export function nativeSeal(
   if (tail.length > 0) out.set(tail, body.length);
   out.set(cipher.getAuthTag(), plaintext.length);
   return length;
-}
+};
 
 /**
  * ChaCha20-Poly1305 open through node:crypto: `ciphertext` (with its tag) into `out`.
  *
  * @returns plaintext length, or -1 when the tag does not verify (nothing is written then)
  */
-export function nativeOpen(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array | null,
-  ciphertext: Uint8Array,
-  out: Uint8Array,
-): number {
+export const nativeOpen: RawOpen = (key, nonce, aad, ciphertext, out) => {
   const length = openedLength(ciphertext, out);
   if (length < 0) return -1;
   const decipher = createDecipheriv(ALGORITHM, key, nonce, OPTIONS);
@@ -64,7 +54,7 @@ export function nativeOpen(
   }
   out.set(body, 0);
   return length;
-}
+};
 
 /**
  * A TransportAead using node:crypto (OpenSSL/BoringSSL in Deno). Each call creates one cipher
