@@ -130,7 +130,11 @@ export class AcmeCertificates {
     return this.#issued.get(domain);
   }
 
-  /** Makes the set of domains that want ACME certificates exactly `domains`. */
+  /**
+   * Makes the set of domains that want ACME certificates exactly `domains`, loading stored
+   * certificates. Issuing waits for {@linkcode renewDue} (after the hub knows the domains, or
+   * the ACME server's HTTP-01 request would find no route).
+   */
   async want(domains: Iterable<string>): Promise<void> {
     const next = new Set(domains);
     for (const domain of [...this.#wanted]) {
@@ -151,7 +155,6 @@ export class AcmeCertificates {
       this.#renewTimer = setInterval(() => this.renewDue(), RENEW_CHECK_INTERVAL_MS);
       unref(this.#renewTimer);
     }
-    this.renewDue();
   }
 
   /** Starts issuing every wanted certificate that is missing or due. */

@@ -179,7 +179,12 @@ export class TrafficEngine implements IngressRoutes {
     } catch (error) {
       log.warn("cannot list the hub's ports", { error: String(error) });
     }
-    await this.sync().catch((error) => log.warn("rules not synced", { error: String(error) }));
+    try {
+      await this.sync();
+      this.#acme.renewDue();
+    } catch (error) {
+      log.warn("rules not synced", { error: String(error) });
+    }
   }
 
   /** The tunnel address listened on, or null. */
@@ -333,6 +338,8 @@ export class TrafficEngine implements IngressRoutes {
       if (!this.#session) return;
       try {
         await this.sync();
+        // The hub routes the new domains now: ACME's HTTP-01 requests can reach us.
+        this.#acme.renewDue();
       } catch (error) {
         if (!(error instanceof RuleError) || error.status !== 409) {
           // Unreachable: the hub gets the rules on the next (re)connect.
