@@ -51,7 +51,7 @@ run: deps
 
 # deno compile fetches a denort runtime; DENORT_BIN points at a local one instead.
 build: deps
-	@. $(TOOLS) && tools/build.sh
+	@tools/build.sh
 
 clean:
 	rm -rf dist .tools

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compiles dist/burrow. Sourced environment: tools/deno.sh (BURROW_DENO, BURROW_FLAGS).
+# Compiles dist/burrow with the pinned Deno and the launcher's permissions.
 set -euo pipefail
+. "$(dirname "$0")/deno.sh"
 cd "$BURROW_ROOT"
 mkdir -p dist
 includes=()
