@@ -9,7 +9,6 @@ DENO := .tools/bin/deno
 TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
 	ping:iputils-ping curl:curl socat:socat pebble:pebble nginx:nginx pkill:procps
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk:wrk sshd:openssh-server ssh:openssh-client
-ENTRYPOINTS := main.ts $(wildcard src/tun/*worker*.ts)
 
 .PHONY: help deno deps test-deps bench-deps check test bench run build clean
 
@@ -24,7 +23,7 @@ deno:
 
 # Fetches every module (Workers too) so burrow runs offline, e.g. inside a namespace.
 deps: deno
-	@$(DENO) install --quiet --entrypoint $(ENTRYPOINTS) $(wildcard tests/*/*.ts tests/*.ts)
+	@. $(TOOLS) && burrow_ensure_deps && burrow_ensure_deps $(wildcard tests/*/*.ts tests/*/*/*.ts)
 
 test-deps:
 	@tools/apt-ensure.sh $(TEST_PACKAGES)

@@ -27,3 +27,16 @@ burrow_ensure_deno() {
   ln -sf "$found" "$BURROW_DENO"
   "$BURROW_DENO" --version | head -n 1 >&2
 }
+
+# Fetches every module burrow loads, Worker entry points included (Deno would load them
+# lazily), so later runs work offline, e.g. inside a network namespace. Extra arguments are
+# more entry points (the Makefile adds the tests).
+burrow_ensure_deps() {
+  local stamp="$BURROW_TOOLS/deps.stamp"
+  if [ $# -eq 0 ] && [ -f "$stamp" ] && [ "$stamp" -nt "$BURROW_ROOT/deno.lock" ] && [ "$stamp" -nt "$BURROW_ROOT/deno.json" ]; then
+    return 0
+  fi
+  (cd "$BURROW_ROOT" && "$BURROW_DENO" install --quiet --frozen --entrypoint main.ts src/tun/*_worker.ts "$@") || return 1
+  [ $# -eq 0 ] && touch "$stamp"
+  return 0
+}
