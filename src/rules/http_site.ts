@@ -287,10 +287,11 @@ async function proxyRequest(
     ["X-Real-IP", context.from.address],
   );
   if (upgrade !== undefined) headers.push(["Connection", "Upgrade"], ["Upgrade", upgrade]);
-  else headers.push(["Connection", "keep-alive"]);
+  // An HTTP/1.0 client cannot read a chunked answer: ask the upstream in its version.
+  else headers.push(["Connection", head.version === "HTTP/1.0" ? "close" : "keep-alive"]);
   const base = site.upstream?.basePath ?? "";
   const target = base !== "" && head.target.startsWith("/") ? base + head.target : head.target;
-  const forwarded: RequestHead = { method: head.method, target, version: "HTTP/1.1", headers };
+  const forwarded: RequestHead = { method: head.method, target, version: head.version, headers };
 
   const requestBody = requestFraming(head);
   const retryable = context.reused && requestBody.kind === "none";

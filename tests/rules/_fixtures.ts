@@ -184,6 +184,19 @@ export function echoUpstream(): { port: number; server: Deno.HttpServer } {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     const body = req.body ? await req.text() : "";
+    if (url.pathname.startsWith("/stream")) {
+      // No length: HTTP/1.1 gets chunks, HTTP/1.0 a body ended by close.
+      const parts = ["first,", "second,", "third"];
+      return new Response(
+        new ReadableStream({
+          pull(controller) {
+            const part = parts.shift();
+            if (part === undefined) controller.close();
+            else controller.enqueue(new TextEncoder().encode(part));
+          },
+        }),
+      );
+    }
     return Response.json({
       method: req.method,
       path: url.pathname + url.search,

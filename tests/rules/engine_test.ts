@@ -51,6 +51,23 @@ Deno.test("a proxied site gets Host, rewriteHost and X-Forwarded-* from the PROX
     assertEquals(rewrittenSeen.headers.host, "inside.example.net");
     assertEquals(rewrittenSeen.headers["x-forwarded-host"], "rewrite.example.com");
 
+    const old = await relayedRequest(
+      fixture.http,
+      "203.0.113.7",
+      "GET /stream HTTP/1.0\r\nHost: plain.example.com\r\n\r\n",
+    );
+    assertEquals(old.status, 200, old.raw);
+    assertEquals(old.headers["transfer-encoding"], undefined, "no chunks for HTTP/1.0");
+    assertEquals(old.body, "first,second,third");
+    const streamed = await relayedRequest(
+      fixture.http,
+      "203.0.113.7",
+      "GET /stream HTTP/1.1\r\nHost: plain.example.com\r\nConnection: close\r\n\r\n",
+    );
+    assertEquals(streamed.headers["transfer-encoding"], "chunked");
+    assertStringIncludes(streamed.body, "first,");
+    assertStringIncludes(streamed.body, "third");
+
     const viaUrl = await relayedRequest(
       fixture.http,
       "2001:db8::5",
