@@ -554,6 +554,52 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       ]);
       assertStringIncludes(tls.stdout, '"path":"/"');
     });
+
+    await t.step(
+      "traffic/delete as a GET with a body takes a site and a forward away",
+      async () => {
+        const deleted = await run([
+          "curl",
+          "-s",
+          "--unix-socket",
+          socketA,
+          "-X",
+          "GET",
+          "-H",
+          "Content-Type: application/json",
+          "--data-binary",
+          JSON.stringify({ https: [{ domain: "site.brl.test" }], ports: [{ port: forwardPort }] }),
+          "http://localhost/api/client/v1.0/traffic/delete",
+        ]);
+        assertEquals(JSON.parse(deleted.stdout), { status: true, error: "" });
+        const config = JSON.parse((await apiA("GET", "/api/client/v1.0/config")).body);
+        assert(!config.https.some((site: { domain: string }) => site.domain === "site.brl.test"));
+        assertEquals(config.ports, []);
+        const list = JSON.parse((await apiA("GET", "/api/client/v1.0/ports/list")).body);
+        assertEquals(list, [{ port: forwardPort, destination: "", dstPort: 0 }]);
+        await waitFor(
+          "the hub stops routing the site",
+          async () => {
+            const site = await curl([
+              ...resolve("site.brl.test"),
+              "-o",
+              "/dev/null",
+              "-w",
+              "%{http_code}",
+              "http://site.brl.test/",
+            ], false);
+            return site.stdout !== "200";
+          },
+          10_000,
+          200,
+        );
+        const echo = await clientNs.exec(
+          ["socat", "-T2", "-", `TCP:${HUB_A}:${forwardPort}`],
+          { stdin: "gone\n", check: false },
+        );
+        assertEquals(echo.stdout, "", "the cleared forward no longer relays");
+      },
+    );
   } catch (error) {
     console.log(agentLog.join("").slice(-4000));
     throw error;
