@@ -143,7 +143,7 @@ export class TrafficEngine implements IngressRoutes {
         }
       }
     }
-    engine.#portmaps.stage([]).commit(current.portmaps);
+    await (await engine.#portmaps.stage([])).commit(current.portmaps);
     await engine.#applyLive(current);
     if (options.listenAddress) await engine.#ingress.listenOn(options.listenAddress);
     return engine;
@@ -324,7 +324,7 @@ export class TrafficEngine implements IngressRoutes {
           throw new RuleError(400, `https[${index}] (${rule.domain}): ${(error as Error).message}`);
         }
       }
-      const staged: StagedPortMaps = this.#portmaps.stage(request?.portmaps ?? []);
+      const staged: StagedPortMaps = await this.#portmaps.stage(request?.portmaps ?? []);
       try {
         await this.#store.replace(next);
       } catch (error) {
@@ -333,7 +333,7 @@ export class TrafficEngine implements IngressRoutes {
         throw new RuleError(500, "cannot write the rule set to the state directory");
       }
       for (const [domain, pair] of certs) this.#customCerts.set(domain, pair);
-      staged.commit(next.portmaps);
+      await staged.commit(next.portmaps);
       await this.#applyLive(next);
       if (!this.#session) return;
       try {
@@ -347,7 +347,7 @@ export class TrafficEngine implements IngressRoutes {
           return;
         }
         await this.#store.replace(previous);
-        this.#portmaps.stage([]).commit(previous.portmaps);
+        await (await this.#portmaps.stage([])).commit(previous.portmaps);
         await this.#applyLive(previous);
         throw error;
       }

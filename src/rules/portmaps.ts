@@ -24,6 +24,8 @@ type Listener =
 interface Entry {
   listener: Listener;
   rule: PortMapRule;
+  /** The accept loop; the port is free again once it ended. */
+  loop?: Promise<void>;
 }
 
 function keyOf(rule: { transport: string; port: number }): string {
@@ -32,7 +34,8 @@ function keyOf(rule: { transport: string; port: number }): string {
 
 /** Listeners bound for a change that is not committed yet. */
 export interface StagedPortMaps {
-  commit(all: readonly PortMapRule[]): void;
+  /** Adopts the staged listeners, closes the ones not in `all`; resolves once those are free. */
+  commit(all: readonly PortMapRule[]): Promise<void>;
   abort(): void;
 }
 
@@ -41,6 +44,8 @@ export class PortMapListeners {
   readonly #entries = new Map<string, Entry>();
   readonly #conns = new Set<Deno.Conn>();
   readonly #loops = new Set<Promise<void>>();
+  // Listeners being closed, by key: a port can be bound again once its loop ended.
+  readonly #closing = new Map<string, Promise<void>>();
   #closed = false;
 
   constructor(readonly dial: PortMapDialer) {}
@@ -56,15 +61,16 @@ export class PortMapListeners {
    * @param requested the port maps being created or updated, in request order (for error names)
    * @throws {RuleError} 409 naming the port map whose port cannot be bound
    */
-  stage(requested: readonly PortMapRule[]): StagedPortMaps {
+  async stage(requested: readonly PortMapRule[]): Promise<StagedPortMaps> {
     const staged = new Map<string, Listener>();
     const abort = () => {
       for (const listener of staged.values()) closeQuietly(listener.socket);
       staged.clear();
     };
-    requested.forEach((rule, index) => {
+    for (const [index, rule] of requested.entries()) {
       const key = keyOf(rule);
-      if (this.#entries.has(key) || staged.has(key)) return;
+      if (this.#entries.has(key) || staged.has(key)) continue;
+      await this.#closing.get(key);
       try {
         staged.set(key, bind(rule));
       } catch (error) {
@@ -79,16 +85,23 @@ export class PortMapListeners {
           `portmaps[${index}] (${rule.port}): cannot listen on ${PORT_MAP_LISTEN_ADDRESS}:${rule.port}/${rule.transport}: ${reason}`,
         );
       }
-    });
+    }
     return {
       abort,
-      commit: (all) => {
+      commit: async (all) => {
         const wanted = new Map(all.map((rule) => [keyOf(rule), rule]));
+        const closing: Promise<void>[] = [];
         for (const [key, entry] of this.#entries) {
           if (wanted.has(key)) continue;
           closeQuietly(entry.listener.socket);
           this.#entries.delete(key);
+          const done = (entry.loop ?? Promise.resolve()).finally(() => {
+            if (this.#closing.get(key) === done) this.#closing.delete(key);
+          });
+          this.#closing.set(key, done);
+          closing.push(done);
         }
+        await Promise.all(closing);
         for (const [key, rule] of wanted) {
           const entry = this.#entries.get(key);
           if (entry) {
@@ -98,7 +111,8 @@ export class PortMapListeners {
           let listener = staged.get(key);
           staged.delete(key);
           if (!listener) {
-            // Restored at start or staged elsewhere: bind now, and log instead of failing.
+            // Restored at start or after a rollback: bind now, and log instead of failing.
+            await this.#closing.get(key);
             try {
               listener = bind(rule);
             } catch (error) {
@@ -120,6 +134,7 @@ export class PortMapListeners {
     const loop = entry.listener.transport === "tcp"
       ? this.#serveTcp(entry, entry.listener.socket)
       : this.#serveUdp(entry, entry.listener.socket);
+    entry.loop = loop;
     this.#loops.add(loop);
     loop.finally(() => this.#loops.delete(loop));
   }
