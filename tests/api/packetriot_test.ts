@@ -187,6 +187,14 @@ Deno.test("the spec's examples create exactly the documented config and ports li
     );
     assertEquals(updated.code, 200);
     assertEquals(JSON.parse((await call("GET", "config")).text).ports[0].dstPort, 2201);
+    // The release example: the port goes back to the hub with its forward.
+    const released = await call("POST", "ports/release", '{\n"port": 22872\n}');
+    assertEquals([released.code, JSON.parse(released.text)], [200, { status: true, error: "" }]);
+    assertEquals(
+      JSON.parse((await call("GET", "ports/list")).text).map((p: { port: number }) => p.port),
+      [22132, 22470],
+    );
+    assertEquals(JSON.parse((await call("GET", "config")).text).ports, [SPEC_PORTS[1]]);
   });
 });
 
