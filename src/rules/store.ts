@@ -57,7 +57,8 @@ export function planCreate(current: RuleSet, request: TrafficRules): RuleSet {
         `ports[${index}] (${rule.port}): the port is not allocated to this tunnel`,
       );
     }
-    if (out.ports[at].destination !== "") {
+    // A rule without destination clears the forward, which the spec allows here too.
+    if (isForward(rule) && isForward(out.ports[at])) {
       throw new RuleError(409, `ports[${index}] (${rule.port}): the port has a forward already`);
     }
     out.ports[at] = rule;

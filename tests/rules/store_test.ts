@@ -44,6 +44,20 @@ Deno.test("plans change a copy, count revisions and name the offending object", 
     ).status,
     404,
   );
+  const busy = assertThrows(
+    () =>
+      planCreate(
+        created,
+        parseTrafficRules({ ports: [{ port: 22872, destination: "10.0.0.2", dstPort: 22 }] }),
+      ),
+    RuleError,
+  );
+  assertEquals(busy.status, 409);
+  // Creating a rule without destination clears the forward (the spec's way to clear).
+  assertEquals(
+    planCreate(created, parseTrafficRules({ ports: [{ port: 22872 }] })).ports,
+    [{ port: 22872, destination: "", dstPort: 0 }],
+  );
   const deleted = planDelete(created, parseTrafficKeys({ ports: [{ port: 22872 }] }));
   assertEquals(deleted.ports, [{ port: 22872, destination: "", dstPort: 0 }]);
   assertEquals(planReleased(deleted, 22872).ports, []);
