@@ -25,6 +25,8 @@ export interface DaemonConfig {
   connectAtStart?: ConnectionParams;
   tunnels?: TunnelFactory;
   timing?: Partial<SessionTiming>;
+  /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
+  acme?: { directoryUrl?: string; email?: string; caFile?: string };
 }
 
 /**
@@ -39,7 +41,12 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     timing: config.timing,
   });
   // Traffic rules are restored before the first connection so the first sync carries them.
-  const rules = await startAgentRules(agent);
+  const acme = config.acme ?? {};
+  const rules = await startAgentRules(agent, {
+    directoryUrl: acme.directoryUrl,
+    email: acme.email,
+    caPem: acme.caFile ? await Deno.readTextFile(acme.caFile) : undefined,
+  });
   let server: ApiServer | undefined;
   if (config.api.socketPath || config.api.tcp) {
     server = await ApiServer.start({

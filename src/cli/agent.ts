@@ -141,6 +141,27 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     value: "DIR",
     description: "directory of the agent's identity, connection and rules",
   },
+  {
+    name: "acme-directory",
+    type: "string",
+    env: "BURROW_ACME_DIRECTORY",
+    value: "URL",
+    description: "ACME directory for useLetsEnc sites (default: Let's Encrypt)",
+  },
+  {
+    name: "acme-email",
+    type: "string",
+    env: "BURROW_ACME_EMAIL",
+    value: "EMAIL",
+    description: "contact address of the ACME account",
+  },
+  {
+    name: "acme-ca-file",
+    type: "string",
+    env: "BURROW_ACME_CA_FILE",
+    value: "FILE",
+    description: "PEM CA trusted for the ACME server's own HTTPS (e.g. pebble's)",
+  },
 ];
 
 export const agentRole: Role = {
@@ -220,6 +241,11 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     api: { socketPath, socketMode: flags.number("socket-mode") ?? 0o660, tcp, apiToken },
     defaults,
     connectAtStart,
+    acme: {
+      ...optional("directoryUrl", flags.string("acme-directory")),
+      ...optional("email", flags.string("acme-email")),
+      ...optional("caFile", flags.string("acme-ca-file")),
+    },
   };
 }
 

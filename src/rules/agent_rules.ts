@@ -1,7 +1,6 @@
 // Joins the traffic engine to the running agent: the agent's hub session carries the burrow
 // requests, every (re)registration moves the listeners to the tunnel address and syncs the
-// rules, and port maps dial the hub's tunnel address. ACME settings come from the environment
-// until the agent role has flags for them.
+// rules, and port maps dial the hub's tunnel address.
 
 import { log } from "../log/logger.ts";
 import { dialPortMap } from "../hub/portmap_client.ts";
@@ -22,18 +21,6 @@ export interface AgentForRules {
 
 /** Request failures that mean "no answer", not "the hub said no". */
 const UNREACHABLE_CODES = new Set(["not_connected", "timeout", "closed", "disconnected"]);
-
-/**
- * ACME settings from `BURROW_ACME_DIRECTORY`, `BURROW_ACME_EMAIL` and `BURROW_ACME_CA_FILE`
- * (a PEM file trusted for the ACME server's HTTPS, e.g. pebble's).
- */
-export async function acmeOptionsFromEnv(): Promise<AcmeOptions> {
-  const directoryUrl = Deno.env.get("BURROW_ACME_DIRECTORY") || undefined;
-  const email = Deno.env.get("BURROW_ACME_EMAIL") || undefined;
-  const caFile = Deno.env.get("BURROW_ACME_CA_FILE");
-  const caPem = caFile ? await Deno.readTextFile(caFile) : undefined;
-  return { directoryUrl, email, caPem };
-}
 
 /** The agent's session as the engine asks it. */
 export function rulesSessionOf(agent: AgentForRules): RulesSession {
@@ -72,11 +59,11 @@ export function hubAddressOf(agent: AgentForRules): string | undefined {
  */
 export async function startAgentRules(
   agent: AgentForRules,
-  acme?: AcmeOptions,
+  acme: AcmeOptions = {},
 ): Promise<{ engine: TrafficEngine; close(): Promise<void> }> {
   const engine = await TrafficEngine.start({
     stateDir: agent.stateDir,
-    acme: acme ?? await acmeOptionsFromEnv(),
+    acme,
     portMapDialer: (request) => {
       const hubAddress = hubAddressOf(agent);
       if (!hubAddress) return Promise.reject(new Error("not registered with the hub"));
