@@ -64,6 +64,29 @@ export function uniqueSuffix(): string {
   return Math.random().toString(36).slice(2, 7);
 }
 
+type Stdio = "piped" | "null" | "inherit";
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  /** @default "null" */
+  stdin?: "piped" | "null";
+  /** @default "null" */
+  stdout?: Stdio;
+  /** @default "null" */
+  stderr?: Stdio;
+}
+
+/** Starts a long-running process on this host; stop it with {@linkcode stopProcess}. */
+export function spawn(cmd: string[], options: SpawnOptions = {}): Deno.ChildProcess {
+  return new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env: options.env,
+    stdin: options.stdin ?? "null",
+    stdout: options.stdout ?? "null",
+    stderr: options.stderr ?? "null",
+  }).spawn();
+}
+
 /** A network namespace owned by a test. */
 export class Netns {
   private constructor(readonly name: string) {}
@@ -85,22 +108,8 @@ export class Netns {
   }
 
   /** Starts a long-running process inside the namespace; stop it with {@linkcode stopProcess}. */
-  spawn(
-    cmd: string[],
-    options: {
-      env?: Record<string, string>;
-      stdout?: "piped" | "null" | "inherit";
-      stderr?: "piped" | "null" | "inherit";
-    } = {},
-  ): Deno.ChildProcess {
-    const argv = this.wrap(cmd);
-    return new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      env: options.env,
-      stdin: "null",
-      stdout: options.stdout ?? "null",
-      stderr: options.stderr ?? "null",
-    }).spawn();
+  spawn(cmd: string[], options: SpawnOptions = {}): Deno.ChildProcess {
+    return spawn(this.wrap(cmd), options);
   }
 
   /** Deletes the namespace, killing whatever still runs in it. */
@@ -161,10 +170,48 @@ export async function linkNamespaces(
   return { ifA, ifB };
 }
 
-/** Sends SIGTERM, then SIGKILL after `graceMs`, and waits for the process; never throws. */
+/** Namespaces one test creates, destroyed together (last created first), even after a failed setup. */
+export class NetnsGroup {
+  readonly #members: Netns[] = [];
+
+  async create(prefix: string): Promise<Netns> {
+    const ns = await Netns.create(prefix);
+    this.#members.push(ns);
+    return ns;
+  }
+
+  /**
+   * Creates a namespace joined to `peer` by a veth pair, with `addresses` on its own side and
+   * `peerAddresses` on the peer's (CIDRs); `defaultRoute` sends everything else through the
+   * peer's first address (e.g. an agent reaching the internet through the hub's host).
+   */
+  async createLinked(
+    prefix: string,
+    peer: Netns,
+    options: { addresses: string[]; peerAddresses: string[]; defaultRoute?: boolean },
+  ): Promise<Netns> {
+    const ns = await this.create(prefix);
+    await linkNamespaces(ns, peer, options.addresses, options.peerAddresses);
+    if (options.defaultRoute) {
+      const gateway = options.peerAddresses[0].split("/")[0];
+      await ns.exec(["ip", "route", "add", "default", "via", gateway]);
+    }
+    return ns;
+  }
+
+  async destroy(): Promise<void> {
+    for (const ns of this.#members.splice(0).reverse()) await ns.destroy().catch(() => {});
+  }
+}
+
+/**
+ * Sends SIGTERM, then SIGKILL after `graceMs`, and waits for the process; never throws.
+ * The default grace leaves a burrow process time for its orderly shutdown (removing its
+ * interface, its socket and its session), which tests check through the exit code.
+ */
 export async function stopProcess(
   child: Deno.ChildProcess,
-  graceMs = 2000,
+  graceMs = 5000,
 ): Promise<Deno.CommandStatus> {
   try {
     child.kill("SIGTERM");

@@ -2,46 +2,27 @@
 // or is absent): /exit answers, removes the socket and ends the process; a refused login shows
 // in /status; state files and modes; the secret never reaches stderr nor /status.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
-import { run, stopProcess, waitFor } from "../_support/netns.ts";
+import { stopProcess, waitFor } from "../_support/netns.ts";
+import { agentStatus, startAgent, unixSocketApi } from "../_support/burrow.ts";
 import { FakeHub } from "../_support/fake_hub.ts";
 
-const BURROW = new URL("../../burrow", import.meta.url).pathname;
 const SECRET = "agent-secret-never-printed-42";
-
-async function status(socket: string): Promise<Record<string, unknown>> {
-  const result = await run(["curl", "-s", "--unix-socket", socket, "http://localhost/status"]);
-  return JSON.parse(result.stdout);
-}
 
 Deno.test("burrow agent: /exit answers, then the process exits and removes its socket", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bag-d-" });
   const socket = `${dir}/run/agent.sock`;
-  const child = new Deno.Command(BURROW, {
-    args: [
-      "agent",
-      "--state-dir",
-      `${dir}/state`,
-      "--socket-path",
-      socket,
-      "--socket-mode",
-      "0600",
-    ],
+  const child = startAgent(null, {
+    stateDir: `${dir}/state`,
+    socket,
+    args: ["--socket-mode", "0600"],
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
   try {
     await waitFor("the socket", async () => (await Deno.lstat(socket)).isSocket === true, 20_000);
     assertEquals((await Deno.lstat(socket)).mode! & 0o777, 0o600);
-    const exit = await run([
-      "curl",
-      "-s",
-      "--unix-socket",
-      socket,
-      "-X",
-      "POST",
-      "http://localhost/exit",
-    ]);
-    assertEquals(JSON.parse(exit.stdout), { status: "shutdown initiated" });
+    const exit = await unixSocketApi(socket)("POST", "/exit");
+    assertEquals(exit.json(), { status: "shutdown initiated" });
     const code = await child.status;
     assertEquals(code.code, 0);
     await assertRejects(() => Deno.lstat(socket), Deno.errors.NotFound);
@@ -57,27 +38,21 @@ Deno.test("burrow agent: a refused secret is terminated in /status, never printe
   const dir = await Deno.makeTempDir({ prefix: "bag-d-" });
   const hub = await FakeHub.start({ clients: { "agent-1": "the right one" } });
   const socket = `${dir}/agent.sock`;
-  const child = new Deno.Command(BURROW, {
-    args: [
-      "agent",
-      "--state-dir",
-      `${dir}/state`,
-      "--socket-path",
-      socket,
-      "--endpoint",
-      hub.endpoint,
-      "--id",
-      "agent-1",
-      "--log-level",
-      "debug",
-    ],
+  const child = startAgent(null, {
+    stateDir: `${dir}/state`,
+    socket,
+    args: ["--endpoint", hub.endpoint, "--id", "agent-1", "--log-level", "debug"],
     env: { OLM_SECRET: SECRET },
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
   try {
-    await waitFor("terminated", async () => (await status(socket)).terminated === true, 20_000);
-    const s = await status(socket);
+    await waitFor(
+      "terminated",
+      async () => (await agentStatus(socket)).terminated === true,
+      20_000,
+    );
+    const s = await agentStatus(socket);
     assertEquals(s.connected, false);
     assertEquals((s.error as { code: string }).code, "unauthorized");
     assert(!JSON.stringify(s).includes(SECRET));

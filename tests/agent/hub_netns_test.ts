@@ -4,17 +4,16 @@
 // removing the interface, a wrong secret ending terminated, restart restoring the identity.
 import { assert, assertEquals } from "../_support/assert.ts";
 import {
-  linkNamespaces,
-  Netns,
-  netnsTest,
-  run,
-  uniqueSuffix,
-  waitFor,
-  waitForTcp,
-} from "../_support/netns.ts";
+  addHubClient,
+  collectOutput,
+  hubEndpoint,
+  loginFlags,
+  startAgent,
+  startHub,
+  unixSocketApi,
+} from "../_support/burrow.ts";
+import { NetnsGroup, netnsTest, stopProcess, uniqueSuffix, waitFor } from "../_support/netns.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const BURROW = `${ROOT}burrow`;
 const HUB_IP = "10.78.1.1", AGENT_IP = "10.78.1.2";
 
 interface Status {
@@ -33,104 +32,52 @@ interface Status {
   error?: { code: string; message: string };
 }
 
-/** SIGTERM, SIGKILL after a grace period; returns the exit status. Never throws. */
-async function stopChild(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited already */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited already */ }
-  }, 5000);
-  const status = await child.status;
-  clearTimeout(timer);
-  return status;
-}
-
 Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", async (t) => {
   const suffix = uniqueSuffix();
   const dir = await Deno.makeTempDir({ prefix: "bag-e2e-" });
   const socket = `${dir}/agent.sock`;
   const agentIf = `bag${suffix}`;
-  const namespaces: Netns[] = [];
+  const namespaces = new NetnsGroup();
   let hub: Deno.ChildProcess | undefined;
   let agent: Deno.ChildProcess | undefined;
-  const agentLogs: string[] = [];
+  const agentLogs: string[][] = [];
   try {
-    const hubNs = await Netns.create("bag-hub");
-    namespaces.push(hubNs);
-    const agentNs = await Netns.create("bag-ag");
-    namespaces.push(agentNs);
-    await linkNamespaces(agentNs, hubNs, [`${AGENT_IP}/24`], [`${HUB_IP}/24`]);
+    const hubNs = await namespaces.create("bag-hub");
+    const agentNs = await namespaces.createLinked("bag-ag", hubNs, {
+      addresses: [`${AGENT_IP}/24`],
+      peerAddresses: [`${HUB_IP}/24`],
+    });
 
     const hubState = `${dir}/hub`;
-    const cred = JSON.parse(
-      (await run([BURROW, "hub", "client", "add", "--state-dir", hubState, "--name", "e2e"]))
-        .stdout,
-    ) as { id: string; secret: string };
-    const startHub = async () => {
-      hub = hubNs.spawn([
-        BURROW,
-        "hub",
-        "--state-dir",
-        hubState,
-        "--listen",
-        "0.0.0.0:8443",
-        "--public-host",
-        HUB_IP,
-        "--interface",
-        `bagh${suffix}`,
-        "--port-range",
-        "22100-22109",
-      ], { stderr: "null", stdout: "null" });
-      await waitForTcp(agentNs, HUB_IP, 8443, 30_000);
+    const cred = await addHubClient(hubState, "e2e");
+    const launchHub = async () => {
+      hub = await startHub(hubNs, agentNs, {
+        stateDir: hubState,
+        publicHost: HUB_IP,
+        interface: `bagh${suffix}`,
+        portRange: "22100-22109",
+      });
     };
-    await startHub();
+    await launchHub();
 
-    const startAgent = (extra: string[]) => {
-      const child = agentNs.spawn([
-        BURROW,
-        "agent",
-        "--state-dir",
-        `${dir}/agent`,
-        "--socket-path",
+    const launchAgent = (extra: string[]) => {
+      const child = startAgent(agentNs, {
+        stateDir: `${dir}/agent`,
         socket,
-        "--interface",
-        agentIf,
-        "--ping-interval",
-        "500ms",
-        "--log-level",
-        "debug",
-        ...extra,
-      ], { stdout: "null", stderr: "piped" });
+        interface: agentIf,
+        args: ["--ping-interval", "500ms", "--log-level", "debug", ...extra],
+        stderr: "piped",
+      });
       // Keep every log line to check that the secret never appears.
-      (async () => {
-        for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-          agentLogs.push(chunk);
-        }
-      })().catch(() => {});
+      agentLogs.push(collectOutput(child.stderr));
       return child;
     };
-    const api = async (method: string, path: string, body?: string) => {
-      const args = ["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", socket, "-X", method];
-      if (body) args.push("-H", "Content-Type: application/json", "-d", body);
-      const result = await run([...args, `http://localhost${path}`]);
-      const cut = result.stdout.lastIndexOf("\n");
-      return { status: Number(result.stdout.slice(cut + 1)), body: result.stdout.slice(0, cut) };
-    };
-    const status = async () => JSON.parse((await api("GET", "/status")).body) as Status;
+    const api = unixSocketApi(socket);
+    const status = async () => (await api("GET", "/status")).json<Status>();
     const linkExists = async () =>
       (await agentNs.exec(["ip", "link", "show", agentIf], { check: false })).code === 0;
 
-    agent = startAgent([
-      "--endpoint",
-      `http://${HUB_IP}:8443`,
-      "--id",
-      cred.id,
-      "--secret",
-      cred.secret,
-    ]);
+    agent = launchAgent(loginFlags(hubEndpoint(HUB_IP), cred));
 
     let serverIP = "";
     await t.step(
@@ -174,9 +121,9 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
     );
 
     await t.step("a hub restart: the agent reconnects and registers again on its own", async () => {
-      await stopChild(hub!);
+      await stopProcess(hub!);
       await waitFor("the drop", async () => !(await status()).connected, 20_000);
-      await startHub();
+      await launchHub();
       await waitFor("re-registered", async () => {
         const s = await status();
         return s.connected && s.registered;
@@ -207,9 +154,9 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
       async () => {
         const identity = await Deno.readTextFile(`${dir}/agent/identity.json`);
         const tunnelIP = (await status()).networkSettings.tunnelIP;
-        assertEquals((await stopChild(agent!)).code, 0);
+        assertEquals((await stopProcess(agent!)).code, 0);
         await waitFor("the interface to go", async () => !(await linkExists()), 10_000);
-        agent = startAgent([]);
+        agent = launchAgent([]);
         await waitFor("registered again", async () => {
           const s = await status().catch(() => null);
           return s?.registered === true;
@@ -254,15 +201,15 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
         assertEquals(code.code, 0);
         agent = undefined;
         assertEquals(await Deno.lstat(socket).then(() => true, () => false), false);
-        const logs = agentLogs.join("");
+        const logs = agentLogs.flat().join("");
         assert(logs.includes("registered with the hub"), "logs were captured");
         assert(!logs.includes(cred.secret), "the secret never reaches a log line");
       },
     );
   } finally {
-    if (agent) await stopChild(agent);
-    if (hub) await stopChild(hub);
-    for (const ns of namespaces) await ns.destroy();
+    if (agent) await stopProcess(agent);
+    if (hub) await stopProcess(hub);
+    await namespaces.destroy();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }));

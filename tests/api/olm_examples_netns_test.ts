@@ -4,11 +4,15 @@
 // hub serves TLS with a certificate from a test CA the agent trusts via DENO_CERT. No packet
 // leaves the namespace.
 import { assert, assertEquals } from "../_support/assert.ts";
-import { Netns, netnsTest, uniqueSuffix, waitFor, waitForTcp } from "../_support/netns.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-const BURROW = `${ROOT}burrow`;
-const DENO = `${ROOT}.tools/bin/deno`;
+import { curlAnswer, DENO, REPO_ROOT, startAgent } from "../_support/burrow.ts";
+import {
+  Netns,
+  netnsTest,
+  stopProcess,
+  uniqueSuffix,
+  waitFor,
+  waitForTcp,
+} from "../_support/netns.ts";
 
 const CONNECT = `{
     "id": "31frd0uzbjvp721",
@@ -82,21 +86,6 @@ async function makeCertificates(dir: string): Promise<void> {
   ]);
 }
 
-/** SIGTERM, SIGKILL after a grace period; never throws. */
-async function stopChild(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited already */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited already */ }
-  }, 5000);
-  const status = await child.status;
-  clearTimeout(timer);
-  return status;
-}
-
 Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bag-ex-" });
   const ns = await Netns.create("bag-ex");
@@ -110,35 +99,24 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
       DENO,
       "run",
       "-A",
-      `${ROOT}tests/_support/fake_hub.ts`,
+      `${REPO_ROOT}tests/_support/fake_hub.ts`,
       "443",
       `${dir}/hub.pem`,
       `${dir}/hub.key`,
     ]));
     await waitForTcp(ns, "127.0.0.1", 443, 30_000);
     const socket = `${dir}/olm/olm.sock`;
-    const agent = ns.spawn([
-      BURROW,
-      "agent",
-      "--enable-api",
-      "--http-addr",
-      ":9452",
-      "--socket-path",
+    const agent = startAgent(ns, {
+      stateDir: `${dir}/state`,
       socket,
-      "--state-dir",
-      `${dir}/state`,
-      "--interface",
-      `bag${uniqueSuffix()}`,
-    ], { env: { DENO_CERT: `${dir}/ca.pem` } });
+      interface: `bag${uniqueSuffix()}`,
+      args: ["--enable-api", "--http-addr", ":9452"],
+      env: { DENO_CERT: `${dir}/ca.pem` },
+    });
     children.push(agent);
     await waitForTcp(ns, "127.0.0.1", 9452, 30_000);
 
-    const curl = async (...args: string[]) => {
-      const result = await ns.exec(["curl", "-s", "-w", "\n%{http_code}", ...args]);
-      const cut = result.stdout.lastIndexOf("\n");
-      const body = result.stdout.slice(0, cut);
-      return { status: Number(result.stdout.slice(cut + 1)), body, json: () => JSON.parse(body) };
-    };
+    const curl = (...args: string[]) => curlAnswer(ns, args);
     const expect = async (
       answer: Promise<{ status: number; json(): unknown }>,
       status: number,
@@ -234,7 +212,7 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
     assertEquals((await agent.status).code, 0);
     assertEquals(await Deno.lstat(socket).then(() => true, () => false), false);
   } finally {
-    for (const child of children) await stopChild(child);
+    for (const child of children) await stopProcess(child);
     await ns.destroy();
     await Deno.remove(etc, { recursive: true }).catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -1,11 +1,8 @@
-// Shared by the hub's namespace test and benchmark: child processes speaking JSON lines (the
-// fake agent), stopping children, and `burrow hub client add`.
+// Shared by the hub's namespace test and benchmark: the fake agent (tests/hub/_fake_agent.ts)
+// started in a namespace, a child process speaking JSON lines.
 
-import { run } from "../_support/netns.ts";
-
-export const ROOT = new URL("../../", import.meta.url).pathname;
-export const BURROW = `${ROOT}burrow`;
-export const DENO = `${ROOT}.tools/bin/deno`;
+import { type ClientCredentials, DENO, hubEndpoint, REPO_ROOT } from "../_support/burrow.ts";
+import type { Netns } from "../_support/netns.ts";
 
 /** A line-oriented child process: JSON events out, JSON commands in. */
 export class LineProcess {
@@ -83,33 +80,35 @@ export class FakeAgent extends LineProcess {
   }
 }
 
-/** SIGTERM, then SIGKILL after a grace period; for children whose output is not piped. */
-export async function stopChild(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, 5000);
-  await child.status;
-  clearTimeout(timer);
+export interface FakeAgentOptions {
+  /** The hub's public address (its control port is the shared HUB_CONTROL_PORT). */
+  hubHost: string;
+  credentials: ClientCredentials;
+  /** The agent's WireGuard interface name. */
+  interface: string;
+  /** What its servers put in their answers ("agent=NAME"). */
+  name: string;
+  certFile: string;
+  keyFile: string;
+  /** "bare": no HTTP/TLS sites of its own, only what "forward" commands set up (benchmark). */
+  mode?: "bare";
 }
 
-export async function addClient(
-  stateDir: string,
-  name: string,
-): Promise<{ id: string; secret: string }> {
-  const result = await run([
-    BURROW,
-    "hub",
-    "client",
-    "add",
-    "--state-dir",
-    stateDir,
-    "--name",
-    name,
-  ]);
-  return JSON.parse(result.stdout);
+/** Starts tests/hub/_fake_agent.ts in `ns`; stop it with {@linkcode LineProcess.stop}. */
+export function startFakeAgent(ns: Netns, options: FakeAgentOptions): FakeAgent {
+  const child = ns.spawn([
+    DENO,
+    "run",
+    "-A",
+    `${REPO_ROOT}tests/hub/_fake_agent.ts`,
+    hubEndpoint(options.hubHost),
+    options.credentials.id,
+    options.credentials.secret,
+    options.interface,
+    options.name,
+    options.certFile,
+    options.keyFile,
+    ...(options.mode ? [options.mode] : []),
+  ], { stdin: "piped", stdout: "piped", stderr: "inherit" });
+  return new FakeAgent(child);
 }

@@ -3,16 +3,17 @@
 // trips (64-byte echo) through an allocated hub port, through `ssh -R`, and routed directly;
 // HTTP requests per second and p99 (wrk) through hub and agent against the upstream directly.
 
+import { addHubClient, DENO, REPO_ROOT, startHub } from "../_support/burrow.ts";
 import {
-  linkNamespaces,
-  Netns,
+  NetnsGroup,
   run,
+  stopProcess,
   uniqueSuffix,
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 import { makeCertificate } from "./_agent_servers.ts";
-import { addClient, BURROW, DENO, FakeAgent, ROOT, stopChild } from "./_netns_hub.ts";
+import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
 const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AGENT = "10.77.2.2";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
@@ -44,7 +45,7 @@ for (
 }
 
 const suffix = uniqueSuffix();
-const namespaces: Netns[] = [];
+const namespaces = new NetnsGroup();
 const children: Deno.ChildProcess[] = [];
 const dir = await Deno.makeTempDir({ prefix: "bhb-bench-" });
 let agent: FakeAgent | null = null;
@@ -52,17 +53,20 @@ let hub: Deno.ChildProcess | null = null;
 const hubIf = `bhbh${suffix}`;
 
 try {
-  const client = await Netns.create("bhb-bcl");
-  const hubNs = await Netns.create("bhb-bhub");
-  const agentNs = await Netns.create("bhb-bag");
-  namespaces.push(client, hubNs, agentNs);
-  await linkNamespaces(client, hubNs, [`${CLIENT}/24`], [`${HUB_PUBLIC}/24`]);
-  await linkNamespaces(agentNs, hubNs, [`${AGENT}/24`], [`${HUB_SIDE}/24`]);
+  const hubNs = await namespaces.create("bhb-bhub");
+  const client = await namespaces.createLinked("bhb-bcl", hubNs, {
+    addresses: [`${CLIENT}/24`],
+    peerAddresses: [`${HUB_PUBLIC}/24`],
+  });
+  const agentNs = await namespaces.createLinked("bhb-bag", hubNs, {
+    addresses: [`${AGENT}/24`],
+    peerAddresses: [`${HUB_SIDE}/24`],
+    defaultRoute: true,
+  });
   // The direct path is plain routing through the hub namespace. Forwarding is switched on
   // before the hub starts: the hub then switches it off again on its tunnel interface.
   await hubNs.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await client.exec(["ip", "route", "add", "10.77.2.0/24", "via", HUB_PUBLIC]);
-  await agentNs.exec(["ip", "route", "add", "default", "via", HUB_SIDE]);
 
   // Upstreams in the agent namespace: iperf3, a TCP echo, nginx with a 1 KiB page.
   children.push(agentNs.spawn(["iperf3", "-s", "-p", "5201"]));
@@ -83,35 +87,24 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
 
   // The hub, burrow's own WireGuard device first, wireguard-go when that cannot start.
   const state = `${dir}/hub`;
-  const cred = await addClient(state, "bench");
+  const cred = await addHubClient(state, "bench");
   let device = "";
   const wanted = Deno.env.get("BENCH_HUB_WG_DEVICE");
   for (const candidate of wanted ? [wanted] : ["burrow", "wireguard-go"]) {
-    const child = hubNs.spawn([
-      BURROW,
-      "hub",
-      "--state-dir",
-      state,
-      "--listen",
-      "0.0.0.0:8443",
-      "--public-host",
-      HUB_PUBLIC,
-      "--wg-device",
-      candidate,
-      "--interface",
-      hubIf,
-      "--port-range",
-      "22000-22009",
-      "--log-level",
-      "warn",
-    ], { stderr: "inherit" });
     try {
-      await waitForTcp(client, HUB_PUBLIC, 8443, 15_000);
-      hub = child;
+      hub = await startHub(hubNs, client, {
+        stateDir: state,
+        publicHost: HUB_PUBLIC,
+        wgDevice: candidate,
+        interface: hubIf,
+        portRange: "22000-22009",
+        logLevel: "warn",
+        stderr: "inherit",
+        startTimeoutMs: 15_000,
+      });
       device = candidate;
       break;
     } catch {
-      await stopChild(child);
       console.log(`hub with --wg-device ${candidate} did not start; trying the next`);
     }
   }
@@ -120,30 +113,15 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   const { cert, key } = await makeCertificate(["bench.example.com"]);
   await Deno.writeTextFile(`${dir}/cert.pem`, cert);
   await Deno.writeTextFile(`${dir}/key.pem`, key);
-  agent = new FakeAgent(
-    new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        agentNs.name,
-        DENO,
-        "run",
-        "-A",
-        `${ROOT}tests/hub/_fake_agent.ts`,
-        `http://${HUB_PUBLIC}:8443`,
-        cred.id,
-        cred.secret,
-        `bhbb${suffix}`,
-        "bench",
-        `${dir}/cert.pem`,
-        `${dir}/key.pem`,
-        "bare",
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn(),
-  );
+  agent = startFakeAgent(agentNs, {
+    hubHost: HUB_PUBLIC,
+    credentials: cred,
+    interface: `bhbb${suffix}`,
+    name: "bench",
+    certFile: `${dir}/cert.pem`,
+    keyFile: `${dir}/key.pem`,
+    mode: "bare",
+  });
   await agent.next((e) => e.event === "registered", 30_000);
   const ports: number[] = [];
   for (let i = 0; i < 2; i++) {
@@ -239,7 +217,7 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
       DENO,
       "run",
       "-A",
-      `${ROOT}tests/hub/_tcp_rtt.ts`,
+      `${REPO_ROOT}tests/hub/_tcp_rtt.ts`,
       host,
       String(port),
       "2000",
@@ -309,9 +287,9 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   );
 } finally {
   await agent?.stop().catch(() => {});
-  if (hub) await stopChild(hub).catch(() => {});
-  for (const child of children) await stopChild(child).catch(() => {});
-  for (const ns of namespaces.reverse()) await ns.destroy().catch(() => {});
+  if (hub) await stopProcess(hub);
+  for (const child of children) await stopProcess(child);
+  await namespaces.destroy();
   await run(["ip", "link", "del", hubIf], { check: false });
   await Deno.remove(dir, { recursive: true });
 }

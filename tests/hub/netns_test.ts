@@ -3,17 +3,19 @@
 // (tests/hub/_fake_agent.ts with wireguard-go). Covers PROXY v2 over the real tunnel, Host and
 // SNI routing, firewalls, an offline agent, hub restart and `client remove`.
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
+import { addHubClient, BURROW, type ClientCredentials, startHub } from "../_support/burrow.ts";
 import {
-  linkNamespaces,
-  Netns,
+  type Netns,
+  NetnsGroup,
   netnsTest,
   run,
+  stopProcess,
   uniqueSuffix,
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 import { makeCertificate } from "./_agent_servers.ts";
-import { addClient, BURROW, DENO, FakeAgent, ROOT, stopChild } from "./_netns_hub.ts";
+import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
 const HUB_PUBLIC = "10.77.1.1";
 const CLIENT_ONE = "10.77.1.2", CLIENT_TWO = "10.77.1.3";
@@ -21,84 +23,61 @@ const CLIENT_ONE = "10.77.1.2", CLIENT_TWO = "10.77.1.3";
 /** The whole scenario, with the hub's tunnel made by `hubDevice` (burrow or wireguard-go). */
 async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
   const suffix = uniqueSuffix();
-  const namespaces: Netns[] = [];
+  const namespaces = new NetnsGroup();
   const stateDir = await Deno.makeTempDir({ prefix: "bhb-netns-" });
   const hubIf = `bhbh${suffix}`;
   let hub: Deno.ChildProcess | null = null;
   const agents: FakeAgent[] = [];
   try {
-    const client = await Netns.create("bhb-cl");
-    namespaces.push(client);
-    const hubNs = await Netns.create("bhb-hub");
-    namespaces.push(hubNs);
-    const nsA = await Netns.create("bhb-aa");
-    namespaces.push(nsA);
-    const nsB = await Netns.create("bhb-ab");
-    namespaces.push(nsB);
-    await linkNamespaces(client, hubNs, [`${CLIENT_ONE}/24`, `${CLIENT_TWO}/24`], [
-      `${HUB_PUBLIC}/24`,
-    ]);
-    await linkNamespaces(nsA, hubNs, ["10.77.2.2/24"], ["10.77.2.1/24"]);
-    await linkNamespaces(nsB, hubNs, ["10.77.3.2/24"], ["10.77.3.1/24"]);
-    await nsA.exec(["ip", "route", "add", "default", "via", "10.77.2.1"]);
-    await nsB.exec(["ip", "route", "add", "default", "via", "10.77.3.1"]);
+    const hubNs = await namespaces.create("bhb-hub");
+    const client = await namespaces.createLinked("bhb-cl", hubNs, {
+      addresses: [`${CLIENT_ONE}/24`, `${CLIENT_TWO}/24`],
+      peerAddresses: [`${HUB_PUBLIC}/24`],
+    });
+    const nsA = await namespaces.createLinked("bhb-aa", hubNs, {
+      addresses: ["10.77.2.2/24"],
+      peerAddresses: ["10.77.2.1/24"],
+      defaultRoute: true,
+    });
+    const nsB = await namespaces.createLinked("bhb-ab", hubNs, {
+      addresses: ["10.77.3.2/24"],
+      peerAddresses: ["10.77.3.1/24"],
+      defaultRoute: true,
+    });
 
     const { cert, key } = await makeCertificate(["a.example.com", "b.example.com"]);
     await Deno.writeTextFile(`${stateDir}/cert.pem`, cert);
     await Deno.writeTextFile(`${stateDir}/key.pem`, key);
     const hubState = `${stateDir}/hub`;
-    const credA = await addClient(hubState, "a");
-    const credB = await addClient(hubState, "b");
+    const credA = await addHubClient(hubState, "a");
+    const credB = await addHubClient(hubState, "b");
     const listed = await run([BURROW, "hub", "client", "list", "--state-dir", hubState]);
     assertEquals(JSON.parse(listed.stdout).length, 2);
     assert(!listed.stdout.includes(credA.secret), "client list never prints secrets");
 
-    const startHub = async () => {
-      hub = hubNs.spawn([
-        BURROW,
-        "hub",
-        "--state-dir",
-        hubState,
-        "--listen",
-        "0.0.0.0:8443",
-        "--public-host",
-        HUB_PUBLIC,
-        "--wg-device",
-        hubDevice,
-        "--interface",
-        hubIf,
-        "--port-range",
-        "22000-22009",
-        "--log-level",
-        "debug",
-      ], { stderr: "inherit" });
-      await waitForTcp(client, HUB_PUBLIC, 8443, 20_000);
-    };
-    await startHub();
-
-    const startAgent = (ns: Netns, cred: { id: string; secret: string }, name: string) => {
-      const child = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          ns.name,
-          DENO,
-          "run",
-          "-A",
-          `${ROOT}tests/hub/_fake_agent.ts`,
-          `http://${HUB_PUBLIC}:8443`,
-          cred.id,
-          cred.secret,
-          `bhb${name}${suffix}`,
-          name,
-          `${stateDir}/cert.pem`,
-          `${stateDir}/key.pem`,
-        ],
-        stdin: "piped",
-        stdout: "piped",
+    const launchHub = async () => {
+      hub = await startHub(hubNs, client, {
+        stateDir: hubState,
+        publicHost: HUB_PUBLIC,
+        wgDevice: hubDevice,
+        interface: hubIf,
+        portRange: "22000-22009",
+        logLevel: "debug",
         stderr: "inherit",
-      }).spawn();
-      const agent = new FakeAgent(child);
+        startTimeoutMs: 20_000,
+      });
+    };
+    await launchHub();
+
+    const startAgent = (ns: Netns, credentials: ClientCredentials, name: string) => {
+      const agent = startFakeAgent(ns, {
+        hubHost: HUB_PUBLIC,
+        credentials,
+        interface: `bhb${name}${suffix}`,
+        name,
+        certFile: `${stateDir}/cert.pem`,
+        keyFile: `${stateDir}/key.pem`,
+      });
       agents.push(agent);
       return agent;
     };
@@ -271,8 +250,8 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
           assertEquals(unlisted.ok, false);
           assertStringIncludes(unlisted.error as string, "no such port map");
         } finally {
-          await stopChild(echoTcp);
-          await stopChild(echoUdp);
+          await stopProcess(echoTcp);
+          await stopProcess(echoUdp);
         }
       },
     );
@@ -360,9 +339,9 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
     await t.step(
       "a hub restart keeps ports, domains and addresses; traffic flows again",
       async () => {
-        await stopChild(hub!);
+        await stopProcess(hub!);
         hub = null;
-        await startHub();
+        await launchHub();
         const again = await agentA.next((e) => e.event === "registered", 30_000);
         assertEquals(again.tunnelIP, "100.89.128.2/20", "same tunnel address");
         let result = { stdout: "" };
@@ -415,8 +394,8 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
     );
   } finally {
     for (const agent of agents) await agent.stop().catch(() => {});
-    if (hub) await stopChild(hub).catch(() => {});
-    for (const ns of namespaces.reverse()) await ns.destroy().catch(() => {});
+    if (hub) await stopProcess(hub);
+    await namespaces.destroy();
     await run(["ip", "link", "del", hubIf], { check: false });
     await Deno.remove(stateDir, { recursive: true });
   }
