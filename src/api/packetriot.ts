@@ -3,6 +3,7 @@
 // port allocation. Handlers only translate: the session lives in the agent, the rules in
 // src/rules/engine.ts. Every answer is the documented `{status, error}` envelope.
 
+import { INSTALLED_VERSION_ENV } from "../agent/update.ts";
 import { VERSION } from "../version.ts";
 import { stringifyJson } from "../rules/flow_id.ts";
 import { goArch, type TrafficEngine } from "../rules/engine.ts";
@@ -38,7 +39,7 @@ export interface PacketriotOptions {
  * directory, it passes the installed one in `BURROW_INSTALLED_VERSION`.
  */
 export function installedVersion(): string {
-  const fromLauncher = Deno.env.get("BURROW_INSTALLED_VERSION");
+  const fromLauncher = Deno.env.get(INSTALLED_VERSION_ENV);
   return withV(fromLauncher && fromLauncher.trim() !== "" ? fromLauncher.trim() : VERSION);
 }
 

@@ -2,6 +2,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
+import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
 import type { ConnectDefaults } from "../api/olm.ts";
@@ -171,8 +172,11 @@ export const agentRole: Role = {
   description:
     "Connects to a hub when --endpoint, --id and --secret are given, else waits for POST /connect.",
   flags: AGENT_FLAGS,
-  run(flags) {
-    return runDaemon(daemonConfig(flags));
+  async run(flags, args) {
+    const config = daemonConfig(flags);
+    const update = pendingUpdate(config.stateDir);
+    if (update) return await runUpdate(update, ["agent", ...args]);
+    return await runDaemon(config);
   },
 };
 

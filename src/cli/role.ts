@@ -11,8 +11,8 @@ export interface Role {
   /** Longer text under the synopsis in `burrow ROLE --help`. */
   description: string;
   flags: readonly FlagSpec[];
-  /** Runs the role; resolves to the process exit code. */
-  run(flags: Flags): Promise<number>;
+  /** Runs the role; resolves to the process exit code. `args` are the role's raw arguments. */
+  run(flags: Flags, args: readonly string[]): Promise<number>;
 }
 
 /** Every flag a role accepts: its own, then the shared logging flags. */
@@ -42,5 +42,5 @@ export async function startRole(
   }
   log.level = flags.string("log-level") as LogLevel;
   log.format = flags.string("log-format") as LogFormat;
-  return await role.run(flags);
+  return await role.run(flags, args);
 }
