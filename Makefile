@@ -42,9 +42,12 @@ test: check test-deps
 	@. $(TOOLS) && "$$BURROW_DENO" test --allow-all --unstable-net tests/ 2>&1 | tee .tools/test.log
 	@tools/test-summary.sh .tools/test.log
 
+# Micro benchmarks use Deno.bench; the others are scripts that start their own peers.
 bench: deps bench-deps
 	@. $(TOOLS) && for b in $$(find tests -name '*_bench.ts' | sort); do \
-		echo "== $$b"; "$$BURROW_DENO" run "$${BURROW_FLAGS[@]}" "$$b"; done
+		echo "== $$b"; \
+		if grep -q 'Deno.bench(' "$$b"; then "$$BURROW_DENO" bench --allow-all "$$b"; \
+		else "$$BURROW_DENO" run --allow-all --unstable-net "$$b"; fi; done
 
 run: deps
 	@tools/run-local.sh
