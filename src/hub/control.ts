@@ -229,7 +229,16 @@ function randomToken(): string {
 
 async function readCapped(request: Request, limit: number): Promise<string | null> {
   if (!request.body) return "";
-  const reader = request.body.getReader();
+  const bytes = await readStreamCapped(request.body, limit);
+  return bytes === null ? null : new TextDecoder().decode(bytes);
+}
+
+/** Reads a whole stream, or cancels it and answers null once it passes `limit` bytes. */
+async function readStreamCapped(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array | null> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
@@ -248,7 +257,7 @@ async function readCapped(request: Request, limit: number): Promise<string | nul
     all.set(chunk, offset);
     offset += chunk.length;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 interface SessionOptions {
@@ -504,23 +513,9 @@ async function gunzipCapped(bytes: Uint8Array, limit: number): Promise<string | 
     const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(
       new DecompressionStream("gzip"),
     );
-    const reader = stream.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > limit) {
-        await reader.cancel();
-        return "too big";
-      }
-      chunks.push(value);
-    }
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      await new Blob(chunks as BlobPart[]).arrayBuffer(),
-    );
-    return text;
+    const inflated = await readStreamCapped(stream, limit);
+    if (inflated === null) return "too big";
+    return new TextDecoder("utf-8", { fatal: true }).decode(inflated);
   } catch {
     return null;
   }

@@ -156,6 +156,24 @@ Deno.test("an oversized frame closes only that session with 1009", async () => {
   }, { maxFrameBytes: 4096 });
 });
 
+Deno.test("a gzip frame that inflates past the frame limit closes with 1009", async () => {
+  await withHub(async ({ base, hub }) => {
+    const { id, secret } = await hub.store.addClient();
+    const agent = await TestAgent.connect(base, id, secret);
+    try {
+      const json = JSON.stringify({ type: "olm/ping", data: { pad: "x".repeat(50_000) } });
+      const gzipped = await new Response(
+        new Blob([json]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).arrayBuffer();
+      assert(gzipped.byteLength < 4096, "small on the wire, large once inflated");
+      agent.socket.send(gzipped);
+      assertEquals((await agent.closed).code, 1009);
+    } finally {
+      await agent.close();
+    }
+  }, { maxFrameBytes: 4096 });
+});
+
 Deno.test("ports: allocate, list, release; another client's port cannot be released", async () => {
   await withHub(async ({ base, hub }) => {
     const a = await hub.store.addClient(), b = await hub.store.addClient();
