@@ -1,34 +1,19 @@
 // The WireGuard device as the session sees it: an injectable factory, so the session is
 // tested with a fake and runs with the real device from src/tun in production.
 
-import { createDevice, type Device } from "../tun/mod.ts";
+import { createDevice, type Device, type DeviceOptions } from "../tun/mod.ts";
 
-export interface TunnelPeer {
-  publicKey: Uint8Array;
-  /** `host:port`, already resolved to an address. */
-  endpoint?: string;
-  allowedIps: string[];
-  persistentKeepaliveS?: number;
-}
+/**
+ * The subset of src/tun's `Device` the session uses. The session resolves each peer's endpoint
+ * to an address before `setPeer` and never sets a preshared key.
+ */
+export type Tunnel = Pick<
+  Device,
+  "name" | "publicKey" | "setPeer" | "removePeer" | "addAddress" | "addRoute" | "close" | "closed"
+>;
 
-/** The subset of src/tun's `Device` the session uses. */
-export interface Tunnel {
-  readonly name: string;
-  readonly publicKey: Uint8Array;
-  setPeer(peer: TunnelPeer): Promise<void>;
-  removePeer(publicKey: Uint8Array): Promise<void>;
-  addAddress(cidr: string): Promise<void>;
-  addRoute(cidr: string): Promise<void>;
-  close(): Promise<void>;
-  /** Resolves when the device is gone, by close() or because its interface disappeared. */
-  readonly closed: Promise<void>;
-}
-
-export interface TunnelOptions {
-  name: string;
-  mtu: number;
-  privateKey: Uint8Array;
-}
+/** What the session chooses of a new device; the listen port is always a random free one. */
+export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>;
 
 export type TunnelFactory = (options: TunnelOptions) => Promise<Tunnel>;
 

@@ -1,6 +1,7 @@
 // An in-memory TunnelFactory for session tests: records what the session asks of the device.
 
-import type { Tunnel, TunnelFactory, TunnelOptions, TunnelPeer } from "../../src/session/tunnel.ts";
+import type { Tunnel, TunnelFactory, TunnelOptions } from "../../src/session/tunnel.ts";
+import type { PeerSettings } from "../../src/tun/types.ts";
 import { keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
 
 export class FakeTunnel implements Tunnel {
@@ -9,7 +10,7 @@ export class FakeTunnel implements Tunnel {
   readonly addresses: string[] = [];
   readonly routes: string[] = [];
   /** Peers by base64 public key. */
-  readonly peers = new Map<string, TunnelPeer>();
+  readonly peers = new Map<string, PeerSettings>();
   isClosed = false;
   readonly #closed = Promise.withResolvers<void>();
 
@@ -21,7 +22,7 @@ export class FakeTunnel implements Tunnel {
   get closed(): Promise<void> {
     return this.#closed.promise;
   }
-  setPeer(peer: TunnelPeer): Promise<void> {
+  setPeer(peer: PeerSettings): Promise<void> {
     this.peers.set(keyToBase64(peer.publicKey), peer);
     return Promise.resolve();
   }
