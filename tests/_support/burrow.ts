@@ -108,22 +108,21 @@ export async function startHub(
 
 export interface AgentOptions extends SpawnOptions {
   stateDir: string;
-  /** The local API's Unix socket. */
-  socket: string;
+  /** The local API's Unix socket; none when absent (unless other flags ask for one). */
+  socket?: string;
   /** The agent's WireGuard interface name. */
   interface?: string;
   /** Any further flags (endpoint, id, secret, ping interval, log level, ...). */
   args?: string[];
 }
 
-/** Starts `burrow agent` in `ns` (on this host when null) with its API on `socket`. */
+/** Starts `burrow agent` in `ns` (on this host when null). */
 export function startAgent(ns: Netns | null, options: AgentOptions): Deno.ChildProcess {
   return spawnBurrow(ns, [
     "agent",
     "--state-dir",
     options.stateDir,
-    "--socket-path",
-    options.socket,
+    ...(options.socket ? ["--socket-path", options.socket] : []),
     ...(options.interface ? ["--interface", options.interface] : []),
     ...(options.args ?? []),
   ], options);

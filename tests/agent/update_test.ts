@@ -1,10 +1,9 @@
 // A newer burrow saved in the state directory runs in place of the installed one, and the
 // Packetriot `info` route tells the two versions apart.
 import { assertEquals } from "../_support/assert.ts";
+import { REPO_ROOT, startAgent } from "../_support/burrow.ts";
 import { stopProcess, waitFor } from "../_support/netns.ts";
 import { VERSION } from "../../src/version.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -23,18 +22,18 @@ async function newerCheckout(dir: string, version: string): Promise<string> {
   const copy = await new Deno.Command("cp", {
     args: [
       "-a",
-      `${ROOT}main.ts`,
-      `${ROOT}src`,
-      `${ROOT}deno.lock`,
-      `${ROOT}burrow`,
-      `${ROOT}tools`,
+      `${REPO_ROOT}main.ts`,
+      `${REPO_ROOT}src`,
+      `${REPO_ROOT}deno.lock`,
+      `${REPO_ROOT}burrow`,
+      `${REPO_ROOT}tools`,
       dir,
     ],
   }).output();
   assertEquals(copy.code, 0);
-  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`));
   await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ ...config, version }));
-  await Deno.symlink(`${ROOT}.tools`, `${dir}/.tools`);
+  await Deno.symlink(`${REPO_ROOT}.tools`, `${dir}/.tools`);
   return `${dir}/burrow`;
 }
 
@@ -43,13 +42,11 @@ async function withAgent(
   fn: (port: number, child: Deno.ChildProcess) => Promise<void>,
 ) {
   const port = freePort();
-  const child = new Deno.Command(`${ROOT}burrow`, {
-    args: ["agent", "--state-dir", stateDir, "--api-port", String(port)],
+  const child = startAgent(null, {
+    stateDir,
+    args: ["--api-port", String(port)],
     env: { BURROW_INSTALLED_VERSION: "" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  });
   try {
     await waitFor("the agent API", async () => (await info(port)).status === true, 20_000, 100);
     await fn(port, child);
