@@ -2,6 +2,7 @@
 // and `burrow agent` started in a test's namespace (or on this host), and the agent's local API
 // over its Unix socket. Stop what these start with stopProcess from ./netns.ts.
 
+import { curlAnswer, type HttpAnswer } from "./curl.ts";
 import {
   type Netns,
   run,
@@ -143,22 +144,6 @@ export function collectOutput(stream: ReadableStream<Uint8Array>): string[] {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) chunks.push(chunk);
   })().catch(() => {});
   return chunks;
-}
-
-export interface HttpAnswer {
-  status: number;
-  body: string;
-  /** The body parsed as JSON. */
-  json<T = unknown>(): T;
-}
-
-/** Runs curl with `args` (inside `ns` when given) and splits its answer into status and body. */
-export async function curlAnswer(ns: Netns | null, args: string[]): Promise<HttpAnswer> {
-  const cmd = ["curl", "-s", "-w", "\n%{http_code}", ...args];
-  const result = await (ns ? ns.exec(cmd) : run(cmd));
-  const cut = result.stdout.lastIndexOf("\n");
-  const body = result.stdout.slice(0, cut);
-  return { status: Number(result.stdout.slice(cut + 1)), body, json: () => JSON.parse(body) };
 }
 
 /** One request to an HTTP API behind a Unix socket; a body that is not a string goes as JSON. */

@@ -4,7 +4,8 @@
 // hub serves TLS with a certificate from a test CA the agent trusts via DENO_CERT. No packet
 // leaves the namespace.
 import { assert, assertEquals } from "../_support/assert.ts";
-import { curlAnswer, DENO, REPO_ROOT, startAgent } from "../_support/burrow.ts";
+import { DENO, REPO_ROOT, startAgent } from "../_support/burrow.ts";
+import { curlAnswer } from "../_support/curl.ts";
 import {
   Netns,
   netnsTest,

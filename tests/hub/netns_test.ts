@@ -14,6 +14,7 @@ import {
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
+import { curlAnswer } from "../_support/curl.ts";
 import { makeCertificate } from "./_agent_servers.ts";
 import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
@@ -128,6 +129,8 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       );
     const curl = (args: string[]) =>
       client.exec(["curl", "-sS", "--max-time", "5", ...args], { check: false });
+    const httpStatus = async (args: string[]) =>
+      (await curlAnswer(client, ["--max-time", "5", "-o", "/dev/null", ...args])).status;
     const http = `http://${HUB_PUBLIC}/`;
 
     await t.step("a TCP port reaches the agent, which sees the client's real address", async () => {
@@ -145,26 +148,18 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
         assertEquals(a.stdout, `agent=A host=a.example.com src=${CLIENT_ONE}\n`);
         const b = await curl(["--interface", CLIENT_TWO, "-H", "Host: b.example.com", http]);
         assertEquals(b.stdout, `agent=B host=b.example.com src=${CLIENT_TWO}\n`);
-        const bDenied = await curl([
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
+        const bDenied = await httpStatus([
           "-H",
           "Host: b.example.com",
           http,
         ]);
-        assertEquals(bDenied.stdout, "403");
-        const unknown = await curl([
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
+        assertEquals(bDenied, 403);
+        const unknown = await httpStatus([
           "-H",
           "Host: nobody.example.com",
           http,
         ]);
-        assertEquals(unknown.stdout, "404");
+        assertEquals(unknown, 404);
         const tlsA = await curl([
           "-k",
           "--resolve",
@@ -318,19 +313,15 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       await nsB.exec(["ip", "link", "set", veth, "down"]);
       // Wait for the established WireGuard session to matter no more: packets now vanish.
       const started = Date.now();
-      const offline = await curl([
+      const offline = await httpStatus([
         "--interface",
         CLIENT_TWO,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
         "-H",
         "Host: b.example.com",
         http,
       ]);
       const elapsed = Date.now() - started;
-      assertEquals(offline.stdout, "502");
+      assertEquals(offline, 502);
       assert(elapsed < 1500, `502 after ${elapsed} ms`);
       await nsB.exec(["ip", "link", "set", veth, "up"]);
       await nsB.exec(["ip", "route", "replace", "default", "via", "10.77.3.1"]);
@@ -368,16 +359,12 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
         assert(terminate);
         const taken = await agentB.request("burrow/ports/allocate");
         assertEquals(taken.data.port, port, "the freed port goes to agent B");
-        const unknown = await curl([
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
+        const unknown = await httpStatus([
           "-H",
           "Host: a.example.com",
           http,
         ]);
-        assertEquals(unknown.stdout, "404", "the domain is released");
+        assertEquals(unknown, 404, "the domain is released");
         const gone = await run([
           BURROW,
           "hub",
