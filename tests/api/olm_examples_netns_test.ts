@@ -5,7 +5,8 @@
 // leaves the namespace.
 import { assert, assertEquals } from "../_support/assert.ts";
 import { DENO, REPO_ROOT, startAgent } from "../_support/burrow.ts";
-import { curlAnswer } from "../_support/curl.ts";
+import { makeCaSignedCertificate } from "../_support/certificates.ts";
+import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import {
   Netns,
   netnsTest,
@@ -29,64 +30,6 @@ const CONNECT_WITH_OPTIONS = `{
     "pingInterval": "5s"
   }`;
 
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
-}
-
-/** A test CA and a certificate for example.com signed by it. */
-async function makeCertificates(dir: string): Promise<void> {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await openssl([
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=burrow test CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  await openssl([
-    "req",
-    ...ec,
-    "-keyout",
-    `${dir}/hub.key`,
-    "-out",
-    `${dir}/hub.csr`,
-    "-subj",
-    "/CN=example.com",
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=DNS:example.com\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-  );
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/hub.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-out",
-    `${dir}/hub.pem`,
-    "-days",
-    "1",
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-}
-
 Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bag-ex-" });
   const ns = await Netns.create("bag-ex");
@@ -95,15 +38,15 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
   try {
     await Deno.mkdir(etc, { recursive: true });
     await Deno.writeTextFile(`${etc}/hosts`, "127.0.0.1 localhost example.com\n::1 localhost\n");
-    await makeCertificates(dir);
+    const tls = await makeCaSignedCertificate(dir, ["example.com"]);
     children.push(ns.spawn([
       DENO,
       "run",
       "-A",
       `${REPO_ROOT}tests/_support/fake_hub.ts`,
       "443",
-      `${dir}/hub.pem`,
-      `${dir}/hub.key`,
+      tls.certFile,
+      tls.keyFile,
     ]));
     await waitForTcp(ns, "127.0.0.1", 443, 30_000);
     const socket = `${dir}/olm/olm.sock`;
@@ -112,14 +55,17 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
       socket,
       interface: `bag${uniqueSuffix()}`,
       args: ["--enable-api", "--http-addr", ":9452"],
-      env: { DENO_CERT: `${dir}/ca.pem` },
+      env: { DENO_CERT: tls.caFile },
     });
     children.push(agent);
     await waitForTcp(ns, "127.0.0.1", 9452, 30_000);
 
     const curl = (...args: string[]) => curlAnswer(ns, args);
+    // The examples' JSON POST: `curl -X POST URL -H "Content-Type: application/json" -d BODY`.
+    const postJson = (url: string, body: string) =>
+      curl("-X", "POST", url, "-H", "Content-Type: application/json", "-d", body);
     const expect = async (
-      answer: Promise<{ status: number; json(): unknown }>,
+      answer: Promise<HttpAnswer>,
       status: number,
       json: unknown,
     ) => {
@@ -131,15 +77,7 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
     await expect(curl("http://localhost:9452/health"), 200, { status: "ok" });
     // Connect to a peer
     await expect(
-      curl(
-        "-X",
-        "POST",
-        "http://localhost:9452/connect",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        CONNECT,
-      ),
+      postJson("http://localhost:9452/connect", CONNECT),
       202,
       { status: "connection request accepted" },
     );
@@ -156,27 +94,11 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
     assertEquals(status.peers["10"].siteId, 10);
     assert(!JSON.stringify(status).includes("h51mmlknrvrwv8s4r1i210azhumt6isgbpyavxodibx1k2d6"));
     // Connect with additional options while connected: 409, as documented.
-    const conflict = await curl(
-      "-X",
-      "POST",
-      "http://localhost:9452/connect",
-      "-H",
-      "Content-Type: application/json",
-      "-d",
-      CONNECT_WITH_OPTIONS,
-    );
+    const conflict = await postJson("http://localhost:9452/connect", CONNECT_WITH_OPTIONS);
     assertEquals(conflict.status, 409);
     // Switch organization
     await expect(
-      curl(
-        "-X",
-        "POST",
-        "http://localhost:9452/switch-org",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        '{"orgId": "org_456"}',
-      ),
+      postJson("http://localhost:9452/switch-org", '{"orgId": "org_456"}'),
       200,
       { status: "org switch request accepted" },
     );
@@ -186,15 +108,7 @@ Deno.test(netnsTest("olm-api.txt's curl examples answer as documented, verbatim"
     });
     // Connect with additional options
     await expect(
-      curl(
-        "-X",
-        "POST",
-        "http://localhost:9452/connect",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        CONNECT_WITH_OPTIONS,
-      ),
+      postJson("http://localhost:9452/connect", CONNECT_WITH_OPTIONS),
       202,
       { status: "connection request accepted" },
     );

@@ -5,7 +5,7 @@ import { freePortRange, login, startTestHub, TestAgent } from "./_hub_support.ts
 import { HubStore } from "../../src/hub/store.ts";
 import { WS_PATH } from "../../src/protocol/control.ts";
 import { run } from "../_support/netns.ts";
-import { makeCertificate } from "./_agent_servers.ts";
+import { makeSelfSignedCertificate } from "../_support/certificates.ts";
 
 async function withHub(
   fn: (
@@ -369,7 +369,7 @@ Deno.test("a gzip-compressed binary frame is read like a text frame; a bad one g
 });
 
 Deno.test("with a certificate the control endpoint speaks HTTPS only, verifiable against it", async () => {
-  const { cert, key } = await makeCertificate(["localhost"]);
+  const { cert, key } = await makeSelfSignedCertificate(["localhost"]);
   await withHub(async ({ hub }) => {
     const { id, secret } = await hub.store.addClient();
     const dir = await Deno.makeTempDir({ prefix: "bhb-tls-" });

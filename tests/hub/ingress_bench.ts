@@ -12,7 +12,7 @@ import {
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
-import { makeCertificate } from "./_agent_servers.ts";
+import { makeSelfSignedCertificate } from "../_support/certificates.ts";
 import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
 const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AGENT = "10.77.2.2";
@@ -110,7 +110,7 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   }
   if (!hub) throw new Error("the hub did not start");
 
-  const { cert, key } = await makeCertificate(["bench.example.com"]);
+  const { cert, key } = await makeSelfSignedCertificate(["bench.example.com"]);
   await Deno.writeTextFile(`${dir}/cert.pem`, cert);
   await Deno.writeTextFile(`${dir}/key.pem`, key);
   agent = startFakeAgent(agentNs, {

@@ -5,12 +5,12 @@ import { assert, assertEquals, assertStringIncludes } from "../_support/assert.t
 import { type DialMap, freePortRange, startTestHub, TestAgent } from "./_hub_support.ts";
 import {
   type AgentServer,
-  makeCertificate,
   startEchoServer,
   startHttpServer,
   startTlsSite,
 } from "./_agent_servers.ts";
 import { run } from "../_support/netns.ts";
+import { makeSelfSignedCertificate } from "../_support/certificates.ts";
 import { curlAnswer } from "../_support/curl.ts";
 import net from "node:net";
 
@@ -42,7 +42,7 @@ function tcpExchange(port: number, localAddress: string, payload: string): Promi
 
 Deno.test("ingress routes TCP ports, Host and SNI to the owning agent behind PROXY v2 and enforces firewalls", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bhb-ingress-" });
-  const { cert, key } = await makeCertificate(["a.example.com", "b.example.com"]);
+  const { cert, key } = await makeSelfSignedCertificate(["a.example.com", "b.example.com"]);
   const servers: AgentServer[] = [
     startEchoServer(),
     startHttpServer("A"),

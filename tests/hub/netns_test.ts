@@ -15,7 +15,7 @@ import {
   waitForTcp,
 } from "../_support/netns.ts";
 import { curlAnswer } from "../_support/curl.ts";
-import { makeCertificate } from "./_agent_servers.ts";
+import { makeSelfSignedCertificate } from "../_support/certificates.ts";
 import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
 const HUB_PUBLIC = "10.77.1.1";
@@ -46,7 +46,7 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       defaultRoute: true,
     });
 
-    const { cert, key } = await makeCertificate(["a.example.com", "b.example.com"]);
+    const { cert, key } = await makeSelfSignedCertificate(["a.example.com", "b.example.com"]);
     await Deno.writeTextFile(`${stateDir}/cert.pem`, cert);
     await Deno.writeTextFile(`${stateDir}/key.pem`, key);
     const hubState = `${stateDir}/hub`;

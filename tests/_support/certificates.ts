@@ -1,0 +1,112 @@
+// Test certificates made with openssl (EC P-256, valid a day): a self-signed one for a few
+// names, or a test CA with a server certificate it signs, for clients that verify against a
+// root they are told to trust.
+
+import { run } from "./netns.ts";
+
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/** `subjectAltName` entries: IP addresses as IP, everything else as DNS names. */
+function altNames(names: string[]): string {
+  return names.map((name) => /^[\d.]+$|:/.test(name) ? `IP:${name}` : `DNS:${name}`).join(",");
+}
+
+/** A self-signed certificate for `names`, as PEM text. */
+export async function makeSelfSignedCertificate(
+  names: string[],
+): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "bt-cert-" });
+  try {
+    await run([
+      "openssl",
+      "req",
+      "-x509",
+      ...EC_KEY,
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=test",
+      "-addext",
+      `subjectAltName=${altNames(names)}`,
+    ]);
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+export interface CaSignedFiles {
+  /** The test CA's certificate, to be trusted by clients (e.g. DENO_CERT). */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** A test CA and a server certificate for `names` signed by it, written as files into `dir`. */
+export async function makeCaSignedCertificate(
+  dir: string,
+  names: string[],
+): Promise<CaSignedFiles> {
+  const caKey = `${dir}/ca.key`, caFile = `${dir}/ca.pem`;
+  const keyFile = `${dir}/server.key`, csr = `${dir}/server.csr`, certFile = `${dir}/server.pem`;
+  await run([
+    "openssl",
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    caKey,
+    "-out",
+    caFile,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=burrow test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  await run([
+    "openssl",
+    "req",
+    ...EC_KEY,
+    "-keyout",
+    keyFile,
+    "-out",
+    csr,
+    "-subj",
+    `/CN=${names[0]}`,
+  ]);
+  const extensions = `${dir}/server.ext`;
+  await Deno.writeTextFile(
+    extensions,
+    `subjectAltName=${altNames(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+  );
+  await run([
+    "openssl",
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    caFile,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-out",
+    certFile,
+    "-days",
+    "1",
+    "-extfile",
+    extensions,
+  ]);
+  return { caFile, certFile, keyFile };
+}
