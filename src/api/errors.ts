@@ -1,6 +1,7 @@
 // The local API's one error type and the one place that turns any thrown value into the
 // answer of the route's family: Olm routes answer plain status text, Packetriot routes JSON.
 
+import { AgentStateError } from "../agent/agent.ts";
 import { log } from "../log/logger.ts";
 import type { ApiResponse, RouteFamily } from "./router.ts";
 
@@ -12,6 +13,19 @@ export class ApiError extends Error {
   override name = "ApiError";
   constructor(readonly status: number, message: string) {
     super(message);
+  }
+}
+
+/**
+ * Runs a call into the agent; a refusal for the agent's state (nothing saved to resume, a
+ * session already running) becomes a 409 with the agent's message.
+ */
+export async function agentStateAs409<T>(work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof AgentStateError) throw new ApiError(409, error.message);
+    throw error;
   }
 }
 

@@ -3,9 +3,9 @@
 
 import { z } from "zod";
 import { convertFlagValue, UsageError } from "../cli/flags.ts";
-import { type Agent, AgentStateError } from "../agent/agent.ts";
+import type { Agent } from "../agent/agent.ts";
 import type { ConnectionParams } from "../session/state.ts";
-import { ApiError } from "./errors.ts";
+import { agentStateAs409, ApiError } from "./errors.ts";
 import { parseJsonBody } from "./json.ts";
 import type { Route } from "./router.ts";
 
@@ -71,12 +71,7 @@ export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_
           throw new ApiError(400, MISSING_CONNECT_FIELDS);
         }
         const params = connectParams(body, defaults);
-        try {
-          await agent.connect(params);
-        } catch (error) {
-          if (error instanceof AgentStateError) throw new ApiError(409, error.message);
-          throw error;
-        }
+        await agentStateAs409(() => agent.connect(params));
         return { status: 202, json: { status: "connection request accepted" } };
       },
     },
@@ -91,12 +86,7 @@ export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_
       methods: ["POST"],
       path: "/disconnect",
       async handle() {
-        try {
-          await agent.disconnect();
-        } catch (error) {
-          if (error instanceof AgentStateError) throw new ApiError(409, error.message);
-          throw error;
-        }
+        await agentStateAs409(() => agent.disconnect());
         return { status: 200, json: { status: "disconnect initiated" } };
       },
     },
