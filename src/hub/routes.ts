@@ -57,23 +57,21 @@ export function buildRoutes(store: HubStore): RouteTable {
     }
   };
 
+  const routeTo = (clientId: string, firewall: Parameters<typeof compile>[1]): AgentRoute => ({
+    clientId,
+    tunnelIP: clients.get(clientId)?.tunnelIP ?? null,
+    allows: compile(clientId, firewall),
+  });
+
   const ports = new Map<number, AgentRoute>();
   for (const { port, clientId } of store.allPorts()) {
     const rule = rulesByClient.get(clientId)?.ports?.find((r) => r.port === port);
-    ports.set(port, {
-      clientId,
-      tunnelIP: clients.get(clientId)?.tunnelIP ?? null,
-      allows: compile(clientId, rule?.firewall),
-    });
+    ports.set(port, routeTo(clientId, rule?.firewall));
   }
   const domains = new Map<string, AgentRoute>();
   for (const { domain, clientId } of store.allDomains()) {
     const rule = rulesByClient.get(clientId)?.https?.find((r) => r.domain === domain);
-    domains.set(domain, {
-      clientId,
-      tunnelIP: clients.get(clientId)?.tunnelIP ?? null,
-      allows: compile(clientId, rule?.firewall),
-    });
+    domains.set(domain, routeTo(clientId, rule?.firewall));
   }
   const portmaps = new Map<string, readonly PortMapRule[]>();
   for (const [clientId, rules] of rulesByClient) portmaps.set(clientId, rules.portmaps ?? []);
