@@ -11,26 +11,37 @@ function altNames(names: string[]): string {
   return names.map((name) => /^[\d.]+$|:/.test(name) ? `IP:${name}` : `DNS:${name}`).join(",");
 }
 
+/** `openssl req -x509`: a new key and a self-signed certificate for `subject` with `extensions`. */
+async function selfSign(
+  keyFile: string,
+  certFile: string,
+  subject: string,
+  extensions: string[],
+): Promise<void> {
+  await run([
+    "openssl",
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "1",
+    "-subj",
+    subject,
+    ...extensions.flatMap((extension) => ["-addext", extension]),
+  ]);
+}
+
 /** A self-signed certificate for `names`, as PEM text. */
 export async function makeSelfSignedCertificate(
   names: string[],
 ): Promise<{ cert: string; key: string }> {
   const dir = await Deno.makeTempDir({ prefix: "bt-cert-" });
   try {
-    await run([
-      "openssl",
-      "req",
-      "-x509",
-      ...EC_KEY,
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test",
-      "-addext",
+    await selfSign(`${dir}/key.pem`, `${dir}/cert.pem`, "/CN=test", [
       `subjectAltName=${altNames(names)}`,
     ]);
     return {
@@ -56,22 +67,8 @@ export async function makeCaSignedCertificate(
 ): Promise<CaSignedFiles> {
   const caKey = `${dir}/ca.key`, caFile = `${dir}/ca.pem`;
   const keyFile = `${dir}/server.key`, csr = `${dir}/server.csr`, certFile = `${dir}/server.pem`;
-  await run([
-    "openssl",
-    "req",
-    "-x509",
-    ...EC_KEY,
-    "-keyout",
-    caKey,
-    "-out",
-    caFile,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=burrow test CA",
-    "-addext",
+  await selfSign(caKey, caFile, "/CN=burrow test CA", [
     "basicConstraints=critical,CA:TRUE",
-    "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
   ]);
   await run([

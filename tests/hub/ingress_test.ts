@@ -118,35 +118,22 @@ Deno.test("ingress routes TCP ports, Host and SNI to the owning agent behind PRO
 
     // TLS by SNI, never decrypted by the hub.
     const https = hub.httpsPort;
-    const tls = await curl([
-      "-k",
-      "--resolve",
-      `a.example.com:${https}:127.0.0.1`,
-      `https://a.example.com:${https}/`,
-    ]);
+    const tlsTo = (name: string, source = "127.0.0.1") =>
+      curl([
+        "-k",
+        "--interface",
+        source,
+        "--resolve",
+        `${name}:${https}:127.0.0.1`,
+        `https://${name}:${https}/`,
+      ]);
+    const tls = await tlsTo("a.example.com");
     assertEquals(tls.stdout, "agent=A tls src=127.0.0.1\n");
-    const tlsB = await curl([
-      "-k",
-      "--interface",
-      "127.0.0.2",
-      "--resolve",
-      `b.example.com:${https}:127.0.0.1`,
-      `https://b.example.com:${https}/`,
-    ]);
+    const tlsB = await tlsTo("b.example.com", "127.0.0.2");
     assertEquals(tlsB.stdout, "agent=B tls src=127.0.0.2\n");
-    const tlsDenied = await curl([
-      "-k",
-      "--resolve",
-      `b.example.com:${https}:127.0.0.1`,
-      `https://b.example.com:${https}/`,
-    ]);
+    const tlsDenied = await tlsTo("b.example.com");
     assert(tlsDenied.code !== 0, "firewall refuses the TLS client");
-    const tlsUnknown = await curl([
-      "-k",
-      "--resolve",
-      `c.example.com:${https}:127.0.0.1`,
-      `https://c.example.com:${https}/`,
-    ]);
+    const tlsUnknown = await tlsTo("c.example.com");
     assert(tlsUnknown.code !== 0, "an unknown server name gets an alert");
     assertStringIncludes(tlsUnknown.stderr.toLowerCase(), "unrecognized name");
 

@@ -107,15 +107,15 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
       })).type,
       "burrow/rules/applied",
     );
+    // Agent B's site admits only the second client address.
+    const siteB = {
+      domain: "b.example.com",
+      destination: "127.0.0.1",
+      port: 8080,
+      firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
+    };
     assertEquals(
-      (await agentB.request("burrow/rules/sync", {
-        https: [{
-          domain: "b.example.com",
-          destination: "127.0.0.1",
-          port: 8080,
-          firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
-        }],
-      })).type,
+      (await agentB.request("burrow/rules/sync", { https: [siteB] })).type,
       "burrow/rules/applied",
     );
 
@@ -211,15 +211,7 @@ async function endToEnd(t: Deno.TestContext, hubDevice: string): Promise<void> {
             { port: 15004, destination: "100.89.128.2", dstPort: 80, transport: "tcp" },
           ];
           assertEquals(
-            (await agentB.request("burrow/rules/sync", {
-              https: [{
-                domain: "b.example.com",
-                destination: "127.0.0.1",
-                port: 8080,
-                firewall: [{ action: "allow", network: `${CLIENT_TWO}/32` }],
-              }],
-              portmaps: maps,
-            })).type,
+            (await agentB.request("burrow/rules/sync", { https: [siteB], portmaps: maps })).type,
             "burrow/rules/applied",
           );
           const exchange = async (map: (typeof maps)[number], payload: string) => {
