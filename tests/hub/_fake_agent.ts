@@ -16,6 +16,7 @@ import {
   unframeDatagrams,
 } from "../../src/hub/portmap_client.ts";
 import dgram from "node:dgram";
+import { readLines } from "../_support/lines.ts";
 import {
   type AgentServer,
   startEchoServer,
@@ -217,17 +218,8 @@ function probe(): Promise<number[] | null> {
 }
 
 await reconnect();
-const decoder = new TextDecoderStream();
-let pending = "";
-for await (const chunk of Deno.stdin.readable.pipeThrough(decoder)) {
-  pending += chunk;
-  let newline;
-  while ((newline = pending.indexOf("\n")) >= 0) {
-    await onCommand(pending.slice(0, newline)).catch((error) =>
-      emit({ event: "failure", message: String(error) })
-    );
-    pending = pending.slice(newline + 1);
-  }
+for await (const line of readLines(Deno.stdin.readable)) {
+  await onCommand(line).catch((error) => emit({ event: "failure", message: String(error) }));
 }
 terminated = true;
 socket?.close();

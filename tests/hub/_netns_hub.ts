@@ -2,6 +2,7 @@
 // started in a namespace, a child process speaking JSON lines.
 
 import { type ClientCredentials, DENO, hubEndpoint, REPO_ROOT } from "../_support/burrow.ts";
+import { readLines } from "../_support/lines.ts";
 import type { Netns } from "../_support/netns.ts";
 
 /** A line-oriented child process: JSON events out, JSON commands in. */
@@ -14,18 +15,11 @@ export class LineProcess {
   constructor(readonly child: Deno.ChildProcess) {
     this.#writer = child.stdin.getWriter();
     this.#reading = (async () => {
-      let pending = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        pending += chunk;
-        let newline;
-        while ((newline = pending.indexOf("\n")) >= 0) {
-          const line = pending.slice(0, newline);
-          pending = pending.slice(newline + 1);
-          try {
-            this.events.push(JSON.parse(line));
-          } catch { /* not an event */ }
-          for (const wake of this.#wake.splice(0)) wake();
-        }
+      for await (const line of readLines(child.stdout)) {
+        try {
+          this.events.push(JSON.parse(line));
+        } catch { /* not an event */ }
+        for (const wake of this.#wake.splice(0)) wake();
       }
     })().catch(() => {});
   }
