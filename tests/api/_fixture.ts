@@ -2,7 +2,7 @@
 // Unix socket and a loopback TCP port; curl drives it the way olm-api.txt's examples do.
 
 import { FakeHub } from "../_support/fake_hub.ts";
-import { fakeTunnels } from "../_support/fake_tunnel.ts";
+import { fakeTunnels } from "../_support/fake_device.ts";
 import { run } from "../_support/netns.ts";
 import { Agent } from "../../src/agent/agent.ts";
 import { agentRouter } from "../../src/agent/routes.ts";

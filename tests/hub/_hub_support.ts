@@ -1,7 +1,7 @@
-// Helpers for hub tests: a fake tunnel device (no root), an in-process hub on loopback whose
-// tunnel dials are mapped to loopback servers, and a WebSocket client speaking PROTOCOL.md.
+// Helpers for hub tests: an in-process hub on loopback with a fake tunnel device (no root),
+// whose tunnel dials are mapped to loopback servers, and a WebSocket client speaking PROTOCOL.md.
 
-import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../../src/tun/types.ts";
+import { FakeDevice } from "../_support/fake_device.ts";
 import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
 import { Hub, type HubConfig } from "../../src/hub/hub.ts";
 import {
@@ -11,50 +11,6 @@ import {
   LOGIN_PATH,
   WS_PATH,
 } from "../../src/protocol/control.ts";
-
-/** A Device that only records its configuration. */
-export class FakeDevice implements Device {
-  readonly publicKey: Uint8Array;
-  readonly listenPort: number;
-  readonly peerMap = new Map<string, PeerSettings>();
-  readonly addresses: string[] = [];
-  readonly #closed = Promise.withResolvers<void>();
-  readonly closed = this.#closed.promise;
-
-  constructor(readonly name: string, options: DeviceOptions) {
-    this.publicKey = publicKeyOf(options.privateKey ?? generatePrivateKey());
-    this.listenPort = options.listenPort || 51820;
-  }
-  setPeer(peer: PeerSettings): Promise<void> {
-    this.peerMap.set(keyToBase64(peer.publicKey), peer);
-    return Promise.resolve();
-  }
-  removePeer(publicKey: Uint8Array): Promise<void> {
-    this.peerMap.delete(keyToBase64(publicKey));
-    return Promise.resolve();
-  }
-  peers(): Promise<PeerStatus[]> {
-    return Promise.resolve([...this.peerMap.values()].map((p) => ({
-      publicKey: p.publicKey,
-      endpoint: p.endpoint ?? null,
-      rxBytes: 0,
-      txBytes: 0,
-      lastHandshakeMs: 0,
-      allowedIps: p.allowedIps,
-    })));
-  }
-  addAddress(cidr: string): Promise<void> {
-    this.addresses.push(cidr);
-    return Promise.resolve();
-  }
-  addRoute(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    this.#closed.resolve();
-    return Promise.resolve();
-  }
-}
 
 /** Where dials to `tunnelIP:port` go in a test: a loopback port, or a function that hangs. */
 export type DialMap = Map<string, number | "hang">;
@@ -81,7 +37,7 @@ export async function startTestHub(
     ingressHost: "127.0.0.1",
     tunnelServices: false,
     watchIntervalMs: 50,
-    tunnel: (options) => Promise.resolve(device = new FakeDevice(options.name, options)),
+    tunnel: (options) => Promise.resolve(device = new FakeDevice(options)),
     dial: (tunnelIP, port, signal) => {
       const target = dialMap.get(`${tunnelIP}:${port}`);
       if (target === "hang") {

@@ -2,7 +2,7 @@
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { waitFor } from "../_support/netns.ts";
 import { FAKE_SITE_KEY, FakeHub, fakeSite } from "../_support/fake_hub.ts";
-import { fakeTunnels } from "../_support/fake_tunnel.ts";
+import { fakeTunnels } from "../_support/fake_device.ts";
 import { Session, SessionRequestError, type SessionTiming } from "../../src/session/session.ts";
 import type { ConnectionParams } from "../../src/session/state.ts";
 import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
@@ -81,7 +81,7 @@ Deno.test("Session logs in, registers, brings up the device and measures each pe
     const tunnel = tunnels.made[0];
     assertEquals(tunnel.addresses, ["100.89.128.3/20"]);
     assertEquals(tunnel.options.mtu, 1280);
-    const peer = tunnel.peers.get(FAKE_SITE_KEY)!;
+    const peer = tunnel.peerMap.get(FAKE_SITE_KEY)!;
     assertEquals(peer.endpoint, "127.0.0.1:51820");
     assertEquals(peer.allowedIps, ["127.0.0.1/32", "10.77.0.0/24", "100.96.128.7/32"]);
     assertEquals(tunnel.routes.sort(), ["10.77.0.0/24", "100.96.128.7/32", "127.0.0.1/32"]);
@@ -156,10 +156,10 @@ Deno.test("Session applies peer add, update, relay, unrelay, remove and sync", a
     const tunnel = tunnels.made[0];
     const otherKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x22)));
     hub.send(MSG.peerAdd, { ...fakeSite(11, "Site B", 40000), publicKey: otherKey });
-    await waitFor("peer add", () => tunnel.peers.has(otherKey));
+    await waitFor("peer add", () => tunnel.peerMap.has(otherKey));
     hub.send(MSG.peerUpdate, { siteId: 11, name: "Site B2", remoteSubnets: ["10.88.0.0/16"] });
     await waitFor("peer update", () => session.status().peers["11"]?.name === "Site B2");
-    assertEquals(tunnel.peers.get(otherKey)!.allowedIps, [
+    assertEquals(tunnel.peerMap.get(otherKey)!.allowedIps, [
       "127.0.0.1/32",
       "10.88.0.0/16",
       "100.96.128.7/32",
@@ -167,15 +167,15 @@ Deno.test("Session applies peer add, update, relay, unrelay, remove and sync", a
     assert(tunnel.routes.includes("10.88.0.0/16"));
     hub.send(MSG.peerUnrelay, { siteId: 11, endpoint: "127.0.0.2:51821" });
     await waitFor("unrelay", () => session.status().peers["11"]?.isRelay === false);
-    assertEquals(tunnel.peers.get(otherKey)!.endpoint, "127.0.0.2:51821");
+    assertEquals(tunnel.peerMap.get(otherKey)!.endpoint, "127.0.0.2:51821");
     hub.send(MSG.peerRelay, { siteId: 11, relayEndpoint: "127.0.0.3", relayPort: 21820 });
     await waitFor("relay", () => session.status().peers["11"]?.endpoint === "127.0.0.3:21820");
     assertEquals(session.status().peers["11"].isRelay, true);
     hub.send(MSG.peerRemove, { siteId: 11, publicKey: otherKey });
-    await waitFor("peer remove", () => !tunnel.peers.has(otherKey));
+    await waitFor("peer remove", () => !tunnel.peerMap.has(otherKey));
     assertEquals(Object.keys(session.status().peers), ["10"]);
     hub.send(MSG.sync, { sites: [] });
-    await waitFor("sync", () => tunnel.peers.size === 0);
+    await waitFor("sync", () => tunnel.peerMap.size === 0);
     assertEquals(session.status().peers, {});
     hub.send(MSG.peerAdd, { siteId: "not a number" });
     hub.sendRaw("not json");
