@@ -3,7 +3,7 @@
 
 import { FakeHub } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
-import { run } from "../_support/netns.ts";
+import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import { Agent } from "../../src/agent/agent.ts";
 import { agentRouter } from "../../src/agent/routes.ts";
 import { ApiServer, type ApiServerOptions } from "../../src/api/server.ts";
@@ -12,13 +12,6 @@ import { Logger } from "../../src/log/logger.ts";
 /** The id and secret of olm-api.txt's examples; the fake hub accepts them. */
 export const DOC_ID = "31frd0uzbjvp721";
 export const DOC_SECRET = "h51mmlknrvrwv8s4r1i210azhumt6isgbpyavxodibx1k2d6";
-
-export interface CurlAnswer {
-  status: number;
-  body: string;
-  contentType: string;
-  json(): unknown;
-}
 
 export interface Fixture {
   hub: FakeHub;
@@ -29,7 +22,7 @@ export interface Fixture {
   socketPath: string;
   logLines: string[];
   /** curl over the Unix socket (`via: "unix"`) or TCP, with the example's arguments after the URL path. */
-  curl(via: "unix" | "tcp", path: string, args?: string[]): Promise<CurlAnswer>;
+  curl(via: "unix" | "tcp", path: string, args?: string[]): Promise<HttpAnswer>;
 }
 
 export async function withApi(
@@ -58,18 +51,7 @@ export async function withApi(
     const base = via === "unix"
       ? ["--unix-socket", socketPath, `http://localhost${path}`]
       : [`http://127.0.0.1:${server.tcpPort}${path}`];
-    const result = await run([
-      "curl",
-      "-s",
-      "-w",
-      "\n%{http_code} %{content_type}",
-      ...base,
-      ...args,
-    ]);
-    const cut = result.stdout.lastIndexOf("\n");
-    const [status, contentType = ""] = result.stdout.slice(cut + 1).split(" ");
-    const body = result.stdout.slice(0, cut);
-    return { status: Number(status), body, contentType, json: () => JSON.parse(body) };
+    return await curlAnswer(null, [...base, ...args]);
   };
   try {
     await fn({ hub, agent, server, tunnels, dir, socketPath, logLines, curl });
