@@ -20,6 +20,7 @@ import { type HubStore, StoreConflict } from "./store.ts";
 import { describeIssues, parseRulesSync } from "./rules_payload.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
+import { concat } from "./relay.ts";
 
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {
@@ -251,13 +252,7 @@ async function readStreamCapped(
     }
     chunks.push(value);
   }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
+  return concat(chunks);
 }
 
 interface SessionOptions {

@@ -9,6 +9,7 @@ export {
   frameDatagram,
   PORT_MAP_SERVICE_PORT,
   PortMapRefused,
+  readDatagrams,
   unframeDatagrams,
 } from "./portmap_client.ts";
 export { createWireguardGoDevice } from "./wireguard_go_device.ts";

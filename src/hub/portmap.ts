@@ -18,8 +18,8 @@ import {
   frameDatagram,
   PORT_MAP_SERVICE_PORT,
   type PortMapRequest,
+  readDatagrams,
   readLine,
-  unframeDatagrams,
 } from "./portmap_wire.ts";
 
 export interface PortMapServiceOptions {
@@ -219,17 +219,9 @@ export class PortMapService {
         });
       });
       await writeAll(conn, encodeAnswer({ ok: true }));
-      const buffer = new Uint8Array(64 * 1024);
-      let pending: Uint8Array = new Uint8Array(0);
-      while (!failed) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        const joined = new Uint8Array(pending.length + n);
-        joined.set(pending);
-        joined.set(buffer.subarray(0, n), pending.length);
-        const { datagrams, rest } = unframeDatagrams(joined);
-        pending = rest;
-        for (const datagram of datagrams) socket.send(Buffer.from(datagram));
+      for await (const datagram of readDatagrams(conn)) {
+        if (failed) break;
+        socket.send(Buffer.from(datagram));
       }
     } catch {
       // the client went away

@@ -8,11 +8,12 @@ import {
   frameDatagram,
   PORT_MAP_SERVICE_PORT,
   type PortMapRequest,
+  readDatagrams,
   readLine,
   unframeDatagrams,
 } from "./portmap_wire.ts";
 
-export { frameDatagram, PORT_MAP_SERVICE_PORT, unframeDatagrams };
+export { frameDatagram, PORT_MAP_SERVICE_PORT, readDatagrams, unframeDatagrams };
 export type { PortMapRequest };
 
 /** The hub refused a port-map request; `message` is the hub's reason. */
@@ -34,7 +35,7 @@ export interface DialPortMapOptions extends PortMapRequest {
  * another tunnel's allocated port on the hub).
  *
  * @returns the connection, positioned after the hub's answer: relay bytes (tcp) or exchange
- *   datagrams with {@linkcode frameDatagram} / {@linkcode unframeDatagrams} (udp)
+ *   datagrams with {@linkcode frameDatagram} / {@linkcode readDatagrams} (udp)
  * @throws {PortMapRefused} when the hub refuses, with its reason
  * @throws {Deno.errors.ConnectionRefused} and other connect errors when the hub is unreachable
  *

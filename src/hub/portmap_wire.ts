@@ -97,6 +97,24 @@ export function unframeDatagrams(
   return { datagrams, rest: buffer.slice(offset) };
 }
 
+/** The framed datagrams that arrive on `conn`, in order, until EOF (a partial frame is dropped). */
+export async function* readDatagrams(
+  conn: { read(buffer: Uint8Array): Promise<number | null> },
+): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(2 + PORT_MAP_MAX_DATAGRAM_BYTES);
+  let pending: Uint8Array = new Uint8Array(0);
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    const joined = new Uint8Array(pending.length + n);
+    joined.set(pending);
+    joined.set(buffer.subarray(0, n), pending.length);
+    const { datagrams, rest } = unframeDatagrams(joined);
+    pending = rest;
+    yield* datagrams;
+  }
+}
+
 /**
  * Reads one newline-terminated line from `conn`, byte-exact: nothing after the newline is
  * consumed, so the stream that follows stays intact.

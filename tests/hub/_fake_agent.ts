@@ -13,7 +13,7 @@ import {
   dialPortMap,
   frameDatagram,
   PortMapRefused,
-  unframeDatagrams,
+  readDatagrams,
 } from "../../src/hub/portmap_client.ts";
 import dgram from "node:dgram";
 import { readLines } from "../_support/lines.ts";
@@ -174,18 +174,10 @@ async function portMap(command: {
         return { ok: true, output };
       }
       await conn.write(frameDatagram(payload));
-      const buffer = new Uint8Array(70000);
-      let pending: Uint8Array = new Uint8Array(0);
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) return { ok: false, error: "closed before a reply" };
-        const joined = new Uint8Array(pending.length + n);
-        joined.set(pending);
-        joined.set(buffer.subarray(0, n), pending.length);
-        const { datagrams, rest } = unframeDatagrams(joined);
-        pending = rest;
-        if (datagrams.length) return { ok: true, output: new TextDecoder().decode(datagrams[0]) };
+      for await (const datagram of readDatagrams(conn)) {
+        return { ok: true, output: new TextDecoder().decode(datagram) };
       }
+      return { ok: false, error: "closed before a reply" };
     } finally {
       try {
         conn.close();

@@ -10,6 +10,7 @@ import {
   encodeAnswer,
   encodeRequest,
   frameDatagram,
+  readDatagrams,
   unframeDatagrams,
 } from "../../src/hub/portmap_wire.ts";
 import { run } from "../_support/netns.ts";
@@ -133,4 +134,29 @@ Deno.test("port-map wire: request and answer lines round-trip; datagrams frame a
   const { datagrams, rest } = unframeDatagrams(stream);
   assertEquals(datagrams.map((d) => new TextDecoder().decode(d)), ["one", ""]);
   assertEquals(rest.length, 4);
+});
+
+Deno.test("port-map wire: readDatagrams joins frames split across reads, drops a partial one at EOF", async () => {
+  const stream = Uint8Array.from([
+    ...frameDatagram(bytes("first")),
+    ...frameDatagram(bytes("second")),
+    ...frameDatagram(bytes("cut")).subarray(0, 3),
+  ]);
+  // Reads of 1, 3, 7 bytes and the rest cut both a length prefix and a payload in two.
+  const cuts = [1, 4, 11, stream.length];
+  let read = 0, offset = 0;
+  const conn = {
+    read(buffer: Uint8Array): Promise<number | null> {
+      if (read === cuts.length) return Promise.resolve(null);
+      const piece = stream.subarray(offset, cuts[read++]);
+      buffer.set(piece);
+      offset += piece.length;
+      return Promise.resolve(piece.length);
+    },
+  };
+  const received: string[] = [];
+  for await (const datagram of readDatagrams(conn)) {
+    received.push(new TextDecoder().decode(datagram));
+  }
+  assertEquals(received, ["first", "second"]);
 });
