@@ -10,17 +10,7 @@ import { parseJsonBody } from "./json.ts";
 import type { Route } from "./router.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
-export interface ConnectDefaults {
-  mtu: number;
-  interfaceName: string;
-  holepunch: boolean;
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  orgId?: string;
-  userToken?: string;
-  dns?: string;
-  upstreamDns?: string[];
-}
+export type ConnectDefaults = Omit<ConnectionParams, "endpoint" | "id" | "secret">;
 
 export const OLM_CONNECT_DEFAULTS: ConnectDefaults = {
   mtu: 1280,

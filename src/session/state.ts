@@ -9,22 +9,6 @@ import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
 export const IDENTITY_FILE = "identity.json";
 export const CONNECTION_FILE = "connection.json";
 
-/** Everything a session needs to log in and bring up its device. */
-export interface ConnectionParams {
-  endpoint: string;
-  id: string;
-  secret: string;
-  orgId?: string;
-  userToken?: string;
-  mtu: number;
-  interfaceName: string;
-  holepunch: boolean;
-  pingIntervalMs: number;
-  pingTimeoutMs: number;
-  dns?: string;
-  upstreamDns?: string[];
-}
-
 const connectionSchema = z.object({
   endpoint: z.string(),
   id: z.string(),
@@ -39,6 +23,9 @@ const connectionSchema = z.object({
   dns: z.string().optional(),
   upstreamDns: z.array(z.string()).optional(),
 });
+
+/** Everything a session needs to log in and bring up its device (as saved in the state). */
+export type ConnectionParams = z.infer<typeof connectionSchema>;
 
 const connectionFileSchema = z.object({
   /** Whether the agent should be connected: false after `/disconnect`. */
