@@ -3,14 +3,8 @@
 import { assertEquals } from "../_support/assert.ts";
 import { REPO_ROOT, startAgent } from "../_support/burrow.ts";
 import { stopProcess, waitFor } from "../_support/netns.ts";
+import { freePort } from "../_support/ports.ts";
 import { VERSION } from "../../src/version.ts";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 async function info(port: number) {
   const response = await fetch(`http://127.0.0.1:${port}/api/client/v1.0/info`);

@@ -53,25 +53,6 @@ export async function startTestHub(
   return Object.assign(hub, { fakeDevice: device! });
 }
 
-/** A free TCP port range of `count` ports on loopback (best effort). */
-export function freePortRange(count: number): { first: number; last: number } {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const first = 20000 + Math.floor(Math.random() * 40000);
-    const listeners: Deno.TcpListener[] = [];
-    try {
-      for (let port = first; port < first + count; port++) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port }));
-      }
-      return { first, last: first + count - 1 };
-    } catch {
-      // taken; try elsewhere
-    } finally {
-      for (const l of listeners) l.close();
-    }
-  }
-  throw new Error("no free port range");
-}
-
 export async function login(
   base: string,
   body: unknown,

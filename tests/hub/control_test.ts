@@ -1,7 +1,8 @@
 // The hub's control plane over real sockets on loopback (fake tunnel device): login answers,
 // the WebSocket protocol, ports, rules sync conflicts and client removal.
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
-import { freePortRange, login, startTestHub, TestAgent } from "./_hub_support.ts";
+import { login, startTestHub, TestAgent } from "./_hub_support.ts";
+import { freePortRange } from "../_support/ports.ts";
 import { HubStore } from "../../src/hub/store.ts";
 import { WS_PATH } from "../../src/protocol/control.ts";
 import { run } from "../_support/netns.ts";

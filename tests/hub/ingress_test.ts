@@ -2,7 +2,8 @@
 // routing between two agents, firewalls from two client addresses, refusals and offline agents.
 // The tunnel is faked: dials to agent tunnel addresses land on loopback servers.
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
-import { type DialMap, freePortRange, startTestHub, TestAgent } from "./_hub_support.ts";
+import { type DialMap, startTestHub, TestAgent } from "./_hub_support.ts";
+import { freePortRange } from "../_support/ports.ts";
 import {
   type AgentServer,
   startEchoServer,
