@@ -1,7 +1,8 @@
 // Tests for src/api/server.ts: browser requests refused, bodies capped, the bearer token on
 // TCP, GET bodies kept, and the Unix socket's directory, mode, stale file and removal.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
-import { run, waitFor } from "../_support/netns.ts";
+import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
+import { waitFor } from "../_support/netns.ts";
 import { ApiServer, MAX_BODY_BYTES } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
 
@@ -40,10 +41,8 @@ async function withServer(
   }
 }
 
-async function curl(args: string[]): Promise<{ status: number; body: string }> {
-  const result = await run(["curl", "-s", "-w", "\n%{http_code}", ...args]);
-  const cut = result.stdout.lastIndexOf("\n");
-  return { status: Number(result.stdout.slice(cut + 1)), body: result.stdout.slice(0, cut) };
+function curl(args: string[]): Promise<HttpAnswer> {
+  return curlAnswer(null, args);
 }
 
 Deno.test("ApiServer refuses requests with Origin or Referer with 403 on both listeners", async () => {

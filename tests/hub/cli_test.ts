@@ -1,13 +1,12 @@
 // `burrow hub` on the command line: client add/list/remove against a state directory, and
 // usage errors with exit code 2.
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
+import { BURROW } from "../_support/burrow.ts";
+import { run } from "../_support/netns.ts";
 
-const BURROW = new URL("../../burrow", import.meta.url).pathname;
-
-async function burrow(args: string[]) {
-  const output = await new Deno.Command(BURROW, { args, stdin: "null" }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+/** Runs the burrow launcher to completion; its exit code is the caller's to check. */
+function burrow(args: string[]) {
+  return run([BURROW, ...args], { check: false });
 }
 
 Deno.test("burrow hub client add prints id and secret once; list never shows secrets; remove deletes", async () => {
