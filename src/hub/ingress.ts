@@ -92,17 +92,18 @@ export class Ingress {
 
   /** Listens for HTTP (routed by Host) on `port`. */
   listenHttp(port: number): number {
-    const listener = this.#listen(port);
-    this.#siteListeners.push(listener);
-    this.#serve(listener, (conn) => this.#handleHttp(conn));
-    return listener.addr.port;
+    return this.#listenSites(port, (conn) => this.#handleHttp(conn));
   }
 
   /** Listens for TLS (routed by SNI, never decrypted) on `port`. */
   listenHttps(port: number): number {
+    return this.#listenSites(port, (conn) => this.#handleTls(conn));
+  }
+
+  #listenSites(port: number, handle: (conn: Deno.TcpConn) => Promise<void>): number {
     const listener = this.#listen(port);
     this.#siteListeners.push(listener);
-    this.#serve(listener, (conn) => this.#handleTls(conn));
+    this.#serve(listener, handle);
     return listener.addr.port;
   }
 
