@@ -3,7 +3,7 @@
 // in /status; state files and modes; the secret never reaches stderr nor /status.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { stopProcess, waitFor } from "../_support/netns.ts";
-import { agentStatus, startAgent, unixSocketApi } from "../_support/burrow.ts";
+import { agentStatus, startAgent, unixSocketApi, waitForAgentStatus } from "../_support/burrow.ts";
 import { FakeHub } from "../_support/fake_hub.ts";
 
 const SECRET = "agent-secret-never-printed-42";
@@ -47,11 +47,7 @@ Deno.test("burrow agent: a refused secret is terminated in /status, never printe
     stderr: "piped",
   });
   try {
-    await waitFor(
-      "terminated",
-      async () => (await agentStatus(socket)).terminated === true,
-      20_000,
-    );
+    await waitForAgentStatus(socket, "terminated", (s) => s.terminated === true, 20_000);
     const s = await agentStatus(socket);
     assertEquals(s.connected, false);
     assertEquals((s.error as { code: string }).code, "unauthorized");

@@ -5,12 +5,14 @@
 import { assert, assertEquals } from "../_support/assert.ts";
 import {
   addHubClient,
+  agentStatus,
   collectOutput,
   hubEndpoint,
   loginFlags,
   startAgent,
   startHub,
   unixSocketApi,
+  waitForAgentStatus,
 } from "../_support/burrow.ts";
 import { NetnsGroup, netnsTest, stopProcess, uniqueSuffix, waitFor } from "../_support/netns.ts";
 
@@ -73,20 +75,21 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
       return child;
     };
     const api = unixSocketApi(socket);
-    const status = async () => (await api("GET", "/status")).json<Status>();
+    const status = () => agentStatus<Status>(socket);
+    const statusUntil = (what: string, ready: (s: Status) => boolean, timeoutMs: number) =>
+      waitForAgentStatus(socket, what, ready, timeoutMs);
     const linkExists = async () =>
       (await agentNs.exec(["ip", "link", "show", agentIf], { check: false })).code === 0;
 
     agent = launchAgent(loginFlags(hubEndpoint(HUB_IP), cred));
 
     let serverIP = "";
+    const pingsHub = async () =>
+      (await agentNs.exec(["ping", "-c", "1", "-W", "1", serverIP], { check: false })).code === 0;
     await t.step(
       "the agent connects and registers; its interface has the tunnel address",
       async () => {
-        await waitFor("registered", async () => {
-          const s = await status();
-          return s.connected && s.registered;
-        }, 30_000);
+        await statusUntil("registered", (s) => s.connected && s.registered, 30_000);
         const s = await status();
         assertEquals(s.terminated, false);
         const tunnelIP = s.networkSettings.tunnelIP;
@@ -102,16 +105,9 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
     await t.step(
       "the hub answers ping through the tunnel; rtt is measured, lastSeen recent",
       async () => {
-        await waitFor(
-          "ping",
-          async () =>
-            (await agentNs.exec(["ping", "-c", "1", "-W", "1", serverIP], { check: false }))
-              .code ===
-              0,
-          20_000,
-        );
-        await waitFor("a measured peer", async () => {
-          const peer = Object.values((await status()).peers)[0];
+        await waitFor("ping", pingsHub, 20_000);
+        await statusUntil("a measured peer", (s) => {
+          const peer = Object.values(s.peers)[0];
           return peer.connected && peer.rtt > 0;
         }, 20_000);
         const peer = Object.values((await status()).peers)[0];
@@ -122,19 +118,10 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
 
     await t.step("a hub restart: the agent reconnects and registers again on its own", async () => {
       await stopProcess(hub!);
-      await waitFor("the drop", async () => !(await status()).connected, 20_000);
+      await statusUntil("the drop", (s) => !s.connected, 20_000);
       await launchHub();
-      await waitFor("re-registered", async () => {
-        const s = await status();
-        return s.connected && s.registered;
-      }, 60_000);
-      await waitFor(
-        "ping after the restart",
-        async () =>
-          (await agentNs.exec(["ping", "-c", "1", "-W", "1", serverIP], { check: false })).code ===
-            0,
-        30_000,
-      );
+      await statusUntil("re-registered", (s) => s.connected && s.registered, 60_000);
+      await waitFor("ping after the restart", pingsHub, 30_000);
     });
 
     await t.step(
@@ -157,10 +144,7 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
         assertEquals((await stopProcess(agent!)).code, 0);
         await waitFor("the interface to go", async () => !(await linkExists()), 10_000);
         agent = launchAgent([]);
-        await waitFor("registered again", async () => {
-          const s = await status().catch(() => null);
-          return s?.registered === true;
-        }, 30_000);
+        await statusUntil("registered again", (s) => s.registered, 30_000);
         assertEquals((await status()).networkSettings.tunnelIP, tunnelIP, "the hub knows the key");
         assertEquals(await Deno.readTextFile(`${dir}/agent/identity.json`), identity);
       },
@@ -187,7 +171,7 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
         }),
       );
       assertEquals(answer.status, 202);
-      await waitFor("terminated", async () => (await status()).terminated, 20_000);
+      await statusUntil("terminated", (s) => s.terminated, 20_000);
       const s = await status();
       assertEquals(s.error?.code, "unauthorized");
       assertEquals(s.connected, false);
