@@ -1,23 +1,11 @@
-// Shared fixtures for the rules tests: free ports, a fake hub session, an engine on loopback,
-// and a client that connects the way the hub relays (PROXY v2 header first).
+// Shared fixtures for the rules tests: a fake hub session, an engine on loopback, and a client
+// that connects the way the hub relays (PROXY v2 header first).
 
+import { concat } from "../../src/hub/relay.ts";
 import { encodeProxyV2 } from "../../src/net/proxy_v2.ts";
 import { type RulesSession, TrafficEngine } from "../../src/rules/engine.ts";
 import type { PortMapDialer } from "../../src/rules/portmaps.ts";
-
-/** A port free right now on 127.0.0.1. */
-export function freePort(transport: "tcp" | "udp" = "tcp"): number {
-  if (transport === "udp") {
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const port = (socket.addr as Deno.NetAddr).port;
-    socket.close();
-    return port;
-  }
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+import { freePort } from "../_support/ports.ts";
 
 /** A hub that allocates from a list, lists, and accepts (or refuses) syncs. */
 export class FakeHub implements RulesSession {
@@ -119,10 +107,7 @@ export async function relayedConnect(
     port,
   });
   const body = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
-  const out = new Uint8Array(header.length + body.length);
-  out.set(header);
-  out.set(body, header.length);
-  await conn.write(out);
+  await conn.write(concat([header, body]));
   return conn;
 }
 
@@ -139,13 +124,7 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   } catch (error) {
     if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
   }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concat(chunks);
 }
 
 /** One HTTP/1.1 request through the relay; returns status, headers (lower case) and body. */

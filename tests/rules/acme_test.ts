@@ -3,8 +3,10 @@
 // renews it when due, and restores it from the state directory after a restart.
 
 import { assert, assertNotEquals, assertStringIncludes } from "../_support/assert.ts";
-import { run, waitFor, waitForTcp } from "../_support/netns.ts";
-import { freePort, readAll, relayedConnect, startEngine } from "./_fixtures.ts";
+import { makeCaSignedCertificate } from "../_support/certificates.ts";
+import { run, spawn, stopProcess, waitFor, waitForTcp } from "../_support/netns.ts";
+import { freePort } from "../_support/ports.ts";
+import { readAll, relayedConnect, startEngine } from "./_fixtures.ts";
 
 const DOMAIN = "acme.brl.test";
 
@@ -14,64 +16,6 @@ async function found(tool: string): Promise<boolean> {
 const missing = !(await found("pebble")) || !(await found("pebble-challtestsrv")) ||
   !(await found("openssl"));
 if (missing) console.log("skipping the ACME test: pebble or openssl is missing (make test-deps)");
-
-async function makeCa(dir: string) {
-  await run([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=brl acme test CA",
-  ]);
-  await run([
-    "openssl",
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${dir}/srv.key`,
-    "-out",
-    `${dir}/srv.csr`,
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await run([
-    "openssl",
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/srv.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-out",
-    `${dir}/srv.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-}
-
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch { /* exited */ }
-  await child.status;
-}
 
 async function tlsGet(port: number, rootPem: string): Promise<string> {
   const raw = await relayedConnect(port, "192.0.2.50");
@@ -114,7 +58,7 @@ Deno.test({
       }
     })();
     try {
-      await makeCa(dir);
+      const ca = await makeCaSignedCertificate(dir, ["localhost", "127.0.0.1"]);
       const acmePort = freePort(), managementPort = freePort(), dnsPort = freePort("udp");
       await Deno.writeTextFile(
         `${dir}/pebble.json`,
@@ -122,8 +66,8 @@ Deno.test({
           pebble: {
             listenAddress: `127.0.0.1:${acmePort}`,
             managementListenAddress: `127.0.0.1:${managementPort}`,
-            certificate: `${dir}/srv.pem`,
-            privateKey: `${dir}/srv.key`,
+            certificate: ca.certFile,
+            privateKey: ca.keyFile,
             httpPort: frontPort,
             tlsPort: freePort(),
             ocspResponderURL: "",
@@ -131,17 +75,7 @@ Deno.test({
           },
         }),
       );
-      const spawn = (cmd: string[], env?: Record<string, string>) => {
-        const child = new Deno.Command(cmd[0], {
-          args: cmd.slice(1),
-          env,
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        processes.push(child);
-      };
-      spawn([
+      processes.push(spawn([
         "pebble-challtestsrv",
         "-defaultIPv4",
         "127.0.0.1",
@@ -157,17 +91,21 @@ Deno.test({
         "",
         "-management",
         `127.0.0.1:${freePort()}`,
-      ]);
-      spawn(["pebble", "-config", `${dir}/pebble.json`, "-dnsserver", `127.0.0.1:${dnsPort}`], {
-        PEBBLE_VA_NOSLEEP: "1",
-        PEBBLE_VA_ALWAYS_VALID: "0",
-        PEBBLE_WFE_NONCEREJECT: "0",
-        PEBBLE_AUTHZREUSE: "0",
-      });
+      ]));
+      processes.push(
+        spawn(["pebble", "-config", `${dir}/pebble.json`, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+          env: {
+            PEBBLE_VA_NOSLEEP: "1",
+            PEBBLE_VA_ALWAYS_VALID: "0",
+            PEBBLE_WFE_NONCEREJECT: "0",
+            PEBBLE_AUTHZREUSE: "0",
+          },
+        }),
+      );
       await waitForTcp(null, "127.0.0.1", acmePort, 20_000);
       const acme = {
         directoryUrl: `https://localhost:${acmePort}/dir`,
-        caPem: await Deno.readTextFile(`${dir}/ca.pem`),
+        caPem: await Deno.readTextFile(ca.caFile),
       };
       fixture = await startEngine({ stateDir, acme });
       ingressPort = fixture.http;
@@ -179,7 +117,7 @@ Deno.test({
           "curl",
           "-s",
           "--cacert",
-          `${dir}/ca.pem`,
+          ca.caFile,
           `https://localhost:${managementPort}/roots/0`,
         ], { check: false });
         return root.stdout.includes("BEGIN CERTIFICATE");
@@ -188,7 +126,7 @@ Deno.test({
           "curl",
           "-s",
           "--cacert",
-          `${dir}/ca.pem`,
+          ca.caFile,
           `https://localhost:${managementPort}/roots/0`,
         ])).stdout
       );
@@ -216,7 +154,7 @@ Deno.test({
       await fixture?.close();
       front.close();
       await frontLoop.catch(() => {});
-      for (const child of processes) await stop(child);
+      for (const child of processes) await stopProcess(child);
       await Deno.remove(dir, { recursive: true });
     }
   },

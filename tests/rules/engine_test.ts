@@ -3,15 +3,9 @@
 // to one rule leave another rule's open connection alone; a hub refusal rolls a change back.
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
+import { freePort } from "../_support/ports.ts";
 import { RuleError } from "../../src/rules/schema.ts";
-import {
-  echoUpstream,
-  freePort,
-  readAll,
-  relayedConnect,
-  relayedRequest,
-  startEngine,
-} from "./_fixtures.ts";
+import { echoUpstream, readAll, relayedConnect, relayedRequest, startEngine } from "./_fixtures.ts";
 
 Deno.test("a proxied site gets Host, rewriteHost and X-Forwarded-* from the PROXY header", async () => {
   const upstream = echoUpstream();

@@ -5,7 +5,8 @@ import { assertEquals, assertRejects, assertStringIncludes } from "../_support/a
 import { frameDatagram, unframeDatagrams } from "../../src/hub/portmap_client.ts";
 import type { PortMapRequest } from "../../src/hub/portmap_client.ts";
 import { RuleError } from "../../src/rules/schema.ts";
-import { freePort, startEngine } from "./_fixtures.ts";
+import { freePort } from "../_support/ports.ts";
+import { startEngine } from "./_fixtures.ts";
 
 /** A stand-in for the hub's port-map service: TCP echoes, UDP echoes framed datagrams. */
 function fakeHub() {

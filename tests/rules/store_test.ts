@@ -13,7 +13,8 @@ import {
   planUpdate,
   RuleStore,
 } from "../../src/rules/store.ts";
-import { freePort, relayedConnect, startEngine } from "./_fixtures.ts";
+import { freePort } from "../_support/ports.ts";
+import { relayedConnect, startEngine } from "./_fixtures.ts";
 
 Deno.test("plans change a copy, count revisions and name the offending object", () => {
   const allocated = planAllocated(EMPTY_RULE_SET, 22872);

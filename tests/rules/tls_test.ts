@@ -3,37 +3,24 @@
 // bad certificate refused by the API, and the renewal rule.
 
 import { assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
-import { run } from "../_support/netns.ts";
+import { makeCaSignedCertificate } from "../_support/certificates.ts";
 import { needsRenewal } from "../../src/rules/certificates.ts";
 import { RuleError } from "../../src/rules/schema.ts";
 import { readAll, relayedConnect, startEngine } from "./_fixtures.ts";
 
-async function selfSigned(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  await run([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${dir}/${name}.key`,
-    "-out",
-    `${dir}/${name}.pem`,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${name}`,
-    "-addext",
-    `subjectAltName=DNS:${name}`,
-    "-addext",
-    "basicConstraints=critical,CA:FALSE",
-  ]);
+/**
+ * A server certificate for `name` and the test CA that signed it, as PEM text. (A self-signed
+ * certificate would do, but openssl marks those CA:TRUE and rustls refuses a CA as end entity.)
+ */
+async function signedCertificate(
+  dir: string,
+  name: string,
+): Promise<{ cert: string; key: string; root: string }> {
+  const files = await makeCaSignedCertificate(dir, [name]);
   return {
-    cert: await Deno.readTextFile(`${dir}/${name}.pem`),
-    key: await Deno.readTextFile(`${dir}/${name}.key`),
+    cert: await Deno.readTextFile(files.certFile),
+    key: await Deno.readTextFile(files.keyFile),
+    root: await Deno.readTextFile(files.caFile),
   };
 }
 
@@ -70,7 +57,7 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
   );
   const fixture = await startEngine();
   try {
-    const pair = await selfSigned(dir, "custom.example.com");
+    const pair = await signedCertificate(dir, "custom.example.com");
     await Deno.writeTextFile(`${dir}/key-path.pem`, pair.key);
     await fixture.engine.create({
       https: [{
@@ -82,7 +69,7 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
         privateKey: `${dir}/key-path.pem`,
       }],
     });
-    const answer = await httpsGet(fixture.https, "198.51.100.20", "custom.example.com", pair.cert);
+    const answer = await httpsGet(fixture.https, "198.51.100.20", "custom.example.com", pair.root);
     assertStringIncludes(answer, "HTTP/1.1 200");
     assertStringIncludes(answer, '"xff":"198.51.100.20"');
     assertStringIncludes(answer, '"proto":"https"');
@@ -93,7 +80,7 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
       fixture.https,
       "198.51.100.20",
       "custom.example.com",
-      pair.cert,
+      pair.root,
       "other.example.com",
     );
     assertStringIncludes(fronted, "HTTP/1.1 421");
@@ -123,7 +110,7 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
 
 Deno.test("a tls port passes the encrypted stream through to the destination", async () => {
   const dir = await Deno.makeTempDir({ prefix: "brl-pass-" });
-  const pair = await selfSigned(dir, "pass.example.com");
+  const pair = await signedCertificate(dir, "pass.example.com");
   const backend = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -141,7 +128,7 @@ Deno.test("a tls port passes the encrypted stream through to the destination", a
         tls: backend.addr.port,
       }],
     });
-    const answer = await httpsGet(fixture.https, "198.51.100.21", "pass.example.com", pair.cert);
+    const answer = await httpsGet(fixture.https, "198.51.100.21", "pass.example.com", pair.root);
     assertStringIncludes(answer, "terminated by the destination");
   } finally {
     await fixture.close();
