@@ -4,25 +4,41 @@
 // by client address, a TCP forward, a TCP port map to the other agent's allocated port, a UDP
 // port map, a certificate from pebble served to curl, and a restart of the agent.
 
-import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_support/assert.ts";
 import {
-  type CommandResult,
-  linkNamespaces,
-  Netns,
+  addHubClient,
+  BURROW,
+  collectOutput,
+  DENO,
+  hubEndpoint,
+  loginFlags,
+  startAgent,
+  startHub,
+  unixSocketApi,
+} from "../_support/burrow.ts";
+import { makeCaSignedCertificate } from "../_support/certificates.ts";
+import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
+import {
+  type Netns,
+  NetnsGroup,
   netnsTest,
   run,
+  stopProcess,
   uniqueSuffix,
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const BURROW = `${ROOT}burrow`;
-const DENO = `${ROOT}.tools/bin/deno`;
 const HUB_A = "10.79.1.1", AGENT_A = "10.79.1.2";
 const HUB_B = "10.79.2.1", AGENT_B = "10.79.2.2";
 const HUB_C = "10.79.3.1", CLIENT = "10.79.3.2", CLIENT_OTHER = "10.79.3.3";
 const PUBLIC_PORT_RANGE = "22200-22209";
+
+/** What ECHO_SERVER answers: the request's path and query, and its headers. */
+interface EchoAnswer {
+  path: string;
+  headers: Record<string, string>;
+}
 
 const ECHO_SERVER = `
 const port = Number(Deno.args[0]);
@@ -32,107 +48,32 @@ Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => {
 });
 `;
 
-async function stopChild(child: Deno.ChildProcess | undefined): Promise<void> {
-  if (!child) return;
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited already */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited already */ }
-  }, 5000);
-  await child.status;
-  clearTimeout(timer);
-}
-
-/** Answers of the local API over its Unix socket. */
-function apiOf(socket: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const args = ["curl", "-s", "-w", "\n%{http_code}", "--unix-socket", socket, "-X", method];
-    if (body !== undefined) {
-      args.push("-H", "Content-Type: application/json", "--data-binary", JSON.stringify(body));
-    }
-    const result = await run([...args, `http://localhost${path}`]);
-    const cut = result.stdout.lastIndexOf("\n");
-    return { status: Number(result.stdout.slice(cut + 1)), body: result.stdout.slice(0, cut) };
-  };
-}
-
-async function makeCa(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
-  const caKey = `${dir}/ca.key`, caFile = `${dir}/ca.pem`;
-  const keyFile = `${dir}/acme.key`, csr = `${dir}/acme.csr`, certFile = `${dir}/acme.pem`;
-  await run([
-    "openssl",
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    caKey,
-    "-out",
-    caFile,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=brl test ACME CA",
-  ]);
-  await run([
-    "openssl",
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    csr,
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await run([
-    "openssl",
-    "x509",
-    "-req",
-    "-in",
-    csr,
-    "-CA",
-    caFile,
-    "-CAkey",
-    caKey,
-    "-CAcreateserial",
-    "-out",
-    certFile,
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-  return { caFile, certFile, keyFile };
-}
-
 Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agent", async (t) => {
   const suffix = uniqueSuffix();
   const dir = await Deno.makeTempDir({ prefix: "brl-e2e-" });
-  const namespaces: Netns[] = [];
+  const namespaces = new NetnsGroup();
   const children: Deno.ChildProcess[] = [];
   let agentA: Deno.ChildProcess | undefined;
   let hub: Deno.ChildProcess | undefined;
-  const agentLog: string[] = [];
+  // One array of log chunks per run of agent A (it is restarted below).
+  const agentLogs: string[][] = [];
   try {
-    const hubNs = await Netns.create("brl-hub");
-    const agentNs = await Netns.create("brl-ag");
-    const agent2Ns = await Netns.create("brl-ag2");
-    const clientNs = await Netns.create("brl-cl");
-    namespaces.push(hubNs, agentNs, agent2Ns, clientNs);
-    await linkNamespaces(agentNs, hubNs, [`${AGENT_A}/24`], [`${HUB_A}/24`]);
-    await linkNamespaces(agent2Ns, hubNs, [`${AGENT_B}/24`], [`${HUB_B}/24`]);
-    await linkNamespaces(clientNs, hubNs, [`${CLIENT}/24`, `${CLIENT_OTHER}/24`], [`${HUB_C}/24`]);
-    await agentNs.exec(["ip", "route", "add", "default", "via", HUB_A]);
-    await agent2Ns.exec(["ip", "route", "add", "default", "via", HUB_B]);
-    await clientNs.exec(["ip", "route", "add", "default", "via", HUB_C]);
+    const hubNs = await namespaces.create("brl-hub");
+    const agentNs = await namespaces.createLinked("brl-ag", hubNs, {
+      addresses: [`${AGENT_A}/24`],
+      peerAddresses: [`${HUB_A}/24`],
+      defaultRoute: true,
+    });
+    const agent2Ns = await namespaces.createLinked("brl-ag2", hubNs, {
+      addresses: [`${AGENT_B}/24`],
+      peerAddresses: [`${HUB_B}/24`],
+      defaultRoute: true,
+    });
+    const clientNs = await namespaces.createLinked("brl-cl", hubNs, {
+      addresses: [`${CLIENT}/24`, `${CLIENT_OTHER}/24`],
+      peerAddresses: [`${HUB_C}/24`],
+      defaultRoute: true,
+    });
 
     // Servers behind the agents, and a UDP echo out on the "internet".
     const echoScript = `${dir}/echo.ts`;
@@ -151,7 +92,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     spawn(clientNs, ["socat", `UDP-RECVFROM:7001,bind=${CLIENT},fork`, "EXEC:cat"]);
 
     // pebble (with challtestsrv as its DNS, every name -> the hub) beside agent A.
-    const ca = await makeCa(dir);
+    const ca = await makeCaSignedCertificate(dir, ["localhost", "127.0.0.1"]);
     await Deno.writeTextFile(
       `${dir}/pebble.json`,
       JSON.stringify({
@@ -193,84 +134,45 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
 
     // The hub and its two clients.
     const hubState = `${dir}/hub`;
-    const addClient = async (name: string) =>
-      JSON.parse(
-        (await run([BURROW, "hub", "client", "add", "--state-dir", hubState, "--name", name]))
-          .stdout,
-      ) as { id: string; secret: string };
-    const credA = await addClient("brl-a");
-    const credB = await addClient("brl-b");
-    hub = hubNs.spawn([
-      BURROW,
-      "hub",
-      "--state-dir",
-      hubState,
-      "--listen",
-      "0.0.0.0:8443",
-      "--public-host",
-      HUB_A,
-      "--interface",
-      `brlh${suffix}`,
-      "--port-range",
-      PUBLIC_PORT_RANGE,
-    ]);
-    await waitForTcp(agentNs, HUB_A, 8443, 30_000);
+    const credA = await addHubClient(hubState, "brl-a");
+    const credB = await addHubClient(hubState, "brl-b");
+    hub = await startHub(hubNs, agentNs, {
+      stateDir: hubState,
+      publicHost: HUB_A,
+      interface: `brlh${suffix}`,
+      portRange: PUBLIC_PORT_RANGE,
+    });
     await waitForTcp(agentNs, "127.0.0.1", 14000, 30_000);
 
     const socketA = `${dir}/a.sock`, socketB = `${dir}/b.sock`;
     const startAgentA = () => {
-      const child = agentNs.spawn([
-        BURROW,
-        "agent",
-        "--state-dir",
-        `${dir}/agent-a`,
-        "--socket-path",
-        socketA,
-        "--interface",
-        `brla${suffix}`,
-        "--endpoint",
-        `http://${HUB_A}:8443`,
-        "--id",
-        credA.id,
-        "--secret",
-        credA.secret,
-      ], {
+      const child = startAgent(agentNs, {
+        stateDir: `${dir}/agent-a`,
+        socket: socketA,
+        interface: `brla${suffix}`,
+        args: loginFlags(hubEndpoint(HUB_A), credA),
         stderr: "piped",
         env: {
           BURROW_ACME_DIRECTORY: "https://localhost:14000/dir",
           BURROW_ACME_CA_FILE: ca.caFile,
         },
       });
-      (async () => {
-        for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-          agentLog.push(chunk);
-        }
-      })().catch(() => {});
+      agentLogs.push(collectOutput(child.stderr));
       return child;
     };
     agentA = startAgentA();
-    spawn(agent2Ns, [
-      BURROW,
-      "agent",
-      "--state-dir",
-      `${dir}/agent-b`,
-      "--socket-path",
-      socketB,
-      "--interface",
-      `brlb${suffix}`,
-      "--endpoint",
-      `http://${HUB_A}:8443`,
-      "--id",
-      credB.id,
-      "--secret",
-      credB.secret,
-    ]);
-    const apiA = apiOf(socketA), apiB = apiOf(socketB);
-    const registered = (api: ReturnType<typeof apiOf>) =>
+    children.push(startAgent(agent2Ns, {
+      stateDir: `${dir}/agent-b`,
+      socket: socketB,
+      interface: `brlb${suffix}`,
+      args: loginFlags(hubEndpoint(HUB_A), credB),
+    }));
+    const apiA = unixSocketApi(socketA), apiB = unixSocketApi(socketB);
+    const registered = (api: ReturnType<typeof unixSocketApi>) =>
       waitFor(
         "agent registered",
         async () => {
-          const info = JSON.parse((await api("GET", "/api/client/v1.0/info")).body);
+          const info = (await api("GET", "/api/client/v1.0/info")).json<Record<string, unknown>>();
           return info.isTunConnected === true;
         },
         45_000,
@@ -279,13 +181,17 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     await registered(apiA);
     await registered(apiB);
 
-    const curl = (args: string[], check = true): Promise<CommandResult> =>
-      clientNs.exec(["curl", "-sS", "--max-time", "10", ...args], { check });
+    /** One request from the internet client; throws when no HTTP answer comes. */
+    const curl = (args: string[]): Promise<HttpAnswer> =>
+      curlAnswer(clientNs, ["--max-time", "10", ...args]);
+    /** The status of one request, 0 when no HTTP answer came (e.g. a dropped connection). */
+    const statusOf = (args: string[]): Promise<number> =>
+      curl(args).then((answer) => answer.status, () => 0);
     const resolve = (domain: string, port = 80) => ["--resolve", `${domain}:${port}:${HUB_A}`];
-    const created = async (api: ReturnType<typeof apiOf>, body: unknown) => {
+    const created = async (api: ReturnType<typeof unixSocketApi>, body: unknown) => {
       const answer = await api("POST", "/api/client/v1.0/traffic/create", body);
       assertEquals(answer.status, 200, answer.body);
-      assertEquals(JSON.parse(answer.body), { status: true, error: "" });
+      assertEquals(answer.json(), { status: true, error: "" });
     };
 
     await t.step("HTTP sites: proxied, upstreamURL, webRoot, rewriteHost, redirect", async () => {
@@ -309,33 +215,34 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           },
         ],
       });
-      const site = JSON.parse(
-        (await curl([...resolve("site.brl.test"), "http://site.brl.test/hello?x=1"])).stdout,
-      );
+      const site = (await curl([...resolve("site.brl.test"), "http://site.brl.test/hello?x=1"]))
+        .json<EchoAnswer>();
       assertEquals(site.path, "/hello?x=1");
       assertEquals(site.headers.host, "site.brl.test");
       assertEquals(site.headers["x-forwarded-for"], CLIENT);
       assertEquals(site.headers["x-forwarded-proto"], "http");
-      const url = JSON.parse(
-        (await curl([...resolve("url.brl.test"), "http://url.brl.test/p"])).stdout,
-      );
+      const url = (await curl([...resolve("url.brl.test"), "http://url.brl.test/p"])).json<
+        EchoAnswer
+      >();
       assertEquals(url.path, "/base/p");
       const files = await curl([...resolve("files.brl.test"), "http://files.brl.test/"]);
-      assertEquals(files.stdout, "<p>static home</p>");
-      const rw = JSON.parse(
-        (await curl([...resolve("rw.brl.test"), "http://rw.brl.test/"])).stdout,
-      );
+      assertEquals(files.body, "<p>static home</p>");
+      const rw = (await curl([...resolve("rw.brl.test"), "http://rw.brl.test/"])).json<
+        EchoAnswer
+      >();
       assertEquals(rw.headers.host, "inner.brl.test");
       assertEquals(rw.headers["x-forwarded-host"], "rw.brl.test");
+      // The response headers (-D -) stand in for the body, so the Location header can be read.
       const redirect = await curl([
         ...resolve("redir.brl.test"),
+        "-D",
+        "-",
         "-o",
         "/dev/null",
-        "-w",
-        "%{http_code} %{redirect_url}",
         "http://redir.brl.test/a?b=c",
       ]);
-      assertEquals(redirect.stdout, "301 https://redir.brl.test/a?b=c");
+      assertEquals(redirect.status, 301);
+      assertMatch(redirect.body, /^location: https:\/\/redir\.brl\.test\/a\?b=c\r?$/im);
     });
 
     await t.step("firewall allows and drops by client address", async () => {
@@ -353,21 +260,16 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         ...resolve("fw.brl.test"),
         "http://fw.brl.test/",
       ]);
-      assertEquals(JSON.parse(allowed.stdout).headers["x-forwarded-for"], CLIENT_OTHER);
-      const dropped = await curl([
-        ...resolve("fw.brl.test"),
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "http://fw.brl.test/",
-      ], false);
-      assert(dropped.stdout !== "200", `dropped client got ${dropped.stdout}`);
+      assertEquals(allowed.json<EchoAnswer>().headers["x-forwarded-for"], CLIENT_OTHER);
+      const dropped = await statusOf([...resolve("fw.brl.test"), "http://fw.brl.test/"]);
+      assert(dropped !== 200, `dropped client got ${dropped}`);
     });
 
     let forwardPort = 0;
     await t.step("a TCP forward reaches the agent's server", async () => {
-      const allocated = JSON.parse((await apiA("GET", "/api/client/v1.0/ports/allocate")).body);
+      const allocated = (await apiA("GET", "/api/client/v1.0/ports/allocate")).json<
+        { status: boolean; port: number }
+      >();
       assertEquals(allocated.status, true);
       forwardPort = allocated.port;
       await created(apiA, {
@@ -388,7 +290,9 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     });
 
     await t.step("a TCP port map reaches the other agent's allocated port", async () => {
-      const allocated = JSON.parse((await apiB("GET", "/api/client/v1.0/ports/allocate")).body);
+      const allocated = (await apiB("GET", "/api/client/v1.0/ports/allocate")).json<
+        { port: number }
+      >();
       await created(apiB, {
         ports: [{ port: allocated.port, destination: "127.0.0.1", dstPort: 7000 }],
       });
@@ -455,15 +359,13 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         await waitFor(
           "pebble root",
           async () => {
-            const root = await agentNs.exec([
-              "curl",
-              "-s",
+            const root = await curlAnswer(agentNs, [
               "--cacert",
               ca.caFile,
               "https://localhost:15000/roots/0",
-            ], { check: false });
-            if (!root.stdout.includes("BEGIN CERTIFICATE")) return false;
-            await Deno.writeTextFile(rootFile, root.stdout);
+            ]);
+            if (root.status !== 200 || !root.body.includes("BEGIN CERTIFICATE")) return false;
+            await Deno.writeTextFile(rootFile, root.body);
             return true;
           },
           15_000,
@@ -477,8 +379,8 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
               rootFile,
               ...resolve("le.brl.test", 443),
               "https://le.brl.test/tls",
-            ], false);
-            return answer.code === 0 && JSON.parse(answer.stdout).path === "/tls";
+            ]);
+            return answer.json<EchoAnswer>().path === "/tls";
           },
           60_000,
           500,
@@ -489,7 +391,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           ...resolve("le.brl.test", 443),
           "https://le.brl.test/tls",
         ]);
-        const seen = JSON.parse(answer.stdout);
+        const seen = answer.json<EchoAnswer>();
         assertEquals(seen.headers["x-forwarded-proto"], "https");
         assertEquals(seen.headers["x-forwarded-for"], CLIENT);
       },
@@ -498,7 +400,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     await t.step("restart: every rule and listener is back and the hub routes them", async () => {
       const before = (await apiA("GET", "/api/client/v1.0/config")).body;
       const portsBefore = (await apiA("GET", "/api/client/v1.0/ports/list")).body;
-      await stopChild(agentA);
+      await stopProcess(agentA!);
       agentA = startAgentA();
       await registered(apiA);
       assertEquals((await apiA("GET", "/api/client/v1.0/config")).body, before);
@@ -506,11 +408,8 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       await waitFor(
         "site through the hub after restart",
         async () => {
-          const site = await curl(
-            [...resolve("site.brl.test"), "http://site.brl.test/again"],
-            false,
-          );
-          return site.code === 0 && JSON.parse(site.stdout).path === "/again";
+          const site = await curl([...resolve("site.brl.test"), "http://site.brl.test/again"]);
+          return site.json<EchoAnswer>().path === "/again";
         },
         30_000,
         300,
@@ -552,43 +451,28 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         ...resolve("le.brl.test", 443),
         "https://le.brl.test/",
       ]);
-      assertStringIncludes(tls.stdout, '"path":"/"');
+      assertStringIncludes(tls.body, '"path":"/"');
     });
 
     await t.step(
       "traffic/delete as a GET with a body takes a site and a forward away",
       async () => {
-        const deleted = await run([
-          "curl",
-          "-s",
-          "--unix-socket",
-          socketA,
-          "-X",
-          "GET",
-          "-H",
-          "Content-Type: application/json",
-          "--data-binary",
-          JSON.stringify({ https: [{ domain: "site.brl.test" }], ports: [{ port: forwardPort }] }),
-          "http://localhost/api/client/v1.0/traffic/delete",
-        ]);
-        assertEquals(JSON.parse(deleted.stdout), { status: true, error: "" });
-        const config = JSON.parse((await apiA("GET", "/api/client/v1.0/config")).body);
+        const deleted = await apiA("GET", "/api/client/v1.0/traffic/delete", {
+          https: [{ domain: "site.brl.test" }],
+          ports: [{ port: forwardPort }],
+        });
+        assertEquals(deleted.json(), { status: true, error: "" });
+        const config = (await apiA("GET", "/api/client/v1.0/config")).json<
+          { https: { domain: string }[]; ports: unknown[] }
+        >();
         assert(!config.https.some((site: { domain: string }) => site.domain === "site.brl.test"));
         assertEquals(config.ports, []);
-        const list = JSON.parse((await apiA("GET", "/api/client/v1.0/ports/list")).body);
+        const list = (await apiA("GET", "/api/client/v1.0/ports/list")).json();
         assertEquals(list, [{ port: forwardPort, destination: "", dstPort: 0 }]);
         await waitFor(
           "the hub stops routing the site",
           async () => {
-            const site = await curl([
-              ...resolve("site.brl.test"),
-              "-o",
-              "/dev/null",
-              "-w",
-              "%{http_code}",
-              "http://site.brl.test/",
-            ], false);
-            return site.stdout !== "200";
+            return await statusOf([...resolve("site.brl.test"), "http://site.brl.test/"]) !== 200;
           },
           10_000,
           200,
@@ -601,13 +485,13 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       },
     );
   } catch (error) {
-    console.log(agentLog.join("").slice(-4000));
+    console.log(agentLogs.flat().join("").slice(-4000));
     throw error;
   } finally {
-    await stopChild(agentA);
-    for (const child of children) await stopChild(child);
-    await stopChild(hub);
-    for (const ns of namespaces) await ns.destroy();
+    if (agentA) await stopProcess(agentA);
+    for (const child of children) await stopProcess(child);
+    if (hub) await stopProcess(hub);
+    await namespaces.destroy();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }));
