@@ -3,6 +3,7 @@
 // trips (64-byte echo) through an allocated hub port, through `ssh -R`, and routed directly;
 // HTTP requests per second and p99 (wrk) through hub and agent against the upstream directly.
 
+import { requireBenchSetup, runWrk } from "../_support/bench.ts";
 import { addHubClient, DENO, REPO_ROOT, startHub } from "../_support/burrow.ts";
 import {
   NetnsGroup,
@@ -18,31 +19,16 @@ import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AGENT = "10.77.2.2";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
 
-// netnsCapability() stats /dev/net/tun, which Deno allows only with --allow-all; make bench
-// runs with burrow's own permissions, so ask test(1) instead.
-const tun = await run(["test", "-c", "/dev/net/tun"], { check: false });
-if (Deno.uid() !== 0 || tun.code !== 0) {
-  console.log("skipping hub ingress benchmark: needs root and /dev/net/tun");
-  Deno.exit(0);
-}
-for (
-  const tool of [
-    "iperf3",
-    "wrk",
-    "nginx",
-    "socat",
-    "/usr/sbin/sshd",
-    "ssh",
-    "ssh-keygen",
-    "wireguard-go",
-  ]
-) {
-  const found = await run(["bash", "-c", `command -v ${tool}`], { check: false });
-  if (found.code !== 0) {
-    console.log(`skipping hub ingress benchmark: ${tool} is missing (make bench-deps)`);
-    Deno.exit(0);
-  }
-}
+await requireBenchSetup("hub ingress benchmark", [
+  "iperf3",
+  "wrk",
+  "nginx",
+  "socat",
+  "/usr/sbin/sshd",
+  "ssh",
+  "ssh-keygen",
+  "wireguard-go",
+]);
 
 const suffix = uniqueSuffix();
 const namespaces = new NetnsGroup();
@@ -224,21 +210,8 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
     ]);
     return JSON.parse(result.stdout) as { p50: number; p99: number };
   };
-  const wrk = async (url: string, host?: string) => {
-    const result = await client.exec([
-      "wrk",
-      "-t2",
-      "-c32",
-      `-d${SECONDS}s`,
-      "--latency",
-      ...(host ? ["-H", `Host: ${host}`] : []),
-      url,
-    ]);
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(result.stdout)?.[1]);
-    const p99Match = /99%\s+([\d.]+)(us|ms|s)/.exec(result.stdout);
-    const factor = { us: 0.001, ms: 1, s: 1000 }[p99Match?.[2] as "us" | "ms" | "s"] ?? NaN;
-    return { rps, p99Ms: Number(p99Match?.[1]) * factor };
-  };
+  const wrk = (url: string, host?: string) =>
+    runWrk(client, url, { connections: 32, seconds: SECONDS, host });
 
   const tcp = {
     hub: await iperf(HUB_PUBLIC, iperfPort),

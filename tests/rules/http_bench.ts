@@ -3,33 +3,30 @@
 // requests per second and p99 latency (wrk) for a small page and a 10 MB download, the ratios,
 // and the agent's peak RSS with 100 rules and 1,000 concurrent connections.
 
+import { requireBenchSetup, runWrk, type WrkResult } from "../_support/bench.ts";
 import {
-  linkNamespaces,
-  Netns,
+  addHubClient,
+  hubEndpoint,
+  loginFlags,
+  startAgent,
+  startHub,
+  unixSocketApi,
+} from "../_support/burrow.ts";
+import { curlAnswer } from "../_support/curl.ts";
+import {
+  NetnsGroup,
   run,
+  stopProcess,
   uniqueSuffix,
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const BURROW = `${ROOT}burrow`;
 const HUB_A = "10.79.1.1", AGENT = "10.79.1.2", HUB_C = "10.79.3.1", CLIENT = "10.79.3.2";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
 const SITE = "bench.brl.test";
 
-const tun = await run(["test", "-c", "/dev/net/tun"], { check: false });
-if (Deno.uid() !== 0 || tun.code !== 0) {
-  console.log("skipping HTTP rules benchmark: needs root and /dev/net/tun");
-  Deno.exit(0);
-}
-for (const tool of ["wrk", "nginx", "curl"]) {
-  const found = await run(["bash", "-c", `command -v ${tool}`], { check: false });
-  if (found.code !== 0) {
-    console.log(`skipping HTTP rules benchmark: ${tool} is missing (make bench-deps)`);
-    Deno.exit(0);
-  }
-}
+await requireBenchSetup("HTTP rules benchmark", ["wrk", "nginx", "curl"]);
 
 function nginxConfig(dir: string, name: string, server: string): string {
   return `worker_processes 1;
@@ -48,39 +45,22 @@ http {
 `;
 }
 
-async function stopChild(child: Deno.ChildProcess | undefined): Promise<void> {
-  if (!child) return;
-  try {
-    child.kill("SIGTERM");
-  } catch { /* exited */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, 5000);
-  await child.status;
-  clearTimeout(timer);
-}
-
-interface WrkResult {
-  rps: number;
-  p99Ms: number;
-  mbPerSecond: number;
-}
-
 const suffix = uniqueSuffix();
 const dir = await Deno.makeTempDir({ prefix: "brl-bench-" });
-const namespaces: Netns[] = [];
+const namespaces = new NetnsGroup();
 const children: Deno.ChildProcess[] = [];
 try {
-  const hubNs = await Netns.create("brl-bhub");
-  const agentNs = await Netns.create("brl-bag");
-  const clientNs = await Netns.create("brl-bcl");
-  namespaces.push(hubNs, agentNs, clientNs);
-  await linkNamespaces(agentNs, hubNs, [`${AGENT}/24`], [`${HUB_A}/24`]);
-  await linkNamespaces(clientNs, hubNs, [`${CLIENT}/24`], [`${HUB_C}/24`]);
-  await agentNs.exec(["ip", "route", "add", "default", "via", HUB_A]);
-  await clientNs.exec(["ip", "route", "add", "default", "via", HUB_C]);
+  const hubNs = await namespaces.create("brl-bhub");
+  const agentNs = await namespaces.createLinked("brl-bag", hubNs, {
+    addresses: [`${AGENT}/24`],
+    peerAddresses: [`${HUB_A}/24`],
+    defaultRoute: true,
+  });
+  const clientNs = await namespaces.createLinked("brl-bcl", hubNs, {
+    addresses: [`${CLIENT}/24`],
+    peerAddresses: [`${HUB_C}/24`],
+    defaultRoute: true,
+  });
   // The direct path: client -> (routed by the hub namespace) -> upstream.
   await hubNs.exec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
 
@@ -128,118 +108,71 @@ try {
 
   // burrow hub and burrow agent.
   const hubState = `${dir}/hub`;
-  const cred = JSON.parse(
-    (await run([BURROW, "hub", "client", "add", "--state-dir", hubState, "--name", "bench"]))
-      .stdout,
-  ) as { id: string; secret: string };
-  children.push(hubNs.spawn([
-    BURROW,
-    "hub",
-    "--state-dir",
-    hubState,
-    "--listen",
-    "0.0.0.0:8443",
-    "--public-host",
-    HUB_A,
-    "--interface",
-    `brlbh${suffix}`,
-    "--port-range",
-    "22300-22309",
-  ]));
-  await waitForTcp(agentNs, HUB_A, 8443, 30_000);
+  const cred = await addHubClient(hubState, "bench");
+  children.push(
+    await startHub(hubNs, agentNs, {
+      stateDir: hubState,
+      publicHost: HUB_A,
+      interface: `brlbh${suffix}`,
+      portRange: "22300-22309",
+    }),
+  );
   const socket = `${dir}/agent.sock`;
-  const agent = agentNs.spawn([
-    BURROW,
-    "agent",
-    "--state-dir",
-    `${dir}/agent`,
-    "--socket-path",
+  const agent = startAgent(agentNs, {
+    stateDir: `${dir}/agent`,
     socket,
-    "--interface",
-    `brlba${suffix}`,
-    "--endpoint",
-    `http://${HUB_A}:8443`,
-    "--id",
-    cred.id,
-    "--secret",
-    cred.secret,
-    "--log-level",
-    "warn",
-  ]);
+    interface: `brlba${suffix}`,
+    args: [...loginFlags(hubEndpoint(HUB_A), cred), "--log-level", "warn"],
+  });
   children.push(agent);
-  const api = async (method: string, path: string, body?: unknown) => {
-    const args = ["curl", "-s", "--unix-socket", socket, "-X", method];
-    if (body !== undefined) args.push("--data-binary", JSON.stringify(body));
-    return (await run([...args, `http://localhost/api/client/v1.0/${path}`])).stdout;
-  };
+  const localApi = unixSocketApi(socket);
+  /** The local API's JSON answer (by default a change's `{status, error}`). */
+  const api = async <T = { status: boolean; error: string }>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<T> => (await localApi(method, `/api/client/v1.0/${path}`, body)).json<T>();
   await waitFor(
     "agent registered",
     async () => {
-      return JSON.parse(await api("GET", "info")).isTunConnected === true;
+      return (await api<{ isTunConnected: boolean }>("GET", "info")).isTunConnected === true;
     },
     45_000,
     200,
   );
-  const created = JSON.parse(
-    await api("POST", "traffic/create", {
-      https: [{ domain: SITE, destination: "127.0.0.1", port: 8080 }],
-    }),
-  );
+  const created = await api("POST", "traffic/create", {
+    https: [{ domain: SITE, destination: "127.0.0.1", port: 8080 }],
+  });
   if (!created.status) throw new Error(`site not created: ${created.error}`);
   await waitFor(
     "the site through the hub",
     async () => {
-      const r = await clientNs.exec([
-        "curl",
-        "-s",
+      const answer = await curlAnswer(clientNs, [
         "-o",
         "/dev/null",
-        "-w",
-        "%{http_code}",
         "-H",
         `Host: ${SITE}`,
         `http://${HUB_A}/small.html`,
-      ], { check: false });
-      return r.stdout === "200";
+      ]);
+      return answer.status === 200;
     },
     20_000,
     200,
   );
   await waitForTcp(clientNs, HUB_C, 8081, 10_000);
 
-  const wrk = async (url: string, connections: number, host?: string): Promise<WrkResult> => {
-    const result = await clientNs.exec([
-      "wrk",
-      `-t${Math.min(2, connections)}`,
-      `-c${connections}`,
-      `-d${SECONDS}s`,
-      "--timeout",
-      "10s",
-      "--latency",
-      ...(host ? ["-H", `Host: ${host}`] : []),
-      url,
-    ]);
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(result.stdout)?.[1]);
-    const p99 = /99%\s+([\d.]+)(us|ms|s)\b/.exec(result.stdout);
-    const factor = { us: 0.001, ms: 1, s: 1000 }[p99?.[2] as "us" | "ms" | "s"] ?? NaN;
-    const transfer = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(result.stdout);
-    const unit = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }[
-      transfer?.[2] as "B" | "KB" | "MB" | "GB"
-    ] ?? NaN;
-    return { rps, p99Ms: Number(p99?.[1]) * factor, mbPerSecond: Number(transfer?.[1]) * unit };
-  };
+  const wrk = (url: string, connections: number, host?: string): Promise<WrkResult> =>
+    runWrk(clientNs, url, { connections, seconds: SECONDS, host, timeoutSeconds: 10 });
   const paths = {
     small: { file: "/small.html", connections: 32 },
     big: { file: "/big.bin", connections: 4 },
   };
   // The same upstream through an allocated port (a TCP forward): the transport alone, without
   // the agent's HTTP engine, to tell the two costs apart.
-  const allocated = JSON.parse(await api("GET", "ports/allocate"));
-  const forward = JSON.parse(
-    await api("POST", "traffic/create", {
-      ports: [{ port: allocated.port, destination: "127.0.0.1", dstPort: 8080 }],
-    }),
-  );
+  const allocated = await api<{ port: number }>("GET", "ports/allocate");
+  const forward = await api("POST", "traffic/create", {
+    ports: [{ port: allocated.port, destination: "127.0.0.1", dstPort: 8080 }],
+  });
   if (!forward.status) throw new Error(`forward not created: ${forward.error}`);
   await waitForTcp(clientNs, HUB_A, allocated.port, 10_000);
   const results: Record<string, Record<string, WrkResult>> = {};
@@ -258,7 +191,7 @@ try {
     destination: "127.0.0.1",
     port: 8080,
   }));
-  const more = JSON.parse(await api("POST", "traffic/create", { https: many }));
+  const more = await api("POST", "traffic/create", { https: many });
   if (!more.status) throw new Error(`rules not created: ${more.error}`);
   const rssBefore = await peakRss(agent.pid);
   const load = await wrk(`http://${HUB_A}/small.html`, 1000, SITE);
@@ -295,8 +228,8 @@ try {
     } ms)`,
   );
 } finally {
-  for (const child of children.reverse()) await stopChild(child);
-  for (const ns of namespaces) await ns.destroy();
+  for (const child of children.reverse()) await stopProcess(child);
+  await namespaces.destroy();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
