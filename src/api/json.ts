@@ -1,9 +1,26 @@
-// Request bodies of the local API: JSON parsed and checked with one zod schema per route, so a
-// bad body is a clear 400 and never reaches a handler half-valid.
+// Request bodies of the local API: JSON parsed (and checked with one zod schema per route where
+// the route has one), so a bad body is a clear 400 and never reaches a handler half-valid.
 
 import type { z } from "zod";
 import { ApiError } from "./errors.ts";
 import type { ApiRequest } from "./router.ts";
+
+/**
+ * The request body parsed as JSON. Any method may carry one (Packetriot scripts send
+ * `traffic/delete` as a GET with a body).
+ *
+ * @throws {ApiError} 400 "Invalid request: ..." when the body is empty or not JSON
+ */
+export function readJsonBody(req: ApiRequest): unknown {
+  const text = req.text();
+  if (text.trim() === "") throw new ApiError(400, "Invalid request: request body must be JSON");
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? ` (${error.message})` : "";
+    throw new ApiError(400, `Invalid request: request body is not valid JSON${reason}`);
+  }
+}
 
 /**
  * Parses the request body as JSON and validates it with `schema`.
@@ -17,14 +34,7 @@ import type { ApiRequest } from "./router.ts";
  * @throws {ApiError} 400 with "Invalid request: ..." naming the first problem
  */
 export function parseJsonBody<S extends z.ZodType>(req: ApiRequest, schema: S): z.output<S> {
-  let value: unknown;
-  try {
-    value = JSON.parse(req.text());
-  } catch (error) {
-    const reason = error instanceof SyntaxError ? error.message : "not JSON";
-    throw new ApiError(400, `Invalid request: ${reason}`);
-  }
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(readJsonBody(req));
   if (!result.success) throw new ApiError(400, `Invalid request: ${describeIssues(result.error)}`);
   return result.data;
 }

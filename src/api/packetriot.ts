@@ -8,7 +8,8 @@ import { VERSION } from "../version.ts";
 import { stringifyJson } from "../rules/flow_id.ts";
 import { goArch, type TrafficEngine } from "../rules/engine.ts";
 import { releaseSchema, RuleError } from "../rules/schema.ts";
-import { ApiError } from "./errors.ts";
+import { agentStateAs409, ApiError } from "./errors.ts";
+import { readJsonBody } from "./json.ts";
 import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./router.ts";
 
 /** The agent's session as these routes drive it (the same session the Olm routes use). */
@@ -54,35 +55,6 @@ function withV(version: string): string {
 
 function ok(extra: Record<string, unknown> = {}): ApiResponse {
   return { status: 200, json: { status: true, error: "", ...extra } };
-}
-
-/**
- * Reads a JSON body. Packetriot scripts send `traffic/delete` as a GET with a body, so any
- * method may carry one.
- *
- * @throws {ApiError} 400 when the body is missing or not JSON
- */
-export function jsonBody(req: ApiRequest): unknown {
-  const text = req.text().trim();
-  if (text === "") throw new ApiError(400, "request body must be JSON");
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "request body is not valid JSON");
-  }
-}
-
-// A session call refused for the agent's state (nothing saved to start with, a session already
-// starting): 409 with the agent's message, as the Olm routes answer it.
-async function session<T>(work: () => T | Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof Error && error.name === "AgentStateError") {
-      throw new ApiError(409, error.message);
-    }
-    throw error;
-  }
 }
 
 // RuleError carries the status the rules chose; the router turns ApiError into the envelope.
@@ -139,17 +111,17 @@ export function packetriotRoutes(
     }),
 
     route(["GET"], "tun/start", async () => {
-      const existed = await session(() => tunnel.start());
+      const existed = await agentStateAs409(() => tunnel.start());
       return { status: 200, json: { status: true, isTunConnected: existed, error: "" } };
     }),
 
     route(["GET"], "tun/shutdown", async () => {
-      await session(() => tunnel.shutdown());
+      await agentStateAs409(() => tunnel.shutdown());
       return ok();
     }),
 
     route(["GET"], "tun/restart", async () => {
-      await session(() => tunnel.restart());
+      await agentStateAs409(() => tunnel.restart());
       return ok();
     }),
 
@@ -164,19 +136,19 @@ export function packetriotRoutes(
     }),
 
     route(["POST"], "traffic/create", async (req) => {
-      const body = jsonBody(req);
+      const body = readJsonBody(req);
       await rules(() => engine.create(body));
       return ok();
     }),
 
     route(["POST"], "traffic/update", async (req) => {
-      const body = jsonBody(req);
+      const body = readJsonBody(req);
       await rules(() => engine.update(body));
       return ok();
     }),
 
     route(["GET", "POST", "DELETE"], "traffic/delete", async (req) => {
-      const body = jsonBody(req);
+      const body = readJsonBody(req);
       await rules(() => engine.remove(body));
       return ok();
     }),
@@ -190,7 +162,7 @@ export function packetriotRoutes(
     }),
 
     route(["POST"], "ports/release", async (req) => {
-      const parsed = releaseSchema.safeParse(jsonBody(req));
+      const parsed = releaseSchema.safeParse(readJsonBody(req));
       if (!parsed.success) throw new ApiError(400, "port must be a number 1-65535");
       await rules(() => engine.release(parsed.data.port));
       return ok();

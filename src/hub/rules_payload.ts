@@ -3,7 +3,11 @@
 // to what the hub routes by. Certificates, keys and upstream details stay with the agent.
 
 import { z } from "zod";
-import { parseTrafficRules, RuleError } from "../rules/schema.ts";
+import {
+  parseTrafficRules,
+  type PortMapRule as AgentPortMapRule,
+  RuleError,
+} from "../rules/schema.ts";
 import type { FirewallRuleInput } from "../rules/firewall.ts";
 
 /** What the hub keeps of an HTTP site: its domain and firewall. */
@@ -18,13 +22,11 @@ export interface HubPortRule {
   firewall: FirewallRuleInput[];
 }
 
-/** A port map: the destinations the hub's port-map service may dial for this agent. */
-export interface PortMapRule {
-  port: number;
-  dstPort: number;
-  destination: string;
-  transport: "tcp" | "udp";
-}
+/**
+ * A port map: the destinations the hub's port-map service may dial for this agent (the agent's
+ * rule without its label, which only names it for the agent's user).
+ */
+export type PortMapRule = Omit<AgentPortMapRule, "label">;
 
 /** The part of a sync the hub stores and routes by. */
 export interface HubRules {

@@ -4,7 +4,7 @@
 
 import { log } from "../log/logger.ts";
 import type { PortMapRequest } from "../hub/portmap_client.ts";
-import { frameDatagram, unframeDatagrams } from "../hub/portmap_client.ts";
+import { frameDatagram, readDatagrams } from "../hub/portmap_client.ts";
 import { closeQuietly, noDelay } from "./http_site.ts";
 import { relay } from "./ingress.ts";
 import { type PortMapRule, RuleError } from "./schema.ts";
@@ -227,19 +227,8 @@ export class PortMapListeners {
   }
 
   async #udpReplies(conn: Deno.Conn, socket: Deno.DatagramConn, to: Deno.NetAddr): Promise<void> {
-    const buffer = new Uint8Array(64 * 1024 + 2);
-    let pending: Uint8Array = new Uint8Array(0);
     try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) return;
-        const joined = new Uint8Array(pending.length + n);
-        joined.set(pending);
-        joined.set(buffer.subarray(0, n), pending.length);
-        const { datagrams, rest } = unframeDatagrams(joined);
-        pending = rest;
-        for (const datagram of datagrams) await socket.send(datagram, to);
-      }
+      for await (const datagram of readDatagrams(conn)) await socket.send(datagram, to);
     } catch {
       // The flow ended (closed by idle sweep or by the hub).
     }

@@ -9,35 +9,7 @@ import { Router } from "../../src/api/router.ts";
 import { packetriotRoutes, type PacketriotSession } from "../../src/api/packetriot.ts";
 import { flowId } from "../../src/rules/flow_id.ts";
 import { startEngine } from "../rules/_fixtures.ts";
-
-const SPEC_SITE = {
-  domain: "api-test-1.spokes.domain.com",
-  secure: true,
-  destination: "127.0.0.1",
-  port: 8080,
-  webRoot: "/tmp",
-  useLetsEnc: true,
-  firewall: [{ sequence: 1, action: "allow", network: "71.1.2.3/32" }],
-  redirect: true,
-  rewriteHost: "api-test-100.spokes.domain.com",
-  upstreamURL: "",
-};
-const SPEC_PORTS = [
-  { port: 22872, destination: "127.0.0.1", dstPort: 2200 },
-  {
-    port: 22470,
-    destination: "127.0.0.1",
-    dstPort: 2200,
-    firewall: [{ sequence: 1, action: "allow", network: "71.1.2.3/32" }],
-  },
-];
-const SPEC_PORTMAP = {
-  port: 15001,
-  dstPort: 22132,
-  destination: "",
-  transport: "tcp",
-  label: "port-mapping-1",
-};
+import { SPEC_PORTMAP, SPEC_PORTS, SPEC_SITE } from "../rules/_spec_examples.ts";
 
 class FakeSession implements PacketriotSession {
   connected = false;

@@ -7,35 +7,17 @@ import {
   publicHttpsRule,
   RuleError,
 } from "../../src/rules/schema.ts";
-
-const SPEC_SITE = {
-  domain: "api-test-1.spokes.domain.com",
-  secure: true,
-  destination: "127.0.0.1",
-  port: 8080,
-  webRoot: "/tmp",
-  useLetsEnc: true,
-  firewall: [{ sequence: 1, action: "allow", network: "71.1.2.3/32" }],
-  redirect: true,
-  rewriteHost: "api-test-100.spokes.domain.com",
-  upstreamURL: "",
-};
+import { SPEC_PORTMAP, SPEC_PORTS, SPEC_SITE } from "./_spec_examples.ts";
 
 Deno.test("parseTrafficRules() keeps the spec's examples exactly as written", () => {
   const rules = parseTrafficRules({
     https: [SPEC_SITE],
-    ports: [{ port: 22872, destination: "127.0.0.1", dstPort: 2200 }],
-    portmaps: [{
-      port: 15001,
-      dstPort: 22132,
-      destination: "",
-      transport: "tcp",
-      label: "port-mapping-1",
-    }],
+    ports: SPEC_PORTS,
+    portmaps: [SPEC_PORTMAP],
   });
   assertEquals(rules.https, [SPEC_SITE]);
-  assertEquals(rules.ports, [{ port: 22872, destination: "127.0.0.1", dstPort: 2200 }]);
-  assertEquals(rules.portmaps[0].label, "port-mapping-1");
+  assertEquals(rules.ports, SPEC_PORTS);
+  assertEquals(rules.portmaps, [SPEC_PORTMAP]);
   assertEquals(parseTrafficRules({ https: [], ports: [], portmaps: [] }), {
     https: [],
     ports: [],
