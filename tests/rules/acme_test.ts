@@ -3,10 +3,9 @@
 // renews it when due, and restores it from the state directory after a restart.
 
 import { assert, assertNotEquals, assertStringIncludes } from "../_support/assert.ts";
-import { makeCaSignedCertificate } from "../_support/certificates.ts";
-import { run, spawn, stopProcess, waitFor, waitForTcp } from "../_support/netns.ts";
-import { freePort } from "../_support/ports.ts";
+import { run, waitFor } from "../_support/netns.ts";
 import { readAll, relayedConnect, startEngine } from "./_fixtures.ts";
+import { type Pebble, startPebble } from "./_pebble.ts";
 
 const DOMAIN = "acme.brl.test";
 
@@ -37,7 +36,7 @@ Deno.test({
   ignore: missing,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "brl-acme-" });
-    const processes: Deno.ChildProcess[] = [];
+    let pebble: Pebble | undefined;
     const web = `${dir}/www`;
     await Deno.mkdir(web);
     await Deno.writeTextFile(`${web}/index.html`, "acme site");
@@ -58,78 +57,17 @@ Deno.test({
       }
     })();
     try {
-      const ca = await makeCaSignedCertificate(dir, ["localhost", "127.0.0.1"]);
-      const acmePort = freePort(), managementPort = freePort(), dnsPort = freePort("udp");
-      await Deno.writeTextFile(
-        `${dir}/pebble.json`,
-        JSON.stringify({
-          pebble: {
-            listenAddress: `127.0.0.1:${acmePort}`,
-            managementListenAddress: `127.0.0.1:${managementPort}`,
-            certificate: ca.certFile,
-            privateKey: ca.keyFile,
-            httpPort: frontPort,
-            tlsPort: freePort(),
-            ocspResponderURL: "",
-            externalAccountBindingRequired: false,
-          },
-        }),
-      );
-      processes.push(spawn([
-        "pebble-challtestsrv",
-        "-defaultIPv4",
-        "127.0.0.1",
-        "-defaultIPv6",
-        "",
-        "-dns01",
-        `127.0.0.1:${dnsPort}`,
-        "-http01",
-        "",
-        "-https01",
-        "",
-        "-tlsalpn01",
-        "",
-        "-management",
-        `127.0.0.1:${freePort()}`,
-      ]));
-      processes.push(
-        spawn(["pebble", "-config", `${dir}/pebble.json`, "-dnsserver", `127.0.0.1:${dnsPort}`], {
-          env: {
-            PEBBLE_VA_NOSLEEP: "1",
-            PEBBLE_VA_ALWAYS_VALID: "0",
-            PEBBLE_WFE_NONCEREJECT: "0",
-            PEBBLE_AUTHZREUSE: "0",
-          },
-        }),
-      );
-      await waitForTcp(null, "127.0.0.1", acmePort, 20_000);
+      pebble = await startPebble(null, { dir, resolveTo: "127.0.0.1", httpPort: frontPort });
       const acme = {
-        directoryUrl: `https://localhost:${acmePort}/dir`,
-        caPem: await Deno.readTextFile(ca.caFile),
+        directoryUrl: pebble.directoryUrl,
+        caPem: await Deno.readTextFile(pebble.caFile),
       };
       fixture = await startEngine({ stateDir, acme });
       ingressPort = fixture.http;
       await fixture.engine.create({
         https: [{ domain: DOMAIN, secure: true, useLetsEnc: true, webRoot: web }],
       });
-      const rootPem = await waitFor("pebble's root", async () => {
-        const root = await run([
-          "curl",
-          "-s",
-          "--cacert",
-          ca.caFile,
-          `https://localhost:${managementPort}/roots/0`,
-        ], { check: false });
-        return root.stdout.includes("BEGIN CERTIFICATE");
-      }, 10_000).then(async () =>
-        (await run([
-          "curl",
-          "-s",
-          "--cacert",
-          ca.caFile,
-          `https://localhost:${managementPort}/roots/0`,
-        ])).stdout
-      );
+      const rootPem = await pebble.issuingRoot();
       await waitFor("the certificate", () => !!fixture!.engine.acmeCertificate(DOMAIN), 30_000);
       assertStringIncludes(await tlsGet(fixture.https, rootPem), "acme site");
       const first = fixture.engine.acmeCertificate(DOMAIN)!;
@@ -154,7 +92,7 @@ Deno.test({
       await fixture?.close();
       front.close();
       await frontLoop.catch(() => {});
-      for (const child of processes) await stopProcess(child);
+      await pebble?.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },

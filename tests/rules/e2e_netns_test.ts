@@ -16,7 +16,6 @@ import {
   startHub,
   unixSocketApi,
 } from "../_support/burrow.ts";
-import { makeCaSignedCertificate } from "../_support/certificates.ts";
 import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import {
   type Netns,
@@ -26,8 +25,8 @@ import {
   stopProcess,
   uniqueSuffix,
   waitFor,
-  waitForTcp,
 } from "../_support/netns.ts";
+import { type Pebble, startPebble } from "./_pebble.ts";
 
 const HUB_A = "10.79.1.1", AGENT_A = "10.79.1.2";
 const HUB_B = "10.79.2.1", AGENT_B = "10.79.2.2";
@@ -55,6 +54,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
   const children: Deno.ChildProcess[] = [];
   let agentA: Deno.ChildProcess | undefined;
   let hub: Deno.ChildProcess | undefined;
+  let pebble: Pebble | undefined;
   // One array of log chunks per run of agent A (it is restarted below).
   const agentLogs: string[][] = [];
   try {
@@ -81,8 +81,8 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     const webRoot = `${dir}/www`;
     await Deno.mkdir(webRoot);
     await Deno.writeTextFile(`${webRoot}/index.html`, "<p>static home</p>");
-    const spawn = (ns: Netns, cmd: string[], env?: Record<string, string>) => {
-      const child = ns.spawn(cmd, { env });
+    const spawn = (ns: Netns, cmd: string[]) => {
+      const child = ns.spawn(cmd);
       children.push(child);
       return child;
     };
@@ -92,45 +92,13 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     spawn(clientNs, ["socat", `UDP-RECVFROM:7001,bind=${CLIENT},fork`, "EXEC:cat"]);
 
     // pebble (with challtestsrv as its DNS, every name -> the hub) beside agent A.
-    const ca = await makeCaSignedCertificate(dir, ["localhost", "127.0.0.1"]);
-    await Deno.writeTextFile(
-      `${dir}/pebble.json`,
-      JSON.stringify({
-        pebble: {
-          listenAddress: "127.0.0.1:14000",
-          managementListenAddress: "127.0.0.1:15000",
-          certificate: ca.certFile,
-          privateKey: ca.keyFile,
-          httpPort: 80,
-          tlsPort: 443,
-          ocspResponderURL: "",
-          externalAccountBindingRequired: false,
-        },
-      }),
-    );
-    spawn(agentNs, [
-      "pebble-challtestsrv",
-      "-defaultIPv4",
-      HUB_A,
-      "-defaultIPv6",
-      "",
-      "-dns01",
-      "127.0.0.1:8053",
-      "-http01",
-      "",
-      "-https01",
-      "",
-      "-tlsalpn01",
-      "",
-      "-management",
-      "127.0.0.1:8055",
-    ]);
-    spawn(agentNs, ["pebble", "-config", `${dir}/pebble.json`, "-dnsserver", "127.0.0.1:8053"], {
-      PEBBLE_VA_NOSLEEP: "1",
-      PEBBLE_VA_ALWAYS_VALID: "0",
-      PEBBLE_WFE_NONCEREJECT: "0",
-      PEBBLE_AUTHZREUSE: "0",
+    const acmeServer = await startPebble(agentNs, {
+      dir,
+      resolveTo: HUB_A,
+      httpPort: 80,
+      tlsPort: 443,
     });
+    pebble = acmeServer;
 
     // The hub and its two clients.
     const hubState = `${dir}/hub`;
@@ -142,7 +110,6 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       interface: `brlh${suffix}`,
       portRange: PUBLIC_PORT_RANGE,
     });
-    await waitForTcp(agentNs, "127.0.0.1", 14000, 30_000);
 
     const socketA = `${dir}/a.sock`, socketB = `${dir}/b.sock`;
     const startAgentA = () => {
@@ -153,8 +120,8 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         args: loginFlags(hubEndpoint(HUB_A), credA),
         stderr: "piped",
         env: {
-          BURROW_ACME_DIRECTORY: "https://localhost:14000/dir",
-          BURROW_ACME_CA_FILE: ca.caFile,
+          BURROW_ACME_DIRECTORY: acmeServer.directoryUrl,
+          BURROW_ACME_CA_FILE: acmeServer.caFile,
         },
       });
       agentLogs.push(collectOutput(child.stderr));
@@ -356,21 +323,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           }],
         });
         const rootFile = `${dir}/pebble-root.pem`;
-        await waitFor(
-          "pebble root",
-          async () => {
-            const root = await curlAnswer(agentNs, [
-              "--cacert",
-              ca.caFile,
-              "https://localhost:15000/roots/0",
-            ]);
-            if (root.status !== 200 || !root.body.includes("BEGIN CERTIFICATE")) return false;
-            await Deno.writeTextFile(rootFile, root.body);
-            return true;
-          },
-          15_000,
-          300,
-        );
+        await Deno.writeTextFile(rootFile, await acmeServer.issuingRoot());
         await waitFor(
           "the site answers over TLS",
           async () => {
@@ -491,6 +444,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
     if (agentA) await stopProcess(agentA);
     for (const child of children) await stopProcess(child);
     if (hub) await stopProcess(hub);
+    await pebble?.stop();
     await namespaces.destroy();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
