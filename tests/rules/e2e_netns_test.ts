@@ -27,10 +27,8 @@ import {
   waitFor,
 } from "../_support/netns.ts";
 import { type Pebble, startPebble } from "./_pebble.ts";
+import { CLIENT, CLIENT_OTHER, createRulesTopology, HUB_A } from "./_topology.ts";
 
-const HUB_A = "10.79.1.1", AGENT_A = "10.79.1.2";
-const HUB_B = "10.79.2.1", AGENT_B = "10.79.2.2";
-const HUB_C = "10.79.3.1", CLIENT = "10.79.3.2", CLIENT_OTHER = "10.79.3.3";
 const PUBLIC_PORT_RANGE = "22200-22209";
 
 /** What ECHO_SERVER answers: the request's path and query, and its headers. */
@@ -47,6 +45,36 @@ Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => {
 });
 `;
 
+/**
+ * What a socat client inside `ns` gets back for `text` sent to `address` (socat's form, e.g.
+ * `TCP:host:port`), once the peer has been silent for `idleSeconds`; "" when nothing came.
+ */
+async function socatEcho(
+  ns: Netns,
+  address: string,
+  text: string,
+  idleSeconds = 3,
+): Promise<string> {
+  const cmd = ["socat", `-T${idleSeconds}`, "-", address];
+  return (await ns.exec(cmd, { stdin: text, check: false })).stdout;
+}
+
+/** Waits until `text` sent to `address` from `ns` comes back unchanged (15 s at most). */
+function untilEchoed(
+  what: string,
+  ns: Netns,
+  address: string,
+  text: string,
+  idleSeconds = 3,
+): Promise<void> {
+  return waitFor(
+    what,
+    async () => await socatEcho(ns, address, text, idleSeconds) === text,
+    15_000,
+    300,
+  );
+}
+
 Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agent", async (t) => {
   const suffix = uniqueSuffix();
   const dir = await Deno.makeTempDir({ prefix: "brl-e2e-" });
@@ -58,22 +86,11 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
   // One array of log chunks per run of agent A (it is restarted below).
   const agentLogs: string[][] = [];
   try {
-    const hubNs = await namespaces.create("brl-hub");
-    const agentNs = await namespaces.createLinked("brl-ag", hubNs, {
-      addresses: [`${AGENT_A}/24`],
-      peerAddresses: [`${HUB_A}/24`],
-      defaultRoute: true,
-    });
-    const agent2Ns = await namespaces.createLinked("brl-ag2", hubNs, {
-      addresses: [`${AGENT_B}/24`],
-      peerAddresses: [`${HUB_B}/24`],
-      defaultRoute: true,
-    });
-    const clientNs = await namespaces.createLinked("brl-cl", hubNs, {
-      addresses: [`${CLIENT}/24`, `${CLIENT_OTHER}/24`],
-      peerAddresses: [`${HUB_C}/24`],
-      defaultRoute: true,
-    });
+    const { hub: hubNs, agents: [agentNs, agent2Ns], client: clientNs } = await createRulesTopology(
+      namespaces,
+      "brl",
+      2,
+    );
 
     // Servers behind the agents, and a UDP echo out on the "internet".
     const echoScript = `${dir}/echo.ts`;
@@ -242,18 +259,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       await created(apiA, {
         ports: [{ port: forwardPort, destination: "127.0.0.1", dstPort: 7000 }],
       });
-      await waitFor(
-        "forward echoes",
-        async () => {
-          const echo = await clientNs.exec(
-            ["socat", "-T3", "-", `TCP:${HUB_A}:${forwardPort}`],
-            { stdin: "forwarded\n", check: false },
-          );
-          return echo.stdout === "forwarded\n";
-        },
-        15_000,
-        300,
-      );
+      await untilEchoed("forward echoes", clientNs, `TCP:${HUB_A}:${forwardPort}`, "forwarded\n");
     });
 
     await t.step("a TCP port map reaches the other agent's allocated port", async () => {
@@ -272,18 +278,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           label: "to-agent-b",
         }],
       });
-      await waitFor(
-        "port map echoes",
-        async () => {
-          const echo = await agentNs.exec(["socat", "-T3", "-", "TCP:127.0.0.1:15001"], {
-            stdin: "mapped\n",
-            check: false,
-          });
-          return echo.stdout === "mapped\n";
-        },
-        15_000,
-        300,
-      );
+      await untilEchoed("port map echoes", agentNs, "TCP:127.0.0.1:15001", "mapped\n");
     });
 
     await t.step("a UDP port map reaches an outside UDP service", async () => {
@@ -296,18 +291,7 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           label: "udp-echo",
         }],
       });
-      await waitFor(
-        "udp port map echoes",
-        async () => {
-          const echo = await agentNs.exec(["socat", "-T2", "-", "UDP:127.0.0.1:15002"], {
-            stdin: "datagram\n",
-            check: false,
-          });
-          return echo.stdout === "datagram\n";
-        },
-        15_000,
-        300,
-      );
+      await untilEchoed("udp port map echoes", agentNs, "UDP:127.0.0.1:15002", "datagram\n", 2);
     });
 
     await t.step(
@@ -367,23 +351,8 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
         30_000,
         300,
       );
-      await waitFor(
-        "forward after restart",
-        async () => {
-          const echo = await clientNs.exec(
-            ["socat", "-T3", "-", `TCP:${HUB_A}:${forwardPort}`],
-            { stdin: "back\n", check: false },
-          );
-          return echo.stdout === "back\n";
-        },
-        15_000,
-        300,
-      );
-      const mapped = await agentNs.exec(["socat", "-T3", "-", "TCP:127.0.0.1:15001"], {
-        stdin: "map back\n",
-        check: false,
-      });
-      assertEquals(mapped.stdout, "map back\n");
+      await untilEchoed("forward after restart", clientNs, `TCP:${HUB_A}:${forwardPort}`, "back\n");
+      assertEquals(await socatEcho(agentNs, "TCP:127.0.0.1:15001", "map back\n"), "map back\n");
       // The hub's own records: exactly the agent's domains and allocated ports.
       const config = JSON.parse(before);
       const hubView = JSON.parse(
@@ -430,11 +399,11 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
           10_000,
           200,
         );
-        const echo = await clientNs.exec(
-          ["socat", "-T2", "-", `TCP:${HUB_A}:${forwardPort}`],
-          { stdin: "gone\n", check: false },
+        assertEquals(
+          await socatEcho(clientNs, `TCP:${HUB_A}:${forwardPort}`, "gone\n", 2),
+          "",
+          "the cleared forward no longer relays",
         );
-        assertEquals(echo.stdout, "", "the cleared forward no longer relays");
       },
     );
   } catch (error) {

@@ -21,8 +21,8 @@ import {
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
+import { AGENT_A, createRulesTopology, HUB_A, HUB_C } from "./_topology.ts";
 
-const HUB_A = "10.79.1.1", AGENT = "10.79.1.2", HUB_C = "10.79.3.1", CLIENT = "10.79.3.2";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
 const SITE = "bench.brl.test";
 
@@ -50,17 +50,11 @@ const dir = await Deno.makeTempDir({ prefix: "brl-bench-" });
 const namespaces = new NetnsGroup();
 const children: Deno.ChildProcess[] = [];
 try {
-  const hubNs = await namespaces.create("brl-bhub");
-  const agentNs = await namespaces.createLinked("brl-bag", hubNs, {
-    addresses: [`${AGENT}/24`],
-    peerAddresses: [`${HUB_A}/24`],
-    defaultRoute: true,
-  });
-  const clientNs = await namespaces.createLinked("brl-bcl", hubNs, {
-    addresses: [`${CLIENT}/24`],
-    peerAddresses: [`${HUB_C}/24`],
-    defaultRoute: true,
-  });
+  const { hub: hubNs, agents: [agentNs], client: clientNs } = await createRulesTopology(
+    namespaces,
+    "brl-b",
+    1,
+  );
   // The direct path: client -> (routed by the hub namespace) -> upstream.
   await hubNs.exec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
 
@@ -89,7 +83,7 @@ try {
     nginxConfig(
       dir,
       "proxy",
-      `upstream app { server ${AGENT}:8080; keepalive 64; }
+      `upstream app { server ${AGENT_A}:8080; keepalive 64; }
   server {
     listen ${HUB_C}:8081;
     location / {
@@ -180,7 +174,7 @@ try {
     results[name] = {
       burrow: await wrk(`http://${HUB_A}${file}`, connections, SITE),
       forward: await wrk(`http://${HUB_A}:${allocated.port}${file}`, connections),
-      direct: await wrk(`http://${AGENT}:8080${file}`, connections),
+      direct: await wrk(`http://${AGENT_A}:8080${file}`, connections),
       nginx: await wrk(`http://${HUB_C}:8081${file}`, connections, SITE),
     };
   }
