@@ -3,7 +3,8 @@
 // a GET with a body, and every refused request leaving `config` byte for byte unchanged.
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
-import { run } from "../_support/netns.ts";
+import { curlAnswer } from "../_support/curl.ts";
+import { AgentStateError } from "../../src/agent/agent.ts";
 import { ApiServer } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
 import { packetriotRoutes, type PacketriotSession } from "../../src/api/packetriot.ts";
@@ -16,10 +17,13 @@ class FakeSession implements PacketriotSession {
   starts = 0;
   shutdowns = 0;
   restarts = 0;
+  /** When set, start() refuses for the agent's state with this message. */
+  refuseStart: string | null = null;
   isConnected() {
     return this.connected;
   }
   start() {
+    if (this.refuseStart) throw new AgentStateError(this.refuseStart);
     this.starts++;
     const existed = this.connected;
     this.connected = true;
@@ -52,23 +56,15 @@ async function withApi(
   );
   const server = await ApiServer.start({ router, tcp: { hostname: "127.0.0.1", port: 0 } });
   const call = async (method: string, path: string, body?: string) => {
-    const args = [
-      "curl",
-      "-sS",
+    const answer = await curlAnswer(null, [
       "-X",
       method,
-      "-o",
-      "-",
-      "-w",
-      "\n%{http_code}",
       "-H",
       "Content-Type: application/json",
-    ];
-    if (body !== undefined) args.push("--data-binary", body);
-    args.push(`http://127.0.0.1:${server.tcpPort}/api/client/v1.0/${path}`);
-    const result = await run(args);
-    const cut = result.stdout.lastIndexOf("\n");
-    return { code: Number(result.stdout.slice(cut + 1)), text: result.stdout.slice(0, cut) };
+      ...(body === undefined ? [] : ["--data-binary", body]),
+      `http://127.0.0.1:${server.tcpPort}/api/client/v1.0/${path}`,
+    ]);
+    return { code: answer.status, text: answer.body };
   };
   try {
     await fn(call, { session, fixture });
@@ -105,6 +101,14 @@ Deno.test("info and tun/* answer as documented and follow the session", async ()
       error: "",
     });
     assertEquals([session.starts, session.shutdowns, session.restarts], [2, 1, 1]);
+    // A refusal for the agent's state is a 409 with the agent's message.
+    session.refuseStart = "No connection configured: POST /connect first";
+    const refused = await call("GET", "tun/start");
+    assertEquals(refused.code, 409);
+    assertEquals(JSON.parse(refused.text), {
+      status: false,
+      error: "No connection configured: POST /connect first",
+    });
     const wrong = await call("POST", "info", "{}");
     assertEquals(wrong.code, 405);
     assertEquals(JSON.parse(wrong.text).status, false);
