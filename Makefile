@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
 
+# Installs: Deno from the npm registry (tools/deno.sh, `npm install deno@2.9.6` into .tools/),
+# Debian packages with apt-get update + install when their commands are missing (tools/apt-ensure.sh).
 TOOLS := tools/deno.sh
 DENO := .tools/bin/deno
 # Debian packages the tests drive as real peers: command -> package.
