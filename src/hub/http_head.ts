@@ -6,14 +6,14 @@ export const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
 
 export type HostResult =
   | { kind: "need-more" }
-  | { kind: "found"; host: string }
+  | { kind: "found"; host: string; path: string }
   | { kind: "invalid"; status: 400 | 431; reason: string };
 
 /**
  * Parses the request head received so far.
  *
  * @param data every byte received so far
- * @returns the lower-case host without port once the head is complete
+ * @returns the lower-case host without port and the request path once the head is complete
  */
 export function parseRequestHost(data: Uint8Array): HostResult {
   const end = headEnd(data);
@@ -34,6 +34,8 @@ export function parseRequestHost(data: Uint8Array): HostResult {
   let host: string | null = null;
   const target = /^https?:\/\/([^/?#]+)/i.exec(requestLine[2]);
   if (target) host = target[1];
+  // The origin-form path, also of an absolute-form target ("http://host/path").
+  const path = target ? requestLine[2].slice(target[0].length) || "/" : requestLine[2];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
@@ -48,7 +50,7 @@ export function parseRequestHost(data: Uint8Array): HostResult {
   if (!/^[a-z0-9.-]{1,253}$/.test(name)) {
     return { kind: "invalid", status: 400, reason: "Host is not a DNS name" };
   }
-  return { kind: "found", host: name };
+  return { kind: "found", host: name, path };
 }
 
 function headEnd(data: Uint8Array): number {

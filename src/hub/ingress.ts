@@ -8,6 +8,7 @@ import { parseIp } from "../net/ip.ts";
 import { log } from "../log/logger.ts";
 import type { AgentRoute, RouteTable } from "./routes.ts";
 import { parseRequestHost, plainResponse } from "./http_head.ts";
+import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
 import { parseClientHello, TLS_ALERT, tlsAlert } from "./sni.ts";
 import { closeQuietly, concat, relay, writeAll } from "./relay.ts";
 
@@ -181,7 +182,10 @@ export class Ingress {
     if (!route?.tunnelIP) {
       return await answer(conn, plainResponse(404, "Not Found", `no site for ${verdict.host}\n`));
     }
-    if (!this.#admits(route, conn)) {
+    // The ACME server validating HTTP-01 must reach the agent whatever the site's firewall says;
+    // the agent answers only the challenge there and re-checks the firewall for anything else.
+    const acmeChallenge = verdict.path.startsWith(ACME_CHALLENGE_PREFIX);
+    if (!acmeChallenge && !this.#admits(route, conn)) {
       return await answer(conn, plainResponse(403, "Forbidden", "forbidden by firewall\n"));
     }
     const upstream = await this.#dialAgent(route, 80);

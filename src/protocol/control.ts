@@ -121,3 +121,9 @@ export const PROBE_REPLY = 2;
 /** Outside-tunnel reachability test on the WireGuard UDP socket: prefix + 8 random bytes. */
 export const TEST_REQUEST_PREFIX = "PANGOLIN_TEST_REQ";
 export const TEST_RESPONSE_PREFIX = "PANGOLIN_TEST_RSP";
+
+/**
+ * Traffic paths (section 4): where ACME HTTP-01 challenges are asked for. The hub lets them
+ * through a site's firewall; the agent answers them before any site rule.
+ */
+export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";

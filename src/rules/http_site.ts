@@ -4,6 +4,7 @@
 // to the upstream byte for byte, so chunked bodies, streams and WebSocket upgrades pass through.
 
 import { parseIp } from "../net/ip.ts";
+import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
 import type { FirewallCheck } from "./firewall.ts";
 import type { HttpsRule } from "./schema.ts";
 import {
@@ -81,7 +82,6 @@ export function upstreamOf(rule: HttpsRule): Upstream | null {
   return null;
 }
 
-const ACME_PREFIX = "/.well-known/acme-challenge/";
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -152,8 +152,8 @@ export async function serveHttpConnection(
         return;
       }
       // 1. ACME HTTP-01 challenges, before any site rule (the site may redirect or filter).
-      if (scheme === "http" && path.startsWith(ACME_PREFIX)) {
-        const keyAuthorization = sites.acmeChallenge(path.slice(ACME_PREFIX.length));
+      if (scheme === "http" && path.startsWith(ACME_CHALLENGE_PREFIX)) {
+        const keyAuthorization = sites.acmeChallenge(path.slice(ACME_CHALLENGE_PREFIX.length));
         if (keyAuthorization !== undefined) {
           await copyBody(reader, DISCARD, requestFraming(head));
           await answer(client, 200, "OK", keyAuthorization, keepAlive, "text/plain");

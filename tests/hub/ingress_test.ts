@@ -110,6 +110,13 @@ Deno.test("ingress routes TCP ports, Host and SNI to the owning agent behind PRO
       http,
     ]);
     assertEquals(bDenied, 403);
+    // An ACME HTTP-01 validation passes the firewall (the agent answers only the challenge).
+    const challenge = await curl([
+      "-H",
+      "Host: b.example.com",
+      `${http}.well-known/acme-challenge/token123`,
+    ]);
+    assertEquals(challenge.stdout, "agent=B host=b.example.com src=127.0.0.1\n");
     const unknown = await httpStatus([
       "-H",
       "Host: c.example.com",

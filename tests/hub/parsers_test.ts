@@ -73,6 +73,7 @@ Deno.test("parseRequestHost() reads Host, strips the port, and refuses bad heads
   assertEquals(parseRequestHost(bytes("GET / HTTP/1.1\r\nHost: A.example.com:8080\r\n\r\n")), {
     kind: "found",
     host: "a.example.com",
+    path: "/",
   });
   assertEquals(
     parseRequestHost(bytes("GET / HTTP/1.1\r\nHost: a.example.com\r\n")).kind,
@@ -80,7 +81,7 @@ Deno.test("parseRequestHost() reads Host, strips the port, and refuses bad heads
   );
   assertEquals(
     parseRequestHost(bytes("GET http://b.example.com/x HTTP/1.1\r\nHost: a\r\n\r\n")),
-    { kind: "found", host: "b.example.com" },
+    { kind: "found", host: "b.example.com", path: "/x" },
   );
   for (
     const bad of [
