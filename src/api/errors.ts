@@ -2,6 +2,7 @@
 // answer of the route's family: Olm routes answer plain status text, Packetriot routes JSON.
 
 import { AgentStateError } from "../agent/agent.ts";
+import { DomainError, type FaultKind } from "../errors/mod.ts";
 import { log } from "../log/logger.ts";
 import type { ApiResponse, RouteFamily } from "./router.ts";
 
@@ -15,6 +16,18 @@ export class ApiError extends Error {
     super(message);
   }
 }
+
+/** The one mapping from a domain refusal's kind to the HTTP status the API answers with. */
+export const STATUS_OF_KIND: Readonly<Record<FaultKind, number>> = {
+  invalid: 400,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  limited: 429,
+  internal: 500,
+  upstream: 502,
+};
 
 /**
  * Runs a call into the agent; a refusal for the agent's state (nothing saved to resume, a
@@ -42,6 +55,9 @@ export function errorResponse(family: RouteFamily, error: unknown): ApiResponse 
   let message = "Internal server error";
   if (error instanceof ApiError) {
     status = error.status;
+    message = error.message;
+  } else if (error instanceof DomainError) {
+    status = STATUS_OF_KIND[error.kind];
     message = error.message;
   } else {
     log.error("API handler failed", {
