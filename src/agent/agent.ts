@@ -15,16 +15,18 @@
 //   agent.onRegistered(listener)   called after every (re)registration of any session, once the
 //                                  device is configured: the place to sync rules to the hub
 //   agent.stateDir                 the state directory (rules keep their files there too)
-//   agent.packetriotSession()      the four calls above in src/api/packetriot.ts's shape
+//   agent.packetriotSession()      the four calls above as src/api/backend.ts's PacketriotTunnel
+//
+// The Olm routes drive it through src/api/backend.ts's OlmBackend, which it implements.
 
+import type { OlmBackend, OlmStatus, PacketriotTunnel } from "../api/mod.ts";
+import { DomainError } from "../errors/mod.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import type { Frame } from "../protocol/control.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import type { PeerStatusJson } from "../session/peers.ts";
 import {
   type RegisteredListener,
   Session,
-  type SessionError,
   SessionRequestError,
   type SessionTiming,
 } from "../session/session.ts";
@@ -32,21 +34,17 @@ import { type ConnectionParams, StateStore } from "../session/state.ts";
 import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
-export interface AgentStatus {
-  connected: boolean;
-  registered: boolean;
-  terminated: boolean;
-  version: string;
-  agent: string;
-  orgId: string;
-  peers: Record<string, PeerStatusJson>;
-  networkSettings: { tunnelIP: string };
-  error?: SessionError;
-}
+export type AgentStatus = OlmStatus;
 
-/** Thrown by connect() while a session runs and by disconnect() while none does. */
-export class AgentStateError extends Error {
+/**
+ * Thrown by connect() while a session runs, by disconnect() while none does and by
+ * startTunnel() with nothing saved: a refusal for the agent's state (the API answers 409).
+ */
+export class AgentStateError extends DomainError {
   override name = "AgentStateError";
+  constructor(message: string) {
+    super("conflict", message);
+  }
 }
 
 export interface AgentOptions {
@@ -58,7 +56,7 @@ export interface AgentOptions {
   exitDelayMs?: number;
 }
 
-export class Agent {
+export class Agent implements OlmBackend {
   readonly stateDir: string;
   readonly #store: StateStore;
   readonly #privateKey: Uint8Array;
@@ -220,15 +218,11 @@ export class Agent {
   }
 
   /**
-   * The session in the shape src/api/packetriot.ts drives (`PacketriotSession`): connected
-   * means registered with the hub; start() answers whether a session existed already.
+   * The session in the shape the Packetriot routes drive (src/api/backend.ts's
+   * `PacketriotTunnel`): connected means registered with the hub; start() answers whether a
+   * session existed already.
    */
-  packetriotSession(): {
-    isConnected(): boolean;
-    start(): Promise<boolean>;
-    shutdown(): Promise<void>;
-    restart(): Promise<void>;
-  } {
+  packetriotSession(): PacketriotTunnel {
     return {
       isConnected: () => this.#session?.registered ?? false,
       start: async () => {

@@ -2,13 +2,12 @@
 // (from the command line or the saved state) and an orderly shutdown on /exit or a signal.
 
 import { log } from "../log/logger.ts";
-import { ApiServer } from "../api/server.ts";
-import type { ConnectDefaults } from "../api/olm.ts";
+import { ApiServer, type ConnectDefaults } from "../api/mod.ts";
 import type { TunnelFactory } from "../session/tunnel.ts";
 import type { SessionTiming } from "../session/session.ts";
 import type { ConnectionParams } from "../session/state.ts";
 import { Agent } from "./agent.ts";
-import { agentRouter } from "./routes.ts";
+import { agentRouter } from "./api_router.ts";
 import { startAgentRules } from "../rules/agent_rules.ts";
 
 export interface DaemonConfig {

@@ -3,7 +3,7 @@
 
 import type { z } from "zod";
 import { ApiError } from "./errors.ts";
-import type { ApiRequest } from "./router.ts";
+import type { ApiRequest } from "./exchange.ts";
 
 /**
  * The request body parsed as JSON. Any method may carry one (Packetriot scripts send

@@ -5,7 +5,7 @@ import { FakeHub } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
 import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import { Agent } from "../../src/agent/agent.ts";
-import { agentRouter } from "../../src/agent/routes.ts";
+import { agentRouter } from "../../src/agent/api_router.ts";
 import { ApiServer, type ApiServerOptions } from "../../src/api/server.ts";
 import { Logger } from "../../src/log/logger.ts";
 
