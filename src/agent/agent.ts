@@ -25,13 +25,15 @@ import { log as rootLog, type Logger } from "../log/logger.ts";
 import type { Frame } from "../protocol/control.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import {
+  type ConnectionParams,
   type RegisteredListener,
   Session,
   SessionRequestError,
   type SessionTiming,
-} from "../session/session.ts";
-import { type ConnectionParams, StateStore } from "../session/state.ts";
-import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
+  StateStore,
+  type TunnelFactory,
+  wireguardTunnels,
+} from "../session/mod.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
 export type AgentStatus = OlmStatus;

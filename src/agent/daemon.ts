@@ -3,9 +3,7 @@
 
 import { log } from "../log/logger.ts";
 import { ApiServer, type ConnectDefaults } from "../api/mod.ts";
-import type { TunnelFactory } from "../session/tunnel.ts";
-import type { SessionTiming } from "../session/session.ts";
-import type { ConnectionParams } from "../session/state.ts";
+import type { ConnectionParams, SessionTiming, TunnelFactory } from "../session/mod.ts";
 import { Agent } from "./agent.ts";
 import { agentRouter } from "./api_router.ts";
 import { startAgentRules } from "../rules/agent_rules.ts";

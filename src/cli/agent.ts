@@ -6,7 +6,7 @@ import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
-import type { ConnectionParams } from "../session/state.ts";
+import type { ConnectionParams } from "../session/mod.ts";
 import { type DaemonConfig, runDaemon } from "../agent/daemon.ts";
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
