@@ -27,12 +27,9 @@ import { AGENT_NAME, VERSION } from "../version.ts";
 import {
   type ConnectionParams,
   type RegisteredListener,
-  Session,
+  type Session,
   SessionRequestError,
-  type SessionTiming,
-  StateStore,
-  type TunnelFactory,
-  wireguardTunnels,
+  type StateStore,
 } from "../session/mod.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
@@ -49,11 +46,17 @@ export class AgentStateError extends DomainError {
   }
 }
 
+/**
+ * Makes the (not yet started) session of one connection: src/agent/compose.ts wires the real
+ * one (the hub session over the WireGuard device), tests may wire fakes.
+ */
+export type SessionFactory = (params: ConnectionParams, privateKey: Uint8Array) => Session;
+
 export interface AgentOptions {
-  stateDir: string;
-  tunnels?: TunnelFactory;
+  /** The state directory: identity and saved connection. */
+  store: StateStore;
+  sessions: SessionFactory;
   log?: Logger;
-  timing?: Partial<SessionTiming>;
   /** Delay between answering `/exit` and shutting down. @default 100 */
   exitDelayMs?: number;
 }
@@ -62,9 +65,8 @@ export class Agent implements OlmBackend {
   readonly stateDir: string;
   readonly #store: StateStore;
   readonly #privateKey: Uint8Array;
-  readonly #tunnels: TunnelFactory;
+  readonly #sessions: SessionFactory;
   readonly #log: Logger;
-  readonly #timing: Partial<SessionTiming> | undefined;
   readonly #exitDelayMs: number;
   readonly #listeners = new Set<RegisteredListener>();
   #session: Session | undefined;
@@ -74,21 +76,19 @@ export class Agent implements OlmBackend {
   #exitRequested = false;
   readonly #exit = Promise.withResolvers<void>();
 
-  private constructor(options: AgentOptions, store: StateStore, privateKey: Uint8Array) {
-    this.stateDir = options.stateDir;
-    this.#store = store;
+  private constructor(options: AgentOptions, privateKey: Uint8Array) {
+    this.stateDir = options.store.dir;
+    this.#store = options.store;
     this.#privateKey = privateKey;
-    this.#tunnels = options.tunnels ?? wireguardTunnels;
+    this.#sessions = options.sessions;
     this.#log = options.log ?? rootLog;
-    this.#timing = options.timing;
     this.#exitDelayMs = options.exitDelayMs ?? 100;
   }
 
-  /** Opens the state directory and loads (or creates) the agent's WireGuard identity. */
+  /** Loads (or creates) the agent's WireGuard identity from the state directory. */
   static async create(options: AgentOptions): Promise<Agent> {
-    const store = new StateStore(options.stateDir);
-    const privateKey = await store.identity();
-    return new Agent(options, store, privateKey);
+    const privateKey = await options.store.identity();
+    return new Agent(options, privateKey);
   }
 
   /** The connection saved in the state directory, and whether it should be running. */
@@ -114,13 +114,7 @@ export class Agent implements OlmBackend {
     }
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
-    const session = new Session({
-      params,
-      privateKey: this.#privateKey,
-      tunnels: this.#tunnels,
-      log: this.#log,
-      timing: this.#timing,
-    });
+    const session = this.#sessions(params, this.#privateKey);
     for (const listener of this.#listeners) session.onRegistered(listener);
     this.#session = session;
     // The slot is claimed synchronously: a new session counts as active until stopped.
