@@ -26,6 +26,7 @@ import type { Frame } from "../protocol/control.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import {
   type ConnectionParams,
+  type PeerStatusJson,
   type RegisteredListener,
   type Session,
   SessionRequestError,
@@ -33,7 +34,7 @@ import {
 } from "../session/mod.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
-export type AgentStatus = OlmStatus;
+export type AgentStatus = OlmStatus & { peers: Record<string, PeerStatusJson> };
 
 /**
  * Thrown by connect() while a session runs, by disconnect() while none does and by

@@ -19,19 +19,6 @@ export interface ConnectParams {
   upstreamDns?: string[];
 }
 
-/** One peer in `GET /status` (olm-api.txt), keyed by its site id. */
-export interface OlmPeerStatus {
-  siteId: number;
-  name: string;
-  connected: boolean;
-  rtt: number;
-  lastSeen: string;
-  endpoint: string;
-  isRelay: boolean;
-  peerAddress: string;
-  holepunchConnected: boolean;
-}
-
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
 export interface OlmStatus {
   connected: boolean;
@@ -40,7 +27,11 @@ export interface OlmStatus {
   version: string;
   agent: string;
   orgId: string;
-  peers: Record<string, OlmPeerStatus>;
+  /**
+   * One entry per site, keyed by its site id, in olm-api.txt's peer shape (the session builds
+   * them: src/session/peers.ts's PeerStatusJson); the API passes them through unread.
+   */
+  peers: Record<string, object>;
   networkSettings: { tunnelIP: string };
   error?: { code: string; message: string };
 }

@@ -4,7 +4,6 @@
 export type {
   ConnectParams,
   OlmBackend,
-  OlmPeerStatus,
   OlmStatus,
   PacketriotRules,
   PacketriotTunnel,
