@@ -1,7 +1,7 @@
 // What the local API's handlers call, and nothing more: the narrow backend the routes are built
 // over (Tailscale's LocalAPI shape). The agent implements it (src/agent/), tests pass fakes, so
 // loading the routes loads no session, device or rules engine. Refusals are DomainErrors; their
-// kind picks the HTTP status (src/api/errors.ts).
+// kind picks the HTTP status (src/api/api_errors.ts).
 
 /** The connection `POST /connect` asks for (the agent saves it and logs in with it). */
 export interface ConnectParams {

@@ -8,7 +8,7 @@ export type {
   PacketriotRules,
   PacketriotTunnel,
 } from "./backend.ts";
-export { ApiError, errorResponse, STATUS_OF_KIND } from "./errors.ts";
+export { ApiError, errorResponse, STATUS_OF_KIND } from "./api_errors.ts";
 export {
   type ApiRequest,
   apiRequest,

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { parseDurationMs } from "../protocol/duration.ts";
 import type { ConnectParams, OlmBackend } from "./backend.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import type { Route } from "./exchange.ts";
 import { parseJsonBody } from "./json.ts";
 

@@ -7,7 +7,7 @@
 import { stringifyJson } from "../rules/flow_id.ts";
 import { releaseSchema, RuleError } from "../rules/schema.ts";
 import type { PacketriotRules, PacketriotTunnel } from "./backend.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "./api_errors.ts";
 import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./exchange.ts";
 import { readJsonBody } from "./json.ts";
 

@@ -2,7 +2,7 @@
 // /api/client/v1.0/) are matched here, and errors become each family's envelope. No I/O:
 // src/api/server.ts adapts sockets to `ApiRequest`/`ApiResponse`, tests call `handle` directly.
 
-import { ApiError, errorResponse } from "./errors.ts";
+import { ApiError, errorResponse } from "./api_errors.ts";
 import { type ApiRequest, type ApiResponse, familyOfPath, type Route } from "./exchange.ts";
 
 /**

@@ -2,7 +2,7 @@
 // keep one WebSocket, register, reconnect on any drop with a jittered backoff. Its other jobs
 // live beside it: request/answer matching (hub_requests.ts), the hub's messages
 // (dispatch.ts), the device and its peers brought to the wanted state (reconciliation.ts);
-// pure pieces in peers.ts, messages.ts, backoff.ts, peer_probe.ts.
+// pure pieces in peers.ts, hub_messages.ts, backoff.ts, peer_probe.ts.
 //
 // Life of a session: start() runs the connect loop in the background:
 //   1. log in (401/403: terminated, the loop ends; other failures: back off and retry)
@@ -22,7 +22,7 @@ import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
-import { decodeFrame, type Site } from "./messages.ts";
+import { decodeFrame, type Site } from "./hub_messages.ts";
 import type { PeerStatusJson } from "./peers.ts";
 import { DeviceReconciler } from "./reconciliation.ts";
 import type { ConnectionParams } from "./state.ts";

@@ -15,7 +15,7 @@ import {
   siteSchema,
   syncSchema,
   unrelaySchema,
-} from "./messages.ts";
+} from "./hub_messages.ts";
 import { relayEndpointOf } from "./peers.ts";
 import type { DeviceReconciler } from "./reconciliation.ts";
 

@@ -3,7 +3,7 @@
 // with the hub's `burrow/error`, a timeout, or the socket closing).
 
 import { type Frame, MSG } from "../protocol/control.ts";
-import { errorSchema } from "./messages.ts";
+import { errorSchema } from "./hub_messages.ts";
 
 /** A burrow extension request that failed: `burrow/error`, a timeout or no connection. */
 export class SessionRequestError extends Error {

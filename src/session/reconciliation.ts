@@ -8,7 +8,7 @@ import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
 import type { Logger } from "../log/logger.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { errorText } from "./error_text.ts";
-import type { Site } from "./messages.ts";
+import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, PeerTable } from "./peers.ts";
 import { ProbeSocket } from "./peer_probe.ts";
 import type { ConnectionParams } from "./state.ts";
