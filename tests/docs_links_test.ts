@@ -1,6 +1,6 @@
-// Documentation links: every relative link in README.md and docs/ (markdown links, and paths
-// under docs/ or tools/ written in backticks) names a file or folder inside this repository, so
-// the pages stand alone and a move of a document cannot leave a dead link behind.
+// Documentation links: every relative link in README.md and docs/ (markdown links with their
+// #anchors, and paths under docs/ or tools/ written in backticks) names a file, folder or heading
+// inside this repository, so the pages stand alone and a move cannot leave a dead link behind.
 //
 // Run: .tools/bin/deno test --allow-read tests/docs_links_test.ts
 import { posix } from "node:path";
@@ -48,8 +48,21 @@ export function relativeLinks(text: string): DocLink[] {
     links.push({ line: lineAt(m.index), target: m[1], from: "root" });
   }
   return links
-    .filter(({ target }) => !/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith("#"))
+    .filter(({ target }) => !/^[a-z][a-z0-9+.-]*:/i.test(target))
     .sort((a, b) => a.line - b.line);
+}
+
+/** GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to dashes. */
+export function headingAnchors(text: string): Set<string> {
+  const anchors = new Set<string>();
+  for (const line of withoutFences(text).split("\n")) {
+    const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    anchors.add(
+      heading[1].toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").trim().replace(/\s/g, "-"),
+    );
+  }
+  return anchors;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -80,7 +93,13 @@ Deno.test("docs: every relative link in README.md and docs/ resolves inside the 
   for (const file of await markdownFiles()) {
     const text = await Deno.readTextFile(posix.join(REPO_ROOT, file));
     for (const link of relativeLinks(text)) {
-      const path = link.target.split("#")[0];
+      const [path, anchor] = link.target.split("#");
+      if (path === "") {
+        if (!headingAnchors(text).has(anchor)) {
+          broken.push(`${file}:${link.line} "${link.target}": no such heading on this page`);
+        }
+        continue;
+      }
       const resolved = posix.normalize(
         link.from === "root" ? path : posix.join(posix.dirname(file), path),
       );
@@ -88,10 +107,25 @@ Deno.test("docs: every relative link in README.md and docs/ resolves inside the 
         broken.push(`${file}:${link.line} "${link.target}" leaves the repository`);
       } else if (!(await exists(posix.join(REPO_ROOT, resolved)))) {
         broken.push(`${file}:${link.line} "${link.target}" -> ${resolved} does not exist`);
+      } else if (anchor !== undefined && resolved.endsWith(".md")) {
+        const target = await Deno.readTextFile(posix.join(REPO_ROOT, resolved));
+        if (!headingAnchors(target).has(anchor)) {
+          broken.push(`${file}:${link.line} "${link.target}": ${resolved} has no such heading`);
+        }
       }
     }
   }
   assertEquals(broken, []);
+});
+
+Deno.test("docs: heading anchors follow GitHub's rule", () => {
+  const page =
+    "# Top\n## The `POST /connect` route\n### Traffic-rule objects\n```\n# not a heading\n```";
+  assertEquals([...headingAnchors(page)], [
+    "top",
+    "the-post-connect-route",
+    "traffic-rule-objects",
+  ]);
 });
 
 Deno.test("docs: the link reader finds links and skips code and external URLs", () => {
@@ -106,6 +140,7 @@ Deno.test("docs: the link reader finds links and skips code and external URLs", 
   ].join("\n");
   assertEquals(relativeLinks(text), [
     { line: 1, target: "api.md#olm-routes", from: "page" },
+    { line: 2, target: "#top", from: "page" },
     { line: 6, target: "../README.md", from: "page" },
     { line: 6, target: "tools/run-local.sh", from: "root" },
     { line: 7, target: "../shared/spec.txt", from: "page" },
