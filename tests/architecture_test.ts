@@ -16,8 +16,8 @@
 //
 // Run: .tools/bin/deno test --allow-read tests/architecture_test.ts
 import { posix } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assertEquals } from "./_support/assert.ts";
+import { REPO_ROOT } from "./_support/burrow.ts";
 
 // 1. The contract: folder -> the src folders it may import.
 const LEAVES = ["errors", "log"] as const;
@@ -321,8 +321,6 @@ function folderCycles(edges: readonly Edge[]): Edge[][] {
 }
 
 // 4. Reading src/ from disk.
-
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 async function readSources(dir: string, out: SourceFile[] = []): Promise<SourceFile[]> {
   const entries = [];

@@ -4,10 +4,8 @@
 //
 // Run: .tools/bin/deno test --allow-read tests/docs_links_test.ts
 import { posix } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assertEquals } from "./_support/assert.ts";
-
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { REPO_ROOT } from "./_support/burrow.ts";
 
 export interface DocLink {
   line: number;
