@@ -3,7 +3,7 @@
 // control endpoint, and follows changes other processes make to the store (client remove).
 
 import type { Device, DeviceOptions } from "../tun/types.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
 import { parseCidr } from "../net/ip.ts";
 import { log } from "../log/logger.ts";
 import type { SiteConfig } from "../protocol/control.ts";

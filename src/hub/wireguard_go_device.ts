@@ -4,7 +4,7 @@
 // PANGOLIN_TEST_REQ (wireguard-go owns the UDP socket), which burrow's device does.
 
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/types.ts";
-import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../tun/keys.ts";
+import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../crypto/mod.ts";
 
 const UAPI_DIR = "/var/run/wireguard";
 

@@ -11,7 +11,7 @@ import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
-import { transportAead } from "./aead.ts";
+import { transportAead } from "./aead_choice.ts";
 
 /** Packets taken from one ring before looking at the others (fairness between directions). */
 const BATCH = 32;

@@ -2,4 +2,3 @@
 
 export type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
 export { createDevice } from "./device.ts";
-export { generatePrivateKey, publicKeyOf } from "./keys.ts";
