@@ -17,4 +17,11 @@ export {
   keyToHex,
   publicKeyOf,
 } from "./keys.ts";
+export {
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  MESSAGE_TRANSPORT,
+  messageType,
+} from "./messages.ts";
 export * from "./constants.ts";

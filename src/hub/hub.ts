@@ -12,7 +12,7 @@ import { HubControl } from "./control.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress.ts";
 import { buildRoutes, type RouteTable } from "./routes.ts";
 import { PortMapService } from "./portmap.ts";
-import { type ProbeResponder, startProbeResponder } from "./probe.ts";
+import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe.ts";
 
 /** Makes the hub's tunnel device (burrow's own, wireguard-go, or a fake in tests). */
 export type TunnelFactory = (options: DeviceOptions) => Promise<Device>;
@@ -122,7 +122,7 @@ export class Hub {
           name: config.interfaceName ?? "burrowhub0",
           listenPort: config.wgPort,
           privateKey,
-          answerTestRequests: true,
+          onForeignDatagram: testRequestResponder(() => device),
         }),
         DEVICE_START_TIMEOUT_MS,
         "the WireGuard device did not come up",

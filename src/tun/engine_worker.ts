@@ -1,15 +1,27 @@
 // Engine Worker: the peer loop. Takes packets from the reader rings, runs them through the
 // sans-I/O core (encapsulate: TUN -> UDP, decapsulate: UDP -> TUN), fires timers, writes to the
 // TUN and the UDP sockets with libc, and applies configuration sent by the main thread.
+// Datagrams that are not WireGuard messages are passed to the main thread (bounded by a
+// ForeignGate); raw datagrams from the main thread go out of the WireGuard socket as they are.
 // One engine serves every peer, so the packets of one peer stay in order.
 
 /// <reference lib="deno.worker" />
 
-import { type Endpoint, type Peer, type Step, WgInterface } from "../crypto/mod.ts";
+import {
+  type Endpoint,
+  MESSAGE_INITIATION,
+  MESSAGE_RESPONSE,
+  MESSAGE_TRANSPORT,
+  messageType,
+  type Peer,
+  type Step,
+  WgInterface,
+} from "../crypto/mod.ts";
+import { ForeignGate } from "./foreign_gate.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
-import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
+import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
 import { transportAead } from "./aead_choice.ts";
 
@@ -26,12 +38,8 @@ const UNDER_LOAD_HOLD_MS = 1000;
 /** A runaway step loop is a core bug; stop it rather than hang the device. */
 const MAX_STEPS = 4096;
 
-const TEST_REQUEST = new TextEncoder().encode("PANGOLIN_TEST_REQ");
-const TEST_RESPONSE = new TextEncoder().encode("PANGOLIN_TEST_RSP");
-const TEST_NONCE_BYTES = 8;
-
-function report(message: EngineReport): void {
-  self.postMessage(message);
+function report(message: EngineReport, transfer: Transferable[] = []): void {
+  self.postMessage(message, transfer);
 }
 
 function isZero(bytes: Uint8Array): boolean {
@@ -84,7 +92,9 @@ class Engine {
   readonly tunRing: PacketRing;
   readonly bell: Doorbell;
   readonly tunFd: number;
-  readonly answerTestRequests: boolean;
+  /** Foreign datagrams cross to the main thread only when someone there listens. */
+  readonly reportForeign: boolean;
+  readonly #foreignGate = new ForeignGate();
   sockets: EngineSockets;
   udpRings: PacketRing[] = [];
   running = true;
@@ -112,7 +122,7 @@ class Engine {
     this.tunRing = PacketRing.attach(config.tunRing);
     this.bell = new Doorbell(config.bell);
     this.tunFd = config.tunFd;
-    this.answerTestRequests = config.answerTestRequests;
+    this.reportForeign = config.reportForeign;
     this.sockets = config.sockets;
     this.#attachRings(config.sockets);
     this.#yieldChannel.port1.onmessage = () => this.#yieldResolve?.();
@@ -210,11 +220,12 @@ class Engine {
         ring.headerOffset(index) + SLOT_SOCKADDR_OFFSET,
       );
       if (!from) continue;
-      if (datagram[0] === 0x50 && this.answerTestRequests && this.#answerTest(datagram, from)) {
+      const type = messageType(datagram);
+      if (type < MESSAGE_INITIATION || type > MESSAGE_TRANSPORT) {
+        this.#foreign(datagram, from, now);
         continue;
       }
-      const type = datagram[0];
-      if (type === 1 || type === 2) handshakes++;
+      if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) handshakes++;
       const step = this.wg.decapsulate(datagram, from, this.out, now);
       const peer = step.peer;
       if (step.action === "toTunnel") {
@@ -222,7 +233,9 @@ class Engine {
       } else if (step.action === "toNetwork") {
         this.#send(step);
       }
-      if (peer && step.action !== "error" && (type !== 4 || this.#waiting.has(peer))) {
+      if (
+        peer && step.action !== "error" && (type !== MESSAGE_TRANSPORT || this.#waiting.has(peer))
+      ) {
         this.#flush(peer, now);
       }
     }
@@ -271,15 +284,18 @@ class Engine {
     }
   }
 
-  #answerTest(datagram: Uint8Array, from: Endpoint): boolean {
-    if (datagram.length !== TEST_REQUEST.length + TEST_NONCE_BYTES) return false;
-    for (let i = 0; i < TEST_REQUEST.length; i++) {
-      if (datagram[i] !== TEST_REQUEST[i]) return false;
-    }
-    this.out.set(TEST_RESPONSE, 0);
-    this.out.set(datagram.subarray(TEST_REQUEST.length), TEST_RESPONSE.length);
-    this.#sendTo(from, datagram.length);
-    return true;
+  /** A datagram that is no WireGuard message: a copy crosses to the main thread, within bounds. */
+  #foreign(datagram: Uint8Array, from: Endpoint, now: number): void {
+    if (!this.reportForeign || !this.#foreignGate.admit(datagram.length, now)) return;
+    const data = datagram.slice();
+    report({ type: "foreign", data, from: formatEndpoint(from) }, [data.buffer]);
+  }
+
+  /** Sends `data` as it is from the WireGuard socket (the main thread checked its size). */
+  sendDatagram(to: Endpoint, data: Uint8Array): void {
+    if (data.length > this.out.length) return;
+    this.out.set(data, 0);
+    this.#sendTo(to, data.length);
   }
 
   #send(step: Step): void {
@@ -437,6 +453,9 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
         report({ type: "snapshot", id: message.id, snapshot: engine.snapshot() });
         break;
       }
+      case "send":
+        engine?.sendDatagram(message.to, message.data);
+        break;
       case "shutdown":
         shutdown();
         break;

@@ -25,7 +25,7 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
           bell: new Doorbell().buffer,
           sockets: { ...sockets, ring4: PacketRing.create(8, 2048).buffer, ring6: null },
           privateKey,
-          answerTestRequests: false,
+          reportForeign: false,
         },
       } satisfies EngineRequest,
     );
