@@ -1,12 +1,13 @@
 // Public surface of the sans-I/O WireGuard core, as consumed by the device (src/tun), the hub and
 // the session: the interface and its peers, the Step every call returns, the pluggable transport
 // AEAD, the allowed-IPs table, Curve25519 key helpers and the protocol constants.
-// The node:crypto AEAD lives in ./aead_native.ts, imported by the device only.
+// The node:crypto AEAD (./aead_native.ts) is the device's choice for the hot path.
 
 export { WgInterface, type WgInterfaceOptions } from "./interface.ts";
 export { type Endpoint, Peer } from "./peer.ts";
 export type { Action, Step, WgError } from "./errors.ts";
 export { createNobleTransportAead, type TransportAead } from "./aead.ts";
+export { createNativeTransportAead } from "./aead_native.ts";
 export { AllowedIps } from "./allowed_ips.ts";
 export {
   clampPrivateKey,

@@ -2,7 +2,7 @@
 // registered agent, starts ingress, the port-map service, the RTT probe responder and the
 // control endpoint, and follows changes other processes make to the store (client remove).
 
-import type { Device, DeviceOptions } from "../tun/types.ts";
+import type { Device, DeviceOptions } from "../tun/mod.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
 import { parseCidr } from "../net/ip.ts";
 import { log } from "../log/logger.ts";

@@ -4,7 +4,7 @@
 // socket, so this device has no sendDatagram and never calls onForeignDatagram: the hub cannot
 // answer PANGOLIN_TEST_REQ through it, as it does through burrow's device.
 
-import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/types.ts";
+import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/mod.ts";
 import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../crypto/mod.ts";
 
 const UAPI_DIR = "/var/run/wireguard";

@@ -3,7 +3,7 @@
 
 import { log } from "../log/logger.ts";
 import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/keys.ts";
+import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { Doorbell, PacketRing } from "./pool.ts";
 import type {
   EngineReport,

@@ -4,7 +4,7 @@
 // between devices until the network is quiet; `advance` moves time and fires due timers.
 
 import { type Endpoint, keyToBase64 } from "../../src/crypto/mod.ts";
-import { Engine, type EngineOutput } from "../../src/tun/engine.ts";
+import { Engine, type EngineOutput } from "../../src/tun/mod.ts";
 import { UapiApplier } from "../../src/tun/uapi_apply.ts";
 import type { UapiPeerChange } from "../../src/tun/uapi.ts";
 import { MemoryTun } from "./memory_tun.ts";
