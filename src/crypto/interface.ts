@@ -26,7 +26,7 @@ import {
   ZERO_KEYS_AFTER_MS,
 } from "./constants.ts";
 import { CookieChecker } from "./cookie.ts";
-import type { Step, WgError } from "./errors.ts";
+import type { Step, WgError } from "./step.ts";
 import { equalBytes } from "./kdf.ts";
 import {
   COOKIE_REPLY_BYTES,
@@ -51,7 +51,7 @@ import {
   writeTai64n,
   writeType,
   writeU32,
-} from "./messages.ts";
+} from "./wire_messages.ts";
 import {
   dh,
   readInitiationBody,

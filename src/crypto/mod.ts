@@ -5,7 +5,7 @@
 
 export { WgInterface, type WgInterfaceOptions } from "./interface.ts";
 export { type Endpoint, Peer } from "./peer.ts";
-export type { Action, Step, WgError } from "./errors.ts";
+export type { Action, Step, WgError } from "./step.ts";
 export { createNobleTransportAead, type TransportAead } from "./aead.ts";
 export { createNativeTransportAead } from "./aead_native.ts";
 export { AllowedIps } from "./allowed_ips.ts";
@@ -24,5 +24,5 @@ export {
   MESSAGE_RESPONSE,
   MESSAGE_TRANSPORT,
   messageType,
-} from "./messages.ts";
+} from "./wire_messages.ts";
 export * from "./constants.ts";

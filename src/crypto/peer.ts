@@ -4,7 +4,7 @@
 // public fields.
 
 import { CookieGenerator } from "./cookie.ts";
-import { TIMESTAMP_BYTES } from "./messages.ts";
+import { TIMESTAMP_BYTES } from "./wire_messages.ts";
 import type { Session } from "./transport_session.ts";
 import { type Jitter, PeerTimers } from "./timers.ts";
 

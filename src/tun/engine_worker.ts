@@ -1,12 +1,12 @@
-// Engine Worker: the thin shell that gives the packet loop (engine.ts) its I/O. It drains the
-// reader rings into the Engine, writes the Engine's output with libc (TUN write, UDP sendto),
+// Engine Worker: the thin shell that gives the packet loop (packet_engine.ts) its I/O. It drains
+// the reader rings into the PacketEngine, writes its output with libc (TUN write, UDP sendto),
 // sleeps on the doorbell until packets or a timer are due, and answers the main thread's messages
-// (UAPI apply and get via uapi_apply.ts, raw sends, shutdown). Foreign datagrams the Engine lets
-// through its gate cross to the main thread as "foreign" reports, copied and transferred.
+// (UAPI apply and get via uapi_apply.ts, raw sends, shutdown). Foreign datagrams the PacketEngine
+// lets through its gate cross to the main thread as "foreign" reports, copied and transferred.
 //
 //   1. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
 //   2. drain the TUN ring (a batch);
-//   3. run the Engine's timers when due;
+//   3. run the PacketEngine's timers when due;
 //   4. after YIELD_AFTER_MS of work, yield so configuration messages run;
 //   5. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
 
@@ -14,7 +14,7 @@
 
 import type { Endpoint } from "../crypto/mod.ts";
 import { transportAead } from "./aead_choice.ts";
-import { Engine, type EngineOutput } from "./engine.ts";
+import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
@@ -113,7 +113,7 @@ class LibcOutput implements EngineOutput {
 
 /** The loop: drains the rings into the engine, fires its timers, sleeps on the doorbell. */
 class EngineShell {
-  readonly engine: Engine;
+  readonly engine: PacketEngine;
   readonly uapi: UapiApplier;
   readonly output: LibcOutput;
   readonly tunRing: PacketRing;
@@ -126,7 +126,7 @@ class EngineShell {
 
   constructor(config: EngineConfig) {
     this.output = new LibcOutput(config.tunFd, config.sockets);
-    this.engine = new Engine({
+    this.engine = new PacketEngine({
       mtu: config.mtu,
       privateKey: config.privateKey,
       listenPort: config.sockets.port,

@@ -1,6 +1,7 @@
-// The WireGuard device: TUN + UDP + peer loops in Workers + UAPI. The agent, the hub and `burrow wg`
-// use this. The packet loop itself (Engine) is exported for in-process use without I/O: tests
-// over in-memory fakes (tests/_support/memory_device.ts), and later endpoint discovery.
+// The WireGuard device: TUN + UDP + peer loops in Workers + UAPI. The agent, the hub and
+// `burrow wg` use this. The packet loop itself (PacketEngine) is exported for in-process use
+// without I/O: tests over in-memory fakes (tests/_support/memory_device.ts), later endpoint
+// discovery.
 
 export type {
   Device,
@@ -11,5 +12,5 @@ export type {
 } from "./types.ts";
 export { createDevice, type DeviceInternals, startDevice } from "./device.ts";
 export { isValidInterfaceName } from "./tun.ts";
-export { Engine, type EngineOptions, type EngineOutput } from "./engine.ts";
+export { type EngineOptions, type EngineOutput, PacketEngine } from "./packet_engine.ts";
 export { FOREIGN_BURST, FOREIGN_MAX_BYTES, FOREIGN_PER_SECOND } from "./foreign_gate.ts";

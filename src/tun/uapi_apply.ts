@@ -4,7 +4,7 @@
 // private key as it was set.
 
 import type { Peer } from "../crypto/mod.ts";
-import type { Engine } from "./engine.ts";
+import type { PacketEngine } from "./packet_engine.ts";
 import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 
 function isZero(bytes: Uint8Array): boolean {
@@ -20,12 +20,12 @@ function sameKey(a: Uint8Array | null, b: Uint8Array): boolean {
 
 /** The configuration side of one engine. */
 export class UapiApplier {
-  readonly #engine: Engine;
+  readonly #engine: PacketEngine;
   /** Who owns each allowed IP (the core's table routes; this one lists them for UAPI). */
   readonly #cidrOwners = new Map<string, Peer>();
   #privateKey: Uint8Array | null = null;
 
-  constructor(engine: Engine, privateKey: Uint8Array | null) {
+  constructor(engine: PacketEngine, privateKey: Uint8Array | null) {
     this.#engine = engine;
     this.#rememberPrivateKey(privateKey);
   }

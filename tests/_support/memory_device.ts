@@ -1,10 +1,10 @@
 // A whole WireGuard device in memory (as wireguard-go's device_test.go genTestPair): the device's
-// Engine (src/tun/engine.ts) wired to a MemoryTun and a MemoryUdpSocket, with a clock the test
-// sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
+// PacketEngine (src/tun/packet_engine.ts) wired to a MemoryTun and a MemoryUdpSocket, with a
+// clock the test sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
 // between devices until the network is quiet; `advance` moves time and fires due timers.
 
 import { type Endpoint, keyToBase64 } from "../../src/crypto/mod.ts";
-import { Engine, type EngineOutput } from "../../src/tun/mod.ts";
+import { type EngineOutput, PacketEngine } from "../../src/tun/mod.ts";
 import { UapiApplier } from "../../src/tun/uapi_apply.ts";
 import type { UapiPeerChange } from "../../src/tun/uapi.ts";
 import { MemoryTun } from "./memory_tun.ts";
@@ -23,9 +23,9 @@ export class FakeClock {
   }
 }
 
-/** One in-memory device: Engine + MemoryTun + a socket on a MemoryNetwork. */
+/** One in-memory device: PacketEngine + MemoryTun + a socket on a MemoryNetwork. */
 export class MemoryDevice implements EngineOutput {
-  readonly engine: Engine;
+  readonly engine: PacketEngine;
   readonly uapi: UapiApplier;
   readonly tun = new MemoryTun();
   /** Foreign datagrams the engine let through, in order. */
@@ -37,7 +37,7 @@ export class MemoryDevice implements EngineOutput {
     privateKey: Uint8Array,
     options: { mtu?: number; reportForeign?: boolean } = {},
   ) {
-    this.engine = new Engine({
+    this.engine = new PacketEngine({
       mtu: options.mtu ?? 1420,
       privateKey,
       listenPort: socket.endpoint.port,

@@ -1,5 +1,5 @@
-// The device's packet loop without I/O: one Engine runs every packet through the sans-I/O core and
-// hands what comes out to an EngineOutput (the TUN and UDP writers). The Worker shell
+// The device's packet loop without I/O: one PacketEngine runs every packet through the sans-I/O
+// core and hands what comes out to an EngineOutput (the TUN and UDP writers). The Worker shell
 // (engine_worker.ts) feeds it from the reader rings and writes with libc; tests feed it from
 // in-memory fakes (tests/_support/memory_tun.ts, memory_udp.ts). Time comes in as `now`
 // (monotonic ms) on every call. One engine serves every peer, so the packets of one peer stay in
@@ -51,7 +51,7 @@ export interface EngineOutput {
   foreignDatagram(data: Uint8Array, from: Endpoint): void;
 }
 
-/** How an {@link Engine} starts. */
+/** How an {@link PacketEngine} starts. */
 export interface EngineOptions {
   /** TUN MTU: padding cap and the size of the output buffer. */
   mtu: number;
@@ -71,7 +71,7 @@ export interface EngineOptions {
 }
 
 /** The packet loop of one device: the core, its output buffer, and the peers waiting to flush. */
-export class Engine {
+export class PacketEngine {
   readonly wg: WgInterface;
   /** The one output buffer every step writes into. */
   readonly out: Uint8Array;
