@@ -18,7 +18,7 @@ import {
 import { log } from "../log/logger.ts";
 import { type HubStore, StoreConflict } from "./store.ts";
 import { describeIssues, parseRulesSync } from "./rules_payload.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { VERSION } from "../version.ts";
 import { concat } from "./relay.ts";
 

@@ -13,4 +13,4 @@ export {
   unframeDatagrams,
 } from "./portmap_client.ts";
 export { createWireguardGoDevice } from "./wireguard_go_device.ts";
-export { answerProbe } from "./probe.ts";
+export { answerProbe, answerTestRequest, testRequestResponder } from "./probe.ts";

@@ -16,7 +16,7 @@ import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/cont
 import { parseCidr } from "../net/ip.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import { keyToBase64, publicKeyOf } from "../tun/keys.ts";
+import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";

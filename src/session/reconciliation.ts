@@ -6,7 +6,7 @@
 import { lookup } from "node:dns/promises";
 import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
 import type { Logger } from "../log/logger.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, PeerTable } from "./peers.ts";

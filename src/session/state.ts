@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import { readJsonFile, writeJsonAtomic } from "../state/atomic.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
 
 export const IDENTITY_FILE = "identity.json";
 export const CONNECTION_FILE = "connection.json";

@@ -6,8 +6,13 @@
 //   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE [bare]
 
 import { createWireguardGoDevice } from "../../src/hub/wireguard_go_device.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
-import type { Device } from "../../src/tun/types.ts";
+import {
+  generatePrivateKey,
+  keyFromBase64,
+  keyToBase64,
+  publicKeyOf,
+} from "../../src/crypto/mod.ts";
+import type { Device } from "../../src/tun/mod.ts";
 import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
 import {
   dialPortMap,
