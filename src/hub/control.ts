@@ -20,7 +20,7 @@ import { type HubStore, StoreConflict } from "./store.ts";
 import { describeIssues, parseRulesSync } from "./rules_payload.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
-import { concat } from "./relay.ts";
+import { concat } from "../net/mod.ts";
 
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {

@@ -11,7 +11,7 @@ import { encodeProxyV2 } from "../net/proxy_v2.ts";
 import { log } from "../log/logger.ts";
 import type { RouteTable } from "./routes.ts";
 import type { AgentDialer } from "./ingress.ts";
-import { closeQuietly, relay, writeAll } from "./relay.ts";
+import { closeQuietly, relay, writeAll } from "../net/mod.ts";
 import {
   decodeRequest,
   encodeAnswer,
@@ -143,7 +143,7 @@ export class PortMapService {
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
         { address: this.#options.hostname, port: request.dstPort },
       );
-      await relay(conn, upstream, header);
+      await relay(conn, upstream, { first: header });
     } finally {
       this.#connections.delete(upstream);
     }

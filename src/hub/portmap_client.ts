@@ -12,6 +12,7 @@ import {
   readLine,
   unframeDatagrams,
 } from "./portmap_wire.ts";
+import { writeAll } from "../net/mod.ts";
 
 export { frameDatagram, PORT_MAP_SERVICE_PORT, readDatagrams, unframeDatagrams };
 export type { PortMapRequest };
@@ -73,9 +74,4 @@ export async function dialPortMap(options: DialPortMapOptions): Promise<Deno.Tcp
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await conn.write(data.subarray(written));
 }

@@ -3,6 +3,9 @@
 
 /** Largest ClientHello the hub waits for (post-quantum key shares make them a few KiB). */
 export const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
+/** The most bytes read while waiting for a ClientHello: past the parser's own limit, so the
+ * parser (not the reader) decides that one is too large. */
+export const CLIENT_HELLO_READ_BYTES = MAX_CLIENT_HELLO_BYTES + 128;
 
 export type SniResult =
   | { kind: "need-more" }

@@ -3,7 +3,7 @@
 // challenges, redirects, firewall refusals and webRoot files itself, and proxies everything else
 // to the upstream byte for byte, so chunked bodies, streams and WebSocket upgrades pass through.
 
-import { parseIp } from "../net/ip.ts";
+import { type ByteStream, closeQuietly, parseIp, relay, writeAll } from "../net/mod.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
 import type { FirewallCheck } from "./firewall.ts";
 import type { HttpsRule } from "./schema.ts";
@@ -22,7 +22,6 @@ import {
   requestFraming,
   type RequestHead,
   responseFraming,
-  writeAll,
   writeHeadWithBufferedBody,
 } from "./http_wire.ts";
 import { contentTypeOf, lookupStatic, parseRange } from "./static_files.ts";
@@ -54,14 +53,6 @@ export interface SiteLookup {
   site(domain: string): CompiledSite | undefined;
   /** The key authorization for an HTTP-01 token, when a challenge is pending. */
   acmeChallenge(token: string): string | undefined;
-}
-
-/** The byte stream of one client connection. */
-export interface Stream {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-  close(): void;
-  closeWrite?(): Promise<void>;
 }
 
 /** The upstream of a site: destination+port, else upstreamURL, else null (webRoot or tls). */
@@ -102,7 +93,7 @@ export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
 
 interface UpstreamConn {
   key: string;
-  conn: Stream;
+  conn: ByteStream;
   reader: BufferedReader;
 }
 
@@ -114,7 +105,7 @@ interface UpstreamConn {
  * @param onlyHost the one Host a decrypted stream may ask for (its TLS server name)
  */
 export async function serveHttpConnection(
-  client: Stream,
+  client: ByteStream,
   initial: Uint8Array,
   from: ClientAddress,
   scheme: "http" | "https",
@@ -258,7 +249,7 @@ type ProxyOutcome = "reuse" | "client-only" | "closed" | "retry";
 async function proxyRequest(
   head: RequestHead,
   clientReader: BufferedReader,
-  client: Stream,
+  client: ByteStream,
   upstream: UpstreamConn,
   site: CompiledSite,
   context: { from: ClientAddress; scheme: "http" | "https"; keepAlive: boolean; reused: boolean },
@@ -338,7 +329,7 @@ async function proxyRequest(
     response = parseResponseHead(text);
     if (response.status === 101 && upgrade !== undefined) {
       await writeAll(client, formatResponseHead(response));
-      await pipeBoth(clientReader, client, upstream.reader, upstream.conn);
+      await relay(client, upstream.conn, { readA: clientReader, readB: upstream.reader });
       return "closed";
     }
     if (response.status >= 100 && response.status < 200) {
@@ -377,30 +368,8 @@ async function proxyRequest(
   return upstreamReusable ? "reuse" : "client-only";
 }
 
-async function pipeBoth(
-  aReader: BufferedReader,
-  a: Stream,
-  bReader: BufferedReader,
-  b: Stream,
-): Promise<void> {
-  const pump = async (from: BufferedReader, to: Stream) => {
-    try {
-      while (true) {
-        const chunk = await from.readSome(64 * 1024);
-        if (!chunk) break;
-        await writeAll(to, chunk);
-      }
-      await to.closeWrite?.();
-    } catch {
-      closeQuietly(a);
-      closeQuietly(b);
-    }
-  };
-  await Promise.all([pump(aReader, b), pump(bReader, a)]);
-}
-
 async function serveStatic(
-  client: Stream,
+  client: ByteStream,
   head: RequestHead,
   root: string,
   path: string,
@@ -493,7 +462,7 @@ async function serveStatic(
 }
 
 async function answer(
-  client: Stream,
+  client: ByteStream,
   status: number,
   reason: string,
   body: string,
@@ -543,13 +512,4 @@ export function noDelay<T extends Deno.Conn>(conn: T): T {
     // Not a TCP socket (or closed already): nothing to tune.
   }
   return conn;
-}
-
-/** Closes a stream, ignoring one that is closed already. */
-export function closeQuietly(stream: { close(): void }): void {
-  try {
-    stream.close();
-  } catch {
-    // Closed already.
-  }
 }

@@ -2,18 +2,12 @@
 // response heads parsed and written, and bodies copied by their framing (Content-Length,
 // chunked, until close) without decoding them, so streamed bodies and upgrades pass through.
 
+import { type ByteReader, type ByteWriter, writeAll } from "../net/mod.ts";
+
 /** Largest request or response head accepted. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 // 16 KiB per buffer keeps a thousand idle connections cheap; heads and chunks grow it on need.
 const READ_CHUNK_BYTES = 16 * 1024;
-
-export interface Reader {
-  read(p: Uint8Array): Promise<number | null>;
-}
-
-export interface Writer {
-  write(p: Uint8Array): Promise<number>;
-}
 
 /** A head's header lines in order; names keep their case, lookups ignore it. */
 export type HeaderList = [string, string][];
@@ -43,7 +37,7 @@ export class BufferedReader {
   #start = 0;
   #end = 0;
 
-  constructor(readonly source: Reader, initial?: Uint8Array) {
+  constructor(readonly source: ByteReader, initial?: Uint8Array) {
     this.#buffer = new Uint8Array(Math.max(READ_CHUNK_BYTES, initial?.length ?? 0));
     if (initial) {
       this.#buffer.set(initial);
@@ -137,6 +131,20 @@ export class BufferedReader {
       if (!await this.#fill()) throw new HttpWireError("stream ended inside a line");
       searchFrom -= offset - this.#start;
     }
+  }
+
+  /**
+   * Reads into `p`: buffered bytes first, else straight from the source (no copy through the
+   * buffer), so a relay can take over the stream.
+   *
+   * @returns the number of bytes read, or null at end of stream
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (this.#start === this.#end) return await this.source.read(p);
+    const n = Math.min(p.length, this.#end - this.#start);
+    p.set(this.#buffer.subarray(this.#start, this.#start + n));
+    this.#start += n;
+    return n;
   }
 
   /**
@@ -302,7 +310,7 @@ export const COALESCE_BODY_BYTES = 16 * 1024;
  * @returns whether the body was taken from `reader` (else the caller copies it)
  */
 export async function writeHeadWithBufferedBody(
-  writer: Writer,
+  writer: ByteWriter,
   head: Uint8Array,
   reader: BufferedReader,
   body: BodyFraming,
@@ -321,12 +329,6 @@ export async function writeHeadWithBufferedBody(
   return body.kind === "none";
 }
 
-/** Writes every byte. */
-export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await writer.write(data.subarray(written));
-}
-
 /**
  * Copies one body from `reader` to `writer` as it is framed, bytes unchanged (chunk sizes and
  * trailers included).
@@ -336,7 +338,7 @@ export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> 
  */
 export async function copyBody(
   reader: BufferedReader,
-  writer: Writer,
+  writer: ByteWriter,
   body: BodyFraming,
 ): Promise<boolean> {
   switch (body.kind) {
@@ -384,4 +386,4 @@ export async function copyBody(
 }
 
 /** A discarding writer, for reading past a request body the engine does not forward. */
-export const DISCARD: Writer = { write: (p) => Promise.resolve(p.length) };
+export const DISCARD: ByteWriter = { write: (p) => Promise.resolve(p.length) };

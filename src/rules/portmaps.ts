@@ -5,8 +5,8 @@
 import { log } from "../log/logger.ts";
 import type { PortMapRequest } from "../hub/portmap_client.ts";
 import { frameDatagram, readDatagrams } from "../hub/portmap_client.ts";
-import { closeQuietly, noDelay } from "./http_site.ts";
-import { relay } from "./ingress.ts";
+import { closeQuietly, relay } from "../net/mod.ts";
+import { noDelay } from "./http_site.ts";
 import { type PortMapRule, RuleError } from "./schema.ts";
 
 /** Opens a mapped connection through the hub (tests pass a fake). */

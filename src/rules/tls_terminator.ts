@@ -5,9 +5,9 @@
 // the old one finish untouched.
 
 import { log } from "../log/logger.ts";
+import { closeQuietly } from "../net/mod.ts";
 import {
   type ClientAddress,
-  closeQuietly,
   isConnectionError,
   noDelay,
   serveHttpConnection,

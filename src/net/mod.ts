@@ -1,0 +1,37 @@
+// The door of net/: byte and address leaves shared by the agent and the hub (IP parsing, the
+// PROXY v2 header, byte streams and relays).
+
+export {
+  type Cidr,
+  cidrContains,
+  formatCidr,
+  formatIp,
+  joinHostPort,
+  maskBytes,
+  parseCidr,
+  parseHostPort,
+  parseIp,
+} from "./ip.ts";
+export {
+  decodeProxyV2,
+  encodeProxyV2,
+  encodeProxyV2Local,
+  PROXY_V2_MAX_BYTES,
+  PROXY_V2_SIGNATURE,
+  type ProxyAddress,
+  type ProxyDecodeResult,
+  type ProxyHeader,
+} from "./proxy_v2.ts";
+export {
+  type ByteReader,
+  type ByteStream,
+  type ByteWriter,
+  closeQuietly,
+  concat,
+  type OpeningParser,
+  readOpening,
+  relay,
+  RELAY_BUFFER_BYTES,
+  type RelayOptions,
+  writeAll,
+} from "./stream.ts";
