@@ -7,15 +7,20 @@ import { encodeProxyV2 } from "../net/proxy_v2.ts";
 import { parseIp } from "../net/ip.ts";
 import { log } from "../log/logger.ts";
 import type { AgentRoute, RouteTable } from "./routes.ts";
-import { MAX_REQUEST_HEAD_BYTES, parseRequestHost, plainResponse } from "./http_head.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
-import { CLIENT_HELLO_READ_BYTES, parseClientHello, TLS_ALERT, tlsAlert } from "./sni.ts";
 import {
+  CLIENT_HELLO_READ_BYTES,
   closeQuietly,
   concat,
+  MAX_REQUEST_HEAD_BYTES,
   type OpeningParser,
+  parseClientHello,
+  parseRequestHost,
+  plainResponse,
   readOpening,
   relay,
+  TLS_ALERT,
+  tlsAlert,
   writeAll,
 } from "../net/mod.ts";
 

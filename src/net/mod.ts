@@ -35,3 +35,30 @@ export {
   type RelayOptions,
   writeAll,
 } from "./stream.ts";
+export {
+  encodeLatin1,
+  formatRequestHead,
+  formatResponseHead,
+  headerHasToken,
+  type HeaderList,
+  headerValue,
+  type HostResult,
+  HttpWireError,
+  indexOfBlankLine,
+  latin1,
+  MAX_REQUEST_HEAD_BYTES,
+  parseRequestHead,
+  parseRequestHost,
+  parseResponseHead,
+  plainResponse,
+  type RequestHead,
+  type ResponseHead,
+} from "./http1_head.ts";
+export {
+  CLIENT_HELLO_READ_BYTES,
+  MAX_CLIENT_HELLO_BYTES,
+  parseClientHello,
+  type SniResult,
+  TLS_ALERT,
+  tlsAlert,
+} from "./tls_client_hello.ts";

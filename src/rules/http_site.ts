@@ -3,7 +3,22 @@
 // challenges, redirects, firewall refusals and webRoot files itself, and proxies everything else
 // to the upstream byte for byte, so chunked bodies, streams and WebSocket upgrades pass through.
 
-import { type ByteStream, closeQuietly, parseIp, relay, writeAll } from "../net/mod.ts";
+import {
+  type ByteStream,
+  closeQuietly,
+  formatRequestHead,
+  formatResponseHead,
+  headerHasToken,
+  type HeaderList,
+  headerValue,
+  HttpWireError,
+  parseIp,
+  parseRequestHead,
+  parseResponseHead,
+  relay,
+  type RequestHead,
+  writeAll,
+} from "../net/mod.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
 import type { FirewallCheck } from "./firewall.ts";
 import type { HttpsRule } from "./schema.ts";
@@ -11,19 +26,10 @@ import {
   BufferedReader,
   copyBody,
   DISCARD,
-  formatRequestHead,
-  formatResponseHead,
-  headerHasToken,
-  type HeaderList,
-  headerValue,
-  HttpWireError,
-  parseRequestHead,
-  parseResponseHead,
   requestFraming,
-  type RequestHead,
   responseFraming,
   writeHeadWithBufferedBody,
-} from "./http_wire.ts";
+} from "./http_body.ts";
 import { contentTypeOf, lookupStatic, parseRange } from "./static_files.ts";
 
 /** The client as the PROXY header named it. */

@@ -4,14 +4,15 @@
 
 import { log } from "../log/logger.ts";
 import {
+  CLIENT_HELLO_READ_BYTES,
   closeQuietly,
   decodeProxyV2,
+  parseClientHello,
   parseIp,
   PROXY_V2_MAX_BYTES,
   readOpening,
   relay,
 } from "../net/mod.ts";
-import { CLIENT_HELLO_READ_BYTES, parseClientHello } from "../hub/sni.ts";
 import type { FirewallCheck } from "./firewall.ts";
 import {
   type ClientAddress,

@@ -1,8 +1,7 @@
 // The hub's pure parsers: SNI from real and hand-made ClientHellos, Host from request heads,
 // the RTT probe answer and the port-map wire format.
 import { assert, assertEquals } from "../_support/assert.ts";
-import { parseClientHello, tlsAlert } from "../../src/hub/sni.ts";
-import { parseRequestHost } from "../../src/hub/http_head.ts";
+import { parseClientHello, parseRequestHost, tlsAlert } from "../../src/net/mod.ts";
 import { answerProbe } from "../../src/hub/probe.ts";
 import {
   decodeAnswer,
