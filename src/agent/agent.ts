@@ -18,7 +18,7 @@
 //   agent.packetriotSession()      the four calls above in src/api/packetriot.ts's shape
 
 import { log as rootLog, type Logger } from "../log/logger.ts";
-import type { Frame } from "../protocol/control.ts";
+import type { Frame } from "../protocol/mod.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import type { PeerStatusJson } from "../session/peers.ts";
 import {

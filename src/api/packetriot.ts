@@ -7,7 +7,7 @@ import { INSTALLED_VERSION_ENV } from "../agent/update.ts";
 import { VERSION } from "../version.ts";
 import { stringifyJson } from "../rules/flow_id.ts";
 import { goArch, type TrafficEngine } from "../rules/engine.ts";
-import { releaseSchema, RuleError } from "../rules/schema.ts";
+import { releaseSchema } from "../protocol/mod.ts";
 import { agentStateAs409, ApiError } from "./errors.ts";
 import { readJsonBody } from "./json.ts";
 import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./router.ts";
@@ -57,14 +57,9 @@ function ok(extra: Record<string, unknown> = {}): ApiResponse {
   return { status: 200, json: { status: true, error: "", ...extra } };
 }
 
-// RuleError carries the status the rules chose; the router turns ApiError into the envelope.
+// The rules throw a DomainError with a kind; errorResponse maps the kind to the envelope.
 async function rules<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof RuleError) throw new ApiError(error.status, error.message);
-    throw error;
-  }
+  return await work();
 }
 
 /**

@@ -4,7 +4,7 @@ import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
-import { parseHostPort } from "../net/ip.ts";
+import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/olm.ts";
 import type { ConnectionParams } from "../session/state.ts";
 import { type DaemonConfig, runDaemon } from "../agent/daemon.ts";

@@ -8,16 +8,17 @@ import {
   type ConnectMessage,
   CSRF_HEADER,
   CSRF_VALUE,
+  describeIssues,
   type Frame,
   LOGIN_PATH,
   type LoginResponse,
   MSG,
+  parseRulesSync,
   type SiteConfig,
   WS_PATH,
-} from "../protocol/control.ts";
+} from "../protocol/mod.ts";
 import { log } from "../log/logger.ts";
 import { type HubStore, StoreConflict } from "./store.ts";
-import { describeIssues, parseRulesSync } from "./rules_payload.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
 import { concat } from "../net/mod.ts";

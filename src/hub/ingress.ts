@@ -3,18 +3,15 @@
 // firewall against the client address, 3. dial the agent's tunnel address within a deadline,
 // 4. write a PROXY v2 header and what was already read, 5. relay bytes.
 
-import { encodeProxyV2 } from "../net/proxy_v2.ts";
-import { parseIp } from "../net/ip.ts";
-import { log } from "../log/logger.ts";
-import type { AgentRoute, RouteTable } from "./routes.ts";
-import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
 import {
   CLIENT_HELLO_READ_BYTES,
   closeQuietly,
   concat,
+  encodeProxyV2,
   MAX_REQUEST_HEAD_BYTES,
   type OpeningParser,
   parseClientHello,
+  parseIp,
   parseRequestHost,
   plainResponse,
   readOpening,
@@ -23,6 +20,9 @@ import {
   tlsAlert,
   writeAll,
 } from "../net/mod.ts";
+import { log } from "../log/logger.ts";
+import type { AgentRoute, RouteTable } from "./routes.ts";
+import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 
 /** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
 export type AgentDialer = (

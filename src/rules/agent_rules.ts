@@ -3,7 +3,7 @@
 // rules, and port maps dial the hub's tunnel address.
 
 import { log } from "../log/logger.ts";
-import { dialPortMap } from "../hub/portmap_client.ts";
+import { dialPortMap } from "./portmap_dialer.ts";
 import type { AcmeOptions } from "./certificates.ts";
 import { type RulesSession, TrafficEngine } from "./engine.ts";
 

@@ -4,9 +4,20 @@
 // connections, and synced to the hub; a hub refusal rolls it back.
 
 import { log } from "../log/logger.ts";
-import { MSG } from "../protocol/control.ts";
+import {
+  compileFirewall,
+  type FirewallCheck,
+  type HttpsRule,
+  MSG,
+  parseTrafficKeys,
+  parseTrafficRules,
+  type PortMapRule,
+  type PortRule,
+  publicHttpsRule,
+  RuleError,
+  type TrafficRules,
+} from "../protocol/mod.ts";
 import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./certificates.ts";
-import { compileFirewall, type FirewallCheck } from "./firewall.ts";
 import { checkHealth, type HealthEntry } from "./health.ts";
 import { type ClientAddress, type CompiledSite, upstreamOf } from "./http_site.ts";
 import {
@@ -18,16 +29,6 @@ import {
   type TlsRoute,
 } from "./ingress.ts";
 import { type PortMapDialer, PortMapListeners, type StagedPortMaps } from "./portmaps.ts";
-import {
-  type HttpsRule,
-  parseTrafficKeys,
-  parseTrafficRules,
-  type PortMapRule,
-  type PortRule,
-  publicHttpsRule,
-  RuleError,
-  type TrafficRules,
-} from "./schema.ts";
 import { TlsTerminators } from "./tls_terminator.ts";
 import {
   isForward,
@@ -255,7 +256,7 @@ export class TrafficEngine implements IngressRoutes {
     const answer = await this.#ask(MSG.portsAllocate, {});
     const port = answer.port;
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RuleError(502, "the hub answered without a port");
+      throw new RuleError("upstream", "the hub answered without a port");
     }
     await this.#store.exclusive(async () => {
       const next = planAllocated(this.#store.current, port);
@@ -272,13 +273,13 @@ export class TrafficEngine implements IngressRoutes {
    */
   async release(port: number): Promise<void> {
     if (!this.#store.current.ports.some((p) => p.port === port)) {
-      throw new RuleError(404, `port ${port} is not allocated to this tunnel`);
+      throw new RuleError("not_found", `port ${port} is not allocated to this tunnel`);
     }
     try {
       await this.#ask(MSG.portsRelease, { port });
     } catch (error) {
       // The hub no longer holds it for us: dropping it here is still right.
-      if (!(error instanceof RuleError && error.status === 409)) throw error;
+      if (!(error instanceof RuleError && error.kind === "conflict")) throw error;
     }
     await this.#store.exclusive(async () => {
       const next = planReleased(this.#store.current, port);
@@ -299,14 +300,14 @@ export class TrafficEngine implements IngressRoutes {
 
   async #ask(type: string, data: Record<string, unknown>): Promise<Record<string, unknown>> {
     const session = this.#session;
-    if (!session) throw new RuleError(502, "the tunnel to the hub is not connected");
+    if (!session) throw new RuleError("upstream", "the tunnel to the hub is not connected");
     try {
       return await session.request(type, data);
     } catch (error) {
       const code = hubCode(error);
       const message = error instanceof Error ? error.message : String(error);
-      if (code) throw new RuleError(409, `the hub refused: ${message}`);
-      throw new RuleError(502, `the hub is unreachable: ${message}`);
+      if (code) throw new RuleError("conflict", `the hub refused: ${message}`);
+      throw new RuleError("upstream", `the hub is unreachable: ${message}`);
     }
   }
 
@@ -321,7 +322,10 @@ export class TrafficEngine implements IngressRoutes {
         try {
           certs.set(rule.domain, await loadCustomCertificate(rule.ca, rule.privateKey));
         } catch (error) {
-          throw new RuleError(400, `https[${index}] (${rule.domain}): ${(error as Error).message}`);
+          throw new RuleError(
+            "invalid",
+            `https[${index}] (${rule.domain}): ${(error as Error).message}`,
+          );
         }
       }
       const staged: StagedPortMaps = await this.#portmaps.stage(request?.portmaps ?? []);
@@ -330,7 +334,7 @@ export class TrafficEngine implements IngressRoutes {
       } catch (error) {
         staged.abort();
         log.error("cannot write the rule set", { error: String(error) });
-        throw new RuleError(500, "cannot write the rule set to the state directory");
+        throw new RuleError("internal", "cannot write the rule set to the state directory");
       }
       for (const [domain, pair] of certs) this.#customCerts.set(domain, pair);
       await staged.commit(next.portmaps);
@@ -341,7 +345,7 @@ export class TrafficEngine implements IngressRoutes {
         // The hub routes the new domains now: ACME's HTTP-01 requests can reach us.
         this.#acme.renewDue();
       } catch (error) {
-        if (!(error instanceof RuleError) || error.status !== 409) {
+        if (!(error instanceof RuleError) || error.kind !== "conflict") {
           // Unreachable: the hub gets the rules on the next (re)connect.
           log.warn("rules stored; the hub will get them on reconnect", { error: String(error) });
           return;

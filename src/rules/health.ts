@@ -4,7 +4,7 @@
 
 import { flowId } from "./flow_id.ts";
 import { upstreamOf } from "./http_site.ts";
-import { type HttpsRule, type PortRule, publicHttpsRule } from "./schema.ts";
+import { type HttpsRule, type PortRule, publicHttpsRule } from "../protocol/mod.ts";
 import { isForward } from "./store.ts";
 
 /** How long one TCP probe may take. */

@@ -19,9 +19,7 @@ import {
   type RequestHead,
   writeAll,
 } from "../net/mod.ts";
-import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
-import type { FirewallCheck } from "./firewall.ts";
-import type { HttpsRule } from "./schema.ts";
+import { ACME_CHALLENGE_PREFIX, type FirewallCheck, type HttpsRule } from "../protocol/mod.ts";
 import {
   BufferedReader,
   copyBody,

@@ -13,7 +13,7 @@ import {
   readOpening,
   relay,
 } from "../net/mod.ts";
-import type { FirewallCheck } from "./firewall.ts";
+import type { FirewallCheck } from "../protocol/mod.ts";
 import {
   type ClientAddress,
   isConnectionError,

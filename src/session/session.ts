@@ -12,8 +12,8 @@
 // stop() sends olm/disconnecting, closes the socket, the device and the probes.
 
 import { lookup } from "node:dns/promises";
-import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/control.ts";
-import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/mod.ts";
+import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import { keyFromBase64, keyToBase64, publicKeyOf } from "../tun/keys.ts";

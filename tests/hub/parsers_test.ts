@@ -4,14 +4,14 @@ import { assert, assertEquals } from "../_support/assert.ts";
 import { parseClientHello, parseRequestHost, tlsAlert } from "../../src/net/mod.ts";
 import { answerProbe } from "../../src/hub/probe.ts";
 import {
-  decodeAnswer,
-  decodeRequest,
-  encodeAnswer,
-  encodeRequest,
+  decodePortMapAnswer,
+  decodePortMapRequest,
+  encodePortMapAnswer,
+  encodePortMapRequest,
   frameDatagram,
   readDatagrams,
   unframeDatagrams,
-} from "../../src/hub/portmap_wire.ts";
+} from "../../src/protocol/portmap_frames.ts";
 import { run } from "../_support/netns.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -112,20 +112,23 @@ Deno.test("answerProbe() echoes the timestamp with type 2 and ignores anything e
 
 Deno.test("port-map wire: request and answer lines round-trip; datagrams frame and unframe", () => {
   const request = { destination: "db.example.com", dstPort: 5432, transport: "tcp" as const };
-  const line = encodeRequest(request);
+  const line = encodePortMapRequest(request);
   assertEquals(line[line.length - 1], 10);
-  assertEquals(decodeRequest(line.subarray(0, line.length - 1)), request);
+  assertEquals(decodePortMapRequest(line.subarray(0, line.length - 1)), request);
   assertEquals(
-    decodeRequest(bytes('{"v":1,"destination":"","dstPort":0,"transport":"tcp"}')),
+    decodePortMapRequest(bytes('{"v":1,"destination":"","dstPort":0,"transport":"tcp"}')),
     null,
   );
   assertEquals(
-    decodeRequest(bytes('{"v":2,"destination":"","dstPort":1,"transport":"tcp"}')),
+    decodePortMapRequest(bytes('{"v":2,"destination":"","dstPort":1,"transport":"tcp"}')),
     null,
   );
-  assertEquals(decodeRequest(bytes("nonsense")), null);
-  const refusal = encodeAnswer({ ok: false, error: "no" });
-  assertEquals(decodeAnswer(refusal.subarray(0, refusal.length - 1)), { ok: false, error: "no" });
+  assertEquals(decodePortMapRequest(bytes("nonsense")), null);
+  const refusal = encodePortMapAnswer({ ok: false, error: "no" });
+  assertEquals(decodePortMapAnswer(refusal.subarray(0, refusal.length - 1)), {
+    ok: false,
+    error: "no",
+  });
   const stream = Uint8Array.from([
     ...frameDatagram(bytes("one")),
     ...frameDatagram(bytes("")),
