@@ -18,7 +18,7 @@ import {
   WS_PATH,
 } from "../protocol/mod.ts";
 import { log } from "../log/logger.ts";
-import { type HubStore, StoreConflict } from "./store.ts";
+import { type HubStore, StoreConflict } from "./client_store.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
 import { concat } from "../net/mod.ts";

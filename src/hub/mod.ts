@@ -2,6 +2,6 @@
 // and the wireguard-go tunnel alternative.
 
 export { Hub, type HubConfig, type TunnelFactory } from "./hub.ts";
-export { type ClientRecord, HubStore, hubTunnelAddress, StoreConflict } from "./store.ts";
+export { type ClientRecord, HubStore, hubTunnelAddress, StoreConflict } from "./client_store.ts";
 export { createWireguardGoDevice } from "./wireguard_go_device.ts";
-export { answerProbe } from "./probe.ts";
+export { answerProbe } from "./probe_answer.ts";

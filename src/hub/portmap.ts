@@ -16,8 +16,8 @@ import {
   writeAll,
 } from "../net/mod.ts";
 import { log } from "../log/logger.ts";
-import type { RouteTable } from "./routes.ts";
-import type { AgentDialer } from "./ingress.ts";
+import type { RouteTable } from "./route_table.ts";
+import type { AgentDialer } from "./ingress_listeners.ts";
 import {
   decodePortMapRequest,
   encodePortMapAnswer,

@@ -27,7 +27,7 @@ import {
   type IngressRoutes,
   type PortRoute,
   type TlsRoute,
-} from "./ingress.ts";
+} from "./tunnel_listeners.ts";
 import { type PortMapDialer, PortMapListeners, type StagedPortMaps } from "./portmaps.ts";
 import { TlsTerminators } from "./tls_terminator.ts";
 import {
@@ -40,7 +40,7 @@ import {
   planUpdate,
   type RuleSet,
   RuleStore,
-} from "./store.ts";
+} from "./rule_store.ts";
 
 /**
  * The agent's control session as the rules need it. `request` sends a burrow request (the

@@ -2,7 +2,7 @@
 // the RTT probe answer and the port-map wire format.
 import { assert, assertEquals } from "../_support/assert.ts";
 import { parseClientHello, parseRequestHost, tlsAlert } from "../../src/net/mod.ts";
-import { answerProbe } from "../../src/hub/probe.ts";
+import { answerProbe } from "../../src/hub/probe_answer.ts";
 import {
   decodePortMapAnswer,
   decodePortMapRequest,

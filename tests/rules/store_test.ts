@@ -12,7 +12,7 @@ import {
   planReleased,
   planUpdate,
   RuleStore,
-} from "../../src/rules/store.ts";
+} from "../../src/rules/rule_store.ts";
 import { freePort } from "../_support/ports.ts";
 import { relayedConnect, startEngine } from "./_fixtures.ts";
 

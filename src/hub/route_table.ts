@@ -9,7 +9,7 @@ import {
   type HubRules,
 } from "../protocol/mod.ts";
 import { log } from "../log/logger.ts";
-import type { HubStore } from "./store.ts";
+import type { HubStore } from "./client_store.ts";
 
 export interface AgentRoute {
   clientId: string;

@@ -21,7 +21,7 @@ import {
   writeAll,
 } from "../net/mod.ts";
 import { log } from "../log/logger.ts";
-import type { AgentRoute, RouteTable } from "./routes.ts";
+import type { AgentRoute, RouteTable } from "./route_table.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 
 /** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
