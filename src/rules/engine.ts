@@ -19,7 +19,7 @@ import {
 } from "../protocol/mod.ts";
 import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./certificates.ts";
 import { checkHealth, type HealthEntry } from "./health.ts";
-import { type ClientAddress, type CompiledSite, upstreamOf } from "./http_site.ts";
+import { type ClientAddress, type CompiledSite, upstreamOf } from "./site_routing.ts";
 import {
   AgentIngress,
   HTTP_PORT,

@@ -3,7 +3,7 @@
 // destination must accept a TCP connection. Port maps are not checked (as the spec says).
 
 import { flowId } from "./flow_id.ts";
-import { upstreamOf } from "./http_site.ts";
+import { upstreamOf } from "./site_routing.ts";
 import { type HttpsRule, type PortRule, publicHttpsRule } from "../protocol/mod.ts";
 import { isForward } from "./rule_store.ts";
 

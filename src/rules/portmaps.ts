@@ -11,7 +11,7 @@ import {
   RuleError,
 } from "../protocol/mod.ts";
 import { closeQuietly, relay } from "../net/mod.ts";
-import { noDelay } from "./http_site.ts";
+import { noDelay } from "./site_socket.ts";
 
 /** Opens a mapped connection through the hub (tests pass a fake). */
 export type PortMapDialer = (request: PortMapRequest) => Promise<Deno.Conn>;

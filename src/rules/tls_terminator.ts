@@ -6,13 +6,8 @@
 
 import { log } from "../log/logger.ts";
 import { closeQuietly } from "../net/mod.ts";
-import {
-  type ClientAddress,
-  isConnectionError,
-  noDelay,
-  serveHttpConnection,
-  type SiteLookup,
-} from "./http_site.ts";
+import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { isConnectionError, noDelay } from "./site_socket.ts";
 
 interface Terminator {
   domain: string;

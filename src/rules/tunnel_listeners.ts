@@ -14,13 +14,8 @@ import {
   relay,
 } from "../net/mod.ts";
 import type { FirewallCheck } from "../protocol/mod.ts";
-import {
-  type ClientAddress,
-  isConnectionError,
-  noDelay,
-  serveHttpConnection,
-  type SiteLookup,
-} from "./http_site.ts";
+import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { isConnectionError, noDelay } from "./site_socket.ts";
 
 /** How long a relayed connection may take to send its PROXY header (and ClientHello). */
 export const HEADER_TIMEOUT_MS = 10_000;
