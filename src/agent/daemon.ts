@@ -9,7 +9,7 @@ import type { SessionTiming } from "../session/session.ts";
 import type { ConnectionParams } from "../session/state.ts";
 import { Agent } from "./agent.ts";
 import { agentRouter } from "./routes.ts";
-import { startAgentRules } from "../rules/agent_rules.ts";
+import { startAgentRules } from "../rules/mod.ts";
 
 export interface DaemonConfig {
   stateDir: string;

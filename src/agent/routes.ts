@@ -5,7 +5,7 @@ import { Router } from "../api/router.ts";
 import { type ConnectDefaults, olmRoutes } from "../api/olm.ts";
 import type { Agent } from "./agent.ts";
 import { packetriotRoutes } from "../api/packetriot.ts";
-import type { TrafficEngine } from "../rules/engine.ts";
+import type { TrafficEngine } from "../rules/mod.ts";
 
 /**
  * Builds the router for `agent`.

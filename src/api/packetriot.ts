@@ -5,8 +5,7 @@
 
 import { INSTALLED_VERSION_ENV } from "../agent/update.ts";
 import { VERSION } from "../version.ts";
-import { stringifyJson } from "../rules/flow_id.ts";
-import { goArch, type TrafficEngine } from "../rules/engine.ts";
+import { goArch, stringifyJson, type TrafficEngine } from "../rules/mod.ts";
 import { releaseSchema } from "../protocol/mod.ts";
 import { agentStateAs409, ApiError } from "./errors.ts";
 import { readJsonBody } from "./json.ts";
