@@ -30,6 +30,7 @@ export {
   concat,
   type OpeningParser,
   readOpening,
+  readStreamCapped,
   relay,
   RELAY_BUFFER_BYTES,
   type RelayOptions,

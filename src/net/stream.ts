@@ -1,7 +1,7 @@
 // Byte streams, shared by the hub's and the agent's relays: the one two-way relay with
 // half-close, writing a whole buffer, closing without caring whether it is closed already,
 // and reading a protocol's opening bytes (a request head, a ClientHello, a PROXY header) into
-// one capped buffer until a parser has seen enough.
+// one capped buffer until a parser has seen enough, and reading a whole web stream under a cap.
 
 /** Anything bytes are read from (a connection, a buffered reader in front of one). */
 export interface ByteReader {
@@ -129,4 +129,25 @@ export async function readOpening<T extends { kind: string }>(
     if (n === null) return null;
     length += n;
   }
+}
+
+/** Reads a whole stream, or cancels it and answers null once it passes `limit` bytes. */
+export async function readStreamCapped(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array | null> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return concat(chunks);
 }
