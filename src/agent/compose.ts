@@ -12,7 +12,7 @@ import {
 } from "../api/mod.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import { startAgentRules } from "../rules/agent_rules.ts";
-import { goArch, type TrafficEngine } from "../rules/engine.ts";
+import { goArch, type TrafficEngine } from "../rules/mod.ts";
 import {
   Session,
   type SessionTiming,

@@ -1,7 +1,7 @@
 // Command-line flags for every role: one table per role gives each flag its type,
 // environment variable and default; precedence is flag > environment > default.
 
-import { parseCidr, parseHostPort } from "../net/ip.ts";
+import { parseCidr, parseHostPort } from "../net/mod.ts";
 import { parseDurationMs } from "../protocol/duration.ts";
 
 /** A bad command line: printed as one line, exit code 2. */

@@ -11,7 +11,7 @@
 // Every call writes into a caller-owned buffer and returns the one reused Step.
 
 import { AllowedIps } from "./allowed_ips.ts";
-import { parseIp } from "../net/ip.ts";
+import { parseIp } from "../net/mod.ts";
 import { createNobleTransportAead, type TransportAead } from "./aead.ts";
 import {
   HANDSHAKE_INITIATION_RATE_MS,

@@ -7,12 +7,12 @@ import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts
 import { parseCidr } from "../net/ip.ts";
 import { log } from "../log/logger.ts";
 import type { SiteConfig } from "../protocol/control.ts";
-import { HubStore, hubTunnelAddress } from "./store.ts";
+import { HubStore, hubTunnelAddress } from "./client_store.ts";
 import { HubControl } from "./control.ts";
-import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress.ts";
-import { buildRoutes, type RouteTable } from "./routes.ts";
+import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
+import { buildRoutes, type RouteTable } from "./route_table.ts";
 import { PortMapService } from "./portmap.ts";
-import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe.ts";
+import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe_answer.ts";
 
 /** Makes the hub's tunnel device (burrow's own, wireguard-go, or a fake in tests). */
 export type TunnelFactory = (options: DeviceOptions) => Promise<Device>;

@@ -3,9 +3,10 @@
 // rules, and port maps dial the hub's tunnel address.
 
 import { log } from "../log/logger.ts";
-import { dialPortMap } from "../hub/portmap_client.ts";
+import { dialPortMap } from "./portmap_dialer.ts";
 import type { AcmeOptions } from "./certificates.ts";
-import { type RulesSession, TrafficEngine } from "./engine.ts";
+import { TrafficEngine } from "./engine.ts";
+import type { RulesSession } from "./hub_link.ts";
 
 /** What the rules need from src/agent/agent.ts's Agent. */
 export interface AgentForRules {

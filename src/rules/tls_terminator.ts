@@ -5,14 +5,9 @@
 // the old one finish untouched.
 
 import { log } from "../log/logger.ts";
-import {
-  type ClientAddress,
-  closeQuietly,
-  isConnectionError,
-  noDelay,
-  serveHttpConnection,
-  type SiteLookup,
-} from "./http_site.ts";
+import { closeQuietly } from "../net/mod.ts";
+import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { isConnectionError, noDelay } from "./site_socket.ts";
 
 interface Terminator {
   domain: string;

@@ -2,7 +2,7 @@
 // Workers, turns API calls and UAPI transactions into engine messages, and tears it all down.
 
 import { log } from "../log/logger.ts";
-import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { Doorbell, PacketRing } from "./pool.ts";
 import type {

@@ -14,12 +14,8 @@ import {
 } from "../../src/crypto/mod.ts";
 import type { Device } from "../../src/tun/mod.ts";
 import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
-import {
-  dialPortMap,
-  frameDatagram,
-  PortMapRefused,
-  readDatagrams,
-} from "../../src/hub/portmap_client.ts";
+import { frameDatagram, PortMapRefused, readDatagrams } from "../../src/protocol/mod.ts";
+import { dialPortMap } from "../../src/rules/portmap_dialer.ts";
 import dgram from "node:dgram";
 import { readLines } from "../_support/lines.ts";
 import {
