@@ -4,7 +4,7 @@
 // agent's session and its traffic rules). Every answer is the documented `{status, error}`
 // envelope.
 
-import { stringifyJson } from "../rules/mod.ts";
+import { stringifyJson } from "../protocol/mod.ts";
 import { releaseSchema } from "../protocol/mod.ts";
 import type { PacketriotRules, PacketriotTunnel } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";

@@ -2,7 +2,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";

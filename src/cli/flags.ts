@@ -2,7 +2,7 @@
 // environment variable and default; precedence is flag > environment > default.
 
 import { parseCidr, parseHostPort } from "../net/mod.ts";
-import { parseDurationMs } from "../protocol/duration.ts";
+import { parseDurationMs } from "../protocol/mod.ts";
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {

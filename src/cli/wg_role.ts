@@ -5,7 +5,7 @@
 import { UsageError } from "./flags.ts";
 import type { Flags } from "./flags.ts";
 import type { Role } from "./role.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { isValidInterfaceName, startDevice } from "../tun/mod.ts";
 
 /** Set in the detached child; its value is the line it prints once the device is up. */

@@ -4,9 +4,9 @@
 import { z } from "zod";
 import { CSRF_HEADER, CSRF_VALUE, describeIssues, type LoginResponse } from "../protocol/mod.ts";
 import { readStreamCapped } from "../net/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { VERSION } from "../version.ts";
-import type { HubControlContext } from "./control.ts";
+import type { HubControlContext } from "./control_plane.ts";
 
 const MAX_LOGIN_BODY_BYTES = 8 * 1024;
 

@@ -12,10 +12,10 @@ import {
   parseRulesSync,
 } from "../protocol/mod.ts";
 import { readStreamCapped } from "../net/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { StoreConflict } from "./client_store.ts";
 import { keyFromBase64 } from "../crypto/mod.ts";
-import type { HubControlContext } from "./control.ts";
+import type { HubControlContext } from "./control_plane.ts";
 
 const WS_MESSAGE_TOO_BIG = 1009;
 const WS_POLICY_VIOLATION = 1008;

@@ -4,11 +4,11 @@
 
 import type { Device, DeviceOptions } from "../tun/mod.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
-import { parseCidr } from "../net/ip.ts";
-import { log } from "../log/logger.ts";
-import type { SiteConfig } from "../protocol/control.ts";
+import { parseCidr } from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import type { SiteConfig } from "../protocol/mod.ts";
 import { HubStore, hubTunnelAddress } from "./client_store.ts";
-import { HubControl } from "./control.ts";
+import { HubControl } from "./control_plane.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";
 import { PortMapService } from "./portmap.ts";

@@ -20,7 +20,7 @@ import {
   tlsAlert,
   writeAll,
 } from "../net/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { AgentRoute, RouteTable } from "./route_table.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 

@@ -15,7 +15,7 @@ import {
   relay,
   writeAll,
 } from "../net/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { RouteTable } from "./route_table.ts";
 import type { AgentDialer } from "./ingress_listeners.ts";
 import {

@@ -12,7 +12,7 @@ import {
   PROBE_REQUEST,
   TEST_REQUEST_PREFIX,
   TEST_RESPONSE_PREFIX,
-} from "../protocol/control.ts";
+} from "../protocol/mod.ts";
 import type { Device } from "../tun/mod.ts";
 
 const TEST_REQUEST = new TextEncoder().encode(TEST_REQUEST_PREFIX);

@@ -8,7 +8,7 @@ import {
   type HubPortMapRule,
   type HubRules,
 } from "../protocol/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { HubStore } from "./client_store.ts";
 
 export interface AgentRoute {

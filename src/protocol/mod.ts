@@ -49,3 +49,5 @@ export {
   type TrafficKeys,
   type TrafficRules,
 } from "./rules_sync.ts";
+export { parseDurationMs } from "./duration.ts";
+export { stringifyJson } from "./exact_json.ts";

@@ -2,7 +2,7 @@
 // requests, every (re)registration moves the listeners to the tunnel address and syncs the
 // rules, and port maps dial the hub's tunnel address.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { dialPortMap } from "./portmap_dialer.ts";
 import type { AcmeOptions } from "./certificates.ts";
 import { TrafficEngine } from "./engine.ts";

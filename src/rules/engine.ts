@@ -3,7 +3,7 @@
 // change is validated whole, written atomically, applied without touching other rules'
 // connections, and synced to the hub; a hub refusal rolls it back.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import {
   type HttpsRule,
   MSG,

@@ -3,7 +3,7 @@
 
 export { type AgentForRules, startAgentRules } from "./agent_rules.ts";
 export { TrafficEngine, type TrafficEngineOptions } from "./engine.ts";
-export { flowId, stringifyJson } from "./flow_id.ts";
+export { flowId } from "./flow_id.ts";
 export { goArch } from "./go_arch.ts";
 export type { HealthEntry } from "./health.ts";
 export type { RulesSession } from "./hub_link.ts";

@@ -2,7 +2,7 @@
 // flows reach `destination:dstPort` through the hub's port-map service. Listeners are bound
 // before a change is accepted (a busy port refuses the request) and adopted after it.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import {
   frameDatagram,
   type PortMapRequest,

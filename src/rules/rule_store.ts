@@ -2,7 +2,7 @@
 // Changes are planned purely (current set + request -> next set, or a RuleError naming the
 // offending object) and only then written atomically, so a refused request changes nothing.
 
-import { readJsonFile, writeJsonAtomic } from "../state/atomic.ts";
+import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
 import {
   type HttpsRule,
   parseTrafficRules,

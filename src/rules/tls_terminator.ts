@@ -4,7 +4,7 @@
 // still carry the PROXY header's address. A new certificate swaps the listener; connections on
 // the old one finish untouched.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { closeQuietly } from "../net/mod.ts";
 import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
 import { isConnectionError, noDelay } from "./site_socket.ts";

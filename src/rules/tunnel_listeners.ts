@@ -2,7 +2,7 @@
 // port, where the hub relays clients behind a PROXY v2 header. Each connection is checked
 // against the current rules when it arrives, so rule changes never touch open connections.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import {
   CLIENT_HELLO_READ_BYTES,
   closeQuietly,

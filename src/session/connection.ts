@@ -14,7 +14,7 @@
 
 import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/mod.ts";
 import { parseCidr } from "../net/mod.ts";
-import { log as rootLog, type Logger } from "../log/logger.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";

@@ -1,7 +1,7 @@
 // The device on the main thread: creates the TUN and the sockets, runs the reader and engine
 // Workers, turns API calls and UAPI transactions into engine messages, and tears it all down.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { Doorbell, PacketRing } from "./pool.ts";
