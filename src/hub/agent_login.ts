@@ -1,20 +1,30 @@
 // The hub's login endpoint (PROTOCOL.md section 1): an agent trades its id and secret for a
-// short-lived token, which opens its control WebSocket.
+// short-lived, single-use token, which opens its control WebSocket. A reconnecting agent may
+// present its resumption credential instead (resume_credentials.ts): checked with SHA-256,
+// no scrypt. Everything else (a first login, a stale credential, a wrong secret) pays for
+// the slow hash, queued fairly by source address (login_gate.ts) and refused with 429 and
+// Retry-After when the queue is full.
 
 import { z } from "zod";
 import { CSRF_HEADER, CSRF_VALUE, describeIssues, type LoginResponse } from "../protocol/mod.ts";
 import { readStreamCapped } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import { VERSION } from "../version.ts";
-import type { HubControlContext } from "./control_plane.ts";
+import type { SiteConfig } from "../protocol/mod.ts";
+import type { HubStateStore } from "./state_store.ts";
+import { LoginBusy, type LoginGate } from "./login_gate.ts";
+import type { ResumeCredentials } from "./resume_credentials.ts";
 
 const MAX_LOGIN_BODY_BYTES = 8 * 1024;
+/** A WebSocket token opens one socket within this long of the login. */
+export const TOKEN_TTL_MS = 30_000;
 
 const loginSchema = z.object({
   olmId: z.string().min(1).max(128),
   secret: z.string().min(1).max(512),
   userToken: z.string().max(4096).nullish(),
   orgId: z.string().max(256).nullish(),
+  resumeToken: z.string().max(128).nullish(),
 });
 
 interface TokenEntry {
@@ -22,11 +32,11 @@ interface TokenEntry {
   expiresAt: number;
 }
 
-/** Tokens handed out by the login endpoint, until they expire or their client is removed. */
+/** Tokens handed out by the login endpoint: each opens one WebSocket, within its lifetime. */
 export class LoginTokens {
   readonly #tokens = new Map<string, TokenEntry>();
 
-  constructor(readonly ttlMs: number) {}
+  constructor(readonly ttlMs: number = TOKEN_TTL_MS) {}
 
   /** A new token for `clientId` (expired ones are swept first). */
   issue(clientId: string): string {
@@ -39,19 +49,12 @@ export class LoginTokens {
     return token;
   }
 
-  /** The client a token was issued to, or null when unknown or expired (then forgotten). */
-  clientOf(token: string): string | null {
+  /** Uses up a token: the client it was issued to, or null when unknown, used or expired. */
+  take(token: string): string | null {
     const entry = this.#tokens.get(token);
     if (!entry) return null;
-    if (entry.expiresAt <= Date.now()) {
-      this.#tokens.delete(token);
-      return null;
-    }
-    return entry.clientId;
-  }
-
-  forget(token: string): void {
     this.#tokens.delete(token);
+    return entry.expiresAt > Date.now() ? entry.clientId : null;
   }
 
   /** Forgets every token of a removed client. */
@@ -62,14 +65,26 @@ export class LoginTokens {
   }
 }
 
+/** What the login endpoint works with. */
+export interface LoginContext {
+  store: HubStateStore;
+  site(): SiteConfig;
+  tokens: LoginTokens;
+  gate: LoginGate;
+  resume: ResumeCredentials;
+}
+
 /**
- * Answers the login endpoint: checks the CSRF header, the body and the client's secret, then
- * issues a token and names the hub as the agent's one exit node.
+ * Answers the login endpoint: checks the CSRF header and the body, then the resumption
+ * credential (fast) or the client's secret (slow, queued), then issues a token and a new
+ * credential and names the hub as the agent's one exit node.
+ *
+ * @param remoteAddress the caller's address, which the slow path's limits count against
  */
 export async function answerLogin(
   request: Request,
-  ctx: Pick<HubControlContext, "store" | "site">,
-  tokens: LoginTokens,
+  ctx: LoginContext,
+  remoteAddress: string,
 ): Promise<Response> {
   if (request.method !== "POST") return loginError(405, "use POST");
   if (request.headers.get(CSRF_HEADER) !== CSRF_VALUE) {
@@ -85,12 +100,27 @@ export async function answerLogin(
   }
   const parsed = loginSchema.safeParse(json);
   if (!parsed.success) return loginError(400, describeIssues(parsed.error));
-  const { olmId, secret } = parsed.data;
-  if (!await ctx.store.verifyClient(olmId, secret)) {
-    log.warn("login refused", { clientId: olmId.slice(0, 128) });
-    return loginError(401, "invalid id or secret");
+  const { olmId, secret, resumeToken } = parsed.data;
+  // 1. The fast path: a current resumption credential, rotated as it is used.
+  let nextResume = resumeToken ? await ctx.resume.resume(olmId, resumeToken) : null;
+  const resumed = nextResume !== null;
+  // 2. The slow path, queued fairly; a full queue is 429 with Retry-After.
+  if (!resumed) {
+    let verified: boolean;
+    try {
+      verified = await ctx.gate.run(remoteAddress, () => ctx.store.verifyClient(olmId, secret));
+    } catch (error) {
+      if (!(error instanceof LoginBusy)) throw error;
+      log.debug("login deferred", { address: remoteAddress, retryAfterS: error.retryAfterS });
+      return loginError(429, error.message, { "retry-after": String(error.retryAfterS) });
+    }
+    if (!verified) {
+      log.warn("login refused", { clientId: olmId.slice(0, 128) });
+      return loginError(401, "invalid id or secret");
+    }
+    nextResume = await ctx.resume.issue(olmId);
   }
-  const token = tokens.issue(olmId);
+  const token = ctx.tokens.issue(olmId);
   const site = ctx.site();
   const body: LoginResponse = {
     success: true,
@@ -106,15 +136,21 @@ export async function answerLogin(
         relayPort: site.serverPort,
         siteIds: [site.siteId],
       }],
+      resumeToken: nextResume!,
     },
   };
-  log.info("agent logged in", { clientId: olmId });
+  log.info("agent logged in", { clientId: olmId, resumed });
   return Response.json(body);
 }
 
-function loginError(status: number, message: string): Response {
+/** A login refusal in the endpoint's JSON envelope. */
+export function loginError(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
   const body: LoginResponse = { success: false, error: true, message, status, data: null };
-  return Response.json(body, { status });
+  return Response.json(body, { status, headers });
 }
 
 function randomToken(): string {

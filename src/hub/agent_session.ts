@@ -16,9 +16,8 @@ import { log } from "../log/mod.ts";
 import { StoreConflict } from "./client_store.ts";
 import { keyFromBase64 } from "../crypto/mod.ts";
 import type { HubControlContext } from "./control_plane.ts";
+import { type SessionSocket, WS_MESSAGE_TOO_BIG } from "./websocket_server.ts";
 
-const WS_MESSAGE_TOO_BIG = 1009;
-const WS_POLICY_VIOLATION = 1008;
 /** Close code of a session whose client was removed. */
 export const WS_TERMINATED = 4001;
 
@@ -37,6 +36,7 @@ const portReleaseSchema = z.looseObject({
 
 /** How a session is bounded, and who hears of its end. */
 export interface SessionOptions {
+  /** Largest message after gzip inflation (the socket caps frames before that). */
   maxFrameBytes: number;
   idleTimeoutMs: number;
   onClose(session: AgentSession): void;
@@ -44,7 +44,7 @@ export interface SessionOptions {
 
 /** One agent's WebSocket: frames in, answers out, in arrival order. */
 export class AgentSession {
-  readonly #socket: WebSocket;
+  readonly #socket: SessionSocket;
   readonly #ctx: HubControlContext;
   readonly #options: SessionOptions;
   readonly #log;
@@ -54,7 +54,7 @@ export class AgentSession {
 
   constructor(
     readonly clientId: string,
-    socket: WebSocket,
+    socket: SessionSocket,
     ctx: HubControlContext,
     options: SessionOptions,
   ) {
@@ -62,25 +62,21 @@ export class AgentSession {
     this.#ctx = ctx;
     this.#options = options;
     this.#log = log.with({ clientId });
-    socket.binaryType = "arraybuffer";
-    socket.onopen = () => {
-      this.#log.info("agent session open");
-      this.#armIdle();
-    };
-    socket.onmessage = (event) => {
+    this.#log.info("agent session open");
+    this.#armIdle();
+    socket.onmessage = (data) => {
       this.#armIdle();
       // Frames are handled one after the other so answers keep the order of requests.
-      this.#queue = this.#queue.then(() => this.#receive(event.data)).catch((error) => {
+      this.#queue = this.#queue.then(() => this.#receive(data)).catch((error) => {
         this.#log.error("frame handling failed", { error });
         this.send({ type: MSG.serverError, data: { message: "internal error" } });
       });
     };
     socket.onclose = () => this.#finish();
-    socket.onerror = () => {/* onclose follows */};
   }
 
   send(frame: Frame): void {
-    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    if (!this.#socket.isOpen) return;
     this.#socket.send(JSON.stringify(frame));
   }
 
@@ -108,25 +104,17 @@ export class AgentSession {
     );
   }
 
-  async #receive(data: unknown): Promise<void> {
+  async #receive(data: string | Uint8Array): Promise<void> {
     if (this.#closed) return;
     let text: string;
-    if (typeof data === "string") {
-      if (data.length > this.#options.maxFrameBytes) {
-        return this.close(WS_MESSAGE_TOO_BIG, "message too big");
-      }
-      text = data;
-    } else if (data instanceof ArrayBuffer) {
-      // Binary frames carry gzip-compressed JSON, as the server side may send them too.
-      if (data.byteLength > this.#options.maxFrameBytes) {
-        return this.close(WS_MESSAGE_TOO_BIG, "message too big");
-      }
-      const inflated = await gunzipCapped(new Uint8Array(data), this.#options.maxFrameBytes);
+    if (typeof data === "string") text = data;
+    else {
+      // Binary frames carry gzip-compressed JSON, as the server side may send them too. The
+      // socket already refused frames over the cap; inflation is capped here.
+      const inflated = await gunzipCapped(data, this.#options.maxFrameBytes);
       if (inflated === "too big") return this.close(WS_MESSAGE_TOO_BIG, "message too big");
       if (inflated === null) return this.#error("binary frames must be gzip-compressed JSON");
       text = inflated;
-    } else {
-      return this.close(WS_POLICY_VIOLATION, "unsupported frame");
     }
     let frame: unknown;
     try {
@@ -220,6 +208,14 @@ export class AgentSession {
     const parsed = portsRequestSchema.safeParse(data);
     if (!parsed.success) return this.#burrowError(undefined, "bad_request", "requestId required");
     const { requestId } = parsed.data;
+    const quota = this.#ctx.portsPerAgent;
+    if (this.#ctx.store.portCount(this.clientId) >= quota) {
+      return this.#burrowError(
+        requestId,
+        "port_quota",
+        `port quota reached: this hub allows ${quota} ports per agent; release one first`,
+      );
+    }
     const port = this.#ctx.store.allocatePort(
       this.clientId,
       this.#ctx.portRange,

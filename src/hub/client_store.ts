@@ -6,6 +6,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { cidrContains, formatIp, parseCidr, parseIp } from "../net/mod.ts";
+import type { HubStateStore, ResumptionRecord } from "./state_store.ts";
 
 export const DATABASE_FILE = "hub.db";
 
@@ -60,6 +61,13 @@ const MIGRATIONS: readonly string[] = [
      client_id TEXT PRIMARY KEY REFERENCES clients(id) ON DELETE CASCADE,
      revision INTEGER NOT NULL,
      body TEXT NOT NULL
+   );`,
+  // Resumption credentials (reconnects without the slow hash): only a SHA-256 of each
+  // single-use credential is kept; a removed client loses its row with it.
+  `CREATE TABLE resumptions (
+     client_id TEXT PRIMARY KEY REFERENCES clients(id) ON DELETE CASCADE,
+     credential_hash TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
    );`,
 ];
 
@@ -124,7 +132,7 @@ function randomSecret(): string {
  * await store.verifyClient(id, secret); // true
  * ```
  */
-export class HubStore {
+export class HubStore implements HubStateStore {
   readonly #db: DatabaseSync;
 
   private constructor(db: DatabaseSync) {
@@ -150,6 +158,10 @@ export class HubStore {
     }
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA journal_mode = WAL");
+    // WAL with NORMAL syncs at checkpoints, not at every commit: a crash of the process loses
+    // nothing, a power cut may lose the last commits (a lost credential rotation only sends
+    // that agent through the slow login once); the reconnect storm needs one write per login.
+    db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
     const store = new HubStore(db);
     store.#migrate(upTo);
@@ -227,6 +239,35 @@ export class HubStore {
     return { id, secret };
   }
 
+  /**
+   * Registers `count` new clients named `PREFIX-1` ... `PREFIX-count` in one transaction; the
+   * secrets are hashed a few at a time (one per core), so a fleet is provisioned in one run.
+   */
+  async addClients(count: number, prefix: string): Promise<{ id: string; secret: string }[]> {
+    const made: { id: string; secret: string; name: string; hash: string }[] = [];
+    const width = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 2));
+    for (let start = 0; start < count; start += width) {
+      const batch = Array.from({ length: Math.min(width, count - start) }, async (_, i) => {
+        const secret = randomSecret();
+        return {
+          id: randomId(),
+          secret,
+          name: `${prefix}-${start + i + 1}`,
+          hash: await hashSecret(secret),
+        };
+      });
+      made.push(...await Promise.all(batch));
+    }
+    this.#transaction(() => {
+      const insert = this.#db.prepare(
+        "INSERT INTO clients (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+      );
+      const now = Date.now();
+      for (const client of made) insert.run(client.id, client.name, client.hash, now);
+    });
+    return made.map(({ id, secret }) => ({ id, secret }));
+  }
+
   /** Whether `id` exists and `secret` is its secret. Same cost for an unknown id. */
   async verifyClient(id: string, secret: string): Promise<boolean> {
     const row = this.#db.prepare("SELECT secret_hash FROM clients WHERE id = ?").get(id) as
@@ -244,6 +285,14 @@ export class HubStore {
     const row = this.#db.prepare(
       "SELECT id, name, tunnel_ip, public_key, created_at FROM clients WHERE id = ?",
     ).get(id) as ClientRow | undefined;
+    return row ? toClient(row) : null;
+  }
+
+  /** The client that registered `publicKey`, or null. */
+  clientByPublicKey(publicKey: string): ClientRecord | null {
+    const row = this.#db.prepare(
+      "SELECT id, name, tunnel_ip, public_key, created_at FROM clients WHERE public_key = ?",
+    ).get(publicKey) as ClientRow | undefined;
     return row ? toClient(row) : null;
   }
 
@@ -311,6 +360,50 @@ export class HubStore {
     this.#db.prepare("UPDATE clients SET public_key = ? WHERE id = ?").run(publicKey, id);
   }
 
+  // ---- resumption credentials
+
+  resumptionOf(id: string): ResumptionRecord | null {
+    const row = this.#db.prepare(
+      "SELECT credential_hash, expires_at FROM resumptions WHERE client_id = ?",
+    ).get(id) as { credential_hash: string; expires_at: number } | undefined;
+    return row ? { credentialHash: row.credential_hash, expiresAt: row.expires_at } : null;
+  }
+
+  /** Replaces the client's credential (a first login, or a slow-path one). */
+  setResumption(id: string, credentialHash: string, expiresAt: number): void {
+    this.#db.prepare(
+      "INSERT INTO resumptions (client_id, credential_hash, expires_at) VALUES (?, ?, ?) " +
+        "ON CONFLICT(client_id) DO UPDATE SET credential_hash = excluded.credential_hash, " +
+        "expires_at = excluded.expires_at",
+    ).run(id, credentialHash, expiresAt);
+  }
+
+  /**
+   * Rotates a credential only if it is still `presentedHash` and unexpired at `now`: the
+   * compare-and-swap that makes a credential single use (two racing uses, one wins).
+   */
+  swapResumption(
+    id: string,
+    presentedHash: string,
+    nextHash: string,
+    now: number,
+    expiresAt: number,
+  ): boolean {
+    return this.#db.prepare(
+      "UPDATE resumptions SET credential_hash = ?, expires_at = ? " +
+        "WHERE client_id = ? AND credential_hash = ? AND expires_at > ?",
+    ).run(nextHash, expiresAt, id, presentedHash, now).changes > 0;
+  }
+
+  /** Moves the expiry of these clients' credentials (agents still connected) to `expiresAt`. */
+  extendResumptions(ids: readonly string[], expiresAt: number): void {
+    if (!ids.length) return;
+    this.#db.prepare(
+      "UPDATE resumptions SET expires_at = ? WHERE expires_at < ? AND client_id IN " +
+        "(SELECT value FROM json_each(?))",
+    ).run(expiresAt, expiresAt, JSON.stringify(ids));
+  }
+
   // ---- ports
 
   /**
@@ -355,6 +448,14 @@ export class HubStore {
       }
       return released;
     });
+  }
+
+  /** How many ports the client holds (its quota's use). */
+  portCount(id: string): number {
+    const row = this.#db.prepare("SELECT count(*) AS n FROM ports WHERE client_id = ?").get(id) as {
+      n: number;
+    };
+    return row.n;
   }
 
   portsOf(id: string): number[] {

@@ -1,12 +1,15 @@
 // The hub's control plane (PROTOCOL.md sections 1-3): one HTTP handler for the login endpoint
-// (agent_login.ts) and the WebSocket upgrade, and the table of agent sessions
-// (agent_session.ts), one per agent, a newer one replacing the older. Everything else the hub
-// does is reached through HubControlContext.
+// (agent_login.ts), the WebSocket upgrade's token check (a token opens one socket), and the
+// table of agent sessions (agent_session.ts), one per agent, a newer one replacing the older.
+// Everything else the hub does is reached through HubControlContext.
 
-import { LOGIN_PATH, MSG, type SiteConfig, WS_PATH } from "../protocol/mod.ts";
+import { LOGIN_PATH, MSG, type SiteConfig } from "../protocol/mod.ts";
 import type { HubStore } from "./client_store.ts";
-import { answerLogin, LoginTokens } from "./agent_login.ts";
+import { answerLogin, type LoginContext, LoginTokens, TOKEN_TTL_MS } from "./agent_login.ts";
 import { AgentSession, WS_TERMINATED } from "./agent_session.ts";
+import { LoginGate, type LoginGateOptions } from "./login_gate.ts";
+import { ResumeCredentials } from "./resume_credentials.ts";
+import type { UpgradeDecision } from "./control_listener.ts";
 
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {
@@ -25,11 +28,17 @@ export interface HubControlContext {
   closePort(port: number): void;
   /** The store's ports, domains or rules changed: rebuild ingress routing. */
   ingressChanged(): void;
+  /** Ports one agent may hold at once. */
+  portsPerAgent: number;
 }
 
 export interface ControlOptions {
-  /** Token lifetime. @default 3_600_000 (one hour) */
+  /** How long a login's token may wait to open its WebSocket. @default 30_000 */
   tokenTtlMs?: number;
+  /** How long a resumption credential outlives its agent's last connection. @default 10 min */
+  resumeTtlMs?: number;
+  /** Limits of the slow (scrypt) login queue. */
+  loginGate?: LoginGateOptions;
   /** Largest WebSocket message accepted; larger ones close the socket (1009). @default 1 MiB */
   maxFrameBytes?: number;
   /** Close a socket silent for this long (Olm pings every 30 s). @default 100_000 */
@@ -45,13 +54,21 @@ const WS_REPLACED = 4000;
 export class HubControl {
   readonly #ctx: HubControlContext;
   readonly #tokens: LoginTokens;
+  readonly #login: LoginContext;
   readonly #sessions = new Map<string, AgentSession>();
   readonly #maxFrameBytes: number;
   readonly #idleTimeoutMs: number;
 
   constructor(ctx: HubControlContext, options: ControlOptions = {}) {
     this.#ctx = ctx;
-    this.#tokens = new LoginTokens(options.tokenTtlMs ?? 3_600_000);
+    this.#tokens = new LoginTokens(options.tokenTtlMs ?? TOKEN_TTL_MS);
+    this.#login = {
+      store: ctx.store,
+      site: () => ctx.site(),
+      tokens: this.#tokens,
+      gate: new LoginGate(options.loginGate),
+      resume: new ResumeCredentials(ctx.store, options.resumeTtlMs),
+    };
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 100_000;
   }
@@ -65,36 +82,45 @@ export class HubControl {
     return this.#sessions.has(clientId);
   }
 
-  /** Serves the login endpoint and the WebSocket; anything else is 404. */
-  handler = async (request: Request): Promise<Response> => {
+  /** Largest WebSocket message; the listener refuses bigger frames from their header. */
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /** Serves the login endpoint; anything else but the WebSocket path is 404. */
+  handler = async (request: Request, remoteAddress = "unknown"): Promise<Response> => {
     const url = new URL(request.url);
-    if (url.pathname === LOGIN_PATH) return await answerLogin(request, this.#ctx, this.#tokens);
-    if (url.pathname === WS_PATH) return this.#upgrade(request, url);
+    if (url.pathname === LOGIN_PATH) return await answerLogin(request, this.#login, remoteAddress);
     return new Response("not found\n", { status: 404 });
   };
 
-  #upgrade(request: Request, url: URL): Response {
+  /**
+   * Decides a WebSocket request: 401 unless its token is fresh and unused (using it up), else
+   * a taker that makes the socket the client's session.
+   */
+  upgrade = (url: URL): UpgradeDecision => {
     const token = url.searchParams.get("token") ?? "";
-    const clientId = this.#tokens.clientOf(token);
+    const clientId = this.#tokens.take(token);
     if (clientId === null || !this.#ctx.store.getClient(clientId)) {
-      this.#tokens.forget(token);
-      return new Response("invalid or expired token\n", { status: 401 });
+      return new Response("invalid, used or expired token\n", { status: 401 });
     }
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("expected a WebSocket upgrade\n", { status: 426 });
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    const session = new AgentSession(clientId, socket, this.#ctx, {
-      maxFrameBytes: this.#maxFrameBytes,
-      idleTimeoutMs: this.#idleTimeoutMs,
-      onClose: (s) => {
-        if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
-      },
-    });
-    const previous = this.#sessions.get(clientId);
-    this.#sessions.set(clientId, session);
-    previous?.close(WS_REPLACED, "replaced by a newer session");
-    return response;
+    return (socket) => {
+      const session = new AgentSession(clientId, socket, this.#ctx, {
+        maxFrameBytes: this.#maxFrameBytes,
+        idleTimeoutMs: this.#idleTimeoutMs,
+        onClose: (s) => {
+          if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+        },
+      });
+      const previous = this.#sessions.get(clientId);
+      this.#sessions.set(clientId, session);
+      previous?.close(WS_REPLACED, "replaced by a newer session");
+    };
+  };
+
+  /** Keeps the resumption credentials of connected agents from expiring. */
+  async keepResumptionsAlive(): Promise<void> {
+    await this.#login.resume.keepAlive(this.connected());
   }
 
   /**

@@ -9,6 +9,9 @@ import { log } from "../log/mod.ts";
 import type { SiteConfig } from "../protocol/mod.ts";
 import { HubStore, hubTunnelAddress } from "./client_store.ts";
 import { HubControl } from "./control_plane.ts";
+import { ControlListener } from "./control_listener.ts";
+import type { LoginGateOptions } from "./login_gate.ts";
+import { WS_PATH } from "../protocol/mod.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";
 import { PortMapService } from "./portmap.ts";
@@ -43,7 +46,24 @@ export interface HubConfig {
   maxFrameBytes?: number;
   /** How often to look for changes by other processes. @default 250 */
   watchIntervalMs?: number;
+  /** Ports one agent may hold (`--ports-per-agent`). @default 100 */
+  portsPerAgent?: number;
+  /** Networks port maps may never reach, besides the hub's own (`--portmap-deny`). */
+  portmapDeny?: string[];
+  /** Control port: how long a connection may take to send its request. @default 10_000 */
+  controlHeadTimeoutMs?: number;
+  /** Control port: connections of one address still in their opening. @default 256 */
+  controlOpeningPerAddress?: number;
+  /** The slow login queue's limits (`--logins-per-address`). */
+  loginGate?: LoginGateOptions;
+  /** Lifetime of a resumption credential after its agent was last connected. */
+  resumeTtlMs?: number;
 }
+
+/** Default of `--ports-per-agent`. */
+export const DEFAULT_PORTS_PER_AGENT = 100;
+/** How often connected agents' resumption credentials are kept alive. */
+const RESUME_KEEPALIVE_MS = 60_000;
 
 const SITE_ID = 1;
 const UTILITY_SUBNET = "100.96.128.0/24";
@@ -60,7 +80,8 @@ export class Hub {
   readonly device: Device;
   readonly hubTunnelIP: string;
   #routes: RouteTable;
-  #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #server: ControlListener | null = null;
+  #resumeTimer: ReturnType<typeof setInterval> | undefined;
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -93,7 +114,13 @@ export class Hub {
       openPort: (port) => this.ingress.openPort(port),
       closePort: (port) => this.ingress.closePort(port),
       ingressChanged: () => this.#rebuildRoutes(),
-    }, { tokenTtlMs: config.tokenTtlMs, maxFrameBytes: config.maxFrameBytes });
+      portsPerAgent: config.portsPerAgent ?? DEFAULT_PORTS_PER_AGENT,
+    }, {
+      tokenTtlMs: config.tokenTtlMs,
+      maxFrameBytes: config.maxFrameBytes,
+      loginGate: config.loginGate,
+      resumeTtlMs: config.resumeTtlMs,
+    });
   }
 
   /**
@@ -169,12 +196,22 @@ export class Hub {
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
     }
     // 4. Control endpoint.
-    this.#server = Deno.serve({
+    this.#server = new ControlListener({
       hostname: config.listen.hostname,
       port: config.listen.port,
-      ...(config.tls ? { cert: config.tls.cert, key: config.tls.key } : {}),
-      onListen: () => {},
-    }, this.control.handler);
+      tls: config.tls,
+      webSocketPath: WS_PATH,
+      onRequest: this.control.handler,
+      onUpgrade: this.control.upgrade,
+      maxMessageBytes: this.control.maxFrameBytes,
+      headTimeoutMs: config.controlHeadTimeoutMs,
+      maxOpeningPerAddress: config.controlOpeningPerAddress,
+    });
+    this.#resumeTimer = setInterval(() => {
+      this.control.keepResumptionsAlive().catch((error) =>
+        log.warn("cannot keep resumption credentials alive", { error })
+      );
+    }, RESUME_KEEPALIVE_MS);
     // 5. Follow other processes' changes (burrow hub client remove).
     this.#dataVersion = this.store.dataVersion();
     this.#watchTimer = setInterval(() => {
@@ -195,7 +232,7 @@ export class Hub {
   }
 
   get controlPort(): number {
-    return this.#server?.addr.port ?? 0;
+    return this.#server?.port ?? 0;
   }
   get httpPort(): number {
     return this.#httpPort;
@@ -234,7 +271,7 @@ export class Hub {
       allowedIps: [`${tunnelIP}/32`],
     });
     for (const [id, key] of this.#peers) if (key === previousKey) this.#peers.delete(id);
-    const owner = this.store.listClients().find((c) => c.publicKey === publicKey);
+    const owner = this.store.clientByPublicKey(publicKey);
     if (owner) this.#peers.set(owner.id, publicKey);
   }
 
@@ -270,9 +307,10 @@ export class Hub {
   async close(): Promise<void> {
     clearInterval(this.#watchTimer);
     clearInterval(this.#guardTimer);
+    clearInterval(this.#resumeTimer);
     await this.#reconciling;
     this.control.closeAll();
-    await this.#server?.shutdown();
+    await this.#server?.close();
     await this.ingress.close();
     await this.#portMaps?.close();
     await this.#probe?.close();

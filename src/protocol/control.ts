@@ -13,6 +13,11 @@ export interface LoginRequest {
   secret: string;
   userToken?: string;
   orgId?: string;
+  /**
+   * burrow: the resumption credential of the last login. The hub checks it without the slow
+   * hash and answers a new one; a stale one only sends the login down the slow path.
+   */
+  resumeToken?: string;
 }
 
 export interface ExitNode {
@@ -27,7 +32,13 @@ export interface LoginResponse {
   error: boolean;
   message: string;
   status: number;
-  data: { token: string; serverVersion: string; exitNodes: ExitNode[] } | null;
+  data: {
+    token: string;
+    serverVersion: string;
+    exitNodes: ExitNode[];
+    /** burrow: the single-use credential for the next login (see LoginRequest). */
+    resumeToken?: string;
+  } | null;
 }
 
 /** Every WebSocket frame: JSON text (or gzip-compressed binary carrying the same JSON). */

@@ -1,0 +1,294 @@
+// The control port's listener (`--listen`): its own accept loop so that no connection and no
+// accept error can take the hub down. 1. accept, backing off and retrying when the process is
+// out of descriptors; 2. refuse a source address that already has too many connections still
+// in their opening (429 at once, nothing read); 3. read the request head and body within
+// the head timeout (10 s, as on ports 80/443), or drop the connection; 4. hand a WebSocket
+// upgrade to the control plane with the handshake answered, anything else as a Request whose
+// Response is written back (one request per connection).
+
+import {
+  closeQuietly,
+  encodeLatin1,
+  headerHasToken,
+  headerValue,
+  HttpWireError,
+  indexOfBlankLine,
+  latin1,
+  MAX_REQUEST_HEAD_BYTES,
+  parseRequestHead,
+  type RequestHead,
+  writeAll,
+} from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import { acceptKey, ServerWebSocket } from "./websocket_server.ts";
+import { addressKey } from "./login_gate.ts";
+
+/** What the control plane decides for a WebSocket request: a refusal, or a socket taker. */
+export type UpgradeDecision = Response | ((socket: ServerWebSocket) => void);
+
+export interface ControlListenerOptions {
+  hostname: string;
+  port: number;
+  tls?: { cert: string; key: string };
+  /** Paths answered with a WebSocket upgrade. */
+  webSocketPath: string;
+  /** Plain requests (the login endpoint, and 404s). */
+  onRequest(request: Request, remoteAddress: string): Promise<Response>;
+  onUpgrade(url: URL, remoteAddress: string): UpgradeDecision;
+  maxMessageBytes: number;
+  /** @default 10_000 */
+  headTimeoutMs?: number;
+  /** Connections of one address still in their opening. @default 256 */
+  maxOpeningPerAddress?: number;
+  /** Largest request body read. @default 8 KiB */
+  maxBodyBytes?: number;
+}
+
+const MAX_ACCEPT_BACKOFF_MS = 1_000;
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  411: "Length Required",
+  413: "Content Too Large",
+  426: "Upgrade Required",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+};
+
+export class ControlListener {
+  readonly #listener: Deno.Listener;
+  readonly #options: ControlListenerOptions;
+  readonly #connections = new Set<Deno.Conn>();
+  /** Connections in their opening (before an answer or an upgrade), per address key. */
+  readonly #opening = new Map<string, number>();
+  readonly #loop: Promise<void>;
+  #closed = false;
+  #acceptErrors = 0;
+
+  constructor(options: ControlListenerOptions) {
+    this.#options = options;
+    this.#listener = options.tls
+      ? Deno.listenTls({
+        hostname: options.hostname,
+        port: options.port,
+        cert: options.tls.cert,
+        key: options.tls.key,
+      })
+      : Deno.listen({ hostname: options.hostname, port: options.port });
+    this.#loop = this.#acceptLoop();
+  }
+
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Accept errors survived so far (descriptor exhaustion among them). */
+  get acceptErrors(): number {
+    return this.#acceptErrors;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    closeQuietly(this.#listener);
+    for (const conn of this.#connections) closeQuietly(conn);
+    await this.#loop;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    let backoffMs = 0;
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+        backoffMs = 0;
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        // 1. Out of descriptors (EMFILE/ENFILE) or a transient error: wait, then accept again.
+        // Openings time out, so descriptors come back by themselves.
+        this.#acceptErrors++;
+        backoffMs = Math.min(MAX_ACCEPT_BACKOFF_MS, backoffMs ? backoffMs * 2 : 20);
+        if (backoffMs === MAX_ACCEPT_BACKOFF_MS || this.#acceptErrors === 1) {
+          log.warn("control port cannot accept; retrying", {
+            error: (error as Error).message,
+            inMs: backoffMs,
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        continue;
+      }
+      this.#serve(conn);
+    }
+  }
+
+  #serve(conn: Deno.Conn): void {
+    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const key = addressKey(remote);
+    const opening = this.#opening.get(key) ?? 0;
+    // 2. Too many openings from this address: answer without reading and close.
+    if (opening >= (this.#options.maxOpeningPerAddress ?? 256)) {
+      const refusal = new Response("too many connections from your address\n", {
+        status: 429,
+        headers: { "retry-after": "1" },
+      });
+      writeResponse(conn, refusal).catch(() => closeQuietly(conn));
+      return;
+    }
+    this.#opening.set(key, opening + 1);
+    this.#connections.add(conn);
+    let opened = true;
+    const endOpening = () => {
+      if (!opened) return;
+      opened = false;
+      const left = (this.#opening.get(key) ?? 1) - 1;
+      if (left > 0) this.#opening.set(key, left);
+      else this.#opening.delete(key);
+    };
+    // 3. The whole opening within the head timeout.
+    const timer = setTimeout(() => closeQuietly(conn), this.#options.headTimeoutMs ?? 10_000);
+    this.#open(conn, remote, () => {
+      clearTimeout(timer);
+      endOpening();
+    }).catch((error) => {
+      if (!(error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted)) {
+        log.debug("control connection failed", { error: (error as Error).message });
+      }
+      closeQuietly(conn);
+    }).finally(() => {
+      clearTimeout(timer);
+      endOpening();
+      this.#connections.delete(conn);
+    });
+  }
+
+  /** Reads one request and answers it; `opened` marks the end of the opening. */
+  async #open(conn: Deno.Conn, remote: string, opened: () => void): Promise<void> {
+    const read = await readHead(conn);
+    if (read === null) return;
+    if (read === "too big") return await answerAndClose(conn, 431, "request head too large");
+    let head: RequestHead;
+    let url: URL;
+    try {
+      head = parseRequestHead(read.head);
+      url = new URL(head.target, "http://control");
+    } catch (error) {
+      if (!(error instanceof HttpWireError || error instanceof TypeError)) throw error;
+      return await answerAndClose(conn, 400, "malformed request");
+    }
+    // 4a. A WebSocket: the control plane checks the token, then the socket takes over.
+    if (url.pathname === this.#options.webSocketPath) {
+      const decision = this.#options.onUpgrade(url, remote);
+      if (decision instanceof Response) return await writeResponse(conn, decision);
+      const key = headerValue(head.headers, "sec-websocket-key");
+      if (
+        head.method !== "GET" || !headerHasToken(head.headers, "upgrade", "websocket") ||
+        !headerHasToken(head.headers, "connection", "upgrade") || !key ||
+        headerValue(head.headers, "sec-websocket-version") !== "13"
+      ) {
+        return await answerAndClose(conn, 426, "expected a WebSocket upgrade");
+      }
+      await writeAll(
+        conn,
+        encodeLatin1(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+        ),
+      );
+      opened();
+      const socket = new ServerWebSocket(conn, read.rest, this.#options.maxMessageBytes);
+      decision(socket);
+      await socket.start();
+      return;
+    }
+    // 4b. A plain request: a fixed-length body at most, no chunked uploads.
+    if (headerValue(head.headers, "transfer-encoding") !== undefined) {
+      return await answerAndClose(conn, 411, "send the body with Content-Length");
+    }
+    const lengthText = headerValue(head.headers, "content-length") ?? "0";
+    if (!/^\d{1,9}$/.test(lengthText)) return await answerAndClose(conn, 400, "bad Content-Length");
+    const length = Number(lengthText);
+    const maxBody = this.#options.maxBodyBytes ?? 8 * 1024;
+    if (length > maxBody) {
+      const answer = Response.json({
+        success: false,
+        error: true,
+        message: "request body too large",
+        status: 413,
+        data: null,
+      }, { status: 413 });
+      return await writeResponse(conn, answer);
+    }
+    const body = await readBody(conn, read.rest, length);
+    if (body === null) return;
+    const headers = new Headers();
+    try {
+      for (const [name, value] of head.headers) headers.append(name, value);
+    } catch {
+      return await answerAndClose(conn, 400, "malformed header");
+    }
+    const hasBody = head.method !== "GET" && head.method !== "HEAD";
+    const request = new Request(url, {
+      method: head.method,
+      headers,
+      body: hasBody ? body as BodyInit : undefined,
+    });
+    const response = await this.#options.onRequest(request, remote);
+    opened();
+    await writeResponse(conn, response);
+  }
+}
+
+async function readHead(
+  conn: Deno.Conn,
+): Promise<{ head: string; rest: Uint8Array } | "too big" | null> {
+  const buffer = new Uint8Array(MAX_REQUEST_HEAD_BYTES);
+  let length = 0, searched = 0;
+  while (true) {
+    const end = indexOfBlankLine(buffer, searched, length);
+    searched = Math.max(0, length - 3);
+    if (end >= 0) {
+      return { head: latin1(buffer.subarray(0, end)), rest: buffer.slice(end + 4, length) };
+    }
+    if (length === buffer.length) return "too big";
+    const n = await conn.read(buffer.subarray(length));
+    if (n === null) return null;
+    length += n;
+  }
+}
+
+async function readBody(conn: Deno.Conn, rest: Uint8Array, length: number) {
+  const body = new Uint8Array(length);
+  const have = Math.min(length, rest.length);
+  body.set(rest.subarray(0, have));
+  let filled = have;
+  while (filled < length) {
+    const n = await conn.read(body.subarray(filled));
+    if (n === null) return null;
+    filled += n;
+  }
+  return body;
+}
+
+async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const reason = response.statusText || STATUS_TEXT[response.status] || "Status";
+  let head = `HTTP/1.1 ${response.status} ${reason}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name === "content-length" || name === "connection") continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  const bytes = new Uint8Array(head.length + body.length);
+  bytes.set(encodeLatin1(head));
+  bytes.set(body, head.length);
+  await writeAll(conn, bytes);
+  closeQuietly(conn);
+}
+
+async function answerAndClose(conn: Deno.Conn, status: number, message: string): Promise<void> {
+  await writeResponse(conn, new Response(message + "\n", { status }));
+}
