@@ -36,6 +36,8 @@ export interface FlagSpec {
   choices?: readonly string[];
   /** Placeholder shown in usage. */
   value?: string;
+  /** May be given several times (or comma-separated); read with `Flags.list`. */
+  repeatable?: boolean;
 }
 
 export type FlagValue = string | number | boolean | { first: number; last: number };
@@ -62,6 +64,10 @@ export class Flags {
   }
   boolean(name: string): boolean {
     return this.values.get(name) === true;
+  }
+  /** Every value of a repeatable flag, in order. */
+  list(name: string): string[] {
+    return (this.string(name) ?? "").split(",").filter(Boolean);
   }
   range(name: string): { first: number; last: number } | undefined {
     const value = this.values.get(name);
@@ -159,7 +165,11 @@ export function parseFlags(
     else if (spec.type === "boolean") raw = "true";
     else if (i + 1 < args.length) raw = args[++i];
     else throw new UsageError(`flag --${spec.name} needs a value`);
-    values.set(spec.name, convertFlagValue(spec, raw, `--${spec.name}`));
+    const value = convertValue(spec, raw, `--${spec.name}`);
+    const earlier = spec.repeatable && sources.get(spec.name) === "flag"
+      ? values.get(spec.name)
+      : undefined;
+    values.set(spec.name, earlier ? `${earlier},${value}` : value);
     sources.set(spec.name, "flag");
   }
 
@@ -167,7 +177,7 @@ export function parseFlags(
     if (values.has(spec.name)) continue;
     const fromEnv = spec.env ? env(spec.env) : undefined;
     if (fromEnv !== undefined && fromEnv !== "") {
-      values.set(spec.name, convertFlagValue(spec, fromEnv, spec.env!));
+      values.set(spec.name, convertValue(spec, fromEnv, spec.env!));
       sources.set(spec.name, "env");
     } else if (spec.default !== undefined) {
       values.set(spec.name, convertFlagValue(spec, spec.default, `default of --${spec.name}`));
@@ -175,6 +185,13 @@ export function parseFlags(
     }
   }
   return new Flags(values, positionals, sources);
+}
+
+/** One value, or each comma-separated value of a repeatable flag. */
+function convertValue(spec: FlagSpec, raw: string, origin: string): FlagValue {
+  if (!spec.repeatable) return convertFlagValue(spec, raw, origin);
+  return raw.split(",").map((part) => part.trim()).filter(Boolean)
+    .map((part) => String(convertFlagValue(spec, part, origin))).join(",");
 }
 
 /** Usage text: synopsis, then every flag with its value, environment variable and default. */

@@ -104,10 +104,48 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     description: "WireGuard implementation: burrow's own device or Debian's wireguard-go",
   },
   {
+    name: "ports-per-agent",
+    type: "int",
+    env: "BURROW_HUB_PORTS_PER_AGENT",
+    default: "100",
+    value: "N",
+    description: "public ports one agent may hold at once",
+  },
+  {
+    name: "portmap-deny",
+    type: "cidr",
+    env: "BURROW_HUB_PORTMAP_DENY",
+    value: "CIDR",
+    repeatable: true,
+    description: "network port maps may not reach, besides the hub's own (repeatable)",
+  },
+  {
+    name: "logins-per-address",
+    type: "int",
+    env: "BURROW_HUB_LOGINS_PER_ADDRESS",
+    default: "4",
+    value: "N",
+    description: "slow (password) logins one source address may have queued or running",
+  },
+  {
+    name: "openings-per-address",
+    type: "int",
+    env: "BURROW_HUB_OPENINGS_PER_ADDRESS",
+    default: "256",
+    value: "N",
+    description: "control connections one address may have before their request is read",
+  },
+  {
     name: "name",
     type: "string",
     value: "NAME",
-    description: "label of a new client (hub client add)",
+    description: "label of a new client, or prefix of new clients with --count (hub client add)",
+  },
+  {
+    name: "count",
+    type: "int",
+    value: "N",
+    description: "add N clients at once and print a JSON array of {id, secret} (hub client add)",
   },
 ];
 
@@ -116,10 +154,12 @@ export const hubRole: Role = {
   summary: "run the hub that agents connect to: control, WireGuard endpoint, public ingress",
   synopsis: "burrow hub --state-dir DIR --listen HOST:PORT --public-host HOST [flags]\n" +
     "       burrow hub client add --state-dir DIR [--name NAME]\n" +
+    "       burrow hub client add --state-dir DIR --count N --name PREFIX\n" +
     "       burrow hub client list --state-dir DIR\n" +
     "       burrow hub client remove --state-dir DIR ID",
   description: "Serves agent logins and sessions, allocates public ports and routes ingress.\n" +
-    '"client add" prints {"id", "secret"} once; "client list" never shows secrets;\n' +
+    '"client add" prints {"id", "secret"} once (with --count, an array of them, named\n' +
+    'PREFIX-1 ... PREFIX-N); "client list" never shows secrets;\n' +
     '"client remove" ends that agent\'s session on the running hub and frees its ports and domains.',
   flags: HUB_FLAGS,
   run: runHub,
@@ -136,11 +176,25 @@ async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
   if (action === "add") {
-    if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
+    if (more.length) {
+      throw new UsageError("hub client add takes no arguments besides --name and --count");
+    }
+    const count = flags.number("count");
+    if (count !== undefined && (count < 1 || count > 100_000)) {
+      throw new UsageError("--count must be from 1 to 100000");
+    }
+    if (count !== undefined && !flags.string("name")) {
+      throw new UsageError("--count needs --name PREFIX");
+    }
     const store = HubStore.open(stateDir);
     try {
-      const client = await store.addClient(flags.string("name") ?? "");
-      console.log(JSON.stringify({ id: client.id, secret: client.secret }));
+      if (count !== undefined) {
+        const clients = await store.addClients(count, flags.string("name")!);
+        console.log(JSON.stringify(clients));
+      } else {
+        const client = await store.addClient(flags.string("name") ?? "");
+        console.log(JSON.stringify({ id: client.id, secret: client.secret }));
+      }
     } finally {
       store.close();
     }
@@ -180,6 +234,13 @@ async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
   );
 }
 
+/** An int flag that must be at least 1. */
+function positive(flags: Flags, name: string): number {
+  const value = flags.number(name)!;
+  if (value < 1) throw new UsageError(`--${name} must be at least 1`);
+  return value;
+}
+
 async function serve(flags: Flags): Promise<number> {
   const publicHost = flags.string("public-host");
   if (!publicHost) throw new UsageError("--public-host is required to run the hub");
@@ -191,6 +252,12 @@ async function serve(flags: Flags): Promise<number> {
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
     : createDevice;
+  const limits = {
+    portsPerAgent: positive(flags, "ports-per-agent"),
+    portmapDeny: flags.list("portmap-deny"),
+    loginGate: { perAddress: positive(flags, "logins-per-address") },
+    controlOpeningPerAddress: positive(flags, "openings-per-address"),
+  };
   let hub: Hub;
   try {
     hub = await Hub.start({
@@ -207,6 +274,7 @@ async function serve(flags: Flags): Promise<number> {
       httpsPort: flags.number("https-port")!,
       interfaceName: flags.string("interface"),
       tunnel,
+      ...limits,
     });
   } catch (error) {
     // Startup problems (a port in use, no TUN, a bad certificate) are one clear line, not a trace.

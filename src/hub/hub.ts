@@ -191,6 +191,11 @@ export class Hub {
         hostname: this.hubTunnelIP,
         routes: () => this.#routes,
         tunnelNetwork: parseCidr(config.tunnelCidr)!,
+        deny: (config.portmapDeny ?? []).map((text) => {
+          const network = parseCidr(text);
+          if (!network) throw new TypeError(`Cannot deny port maps to ${text}: not a CIDR`);
+          return network;
+        }),
         dialAgent: config.dial ?? dialThroughTunnel,
       });
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);

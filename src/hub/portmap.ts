@@ -6,18 +6,11 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import {
-  type Cidr,
-  cidrContains,
-  closeQuietly,
-  encodeProxyV2,
-  parseIp,
-  relay,
-  writeAll,
-} from "../net/mod.ts";
+import { type Cidr, closeQuietly, encodeProxyV2, parseIp, relay, writeAll } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import type { RouteTable } from "./route_table.ts";
 import type { AgentDialer } from "./ingress_listeners.ts";
+import { DestinationPolicy } from "./portmap_policy.ts";
 import {
   decodePortMapRequest,
   encodePortMapAnswer,
@@ -36,6 +29,10 @@ export interface PortMapServiceOptions {
   routes(): RouteTable;
   /** Outside destinations inside this network are refused (isolation between agents). */
   tunnelNetwork: Cidr;
+  /** Further networks outside destinations may not be in (`--portmap-deny`). */
+  deny?: readonly Cidr[];
+  /** The hub's own addresses, refused as destinations. @default its interfaces' addresses */
+  ownAddresses?: () => Uint8Array[];
   dialAgent: AgentDialer;
   /** Resolves a destination name to addresses (injectable for tests). */
   resolve?: (name: string) => Promise<string[]>;
@@ -52,12 +49,18 @@ class Refusal extends Error {}
 export class PortMapService {
   readonly #listener: Deno.TcpListener;
   readonly #options: PortMapServiceOptions;
+  readonly #policy: DestinationPolicy;
   readonly #connections = new Set<{ close(): void }>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #loop: Promise<void>;
 
   constructor(options: PortMapServiceOptions) {
     this.#options = options;
+    this.#policy = new DestinationPolicy(
+      options.tunnelNetwork,
+      options.deny,
+      options.ownAddresses,
+    );
     this.#listener = Deno.listen({
       hostname: options.hostname,
       port: options.port ?? PORT_MAP_SERVICE_PORT,
@@ -155,7 +158,7 @@ export class PortMapService {
     }
   }
 
-  /** Resolves and checks an outside destination: never the tunnel, loopback or unspecified. */
+  /** Resolves and checks an outside destination against the policy (portmap_policy.ts). */
   async #outsideAddress(destination: string): Promise<string> {
     let addresses: string[];
     if (parseIp(destination)) addresses = [destination];
@@ -169,9 +172,8 @@ export class PortMapService {
     const address = addresses[0];
     const bytes = address ? parseIp(address) : null;
     if (!bytes) throw new Refusal(`cannot resolve ${destination}`);
-    if (cidrContains(this.#options.tunnelNetwork, bytes) || isLocal(bytes)) {
-      throw new Refusal(`destination ${destination} is not allowed`);
-    }
+    const why = this.#policy.refusal(bytes);
+    if (why) throw new Refusal(`destination ${destination} is not allowed: ${why}`);
     return address;
   }
 
@@ -252,13 +254,4 @@ async function resolveName(name: string): Promise<string[]> {
   const v4 = await Deno.resolveDns(name, "A").catch(() => [] as string[]);
   if (v4.length) return v4;
   return await Deno.resolveDns(name, "AAAA");
-}
-
-function isLocal(bytes: Uint8Array): boolean {
-  if (bytes.length === 4) return bytes[0] === 127 || bytes[0] === 0;
-  const zeros = bytes.subarray(0, 15).every((b) => b === 0);
-  if (zeros && (bytes[15] === 1 || bytes[15] === 0)) return true; // ::1, ::
-  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff &&
-    bytes[11] === 0xff;
-  return mapped && (bytes[12] === 127 || bytes[12] === 0);
 }

@@ -1,5 +1,10 @@
 // Login to the hub (PROTOCOL.md section 1): trade the agent's id and secret for a WebSocket
 // token. 401/403 are final (the session ends terminated); anything else is worth a retry.
+// Each login also brings a single-use resumption credential, kept in memory per hub and
+// client and presented at the next login so that a reconnect skips the hub's slow hash. A
+// busy hub answers 429 with Retry-After: the login waits that long plus a random share of
+// it (so a fleet told the same time does not return together) and tries again, within its
+// time budget.
 
 import {
   CSRF_HEADER,
@@ -22,19 +27,83 @@ export interface LoginResult {
   serverVersion: string;
 }
 
+/** The hub answered 429 past the login's time budget: transient, try again later. */
+export class LoginBusy extends Error {
+  override name = "LoginBusy";
+  constructor(readonly retryAfterMs: number, message: string) {
+    super(message);
+  }
+}
+
+/** The newest resumption credential per hub endpoint and client id (memory only). */
+const resumeTokens = new Map<string, string>();
+
+/** Forgets every resumption credential (tests; a process keeps them until it exits). */
+export function forgetResumeTokens(): void {
+  resumeTokens.clear();
+}
+
 /**
- * Logs in. A fresh HTTP client per call makes every attempt resolve the host again and open a
- * new connection (a pooled one could still point at an address the name no longer has).
+ * How long to wait after a 429: Retry-After (seconds, default 1) plus up to half of it again,
+ * drawn at random.
+ */
+export function retryDelayMs(retryAfter: string | null, random: () => number = Math.random) {
+  const seconds = retryAfter && /^\d{1,5}$/.test(retryAfter.trim()) ? Number(retryAfter) : 1;
+  const base = Math.max(1, seconds) * 1000;
+  return Math.round(base + random() * base / 2);
+}
+
+/**
+ * Logs in, presenting the resumption credential of the last login to this hub when there is
+ * one, and waiting out 429 answers while `timeoutMs` allows.
  *
  * @param endpoint the hub URL, e.g. `https://hub.example.com`
+ * @param timeoutMs the whole login's budget, waits after 429 included
  * @throws {LoginRefused} on 401 or 403
+ * @throws {LoginBusy} when the hub still answers 429 at the end of the budget
  * @throws {Error} on any other failure (network, 5xx, malformed answer): transient
  */
 export async function login(
   endpoint: string,
   request: LoginRequest,
   timeoutMs = 15_000,
+  random: () => number = Math.random,
 ): Promise<LoginResult> {
+  const deadline = Date.now() + timeoutMs;
+  const key = `${withTrailingSlashless(endpoint)}\n${request.olmId}`;
+  while (true) {
+    const resumeToken = resumeTokens.get(key);
+    const attempt = await loginOnce(
+      endpoint,
+      resumeToken ? { ...request, resumeToken } : request,
+      Math.max(1, deadline - Date.now()),
+    );
+    if ("token" in attempt) {
+      if (attempt.resumeToken) resumeTokens.set(key, attempt.resumeToken);
+      return { token: attempt.token, serverVersion: attempt.serverVersion };
+    }
+    const waitMs = retryDelayMs(attempt.retryAfter, random);
+    if (Date.now() + waitMs >= deadline) {
+      throw new LoginBusy(waitMs, `the hub is busy: ${attempt.message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+}
+
+type Attempt =
+  | (LoginResult & { resumeToken?: string })
+  | { retryAfter: string | null; message: string };
+
+/**
+ * One login request. A fresh HTTP client per call makes every attempt resolve the host again
+ * and open a new connection (a pooled one could still point at an address the name no
+ * longer has).
+ */
+async function loginOnce(
+  endpoint: string,
+  request: LoginRequest,
+  timeoutMs: number,
+): Promise<Attempt> {
   const url = new URL(LOGIN_PATH, withTrailingSlashless(endpoint));
   const client = Deno.createHttpClient({});
   try {
@@ -56,11 +125,19 @@ export async function login(
     if (response.status === 401 || response.status === 403) {
       throw new LoginRefused(response.status, message);
     }
+    if (response.status === 429) {
+      return { retryAfter: response.headers.get("retry-after"), message };
+    }
     const token = body?.data?.token;
     if (!response.ok || typeof token !== "string" || !token) {
       throw new Error(`login failed with HTTP ${response.status}: ${message}`);
     }
-    return { token, serverVersion: String(body?.data?.serverVersion ?? "") };
+    const resumeToken = body?.data?.resumeToken;
+    return {
+      token,
+      serverVersion: String(body?.data?.serverVersion ?? ""),
+      ...(typeof resumeToken === "string" && resumeToken ? { resumeToken } : {}),
+    };
   } finally {
     client.close();
   }
