@@ -245,7 +245,8 @@ export class ControlListener {
 async function readHead(
   conn: Deno.Conn,
 ): Promise<{ head: string; rest: Uint8Array } | "too big" | null> {
-  const buffer = new Uint8Array(MAX_REQUEST_HEAD_BYTES);
+  // Most heads are a few hundred bytes: start small, grow to the cap only when needed.
+  let buffer = new Uint8Array(1024);
   let length = 0, searched = 0;
   while (true) {
     const end = indexOfBlankLine(buffer, searched, length);
@@ -253,7 +254,12 @@ async function readHead(
     if (end >= 0) {
       return { head: latin1(buffer.subarray(0, end)), rest: buffer.slice(end + 4, length) };
     }
-    if (length === buffer.length) return "too big";
+    if (length === MAX_REQUEST_HEAD_BYTES) return "too big";
+    if (length === buffer.length) {
+      const bigger = new Uint8Array(Math.min(buffer.length * 4, MAX_REQUEST_HEAD_BYTES));
+      bigger.set(buffer);
+      buffer = bigger;
+    }
     const n = await conn.read(buffer.subarray(length));
     if (n === null) return null;
     length += n;

@@ -11,6 +11,7 @@ import { HubStore, hubTunnelAddress } from "./client_store.ts";
 import { HubControl } from "./control_plane.ts";
 import { ControlListener } from "./control_listener.ts";
 import type { LoginGateOptions } from "./login_gate.ts";
+import { startMemoryTrim } from "./memory_trim.ts";
 import { WS_PATH } from "../protocol/mod.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";
@@ -82,6 +83,7 @@ export class Hub {
   #routes: RouteTable;
   #server: ControlListener | null = null;
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
+  #stopTrim: () => void = () => {};
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -217,6 +219,7 @@ export class Hub {
         log.warn("cannot keep resumption credentials alive", { error })
       );
     }, RESUME_KEEPALIVE_MS);
+    this.#stopTrim = startMemoryTrim();
     // 5. Follow other processes' changes (burrow hub client remove).
     this.#dataVersion = this.store.dataVersion();
     this.#watchTimer = setInterval(() => {
@@ -313,6 +316,7 @@ export class Hub {
     clearInterval(this.#watchTimer);
     clearInterval(this.#guardTimer);
     clearInterval(this.#resumeTimer);
+    this.#stopTrim();
     await this.#reconciling;
     this.control.closeAll();
     await this.#server?.close();

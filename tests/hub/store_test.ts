@@ -230,3 +230,42 @@ Deno.test("HubStore refuses a database from a newer burrow", async () => {
     return Promise.resolve();
   });
 });
+
+Deno.test("resumption rows: set, compare-and-swap once, extend for connected clients, gone with the client", async () => {
+  await withStateDir(async (dir) => {
+    const store = HubStore.open(dir);
+    try {
+      const { id } = await store.addClient("r");
+      const other = await store.addClient("o");
+      store.setResumption(id, "h1", 1000);
+      store.setResumption(other.id, "o1", 1000);
+      assertEquals(store.resumptionOf(id), { credentialHash: "h1", expiresAt: 1000 });
+      assertEquals(store.swapResumption(id, "wrong", "h2", 10, 2000), false);
+      assertEquals(store.swapResumption(id, "h1", "h2", 1000, 2000), false, "expired at now");
+      assertEquals(store.swapResumption(id, "h1", "h2", 999, 2000), true);
+      assertEquals(store.swapResumption(id, "h1", "h3", 999, 2000), false, "single use");
+      store.extendResumptions([id], 5000);
+      assertEquals(store.resumptionOf(id)?.expiresAt, 5000);
+      assertEquals(store.resumptionOf(other.id)?.expiresAt, 1000, "only the listed clients");
+      store.removeClient(id);
+      assertEquals(store.resumptionOf(id), null);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("addClients() adds a numbered fleet in one run; every secret verifies", async () => {
+  await withStateDir(async (dir) => {
+    const store = HubStore.open(dir);
+    try {
+      const fleet = await store.addClients(3, "edge");
+      assertEquals(fleet.length, 3);
+      assertEquals(store.listClients().map((c) => c.name).sort(), ["edge-1", "edge-2", "edge-3"]);
+      for (const client of fleet) assert(await store.verifyClient(client.id, client.secret));
+      assertEquals(store.portCount(fleet[0].id), 0);
+    } finally {
+      store.close();
+    }
+  });
+});
