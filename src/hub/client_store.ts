@@ -6,7 +6,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { cidrContains, formatIp, parseCidr, parseIp } from "../net/mod.ts";
-import type { HubStateStore, ResumptionRecord } from "./state_store.ts";
+import type { HubStateStore, ResumptionRecord, ResumptionSwap } from "./state_store.ts";
 
 export const DATABASE_FILE = "hub.db";
 
@@ -382,13 +382,8 @@ export class HubStore implements HubStateStore {
    * Rotates a credential only if it is still `presentedHash` and unexpired at `now`: the
    * compare-and-swap that makes a credential single use (two racing uses, one wins).
    */
-  swapResumption(
-    id: string,
-    presentedHash: string,
-    nextHash: string,
-    now: number,
-    expiresAt: number,
-  ): boolean {
+  swapResumption(id: string, swap: ResumptionSwap): boolean {
+    const { presentedHash, nextHash, now, expiresAt } = swap;
     return this.#db.prepare(
       "UPDATE resumptions SET credential_hash = ?, expires_at = ? " +
         "WHERE client_id = ? AND credential_hash = ? AND expires_at > ?",

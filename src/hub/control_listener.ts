@@ -16,6 +16,7 @@ import {
   latin1,
   MAX_REQUEST_HEAD_BYTES,
   parseRequestHead,
+  readOpening,
   type RequestHead,
   writeAll,
 } from "../net/mod.ts";
@@ -56,7 +57,6 @@ const STATUS_TEXT: Record<number, string> = {
   413: "Content Too Large",
   426: "Upgrade Required",
   429: "Too Many Requests",
-  431: "Request Header Fields Too Large",
   500: "Internal Server Error",
 };
 
@@ -167,9 +167,9 @@ export class ControlListener {
 
   /** Reads one request and answers it; `opened` marks the end of the opening. */
   async #open(conn: Deno.Conn, remote: string, opened: () => void): Promise<void> {
+    // A head over 16 KiB or a peer that hangs up is dropped without an answer.
     const read = await readHead(conn);
     if (read === null) return;
-    if (read === "too big") return await answerAndClose(conn, 431, "request head too large");
     let head: RequestHead;
     let url: URL;
     try {
@@ -242,28 +242,17 @@ export class ControlListener {
   }
 }
 
-async function readHead(
-  conn: Deno.Conn,
-): Promise<{ head: string; rest: Uint8Array } | "too big" | null> {
-  // Most heads are a few hundred bytes: start small, grow to the cap only when needed.
-  let buffer = new Uint8Array(1024);
-  let length = 0, searched = 0;
-  while (true) {
-    const end = indexOfBlankLine(buffer, searched, length);
-    searched = Math.max(0, length - 3);
-    if (end >= 0) {
-      return { head: latin1(buffer.subarray(0, end)), rest: buffer.slice(end + 4, length) };
-    }
-    if (length === MAX_REQUEST_HEAD_BYTES) return "too big";
-    if (length === buffer.length) {
-      const bigger = new Uint8Array(Math.min(buffer.length * 4, MAX_REQUEST_HEAD_BYTES));
-      bigger.set(buffer);
-      buffer = bigger;
-    }
-    const n = await conn.read(buffer.subarray(length));
-    if (n === null) return null;
-    length += n;
-  }
+/** The request head (up to the blank line) and the bytes read past it; null at EOF or cap. */
+async function readHead(conn: Deno.Conn): Promise<{ head: string; rest: Uint8Array } | null> {
+  const read = await readOpening(conn, findHeadEnd, MAX_REQUEST_HEAD_BYTES);
+  if (!read || read.verdict.kind !== "head") return null;
+  const { end } = read.verdict;
+  return { head: latin1(read.bytes.subarray(0, end)), rest: read.bytes.slice(end + 4) };
+}
+
+function findHeadEnd(data: Uint8Array): { kind: "need-more" } | { kind: "head"; end: number } {
+  const end = indexOfBlankLine(data, 0, data.length);
+  return end < 0 ? { kind: "need-more" } : { kind: "head", end };
 }
 
 async function readBody(conn: Deno.Conn, rest: Uint8Array, length: number) {

@@ -39,13 +39,12 @@ export class ResumeCredentials {
       b = new TextEncoder().encode(record.credentialHash);
     if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
     const next = randomCredential();
-    const swapped = await this.store.swapResumption(
-      clientId,
-      presented,
-      digest(next),
+    const swapped = await this.store.swapResumption(clientId, {
+      presentedHash: presented,
+      nextHash: digest(next),
       now,
-      now + this.ttlMs,
-    );
+      expiresAt: now + this.ttlMs,
+    });
     return swapped ? next : null;
   }
 

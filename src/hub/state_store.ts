@@ -14,6 +14,14 @@ export interface ResumptionRecord {
   expiresAt: number;
 }
 
+/** One use of a credential: replace `presentedHash` (if unexpired at `now`) by `nextHash`. */
+export interface ResumptionSwap {
+  presentedHash: string;
+  nextHash: string;
+  now: number;
+  expiresAt: number;
+}
+
 export interface HubStateStore {
   // settings
   setting(key: string): Awaitable<string | null>;
@@ -35,13 +43,7 @@ export interface HubStateStore {
   resumptionOf(id: string): Awaitable<ResumptionRecord | null>;
   setResumption(id: string, credentialHash: string, expiresAt: number): Awaitable<void>;
   /** Compare-and-swap: true when `presentedHash` was current and unexpired, now replaced. */
-  swapResumption(
-    id: string,
-    presentedHash: string,
-    nextHash: string,
-    now: number,
-    expiresAt: number,
-  ): Awaitable<boolean>;
+  swapResumption(id: string, swap: ResumptionSwap): Awaitable<boolean>;
   extendResumptions(ids: readonly string[], expiresAt: number): Awaitable<void>;
 
   // ports, domains, rules

@@ -39,17 +39,21 @@ export function spawnBurrow(
 
 /** `burrow hub client add`: a new agent identity in the hub's state directory. */
 export async function addHubClient(stateDir: string, name: string): Promise<ClientCredentials> {
-  const result = await run([
-    BURROW,
-    "hub",
-    "client",
-    "add",
-    "--state-dir",
-    stateDir,
-    "--name",
-    name,
-  ]);
-  return JSON.parse(result.stdout);
+  return JSON.parse(await hubClientAdd(stateDir, ["--name", name]));
+}
+
+/** `burrow hub client add --count N --name PREFIX`: a fleet of identities in one run. */
+export async function addHubClients(
+  stateDir: string,
+  count: number,
+  prefix: string,
+): Promise<ClientCredentials[]> {
+  return JSON.parse(await hubClientAdd(stateDir, ["--count", String(count), "--name", prefix]));
+}
+
+async function hubClientAdd(stateDir: string, args: string[]): Promise<string> {
+  const result = await run([BURROW, "hub", "client", "add", "--state-dir", stateDir, ...args]);
+  return result.stdout;
 }
 
 /** The control endpoint agents log in to, as `--endpoint` takes it. */

@@ -240,10 +240,44 @@ Deno.test("resumption rows: set, compare-and-swap once, extend for connected cli
       store.setResumption(id, "h1", 1000);
       store.setResumption(other.id, "o1", 1000);
       assertEquals(store.resumptionOf(id), { credentialHash: "h1", expiresAt: 1000 });
-      assertEquals(store.swapResumption(id, "wrong", "h2", 10, 2000), false);
-      assertEquals(store.swapResumption(id, "h1", "h2", 1000, 2000), false, "expired at now");
-      assertEquals(store.swapResumption(id, "h1", "h2", 999, 2000), true);
-      assertEquals(store.swapResumption(id, "h1", "h3", 999, 2000), false, "single use");
+      assertEquals(
+        store.swapResumption(id, {
+          presentedHash: "wrong",
+          nextHash: "h2",
+          now: 10,
+          expiresAt: 2000,
+        }),
+        false,
+      );
+      assertEquals(
+        store.swapResumption(id, {
+          presentedHash: "h1",
+          nextHash: "h2",
+          now: 1000,
+          expiresAt: 2000,
+        }),
+        false,
+        "expired at now",
+      );
+      assertEquals(
+        store.swapResumption(id, {
+          presentedHash: "h1",
+          nextHash: "h2",
+          now: 999,
+          expiresAt: 2000,
+        }),
+        true,
+      );
+      assertEquals(
+        store.swapResumption(id, {
+          presentedHash: "h1",
+          nextHash: "h3",
+          now: 999,
+          expiresAt: 2000,
+        }),
+        false,
+        "single use",
+      );
       store.extendResumptions([id], 5000);
       assertEquals(store.resumptionOf(id)?.expiresAt, 5000);
       assertEquals(store.resumptionOf(other.id)?.expiresAt, 1000, "only the listed clients");

@@ -13,8 +13,8 @@
 // Run alone: .tools/bin/deno run --allow-all --unstable-net tests/hub/storm_bench.ts [N...]
 
 import { requireBenchSetup } from "../_support/bench.ts";
-import { BURROW } from "../_support/burrow.ts";
-import { run, stopProcess, uniqueSuffix, waitForTcp } from "../_support/netns.ts";
+import { addHubClients, BURROW } from "../_support/burrow.ts";
+import { stopProcess, uniqueSuffix, waitForTcp } from "../_support/netns.ts";
 import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
 import { type Frame, MSG, WS_PATH } from "../../src/protocol/mod.ts";
 import { login, retryDelayMs, webSocketUrl } from "../../src/session/login.ts";
@@ -175,20 +175,8 @@ for (const n of SIZES) {
   let sockets: WebSocket[] = [];
   try {
     // 1. Provisioning.
-    let t = performance.now();
-    const added = await run([
-      BURROW,
-      "hub",
-      "client",
-      "add",
-      "--state-dir",
-      stateDir,
-      "--count",
-      String(n),
-      "--name",
-      "storm",
-    ]);
-    const clients = JSON.parse(added.stdout) as Credentials[];
+    const t = performance.now();
+    const clients = await addHubClients(stateDir, n, "storm");
     console.log(`N=${n}: provisioned ${clients.length} clients in ${s(performance.now() - t)}`);
     // 2. Reference: first logins, every one on the slow hash.
     hub = startHub(stateDir, suffix, octet);
