@@ -192,7 +192,8 @@ export class AgentSession {
     }
     const previousKey = before.publicKey !== parsed.data.publicKey ? before.publicKey : null;
     await this.#ctx.attachPeer(parsed.data.publicKey, tunnelIP, previousKey);
-    if (previousKey || before.tunnelIP !== tunnelIP) this.#ctx.ingressChanged();
+    // Routes know agents by tunnel address, not by key: only a new address changes them.
+    if (before.tunnelIP !== tunnelIP) this.#ctx.ingressChanged();
     const bits = this.#ctx.tunnelCidr.split("/")[1];
     const connect: ConnectMessage = {
       sites: [this.#ctx.site()],

@@ -1,6 +1,8 @@
-// The control port's listener (`--listen`): its own accept loop so that no connection and no
+// The control port's listener (`--listen`): its own accept loops so that no connection and no
 // accept error can take the hub down. 1. accept, backing off and retrying when the process is
-// out of descriptors; 2. refuse a source address that already has too many connections still
+// out of descriptors; several sockets share the port (SO_REUSEPORT) so that a storm of
+// connections finds several accept queues and several loops draining them, instead of one
+// 511-deep queue whose overflow costs each dropped client a 1, 3, 7, 15... s SYN retry; 2. refuse a source address that already has too many connections still
 // in their opening (429 at once, nothing read); 3. read the request head and body within
 // the head timeout (10 s, as on ports 80/443), or drop the connection; 4. hand a WebSocket
 // upgrade to the control plane with the handshake answered, anything else as a Request whose
@@ -46,6 +48,8 @@ export interface ControlListenerOptions {
 }
 
 const MAX_ACCEPT_BACKOFF_MS = 1_000;
+/** Sockets sharing the control port (where the platform and Deno allow it). */
+const ACCEPT_SOCKETS = 4;
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
   400: "Bad Request",
@@ -61,7 +65,7 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 export class ControlListener {
-  readonly #listener: Deno.Listener;
+  readonly #listeners: Deno.Listener[];
   readonly #options: ControlListenerOptions;
   readonly #connections = new Set<Deno.Conn>();
   /** Connections in their opening (before an answer or an upgrade), per address key. */
@@ -72,19 +76,12 @@ export class ControlListener {
 
   constructor(options: ControlListenerOptions) {
     this.#options = options;
-    this.#listener = options.tls
-      ? Deno.listenTls({
-        hostname: options.hostname,
-        port: options.port,
-        cert: options.tls.cert,
-        key: options.tls.key,
-      })
-      : Deno.listen({ hostname: options.hostname, port: options.port });
-    this.#loop = this.#acceptLoop();
+    this.#listeners = openSockets(options);
+    this.#loop = Promise.all(this.#listeners.map((l) => this.#acceptLoop(l))).then(() => {});
   }
 
   get port(): number {
-    return (this.#listener.addr as Deno.NetAddr).port;
+    return (this.#listeners[0].addr as Deno.NetAddr).port;
   }
 
   /** Accept errors survived so far (descriptor exhaustion among them). */
@@ -94,17 +91,17 @@ export class ControlListener {
 
   async close(): Promise<void> {
     this.#closed = true;
-    closeQuietly(this.#listener);
+    for (const listener of this.#listeners) closeQuietly(listener);
     for (const conn of this.#connections) closeQuietly(conn);
     await this.#loop;
   }
 
-  async #acceptLoop(): Promise<void> {
+  async #acceptLoop(listener: Deno.Listener): Promise<void> {
     let backoffMs = 0;
     while (!this.#closed) {
       let conn: Deno.Conn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
         backoffMs = 0;
       } catch (error) {
         if (this.#closed || error instanceof Deno.errors.BadResource) return;
@@ -240,6 +237,32 @@ export class ControlListener {
     opened();
     await writeResponse(conn, response);
   }
+}
+
+/**
+ * The control port's sockets: several sharing the port with SO_REUSEPORT when Deno allows it
+ * (`--unstable-net`, which burrow runs with), else one. TLS is on each.
+ */
+function openSockets(options: ControlListenerOptions): Deno.Listener[] {
+  const open = (port: number, reusePort: boolean): Deno.Listener =>
+    options.tls
+      ? Deno.listenTls({ hostname: options.hostname, port, reusePort, ...options.tls })
+      : Deno.listen({ hostname: options.hostname, port, reusePort });
+  let first: Deno.Listener;
+  try {
+    first = open(options.port, true);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) throw error;
+    return [open(options.port, false)];
+  }
+  const sockets = [first];
+  const port = (first.addr as Deno.NetAddr).port;
+  try {
+    while (sockets.length < ACCEPT_SOCKETS) sockets.push(open(port, true));
+  } catch (error) {
+    log.debug("control port: fewer shared sockets", { error: (error as Error).message });
+  }
+  return sockets;
 }
 
 /** The request head (up to the blank line) and the bytes read past it; null at EOF or cap. */

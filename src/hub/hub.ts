@@ -81,6 +81,8 @@ export class Hub {
   readonly device: Device;
   readonly hubTunnelIP: string;
   #routes: RouteTable;
+  /** The store changed since `#routes` was built; the next reader rebuilds it. */
+  #routesStale = false;
   #server: ControlListener | null = null;
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
   #stopTrim: () => void = () => {};
@@ -101,7 +103,7 @@ export class Hub {
     this.hubTunnelIP = hubTunnelAddress(config.tunnelCidr);
     this.#routes = buildRoutes(store);
     this.ingress = new Ingress({
-      routes: () => this.#routes,
+      routes: () => this.routes,
       dial: config.dial ?? dialThroughTunnel,
       listenHost: config.ingressHost,
     });
@@ -115,7 +117,7 @@ export class Hub {
       attachPeer: (key, ip, previous) => this.#attachPeer(key, ip, previous),
       openPort: (port) => this.ingress.openPort(port),
       closePort: (port) => this.ingress.closePort(port),
-      ingressChanged: () => this.#rebuildRoutes(),
+      ingressChanged: () => this.#markRoutesStale(),
       portsPerAgent: config.portsPerAgent ?? DEFAULT_PORTS_PER_AGENT,
     }, {
       tokenTtlMs: config.tokenTtlMs,
@@ -191,7 +193,7 @@ export class Hub {
     if (config.tunnelServices ?? true) {
       this.#portMaps = new PortMapService({
         hostname: this.hubTunnelIP,
-        routes: () => this.#routes,
+        routes: () => this.routes,
         tunnelNetwork: parseCidr(config.tunnelCidr)!,
         deny: (config.portmapDeny ?? []).map((text) => {
           const network = parseCidr(text);
@@ -248,7 +250,12 @@ export class Hub {
   get httpsPort(): number {
     return this.#httpsPort;
   }
+  /** The routing table, rebuilt from the store on first use after a change. */
   get routes(): RouteTable {
+    if (this.#routesStale) {
+      this.#routesStale = false;
+      this.#routes = buildRoutes(this.store);
+    }
     return this.#routes;
   }
 
@@ -283,8 +290,12 @@ export class Hub {
     if (owner) this.#peers.set(owner.id, publicKey);
   }
 
-  #rebuildRoutes(): void {
-    this.#routes = buildRoutes(this.store);
+  /**
+   * Marks the routes stale. Rebuilding reads every client's rules, so a storm of a thousand
+   * registrations must not rebuild a thousand times: the next connection that routes does it.
+   */
+  #markRoutesStale(): void {
+    this.#routesStale = true;
   }
 
   /** Applies what another process changed: removed clients lose session, peer and ports. */
@@ -308,7 +319,7 @@ export class Hub {
     for (const port of this.ingress.openPorts()) {
       if (!allocated.has(port)) this.ingress.closePort(port);
     }
-    this.#rebuildRoutes();
+    this.#markRoutesStale();
   }
 
   /** Stops everything and closes the store. */

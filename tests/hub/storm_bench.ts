@@ -188,8 +188,8 @@ for (const n of SIZES) {
       `N=${n} first logins (slow hash, reference): connected ${first.connected}, failed ${first.failed}, ` +
         `p50 ${s(first.p50)}, p99 ${s(first.p99)}, max ${s(first.max)}`,
     );
-    // 3. Idle with N agents.
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    // 3. Idle with N agents (past the hub's 10 s memory trim).
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
     const registeredRss = await rssMiB(hub.pid);
     console.log(
       `N=${n} hub RSS: ${idleRss.toFixed(0)} MiB idle, ${
@@ -205,7 +205,7 @@ for (const n of SIZES) {
     const second = await storm(clients);
     sockets = second.sockets;
     const peakRss = await rssMiB(hub.pid);
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
     const afterRss = await rssMiB(hub.pid);
     console.log(
       `N=${n} reconnect storm (resumed): connected ${second.connected}, failed ${second.failed}, ` +
