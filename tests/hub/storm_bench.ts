@@ -212,7 +212,7 @@ for (const n of SIZES) {
         `p50 ${s(second.p50)}, p99 ${s(second.p99)}, max ${s(second.max)}`,
     );
     console.log(
-      `N=${n} hub RSS after the storm: ${peakRss.toFixed(0)} MiB, 5 s later ${
+      `N=${n} hub RSS after the storm: ${peakRss.toFixed(0)} MiB, idle 12 s later ${
         afterRss.toFixed(0)
       } MiB`,
     );
