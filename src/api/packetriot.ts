@@ -89,8 +89,12 @@ export function packetriotRoutes(
     }),
 
     route(["GET"], "health", async () => {
-      const services = await engine.health();
-      // flowIDs are 64-bit: written as exact integers, which JSON.stringify cannot do.
+      // flowIDs are 64-bit: written as exact integers, which JSON.stringify cannot do, and
+      // again as decimal strings for readers (jq, JavaScript) that round integers above 2^53.
+      const services = (await engine.health()).map((service) => ({
+        ...service,
+        flowIDString: String((service as { flowID?: unknown }).flowID),
+      }));
       return {
         status: 200,
         text: stringifyJson({ status: true, error: "", services }),
