@@ -6,10 +6,13 @@
 import {
   ApiServer,
   type ConnectDefaults,
+  metricsRoute,
   olmRoutes,
+  openApiRoute,
   packetriotRoutes,
   Router,
 } from "../api/mod.ts";
+import { agentMetrics } from "./agent_metrics.ts";
 import { log as rootLog, type Logger } from "../log/mod.ts";
 import { startAgentRules } from "../rules/mod.ts";
 import { goArch, type TrafficEngine } from "../rules/mod.ts";
@@ -81,10 +84,13 @@ export function agentRouter(
     runtimeVersion: runtimeVersion(),
     arch: goArch(),
   };
-  return new Router([
+  const metrics = agentMetrics(agent, rules);
+  const routes = [
     ...olmRoutes(agent, defaults),
     ...(rules ? packetriotRoutes(agent.packetriotSession(), rules, versions) : []),
-  ]);
+    metricsRoute(() => metrics.render()),
+  ];
+  return new Router([...routes, openApiRoute(routes)]);
 }
 
 /** The agent with its parts running; `close` stops them in reverse order. */

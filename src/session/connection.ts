@@ -26,7 +26,7 @@ import { decodeFrame, type Site } from "./hub_messages.ts";
 import type { PeerStatusJson } from "./peers.ts";
 import { DeviceReconciler } from "./reconciliation.ts";
 import type { ConnectionParams } from "./state.ts";
-import type { TunnelFactory } from "./tunnel.ts";
+import type { TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
 
 /** Timings of the control channel; tests shorten them. */
 export interface SessionTiming {
@@ -114,6 +114,7 @@ export class Session {
   #wakeSleep: (() => void) | undefined;
   #nextToken: string | undefined;
   #registrations = 0;
+  #reconnects = 0;
   #configVersion = 0;
 
   /** Device work happens one message at a time, in arrival order. */
@@ -164,6 +165,16 @@ export class Session {
   get tunnelIP(): string {
     return this.#device.tunnelIP;
   }
+  /** How many times the connect loop went back to log in after a drop or a failure. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Byte counts and handshakes of the tunnel's peers, for metrics. */
+  tunnelStats(): Promise<TunnelPeerStats[]> {
+    return this.#device.tunnelStats();
+  }
+
   /** Resolves when the connect loop has ended (stopped or terminated). */
   get done(): Promise<void> {
     return this.#loop ?? Promise.resolve();
@@ -276,6 +287,7 @@ export class Session {
       }
       if (this.#stopping || this.#terminated) break;
       if (registered) attempt = 0;
+      this.#reconnects++;
       if (this.#nextToken) continue; // an org switch: reconnect at once
       const delay = backoffDelayMs(
         attempt++,
