@@ -40,6 +40,8 @@ export interface AgentConfig {
   /** The WireGuard device of each session. @default wireguardTunnels (src/tun) */
   tunnels?: TunnelFactory;
   timing?: Partial<SessionTiming>;
+  /** PEM file of a private CA for the hub's HTTPS (`--hub-ca`). */
+  hubCaFile?: string;
   /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
   acme?: { directoryUrl?: string; email?: string; caFile?: string };
 }
@@ -52,6 +54,8 @@ export interface NewAgentOptions {
   timing?: Partial<SessionTiming>;
   /** Delay between answering `/exit` and shutting down. @default 100 */
   exitDelayMs?: number;
+  /** PEM file of a private CA for the hub's HTTPS. */
+  hubCaFile?: string;
 }
 
 /**
@@ -64,7 +68,14 @@ export function newAgent(options: NewAgentOptions): Promise<Agent> {
   return Agent.create({
     store: new StateStore(options.stateDir),
     sessions: (params, privateKey) =>
-      new Session({ params, privateKey, tunnels, log, timing: options.timing }),
+      new Session({
+        params,
+        privateKey,
+        tunnels,
+        log,
+        timing: options.timing,
+        hubCaFile: options.hubCaFile,
+      }),
     log: options.log,
     exitDelayMs: options.exitDelayMs,
   });
@@ -110,6 +121,7 @@ export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> 
     stateDir: config.stateDir,
     tunnels: config.tunnels,
     timing: config.timing,
+    hubCaFile: config.hubCaFile,
   });
   const acme = config.acme ?? {};
   const rules = await startAgentRules(agent, {

@@ -17,6 +17,8 @@ export interface ConnectParams {
   pingTimeoutMs: number;
   dns?: string;
   upstreamDns?: string[];
+  /** Path of the client certificate for the hub: PEM (certificate and key) or PKCS#12. */
+  tlsClientCert?: string;
 }
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */

@@ -177,6 +177,8 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectPar
   if (dns) params.dns = dns;
   const upstreamDns = body.upstreamDNS ?? defaults.upstreamDns;
   if (upstreamDns) params.upstreamDns = upstreamDns;
+  const tlsClientCert = body.tlsClientCert || defaults.tlsClientCert;
+  if (tlsClientCert) params.tlsClientCert = tlsClientCert;
   return params;
 }
 
