@@ -10,12 +10,16 @@ import type { ConnectionParams } from "../session/state.ts";
 import { Agent } from "./agent.ts";
 import { agentRouter } from "./routes.ts";
 import { startAgentRules } from "../rules/agent_rules.ts";
+import { startServiceNotify } from "../net/sd_notify.ts";
+import { agentStatusLine } from "./service_status.ts";
 
 export interface DaemonConfig {
   stateDir: string;
   api: {
     socketPath?: string;
     socketMode: number;
+    /** Group id given to the socket file (`--socket-group`). */
+    socketGroup?: number;
     tcp?: { hostname: string; port: number };
     apiToken?: string;
   };
@@ -53,11 +57,12 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
       router: agentRouter(agent, config.defaults, rules.engine),
       socketPath: config.api.socketPath,
       socketMode: config.api.socketMode,
+      socketGroup: config.api.socketGroup,
       tcp: config.api.tcp,
       apiToken: config.api.apiToken,
     });
   } else {
-    log.warn("the local API is off (no --enable-api, --socket-path, --http-addr or --api-port)");
+    log.warn('the local API is off (--enable-api=false, or --api-port 0 and --socket-path "")');
   }
 
   const onSignal = () => {
@@ -66,6 +71,8 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   };
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  // systemd (Type=notify): READY=1 now that the listeners are up, then STATUS= and WATCHDOG=1.
+  const service = await startServiceNotify(() => agentStatusLine(agent.status(), agent.isActive));
   try {
     const saved = await agent.savedConnection();
     if (config.connectAtStart) {
@@ -79,6 +86,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     await agent.exitRequested;
     log.info("shutting down");
   } finally {
+    await service.stop();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await agent.close();
     await rules.close();

@@ -16,6 +16,8 @@ export interface ApiServerOptions {
   socketPath?: string;
   /** File mode of the socket; burrow defaults to 0660 (Olm uses 0666). */
   socketMode?: number;
+  /** Group id of the socket file, so an operator group can use it (mode 0660). */
+  socketGroup?: number;
   /** TCP address to listen on; port 0 picks a free port (see {@linkcode ApiServer.tcpPort}). */
   tcp?: { hostname: string; port: number };
   /** When set, TCP requests must carry `Authorization: Bearer TOKEN`. */
@@ -88,6 +90,9 @@ export class ApiServer {
     const server = this.#createServer("unix");
     await listen(server, (done) => server.listen(path, done));
     await Deno.chmod(path, this.#options.socketMode ?? 0o660);
+    if (this.#options.socketGroup !== undefined) {
+      await Deno.chown(path, null, this.#options.socketGroup);
+    }
     log.info("API listening", { socket: path });
   }
 
