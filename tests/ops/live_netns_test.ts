@@ -15,14 +15,7 @@ import {
   waitForAgentStatus,
 } from "../_support/burrow.ts";
 import { curlAnswer } from "../_support/curl.ts";
-import {
-  NetnsGroup,
-  netnsTest,
-  run,
-  stopProcess,
-  uniqueSuffix,
-  waitFor,
-} from "../_support/netns.ts";
+import { NetnsGroup, netnsTest, run, stopProcess, uniqueSuffix } from "../_support/netns.ts";
 import { VERSION } from "../../src/version.ts";
 import { groupId } from "../../src/cli/secrets.ts";
 import { NotifyListener } from "./_notify.ts";
