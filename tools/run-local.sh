@@ -12,17 +12,20 @@ fi
 
 # Each run takes the first free instance N (0-7), held by a lock for as long as it runs, so a
 # second `make run` on this machine gets its own namespace, addresses, socket and API port.
+# Instance 0 keeps the plain paths the docs show (/tmp/burrow-run/agent.sock); N > 0 uses
+# /tmp/burrow-run-N.
 base=${BURROW_RUN_DIR:-/tmp/burrow-run}
-mkdir -p "$base"
-instance=""
+instance="" work=""
 for n in 0 1 2 3 4 5 6 7; do
-  exec 9>"$base/instance-$n.lock"
-  if flock -n 9; then instance=$n; break; fi
+  candidate=$base
+  [ "$n" -gt 0 ] && candidate=$base-$n
+  mkdir -p "$candidate"
+  exec 9>"$candidate/run.lock"
+  if flock -n 9; then instance=$n work=$candidate; break; fi
   exec 9>&-
 done
 [ -n "$instance" ] || { echo "make run: eight instances already run on this machine" >&2; exit 1; }
 
-work=$base/$instance
 ns=burrow-run-hub$instance
 host_if=brun$instance-host hub_if=brun$instance-hub
 host_ip=10.231.$instance.1 hub_ip=10.231.$instance.2

@@ -5,8 +5,8 @@ import { assert, assertEquals, assertStringIncludes, assertThrows } from "../_su
 import { parseFlags, UsageError } from "../../src/cli/flags.ts";
 import { readConfigFile } from "../../src/cli/config_file.ts";
 import { roleFlags } from "../../src/cli/role.ts";
-import { agentRole, daemonConfig } from "../../src/cli/agent.ts";
-import { groupId } from "../../src/cli/secrets.ts";
+import { agentRole, daemonConfig } from "../../src/cli/agent_role.ts";
+import { groupId } from "../../src/cli/unix_group.ts";
 import { BURROW } from "../_support/burrow.ts";
 import { run } from "../_support/netns.ts";
 

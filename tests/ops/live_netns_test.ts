@@ -17,7 +17,7 @@ import {
 import { curlAnswer } from "../_support/curl.ts";
 import { NetnsGroup, netnsTest, run, stopProcess, uniqueSuffix } from "../_support/netns.ts";
 import { VERSION } from "../../src/version.ts";
-import { groupId } from "../../src/cli/secrets.ts";
+import { groupId } from "../../src/cli/unix_group.ts";
 import { NotifyListener } from "./_notify.ts";
 
 const HUB_IP = "10.79.3.1", AGENT_IP = "10.79.3.2";

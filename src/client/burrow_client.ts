@@ -2,8 +2,8 @@
 // types of ./types.ts. Any answer that is not a success throws BurrowApiError (status + the
 // API's own error text).
 
-import { BurrowApiError } from "./errors.ts";
-import { Transport, type TransportOptions } from "./transport.ts";
+import { BurrowApiError } from "./client_errors.ts";
+import { Transport, type TransportOptions } from "./http_transport.ts";
 import type {
   AgentStatus,
   AllocatePortResponse,
@@ -17,7 +17,7 @@ import type {
   TrafficDeleteRequest,
   TrafficRequest,
   TunnelStartResponse,
-} from "./types.ts";
+} from "./client_types.ts";
 
 const PACKETRIOT = "/api/client/v1.0/";
 

@@ -1,5 +1,4 @@
-// Values the command line reads from files rather than from argv: a secret from its own file
-// (so it never shows in /proc/PID/cmdline) and a group name resolved to its id.
+// A secret read from its own file (`--secret-file`), so it never shows in /proc/PID/cmdline.
 
 import { UsageError } from "./flags.ts";
 import { log } from "../log/logger.ts";
@@ -23,28 +22,4 @@ export function readSecretFile(path: string, flag: string): string {
   if (secret === "") throw new UsageError(`${flag} ${path} is empty`);
   log.addSecret(secret);
   return secret;
-}
-
-/**
- * A group given as a number or a name from /etc/group.
- *
- * @throws {UsageError} when no such group exists
- */
-export function groupId(
-  group: string,
-  flag: string,
-  read: (path: string) => string = Deno.readTextFileSync,
-): number {
-  if (/^\d+$/.test(group)) return Number(group);
-  let table = "";
-  try {
-    table = read("/etc/group");
-  } catch {
-    // No group database: only numeric groups can be used.
-  }
-  for (const line of table.split("\n")) {
-    const [name, , gid] = line.split(":");
-    if (name === group && /^\d+$/.test(gid ?? "")) return Number(gid);
-  }
-  throw new UsageError(`invalid value ${JSON.stringify(group)} for ${flag}: no such group`);
 }

@@ -2,14 +2,14 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
-import { groupId, readSecretFile } from "./secrets.ts";
+import { readSecretFile } from "./secret_file.ts";
+import { groupId } from "./unix_group.ts";
 import type { Role } from "./role.ts";
-import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
-import type { ConnectDefaults } from "../api/olm.ts";
-import type { ConnectionParams } from "../session/state.ts";
-import { type DaemonConfig, runDaemon } from "../agent/daemon.ts";
+import type { ConnectDefaults } from "../api/mod.ts";
+import type { ConnectionParams } from "../session/mod.ts";
+import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
 
 /** Packetriot's local API base URL is http://127.0.0.1:4100. */
 export const DEFAULT_API_PORT = 4100;

@@ -6,9 +6,7 @@ import type { Role } from "./role.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
-import { HubStore } from "../hub/store.ts";
-import { Hub, type TunnelFactory } from "../hub/hub.ts";
-import { createWireguardGoDevice } from "../hub/wireguard_go_device.ts";
+import { createWireguardGoDevice, Hub, HubStore, type TunnelFactory } from "../hub/mod.ts";
 import { createDevice } from "../tun/mod.ts";
 import { startServiceNotify } from "../net/sd_notify.ts";
 
