@@ -2,6 +2,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
+import { DomainError } from "../errors/mod.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { groupId } from "./unix_group.ts";
 import type { Role } from "./role.ts";
@@ -199,7 +200,14 @@ export const agentRole: Role = {
     const config = daemonConfig(flags);
     const update = pendingUpdate(config.stateDir);
     if (update) return await runUpdate(update, ["agent", ...args]);
-    return await runDaemon(config);
+    try {
+      return await runDaemon(config);
+    } catch (error) {
+      // Startup refusals (the API's port or socket in use) are one line, not a trace.
+      if (!(error instanceof DomainError)) throw error;
+      log.error("cannot start the agent", { error: error.message });
+      return 1;
+    }
   },
 };
 

@@ -133,3 +133,37 @@ Deno.test("burrow agent and hub refuse a bad config file with one line and exit 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("burrow agent with its API port taken exits 1 with one line, its socket removed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bops-busy-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    const result = await run([
+      BURROW,
+      "agent",
+      "--state-dir",
+      `${dir}/state`,
+      "--socket-path",
+      `${dir}/agent.sock`,
+      "--api-port",
+      String(port),
+    ], { check: false });
+    assertEquals(result.code, 1, result.stderr);
+    const errors = result.stderr.split("\n").filter((line) => line.includes("ERROR"));
+    assertEquals(errors.length, 1, result.stderr);
+    assertStringIncludes(errors[0], `cannot serve the local API`);
+    assertStringIncludes(errors[0], `127.0.0.1:${port}`);
+    assert(!result.stderr.includes("    at "), "no stack trace");
+    let socketLeft = true;
+    try {
+      await Deno.lstat(`${dir}/agent.sock`);
+    } catch {
+      socketLeft = false;
+    }
+    assert(!socketLeft, "the socket opened first is removed again");
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
