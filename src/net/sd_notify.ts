@@ -62,12 +62,16 @@ export class SdNotifier {
   }
 }
 
-/** $WATCHDOG_USEC / 2 in ms when it is set for this process ($WATCHDOG_PID, when set, is us). */
+/**
+ * $WATCHDOG_USEC / 2 in ms when it is set for this process: $WATCHDOG_PID, when set, is us or
+ * our parent (the agent's update hand-off runs a newer burrow as a child that does the service's
+ * work while the parent only relays signals; the units say NotifyAccess=all for it).
+ */
 function watchdogInterval(env: (name: string) => string | undefined): number | undefined {
   const usec = Number(env("WATCHDOG_USEC"));
   if (!Number.isFinite(usec) || usec <= 0) return undefined;
   const pid = env("WATCHDOG_PID");
-  if (pid && Number(pid) !== Deno.pid) return undefined;
+  if (pid && Number(pid) !== Deno.pid && Number(pid) !== Deno.ppid) return undefined;
   return Math.max(1, Math.floor(usec / 2000));
 }
 
@@ -94,7 +98,7 @@ export async function startServiceNotify(
   const notifier = SdNotifier.fromEnv(env);
   if (!notifier) return { stop: () => Promise.resolve() };
   let last = statusLine();
-  await notifier.send({ READY: "1", STATUS: last, MAINPID: String(Deno.pid) });
+  await notifier.send({ READY: "1", STATUS: last });
   const watchdogMs = notifier.watchdogIntervalMs;
   if (watchdogMs !== undefined) await notifier.send({ WATCHDOG: "1" });
   let lastWatchdog = Date.now();

@@ -92,7 +92,7 @@ Deno.test(
         const agentReady = await agentNotify.next("agent READY=1", (m) => m.READY === "1");
         assertMatch(agentReady.STATUS, /^(waiting|connecting|connected)/);
         assert(
-          !(await Deno.readTextFile(`/proc/${agentReady.MAINPID}/cmdline`)).includes(cred.secret),
+          !(await Deno.readTextFile(`/proc/${agent.pid}/cmdline`)).includes(cred.secret),
           "the secret is not on the command line",
         );
 
