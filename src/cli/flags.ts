@@ -2,8 +2,8 @@
 // environment variable and default; precedence is flag > environment > config file > default
 // (the config file, `--config FILE`, is read by src/cli/config_file.ts).
 
-import { parseCidr, parseHostPort } from "../net/ip.ts";
-import { parseDurationMs } from "../protocol/duration.ts";
+import { parseCidr, parseHostPort } from "../net/mod.ts";
+import { parseDurationMs } from "../protocol/mod.ts";
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {

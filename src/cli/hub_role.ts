@@ -4,11 +4,11 @@
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
-import { log } from "../log/logger.ts";
-import { parseHostPort } from "../net/ip.ts";
+import { log } from "../log/mod.ts";
+import { parseHostPort } from "../net/mod.ts";
 import { createWireguardGoDevice, Hub, HubStore, type TunnelFactory } from "../hub/mod.ts";
 import { createDevice } from "../tun/mod.ts";
-import { startServiceNotify } from "../net/sd_notify.ts";
+import { startServiceNotify } from "../net/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
   CONFIG_FLAG,

@@ -2,7 +2,7 @@
 
 import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
 import { readConfigFile } from "./config_file.ts";
-import { log, type LogFormat, type LogLevel } from "../log/logger.ts";
+import { log, type LogFormat, type LogLevel } from "../log/mod.ts";
 
 export interface Role {
   name: string;

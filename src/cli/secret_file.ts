@@ -1,7 +1,7 @@
 // A secret read from its own file (`--secret-file`), so it never shows in /proc/PID/cmdline.
 
 import { UsageError } from "./flags.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 
 /**
  * The secret held in `path`: the file's text without surrounding whitespace (a trailing

@@ -1,5 +1,17 @@
 // What the local API's routes take and answer, as JSON on the wire (docs/api.md): the Olm
-// family at the root and the Packetriot family under /api/client/v1.0/.
+// family at the root and the Packetriot family under /api/client/v1.0/. The rule and status
+// shapes are protocol/'s, the ones the agent itself validates and builds.
+
+import type {
+  AgentStatusJson,
+  FirewallRule,
+  HttpsRule,
+  PeerStatusJson,
+  PortMapRule,
+  PortRule,
+} from "../protocol/mod.ts";
+
+export type { FirewallRule, HttpsRule, PortMapRule, PortRule };
 
 // ---- Olm routes
 
@@ -25,75 +37,19 @@ export interface OlmAck {
   status: string;
 }
 
-export interface PeerStatus {
-  siteId: number;
-  name: string;
-  connected: boolean;
-  rtt: number;
-  lastSeen: string;
-  endpoint: string;
-  isRelay: boolean;
-  peerAddress: string;
-  holepunchConnected: boolean;
-}
+export type PeerStatus = PeerStatusJson;
 
 /** `GET /status`. */
-export interface AgentStatus {
-  connected: boolean;
-  registered: boolean;
-  terminated: boolean;
-  version: string;
-  agent: string;
-  orgId: string;
-  peers: Record<string, PeerStatus>;
-  networkSettings: { tunnelIP: string };
-  /** Why the hub refused or ended the session. */
-  error?: { code: string; message: string };
-}
+export type AgentStatus = AgentStatusJson;
 
 // ---- Packetriot routes
 
-export interface FirewallRule {
-  sequence: number;
-  action: "allow" | "drop";
-  network: string;
-}
-
-/** An HTTP(S) site. Only `domain` is required when creating; the agent fills the defaults. */
-export interface HttpsRule {
-  domain: string;
-  secure?: boolean;
-  destination?: string;
-  port?: number;
-  webRoot?: string;
-  useLetsEnc?: boolean;
-  firewall?: FirewallRule[];
-  redirect?: boolean;
-  rewriteHost?: string;
-  upstreamURL?: string;
-  tls?: number;
-  ca?: string;
-  privateKey?: string;
-}
-
-export interface PortRule {
-  port: number;
-  destination: string;
-  dstPort: number;
-  firewall?: FirewallRule[];
-}
-
-export interface PortMapRule {
-  port: number;
-  dstPort: number;
-  destination: string;
-  transport: "tcp" | "udp";
-  label: string;
-}
+/** A site to create or update: only `domain` is required; the agent fills the defaults. */
+export type HttpsRuleInput = Pick<HttpsRule, "domain"> & Partial<HttpsRule>;
 
 /** The body of `traffic/create` and `traffic/update`: any of the three lists. */
 export interface TrafficRequest {
-  https?: HttpsRule[];
+  https?: HttpsRuleInput[];
   ports?: PortRule[];
   portmaps?: PortMapRule[];
 }
@@ -122,7 +78,8 @@ export interface ConfigResponse extends PacketriotAck {
   version: string;
   os: string;
   arch: string;
-  https: HttpsRule[];
+  /** Sites as stored, never with their private key. */
+  https: Omit<HttpsRule, "privateKey">[];
   ports: PortRule[];
   portmaps: PortMapRule[];
 }
@@ -136,7 +93,7 @@ export interface TunnelStartResponse extends PacketriotAck {
 export interface ServiceHealth {
   flowID: bigint;
   available: boolean;
-  http?: HttpsRule;
+  http?: Omit<HttpsRule, "privateKey">;
   port?: PortRule;
 }
 

@@ -3,7 +3,7 @@
 // roles for Type=notify: READY=1 once listening, STATUS= as things change, WATCHDOG=1 while
 // $WATCHDOG_USEC asks for it. Needs Deno's --unstable-net (the launcher passes it).
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 
 /** How often the status line is looked at when no watchdog asks for more. */
 const STATUS_POLL_MS = 1000;
