@@ -21,14 +21,17 @@ const NOT_IN_FILE = new Set(["config", "help"]);
  * for the flag table's own checks (so a bad value reads like a bad flag).
  *
  * JSON strings, numbers and booleans are accepted; a number or boolean is turned into the text
- * a command line would carry, so `"mtu": 1400` and `"mtu": "1400"` are the same.
+ * a command line would carry, so `"mtu": 1400` and `"mtu": "1400"` are the same. File modes
+ * must be strings: JSON has no octal numbers, and 432 (0660 in decimal) would read as 0432.
  *
+ * @param specs the role's flags, for the modes
  * @param read reads the file (tests pass their own)
  * @throws {UsageError} when the file cannot be read, is not a JSON object, or holds a value
  *   that is not a string, number or boolean
  */
 export function readConfigFile(
   flags: Flags,
+  specs: readonly FlagSpec[],
   read: (path: string) => string = Deno.readTextFileSync,
 ): FileValues | undefined {
   const path = flags.string("config");
@@ -51,11 +54,16 @@ export function readConfigFile(
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new UsageError(`${path}: expected one JSON object whose keys are long flag names`);
   }
+  const modes = new Set(specs.filter((spec) => spec.type === "mode").map((spec) => spec.name));
   const values = new Map<string, string>();
   for (const [key, value] of Object.entries(json)) {
     if (NOT_IN_FILE.has(key)) throw new UsageError(`${path}: key "${key}" is not allowed here`);
     if (typeof value === "string") values.set(key, value);
-    else if (typeof value === "number" && Number.isFinite(value)) values.set(key, String(value));
+    else if (typeof value === "number" && modes.has(key)) {
+      throw new UsageError(
+        `${path}: key "${key}" is a file mode: write it as a string, e.g. "0660"`,
+      );
+    } else if (typeof value === "number" && Number.isFinite(value)) values.set(key, String(value));
     else if (typeof value === "boolean") values.set(key, String(value));
     else {
       throw new UsageError(

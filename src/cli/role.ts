@@ -36,7 +36,8 @@ export async function startRole(
   args: readonly string[],
   env?: (name: string) => string | undefined,
 ): Promise<number> {
-  const flags = parseFlags(roleFlags(role), args, env, (soFar) => readConfigFile(soFar));
+  const specs = roleFlags(role);
+  const flags = parseFlags(specs, args, env, (soFar) => readConfigFile(soFar, specs));
   if (flags.boolean("help")) {
     console.log(roleUsage(role));
     return 0;

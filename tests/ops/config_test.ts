@@ -21,7 +21,7 @@ function agentFlags(args: string[], env: Record<string, string> = {}, fileText?:
     roleFlags(agentRole),
     args,
     (n) => env[n],
-    (soFar) => readConfigFile(soFar, read),
+    (soFar) => readConfigFile(soFar, roleFlags(agentRole), read),
   );
 }
 
@@ -31,6 +31,7 @@ Deno.test("config file: flag > environment > file > default", () => {
     interface: "fromfile",
     "ping-interval": "2s",
     holepunch: true,
+    "socket-mode": "0600",
   });
   const base = ["--config", "/etc/burrow/agent.json"];
   const fromFile = agentFlags(base, {}, file);
@@ -38,6 +39,7 @@ Deno.test("config file: flag > environment > file > default", () => {
   assertEquals(fromFile.sources.get("mtu"), "file");
   assertEquals(fromFile.number("ping-interval"), 2000);
   assertEquals(fromFile.boolean("holepunch"), true);
+  assertEquals(fromFile.number("socket-mode"), 0o600);
   assertEquals(fromFile.number("ping-timeout"), 5000, "absent from the file: the default");
   const fromEnv = agentFlags(base, { MTU: "1350" }, file);
   assertEquals([fromEnv.number("mtu"), fromEnv.sources.get("mtu")], [1350, "env"]);
@@ -56,6 +58,7 @@ Deno.test("config file: unknown keys, bad values and bad files are one UsageErro
     [`{"mtu": "big"}`, 'invalid value "big" for key "mtu" in /etc/burrow/agent.json'],
     [`{"api-port": 70000}`, 'key "api-port"'],
     [`{"mtu": [1]}`, 'key "mtu" must be a string, number or boolean'],
+    [`{"socket-mode": 432}`, 'key "socket-mode" is a file mode: write it as a string'],
     [`{"config": "/other.json"}`, 'key "config" is not allowed'],
     [`[1]`, "expected one JSON object"],
     [`{mtu: 1}`, "not valid JSON"],
