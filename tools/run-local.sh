@@ -12,19 +12,18 @@ fi
 
 # Each run takes the first free instance N (0-7), held by a lock for as long as it runs, so a
 # second `make run` on this machine gets its own namespace, addresses, socket and API port.
-# Instance 0 keeps the plain paths the docs show (/tmp/burrow-run/agent.sock); N > 0 uses
-# /tmp/burrow-run-N.
+# The locks are machine-wide (/run), like the namespaces and addresses they guard. Instance 0
+# keeps the plain paths the docs show (/tmp/burrow-run/agent.sock); N > 0 uses /tmp/burrow-run-N.
 base=${BURROW_RUN_DIR:-/tmp/burrow-run}
 instance="" work=""
 for n in 0 1 2 3 4 5 6 7; do
-  candidate=$base
-  [ "$n" -gt 0 ] && candidate=$base-$n
-  mkdir -p "$candidate"
-  exec 9>"$candidate/run.lock"
-  if flock -n 9; then instance=$n work=$candidate; break; fi
+  exec 9>"/run/burrow-run-$n.lock"
+  if flock -n 9; then instance=$n; break; fi
   exec 9>&-
 done
 [ -n "$instance" ] || { echo "make run: eight instances already run on this machine" >&2; exit 1; }
+work=$base
+[ "$instance" -gt 0 ] && work=$base-$instance
 
 ns=burrow-run-hub$instance
 host_if=brun$instance-host hub_if=brun$instance-hub
@@ -37,17 +36,19 @@ tunnel_cidr=100.89.$((128 + 16 * instance)).0/20
 hub_pid="" agent_pid=""
 
 cleanup() {
-  trap - INT TERM EXIT
-  echo
-  echo "stopping agent and hub..."
-  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-  [ -n "$hub_pid" ] && kill -TERM "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+  trap - INT TERM HUP EXIT
+  # The terminal or pipe may be gone (HUP, PIPE): writes then fail instead of killing the
+  # cleanup half way.
+  trap '' PIPE
+  { echo; echo "stopping agent and hub..."; } 2>/dev/null || true
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  [ -n "$hub_pid" ] && kill -TERM "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null || true
   ip link del "$host_if" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
-  echo "stopped; state kept in $work"
+  echo "stopped; state kept in $work" 2>/dev/null || true
 }
 trap cleanup EXIT
-trap "exit 0" INT TERM
+trap "exit 0" INT TERM HUP PIPE
 
 # A stale run of this instance (killed hard) leaves its namespace behind; the lock says no
 # live run owns it.
