@@ -3,6 +3,7 @@
 // environment and above defaults (src/cli/flags.ts); any problem is one UsageError line.
 
 import { type FileValues, type Flags, type FlagSpec, UsageError } from "./flags.ts";
+import { log } from "../log/mod.ts";
 
 /** The flag that names the config file; agent and hub put it in their tables. */
 export const CONFIG_FLAG: FlagSpec = {
@@ -12,6 +13,9 @@ export const CONFIG_FLAG: FlagSpec = {
   value: "FILE",
   description: "JSON file whose keys are long flag names (flags and environment override it)",
 };
+
+// Keys whose values are secrets: a file holding one should be readable by its owner only.
+const SECRET_KEYS = ["secret", "user-token", "api-token"];
 
 // Keys that make no sense inside the file itself.
 const NOT_IN_FILE = new Set(["config", "help"]);
@@ -71,5 +75,20 @@ export function readConfigFile(
       );
     }
   }
+  if (SECRET_KEYS.some((key) => values.has(key))) warnIfShared(path);
   return { file: path, values };
+}
+
+function warnIfShared(path: string): void {
+  try {
+    const mode = Deno.statSync(path).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      log.warn("the config file holds a secret and others can read it (chmod 600)", {
+        file: path,
+        mode: `0${(mode & 0o777).toString(8)}`,
+      });
+    }
+  } catch {
+    // Not a real file (tests read their own text): nothing to check.
+  }
 }

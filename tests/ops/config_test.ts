@@ -170,3 +170,23 @@ Deno.test("burrow agent with its API port taken exits 1 with one line, its socke
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a config file holding a secret and readable by others is warned about, the secret never printed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bops-cfg-" });
+  try {
+    const secret = "config-file-secret-never-printed";
+    await Deno.writeTextFile(
+      `${dir}/agent.json`,
+      JSON.stringify({ secret, id: "x", endpoint: "not a url" }),
+      { mode: 0o644 },
+    );
+    await Deno.chmod(`${dir}/agent.json`, 0o644);
+    const result = await run([BURROW, "agent", "--config", `${dir}/agent.json`], { check: false });
+    // The endpoint is refused (exit 2) after the file was read and checked.
+    assertEquals(result.code, 2, result.stderr);
+    assertStringIncludes(result.stderr, "others can read it (chmod 600)");
+    assert(!result.stderr.includes(secret), "the secret is never printed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
