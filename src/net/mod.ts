@@ -37,6 +37,7 @@ export {
   writeAll,
 } from "./stream.ts";
 export {
+  type BodyFraming,
   encodeLatin1,
   formatRequestHead,
   formatResponseHead,
@@ -52,7 +53,9 @@ export {
   parseRequestHost,
   parseResponseHead,
   plainResponse,
+  requestFraming,
   type RequestHead,
+  responseBodyFraming,
   type ResponseHead,
 } from "./http1_head.ts";
 export {

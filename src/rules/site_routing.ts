@@ -101,9 +101,11 @@ export async function serveHttpConnection(
         const text = await reader.readHead();
         if (text === null) return;
         head = parseRequestHead(text);
+        // A framing the upstream might read differently (smuggling) is refused up front.
+        requestFraming(head);
       } catch (error) {
         if (!(error instanceof HttpWireError)) throw error;
-        await answer(client, 400, "Bad Request", "bad request\n", false);
+        await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
         return;
       } finally {
         clearTimeout(idle);
