@@ -100,7 +100,7 @@ export class TrafficEngine implements IngressRoutes {
         try {
           engine.#customCerts.set(
             rule.domain,
-            await loadCustomCertificate(rule.ca, rule.privateKey),
+            await loadCustomCertificate(rule.ca, rule.privateKey, rule.domain),
           );
         } catch (error) {
           log.warn("stored site certificate unusable", {
@@ -280,7 +280,10 @@ export class TrafficEngine implements IngressRoutes {
       for (const [index, rule] of (request?.https ?? []).entries()) {
         if (!rule.ca || !rule.privateKey) continue;
         try {
-          certs.set(rule.domain, await loadCustomCertificate(rule.ca, rule.privateKey));
+          certs.set(
+            rule.domain,
+            await loadCustomCertificate(rule.ca, rule.privateKey, rule.domain),
+          );
         } catch (error) {
           throw new RuleError(
             "invalid",
