@@ -5,29 +5,18 @@
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { startTestHub, TestAgent } from "./_hub_support.ts";
 import { type AgentServer, startHttpServer } from "./_agent_servers.ts";
+import { concat } from "../../src/net/stream.ts";
 
 const AGENT_IP = "100.89.128.2";
 
-/** Sends `payload` on a fresh connection and reads until the hub closes. */
+/** Sends `payload` on a fresh connection and reads until the hub closes (the guard ends a hang). */
 async function exchange(port: number, payload: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const guard = setTimeout(() => conn.close(), 15_000);
-  try {
-    await conn.write(new TextEncoder().encode(payload));
-    let out = "";
-    const buffer = new Uint8Array(4096);
-    while (true) {
-      const n = await conn.read(buffer).catch(() => null);
-      if (n === null) break;
-      out += new TextDecoder().decode(buffer.subarray(0, n));
-    }
-    return out;
-  } finally {
-    clearTimeout(guard);
-    try {
-      conn.close();
-    } catch { /* closed */ }
-  }
+  await conn.write(new TextEncoder().encode(payload));
+  const chunks = await Array.fromAsync(conn.readable).catch(() => []);
+  clearTimeout(guard);
+  return new TextDecoder().decode(concat(chunks));
 }
 
 Deno.test("the hub answers 400 to a first request the agent would refuse and relays none of it", async () => {
