@@ -182,7 +182,13 @@ export async function proxyRequest(
       }
       return "closed";
     }
-    response = parseResponseHead(text);
+    try {
+      response = parseResponseHead(text);
+    } catch (error) {
+      if (!(error instanceof HttpWireError)) throw error;
+      await answer(client, 502, "Bad Gateway", "upstream answered malformed HTTP\n", false);
+      return "closed";
+    }
     if (response.status === 101 && upgrade !== undefined) {
       await writeAll(client, formatResponseHead(response));
       await relay(client, upstream.conn, { readA: clientReader, readB: upstream.reader });
@@ -194,7 +200,14 @@ export async function proxyRequest(
     }
     break;
   }
-  const framing = responseFraming(head.method, response);
+  let framing;
+  try {
+    framing = responseFraming(head.method, response);
+  } catch (error) {
+    if (!(error instanceof HttpWireError)) throw error;
+    await answer(client, 502, "Bad Gateway", "upstream answered malformed HTTP\n", false);
+    return "closed";
+  }
   const upstreamReusable = framing.kind !== "close" &&
     !headerHasToken(response.headers, "connection", "close");
   const clientKeep = context.keepAlive && framing.kind !== "close";

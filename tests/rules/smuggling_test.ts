@@ -126,3 +126,53 @@ Deno.test("a client's Forwarded and X-Forwarded-* headers, in any spelling, are 
     await upstream.server.shutdown();
   }
 });
+
+Deno.test("a malformed body to a webRoot site is 400 and a malformed upstream answer is 502", async () => {
+  // An upstream that answers every request with `reply`, whatever it was asked.
+  const reply = { text: "" };
+  const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const rawLoop = (async () => {
+    for await (const conn of raw) {
+      conn.read(new Uint8Array(4096)).then(() => conn.write(new TextEncoder().encode(reply.text)))
+        .catch(() => {}).finally(() => {
+          try {
+            conn.close();
+          } catch { /* closed */ }
+        });
+    }
+  })();
+  const fixture = await startEngine();
+  try {
+    await fixture.engine.create({
+      https: [
+        { domain: "files.example.com", webRoot: "/tmp" },
+        { domain: "bad.example.com", destination: "127.0.0.1", port: raw.addr.port },
+      ],
+    });
+    const files = parseResponse(
+      await exchange(
+        fixture.http,
+        "GET / HTTP/1.1\r\nHost: files.example.com\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n",
+      ),
+    );
+    assertEquals(files.status, 400);
+    assertStringIncludes(files.body, "chunk");
+    for (
+      const text of [
+        "garbage\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",
+      ]
+    ) {
+      reply.text = text;
+      const answer = parseResponse(
+        await exchange(fixture.http, "GET / HTTP/1.1\r\nHost: bad.example.com\r\n\r\n"),
+      );
+      assertEquals(answer.status, 502, text);
+      assertStringIncludes(answer.body, "malformed");
+    }
+  } finally {
+    await fixture.close();
+    raw.close();
+    await rawLoop.catch(() => {});
+  }
+});
