@@ -251,6 +251,23 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       assert(dropped !== 200, `dropped client got ${dropped}`);
     });
 
+    await t.step("TLS to a site that is not secure gets an unrecognized_name alert", async () => {
+      const tls = await clientNs.exec(
+        [
+          "curl",
+          "-sS",
+          "-k",
+          "--max-time",
+          "5",
+          ...resolve("site.brl.test", 443),
+          "https://site.brl.test/",
+        ],
+        { check: false },
+      );
+      assert(tls.code !== 0);
+      assertStringIncludes(tls.stderr.toLowerCase(), "unrecognized name");
+    });
+
     await t.step("a process beside the agent cannot forge a client address", async () => {
       // It connects to the tunnel address itself (its source is then that address, not the
       // hub's) and claims the allowed client in a PROXY header: closed without an answer.
