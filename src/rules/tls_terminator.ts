@@ -5,7 +5,7 @@
 // the old one finish untouched.
 
 import { log } from "../log/mod.ts";
-import { closeQuietly } from "../net/mod.ts";
+import { closeQuietly, peerGoneText } from "../net/mod.ts";
 import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
 import { isConnectionError, noDelay } from "./site_socket.ts";
 
@@ -97,9 +97,14 @@ export class TlsTerminators {
           terminator.domain,
         ).catch((error) => {
           if (
-            !isConnectionError(error) &&
-            !(error instanceof Error && /handshake|tls|certificate/i.test(error.message))
+            isConnectionError(error) ||
+            (error instanceof Error && /handshake|tls|certificate/i.test(error.message))
           ) {
+            log.debug("TLS connection ended", {
+              domain: terminator.domain,
+              error: peerGoneText(error),
+            });
+          } else {
             log.error("TLS connection failed", { error: String(error) });
           }
         }).finally(() => {

@@ -12,6 +12,7 @@ import {
   decodeProxyV2,
   parseClientHello,
   parseIp,
+  peerGoneText,
   PROXY_V2_MAX_BYTES,
   readOpening,
   relay,
@@ -179,7 +180,9 @@ export class AgentIngress {
         noDelay(conn);
         this.#conns.add(conn);
         this.#handle(conn, port).catch((error) => {
-          if (!isConnectionError(error)) {
+          if (isConnectionError(error)) {
+            log.debug("relayed connection ended", { port, error: peerGoneText(error) });
+          } else {
             log.error("relayed connection failed", { port, error: String(error) });
           }
         }).finally(() => {
