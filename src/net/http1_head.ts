@@ -155,11 +155,25 @@ export function responseBodyFraming(headers: HeaderList): BodyFraming {
   return contentLength(headers) ?? { kind: "close" };
 }
 
-/** Every Transfer-Encoding line's codings in order, lower case; null without the header. */
+/**
+ * Every Transfer-Encoding line's codings in order, lower case; null without the header.
+ *
+ * @throws {HttpWireError} for a coding that is not a token (parameters aside), so that no
+ *   oddly spaced `chunked` is read as chunked here and as something else further on
+ */
 function transferCodings(headers: HeaderList): string[] | null {
   const lines = headers.filter(([key]) => key.toLowerCase() === "transfer-encoding");
   if (lines.length === 0) return null;
-  return lines.flatMap(([, value]) => value.toLowerCase().split(",").map((part) => part.trim()));
+  const codings: string[] = [];
+  for (const [, value] of lines) {
+    for (const part of value.toLowerCase().split(",")) {
+      const coding = part.split(";")[0].replace(/^[ \t]+|[ \t]+$/g, "");
+      if (coding === "" && part.trim() === "") continue; // an empty list element
+      if (!TOKEN.test(coding)) throw new HttpWireError("malformed Transfer-Encoding");
+      codings.push(coding);
+    }
+  }
+  return codings;
 }
 
 function contentLength(headers: HeaderList): BodyFraming | null {

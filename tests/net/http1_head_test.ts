@@ -54,6 +54,8 @@ Deno.test("parseRequestHost() answers 400 to every framing the agent would refus
     ["GET / HTTP/1.1\r\nHost: a.com\r\n folded\r\n\r\n", "header"],
     ["GET / HTTP/1.1\r\nHost : a.com\r\n\r\n", "header"],
     ["get / HTTP/1.1\r\nHost: a.com\r\n\r\n", ""],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: gzip,\vchunked\r\n\r\n", "Transfer"],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: ,\r\n\r\n", "chunked"],
   ];
   for (const [head, reason] of cases) {
     const result = parseRequestHost(bytes(head));
@@ -68,6 +70,7 @@ Deno.test("parseRequestHost() answers 400 to every framing the agent would refus
     const head of [
       "POST / HTTP/1.1\r\nHost: a.com\r\nContent-Length: 4\r\n\r\nbody",
       "POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n",
+      "POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: gzip , ,\tchunked\r\n\r\n",
     ]
   ) {
     assertEquals(parseRequestHost(bytes(head)).kind, "found", head);
