@@ -105,7 +105,9 @@ export function checkCertificateFor(domain: string, certPem: string, keyPem: str
   }
   const names = certificateNames(cert);
   if (!names.some((name) => nameCovers(name, domain))) {
-    const listed = names.length > 0 ? names.join(", ") : "no DNS name";
+    const listed = names.length === 0
+      ? "no DNS name"
+      : names.slice(0, 5).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
     throw new TypeError(`the certificate does not cover ${domain}: it is for ${listed}`);
   }
   let key: KeyObject;
