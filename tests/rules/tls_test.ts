@@ -5,7 +5,13 @@
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
 import { makeCaSignedCertificate } from "../_support/certificates.ts";
+import net from "node:net";
+import tls from "node:tls";
 import { run } from "../_support/netns.ts";
+import { freePort } from "../_support/ports.ts";
+import { formatIp } from "../../src/net/ip.ts";
+import { TlsTerminators } from "../../src/rules/tls_terminator.ts";
+import type { HttpsRule } from "../../src/protocol/mod.ts";
 import { nameCovers, needsRenewal } from "../../src/rules/certificates.ts";
 import { TLS_ALERT, tlsAlert } from "../../src/net/tls_client_hello.ts";
 import { RuleError } from "../../src/protocol/mod.ts";
@@ -324,6 +330,62 @@ Deno.test("TLS for a name without TLS here is answered with an alert, not a bare
     garbage.close();
   } finally {
     await fixture.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A TLS request for `name` from `localAddress:localPort` to 127.0.0.1:`port`; the answer. */
+function tlsRequestFrom(
+  localAddress: string,
+  localPort: number,
+  port: number,
+  name: string,
+  ca: string,
+): Promise<string> {
+  return new Promise((resolve) => {
+    let received = "";
+    const raw = net.createConnection({ host: "127.0.0.1", port, localAddress, localPort }, () => {
+      const secure = tls.connect({ socket: raw, servername: name, ca }, () => {
+        secure.write(`GET / HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`);
+      });
+      secure.on("data", (chunk: Uint8Array) => received += new TextDecoder().decode(chunk));
+      secure.on("error", () => {});
+      secure.on("close", () => resolve(received));
+    });
+    raw.on("error", () => resolve(received));
+  });
+}
+
+Deno.test("the TLS terminator gives the announced client only to the ingress's own address", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "brl-announce-" });
+  const pair = await signedCertificate(dir, "t.example.com");
+  const seen: string[] = [];
+  const site = {
+    rule: {} as HttpsRule,
+    allows: (ip: Uint8Array) => {
+      seen.push(formatIp(ip));
+      return false;
+    },
+    upstream: null,
+  };
+  const terminators = new TlsTerminators({
+    site: (domain) => domain === "t.example.com" ? site : undefined,
+    acmeChallenge: () => undefined,
+  });
+  try {
+    terminators.set("t.example.com", pair);
+    const port = terminators.port("t.example.com")!;
+    const ingressPort = freePort();
+    terminators.expect(ingressPort, { address: "198.51.100.7", port: 40000 });
+    // Another local process, from another loopback address but the same port: itself.
+    const other = await tlsRequestFrom("127.0.0.2", ingressPort, port, "t.example.com", pair.root);
+    assertStringIncludes(other, "HTTP/1.1 403");
+    assertEquals(seen, ["127.0.0.2"]);
+    // The ingress's own connection gets the client it announced.
+    await tlsRequestFrom("127.0.0.1", ingressPort, port, "t.example.com", pair.root);
+    assertEquals(seen, ["127.0.0.2", "198.51.100.7"]);
+  } finally {
+    await terminators.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
