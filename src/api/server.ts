@@ -7,6 +7,7 @@ import { ApiError, errorResponse } from "./api_errors.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
+import { isPeerGone, peerGoneText } from "../net/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -108,6 +109,11 @@ export class ApiServer {
   #createServer(kind: "unix" | "tcp"): Server {
     const server = createServer((req, res) => {
       this.#serve(kind, req, res).catch((error) => {
+        // A client that hung up mid-request is no fault of ours: nothing to answer or alarm.
+        if (isPeerGone(error)) {
+          log.debug("API client went away", { error: peerGoneText(error) });
+          return;
+        }
         log.error("API request failed", { error });
         if (!res.headersSent) send(res, errorResponse("olm", error));
       });
