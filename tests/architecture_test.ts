@@ -47,6 +47,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "metrics",
   ],
   hub: [...LEAVES, "net", "state", "protocol", "crypto", "tun", "metrics"],
+  // The typed client of the local API, for scripts and test suites: leaves only.
+  client: ["errors", "net", "protocol"],
   // The command line of the three roles: anything.
   cli: [
     ...LEAVES,
