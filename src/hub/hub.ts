@@ -183,6 +183,7 @@ export class Hub {
         routes: () => this.#routes,
         tunnelNetwork: parseCidr(config.tunnelCidr)!,
         dialAgent: config.dial ?? dialThroughTunnel,
+        counters: this.metrics,
       });
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
     }

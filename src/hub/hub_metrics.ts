@@ -16,6 +16,12 @@ export interface IngressCounters {
   bytes(clientId: string, direction: "in" | "out", n: number): void;
 }
 
+/** What the port-map service counts (src/hub/portmap.ts). */
+export interface PortMapCounters {
+  /** `n` bytes of `clientId`'s port maps went out to the destination or came back. */
+  portMapBytes(clientId: string, direction: "sent" | "received", n: number): void;
+}
+
 /** What the hub's metrics read when scraped. */
 export interface HubMetricsSources {
   /** Ids of agents with an open control session. */
@@ -23,10 +29,11 @@ export interface HubMetricsSources {
   device(): Pick<Device, "peers">;
 }
 
-export class HubMetrics implements IngressCounters {
+export class HubMetrics implements IngressCounters, PortMapCounters {
   readonly registry = new MetricsRegistry();
   readonly #connections: Metric;
   readonly #bytes: Metric;
+  readonly #portMapBytes: Metric;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
   constructor(sources: HubMetricsSources) {
@@ -38,6 +45,12 @@ export class HubMetrics implements IngressCounters {
     this.#bytes = this.registry.counter(
       "burrow_hub_ingress_bytes_total",
       "bytes relayed between internet clients and each agent; in: towards the agent",
+      ["agent", "direction"],
+    );
+    this.#portMapBytes = this.registry.counter(
+      "burrow_hub_portmap_bytes_total",
+      "bytes the port-map service relayed for each agent's port maps, by client id; " +
+        "sent: from the agent towards the destination",
       ["agent", "direction"],
     );
     this.registry.collect(() => [{
@@ -75,6 +88,10 @@ export class HubMetrics implements IngressCounters {
 
   bytes(clientId: string, direction: "in" | "out", n: number): void {
     this.#bytes.inc({ agent: clientId, direction }, n);
+  }
+
+  portMapBytes(clientId: string, direction: "sent" | "received", n: number): void {
+    this.#portMapBytes.inc({ agent: clientId, direction }, n);
   }
 
   /**

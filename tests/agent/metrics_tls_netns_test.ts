@@ -201,6 +201,35 @@ Deno.test(netnsTest("metrics and mutual TLS between a real agent and hub", async
       },
     );
 
+    await t.step("port-map bytes are counted by agent on the hub", async () => {
+      const echo = agentNs.spawn([
+        "socat",
+        `TCP-LISTEN:18090,bind=${AGENT_IP},fork,reuseaddr`,
+        "EXEC:cat",
+      ]);
+      children.push(echo);
+      await waitForTcp(agentNs, AGENT_IP, 18090, 10_000);
+      const created = await api("POST", "/api/client/v1.0/traffic/create", {
+        portmaps: [{ port: 15090, dstPort: 18090, destination: AGENT_IP }],
+      });
+      assertEquals(created.status, 200, created.body);
+      await waitForTcp(agentNs, "127.0.0.1", 15090, 10_000);
+      const payload = "through the port map";
+      const sent = await agentNs.exec([
+        "sh",
+        "-c",
+        `printf '${payload}' | socat -t 3 - TCP:127.0.0.1:15090`,
+      ]);
+      assertEquals(sent.stdout, payload);
+      const byAgent = (direction: string) =>
+        hubScrape().then((s) =>
+          s.value("burrow_hub_portmap_bytes_total", { agent: cred.id, direction }) ?? 0
+        );
+      await waitFor("the bytes counted", async () => (await byAgent("received")) >= payload.length);
+      assert((await byAgent("sent")) >= payload.length);
+      assertEquals((await agentScrape()).value("burrow_rules", { kind: "portmaps" }), 1);
+    });
+
     await t.step("a hub restart counts a reconnect", async () => {
       assertEquals((await agentScrape()).value("burrow_session_reconnects_total"), 0);
       await stopProcess(hub!);
