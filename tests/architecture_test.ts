@@ -21,6 +21,8 @@ import { REPO_ROOT } from "./_support/burrow.ts";
 
 // 1. The contract: folder -> the src folders it may import.
 const LEAVES = ["errors", "log"] as const;
+/** What every role may build on: the leaves, the wire modules and the device. */
+const ROLE_BASE = [...LEAVES, "net", "state", "protocol", "crypto", "tun"] as const;
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   errors: [],
   log: [],
@@ -34,36 +36,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   rules: [...LEAVES, "net", "state", "protocol"],
   api: [...LEAVES, "net", "protocol"],
   // The agent's composition root: anything except the hub and the command line.
-  agent: [
-    ...LEAVES,
-    "net",
-    "state",
-    "protocol",
-    "crypto",
-    "tun",
-    "session",
-    "rules",
-    "api",
-    "metrics",
-  ],
-  hub: [...LEAVES, "net", "state", "protocol", "crypto", "tun", "metrics"],
+  agent: [...ROLE_BASE, "session", "rules", "api", "metrics"],
+  hub: [...ROLE_BASE, "metrics"],
   // The typed client of the local API, for scripts and test suites: leaves only.
   client: ["errors", "net", "protocol"],
   // The command line of the three roles: anything.
-  cli: [
-    ...LEAVES,
-    "net",
-    "state",
-    "protocol",
-    "crypto",
-    "tun",
-    "session",
-    "rules",
-    "api",
-    "agent",
-    "hub",
-    "metrics",
-  ],
+  cli: [...ROLE_BASE, "session", "rules", "api", "agent", "hub", "metrics"],
 };
 
 /** Files directly in src/ that import nothing from src/ and that every folder may import. */

@@ -3,7 +3,7 @@
 // certificate and key, and as PKCS#12 with an empty password), and a client certificate from
 // another CA that the server must refuse.
 
-import { type CaSignedFiles, makeCaSignedCertificate } from "./certificates.ts";
+import { type CaSignedFiles, makeCaSignedCertificate, signWithCa } from "./certificates.ts";
 import { run } from "./netns.ts";
 
 export interface MutualTlsFiles extends CaSignedFiles {
@@ -20,26 +20,12 @@ const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-n
 async function signClient(dir: string, name: string, caFile: string, caKey: string) {
   const key = `${dir}/${name}.key`, csr = `${dir}/${name}.csr`, cert = `${dir}/${name}.crt`;
   await run(["openssl", "req", ...EC_KEY, "-keyout", key, "-out", csr, "-subj", `/CN=${name}`]);
-  const ext = `${dir}/${name}.ext`;
-  await Deno.writeTextFile(ext, "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
-  await run([
-    "openssl",
-    "x509",
-    "-req",
-    "-in",
+  await signWithCa(
     csr,
-    "-CA",
-    caFile,
-    "-CAkey",
-    caKey,
-    "-CAcreateserial",
-    "-out",
+    { caFile, caKey },
     cert,
-    "-days",
-    "1",
-    "-extfile",
-    ext,
-  ]);
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+  );
   const pem = `${dir}/${name}.pem`;
   await Deno.writeTextFile(pem, (await Deno.readTextFile(cert)) + (await Deno.readTextFile(key)));
   return { pem, cert, key };
