@@ -7,7 +7,7 @@
 
 import { type Endpoint, type Peer, type Step, WgInterface } from "../crypto/mod.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
-import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
+import { Doorbell, PACKET_BYTES_MAX, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
@@ -108,7 +108,8 @@ class Engine {
     const now = performance.now();
     if (config.privateKey) this.wg.setPrivateKey(config.privateKey, now);
     this.wg.listenPort = config.sockets.port;
-    this.out = new Uint8Array(Math.max(2048, config.mtu + 128));
+    // Room for the largest sealed packet, whatever MTU the interface is given later.
+    this.out = new Uint8Array(PACKET_BYTES_MAX + 128);
     this.tunRing = PacketRing.attach(config.tunRing);
     this.bell = new Doorbell(config.bell);
     this.tunFd = config.tunFd;
@@ -437,6 +438,9 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
         report({ type: "snapshot", id: message.id, snapshot: engine.snapshot() });
         break;
       }
+      case "mtu":
+        if (engine) engine.wg.mtu = message.mtu;
+        break;
       case "shutdown":
         shutdown();
         break;

@@ -2,6 +2,8 @@
 // SharedArrayBuffer (reader Worker -> engine Worker), and the doorbell the engine sleeps on.
 // Nothing is copied between threads and nothing is allocated per packet.
 
+/** The largest packet a TUN (MTU up to 65535) or a UDP socket hands over, rounded to a cache line. */
+export const PACKET_BYTES_MAX = 65536;
 /** Bytes before a slot's data: length, flags, then the sender's sockaddr (UDP rings). */
 export const SLOT_HEADER_BYTES = 64;
 /** Offset of the sockaddr inside a slot header. */

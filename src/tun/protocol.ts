@@ -50,6 +50,8 @@ export type EngineRequest =
   /** Applies a validated change set; `sockets` replaces the UDP side when the port changed. */
   | { type: "apply"; id: number; change: UapiSet; sockets?: EngineSockets }
   | { type: "get"; id: number }
+  /** The interface's MTU changed (`ip link set IF mtu N`): the core pads up to it. */
+  | { type: "mtu"; mtu: number }
   | { type: "shutdown" };
 
 /** Engine Worker -> main thread. */
