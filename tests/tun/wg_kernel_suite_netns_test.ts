@@ -9,7 +9,15 @@
 // iperf3 reports for exactly those bytes.
 
 import { assert, assertEquals } from "../_support/assert.ts";
-import { type Netns, netnsTest, stopProcess, waitFor } from "../_support/netns.ts";
+import {
+  type Netns,
+  NetnsGroup,
+  netnsTest,
+  stopProcess,
+  uniqueSuffix,
+  waitFor,
+} from "../_support/netns.ts";
+import { type Implementation, keyPair, socketPath, startImplementation } from "./_wg_pair.ts";
 import {
   type Birthplace,
   endpointText,
@@ -153,3 +161,314 @@ for (const host of ["127.0.0.1", "::1"] as const) {
     ),
   );
 }
+
+Deno.test(
+  netnsTest(
+    "roaming: the peer changes its listen port and outer source address (IPv4, then IPv6); " +
+      "burrow follows it",
+    async () => {
+      await withBirthplace("wireguard-go", async (b) => {
+        const { one, two } = b;
+        await pingOnce(one.ns, two.inner4);
+        // The birthplace's loopback address changes: the peer's datagrams now come from another one.
+        await b.ns0.exec(["ip", "-4", "addr", "del", "127.0.0.1/8", "dev", "lo"]);
+        await b.ns0.exec(["ip", "-4", "addr", "add", "127.212.121.99/8", "dev", "lo"]);
+        await b.wg(["set", two.ifname, "listen-port", "9999"]);
+        await b.wg([
+          "set",
+          two.ifname,
+          "peer",
+          one.keys.publicKey,
+          "endpoint",
+          `127.0.0.1:${one.port}`,
+        ]);
+        await pingOnce(two.ns, one.inner6, 5_000);
+        assertEquals(
+          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
+          `${two.keys.publicKey}\t127.212.121.99:9999`,
+        );
+        await b.wg(["set", two.ifname, "listen-port", "9998"]);
+        await b.wg([
+          "set",
+          two.ifname,
+          "peer",
+          one.keys.publicKey,
+          "endpoint",
+          `[::1]:${one.port}`,
+        ]);
+        await pingOnce(two.ns, one.inner4, 5_000);
+        assertEquals(
+          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
+          `${two.keys.publicKey}\t[::1]:9998`,
+        );
+      });
+    },
+  ),
+);
+
+Deno.test(
+  netnsTest("re-handshake after burrow's listen port changes (IPv4, then IPv6)", async () => {
+    await withBirthplace("wireguard-go", async (b) => {
+      const { one, two } = b;
+      await pingOnce(one.ns, two.inner4);
+      for (const [port, host] of [[9999, "127.0.0.1"], [9998, "::1"]] as const) {
+        await b.wg(["set", one.ifname, "listen-port", String(port)]);
+        await b.wg([
+          "set",
+          one.ifname,
+          "peer",
+          two.keys.publicKey,
+          "endpoint",
+          endpointText(host, two.port),
+        ]);
+        await pingOnce(one.ns, two.inner6, 5_000);
+        assertEquals(
+          (await b.wg(["show", two.ifname, "endpoints"])).trim(),
+          `${one.keys.publicKey}\t${endpointText(host, port)}`,
+        );
+        assertEquals((await b.wg(["show", one.ifname, "listen-port"])).trim(), String(port));
+      }
+      // A new private key on burrow's side, and a handshake at once (the selftest's key change).
+      const fresh = await keyPair(b.dir);
+      await b.wg(["set", one.ifname, "private-key", fresh.file]);
+      await b.wg([
+        "set",
+        two.ifname,
+        "peer",
+        fresh.publicKey,
+        "allowed-ips",
+        `${one.inner4}/32,${one.inner6}/128`,
+        "peer",
+        one.keys.publicKey,
+        "remove",
+      ]);
+      // At once: within the 5 s a throttled initiation would wait.
+      await pingOnce(one.ns, two.inner4, 3_000);
+    });
+  }),
+);
+
+/** Receives UDP datagrams on `address`:1111 in `ns`; `text()` is what arrived so far. */
+function udpSink(ns: Netns, address: string): { text(): string; stop(): Promise<void> } {
+  const child = ns.spawn(["socat", "-u", `UDP4-RECV:1111,bind=${address}`, "STDOUT"], {
+    stdout: "piped",
+  });
+  let received = "";
+  const reading = (async () => {
+    for await (const chunk of child.stdout) received += new TextDecoder().decode(chunk);
+  })();
+  return {
+    text: () => received,
+    stop: async () => {
+      await stopProcess(child, 1000);
+      await reading.catch(() => {});
+    },
+  };
+}
+
+async function sendUdp(ns: Netns, address: string, text: string): Promise<void> {
+  await ns.exec(["bash", "-c", `printf %s ${text} | socat -u STDIN UDP4-SENDTO:${address}:1111`]);
+}
+
+Deno.test(
+  netnsTest(
+    "cryptokey routing filter: once allowed IPs move to a more specific peer, packets from the " +
+      "old peer with that source are dropped",
+    async () => {
+      await withBirthplace("wireguard-go", async (b) => {
+        const { one, two } = b;
+        await b.wg([
+          "set",
+          one.ifname,
+          "peer",
+          two.keys.publicKey,
+          "allowed-ips",
+          "192.168.241.0/24",
+        ]);
+        await pingOnce(two.ns, one.inner4);
+        const first = udpSink(one.ns, one.inner4);
+        try {
+          await waitListeningUdp(one.ns);
+          await sendUdp(two.ns, one.inner4, "X");
+          await waitFor("the datagram to arrive", () => first.text() === "X", 3_000);
+        } finally {
+          await first.stop();
+        }
+        const moreSpecific = await keyPair(b.dir);
+        await b.wg([
+          "set",
+          one.ifname,
+          "peer",
+          moreSpecific.publicKey,
+          "allowed-ips",
+          `${two.inner4}/32`,
+        ]);
+        await b.wg(["set", two.ifname, "listen-port", "9997"]);
+        const second = udpSink(one.ns, one.inner4);
+        try {
+          await waitListeningUdp(one.ns);
+          await sendUdp(two.ns, one.inner4, "X");
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          assertEquals(second.text(), "", "the filtered datagram never arrives");
+        } finally {
+          await second.stop();
+        }
+        await b.wg(["set", one.ifname, "peer", moreSpecific.publicKey, "remove"]);
+        // The datagram was authentic, so the peer's new port was learnt all the same.
+        assertEquals(
+          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
+          `${two.keys.publicKey}\t127.0.0.1:9997`,
+        );
+      });
+    },
+  ),
+);
+
+async function waitListeningUdp(ns: Netns): Promise<void> {
+  await waitFor(
+    `socat to listen in ${ns.name}`,
+    async () => {
+      const shown = await ns.exec(["ss", "-ulnH", "sport = :1111"]);
+      return shown.stdout.trim() !== "";
+    },
+    5_000,
+    50,
+  );
+}
+
+/** A device started directly in `ns` (no birthplace), configured there. */
+async function startIn(
+  implementation: Implementation,
+  ns: Netns,
+  host: number,
+  port: number,
+  dir: string,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<Member> {
+  const ifname = `bwk${host}${uniqueSuffix()}`;
+  const process = await startImplementation(implementation, ns, ifname);
+  cleanups.push(async () => {
+    await stopProcess(process);
+    await Deno.remove(socketPath(ifname)).catch(() => {});
+  });
+  const member: Member = {
+    ns,
+    ifname,
+    keys: await keyPair(dir),
+    inner4: `192.168.241.${host}`,
+    inner6: `fd00::${host}`,
+    port,
+    process,
+    implementation,
+  };
+  await ns.exec(["ip", "addr", "add", `${member.inner4}/24`, "dev", ifname]);
+  await ns.exec(["ip", "addr", "add", `${member.inner6}/112`, "dev", ifname, "nodad"]);
+  return member;
+}
+
+/** Gives each member the other as its peer (no endpoint) and brings the interfaces up. */
+async function peerUp(one: Member, two: Member): Promise<void> {
+  for (const [self, peer] of [[one, two], [two, one]] as const) {
+    await self.ns.exec([
+      "wg",
+      "set",
+      self.ifname,
+      "private-key",
+      self.keys.file,
+      "listen-port",
+      String(self.port),
+      "peer",
+      peer.keys.publicKey,
+      "allowed-ips",
+      `${peer.inner4}/32,${peer.inner6}/128`,
+    ]);
+    await self.ns.exec(["ip", "link", "set", "up", "dev", self.ifname]);
+  }
+}
+
+async function withDirect(
+  body: (
+    group: NetnsGroup,
+    start: (
+      implementation: Implementation,
+      ns: Netns,
+      host: number,
+      port: number,
+    ) => Promise<Member>,
+  ) => Promise<void>,
+): Promise<void> {
+  const group = new NetnsGroup();
+  const dir = await Deno.makeTempDir({ prefix: "bwgk" });
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    await body(
+      group,
+      (implementation, ns, host, port) => startIn(implementation, ns, host, port, dir, cleanups),
+    );
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await group.destroy();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test(
+  netnsTest("through a SNAT router, persistent keepalive keeps the mapping alive", async () => {
+    await withDirect(async (group, start) => {
+      const ns0 = await group.create("bwkr");
+      const ns1 = await group.createLinked("bwkc", ns0, {
+        addresses: ["192.168.1.100/24"],
+        peerAddresses: ["192.168.1.1/24"],
+        defaultRoute: true,
+      });
+      const ns2 = await group.createLinked("bwks", ns0, {
+        addresses: ["10.0.0.100/24"],
+        peerAddresses: ["10.0.0.1/24"],
+      });
+      await ns0.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      await ns0.exec([
+        "nft",
+        [
+          "add table ip nat;",
+          "add chain ip nat post { type nat hook postrouting priority 100; };",
+          "add rule ip nat post ip saddr 192.168.1.0/24 ip daddr 10.0.0.0/24 snat to 10.0.0.1",
+        ].join(" "),
+      ]);
+      // Conntrack forgets an idle UDP mapping after 2 s: only keepalives keep it.
+      await ns0.exec(["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2"]);
+      await ns0.exec(["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout_stream=2"]);
+      const one = await start("burrow", ns1, 1, 10001);
+      const two = await start("wireguard-go", ns2, 2, 10002);
+      await peerUp(one, two);
+      await ns1.exec([
+        "wg",
+        "set",
+        one.ifname,
+        "peer",
+        two.keys.publicKey,
+        "endpoint",
+        `10.0.0.100:${two.port}`,
+        "persistent-keepalive",
+        "1",
+      ]);
+      await pingOnce(ns1, two.inner4);
+      await pingOnce(ns2, one.inner4, 3_000);
+      assertEquals(
+        (await ns2.exec(["wg", "show", two.ifname, "endpoints"])).stdout.trim(),
+        `${one.keys.publicKey}\t10.0.0.1:${one.port}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const late = await ns2.exec(["ping", "-c", "1", "-W", "1", one.inner4], { check: false });
+      assertEquals(late.code, 0, "the router still maps the peer's datagrams to burrow");
+      await ns1.exec([
+        "wg",
+        "set",
+        one.ifname,
+        "peer",
+        two.keys.publicKey,
+        "persistent-keepalive",
+        "0",
+      ]);
+    });
+  }),
+);
