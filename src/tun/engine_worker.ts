@@ -12,6 +12,12 @@ import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from ".
 import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
 import { transportAead } from "./aead.ts";
+import {
+  SLOT_CONTROL_LENGTH_OFFSET,
+  SLOT_CONTROL_OFFSET,
+  StickySender,
+  StickySources,
+} from "./udp_sticky.ts";
 
 /** Packets taken from one ring before looking at the others (fairness between directions). */
 const BATCH = 32;
@@ -91,6 +97,8 @@ class Engine {
   readonly #c = libc();
   readonly #sockaddrs = new WeakMap<Endpoint, Uint8Array>();
   readonly #senders = new SenderCache();
+  readonly #sticky = new StickySources();
+  readonly #stickySender = new StickySender();
   /** Who owns each allowed IP (the core's table routes; this one lists them for UAPI). */
   readonly #cidrOwners = new Map<string, Peer>();
   /** Peers with packets possibly queued until a handshake completes. */
@@ -211,6 +219,11 @@ class Engine {
         ring.headerOffset(index) + SLOT_SOCKADDR_OFFSET,
       );
       if (!from) continue;
+      const header = ring.headerOffset(index);
+      const control = ring.view.getInt32(header + SLOT_CONTROL_LENGTH_OFFSET, true);
+      if (control > 0) {
+        this.#sticky.remember(from, ring.bytes, header + SLOT_CONTROL_OFFSET, control);
+      }
       if (datagram[0] === 0x50 && this.answerTestRequests && this.#answerTest(datagram, from)) {
         continue;
       }
@@ -299,14 +312,29 @@ class Engine {
     }
     const fd = address.length === SOCKADDR_IN6_SIZE ? this.sockets.fd6 : this.sockets.fd4;
     if (fd < 0) return;
+    const source = this.#sticky.sourceOf(endpoint);
+    if (source) {
+      let failed = this.#stickySender.send(fd, address, source, this.out, length);
+      if (failed === EAGAIN) {
+        this.#waitWritable(fd);
+        failed = this.#stickySender.send(fd, address, source, this.out, length);
+      }
+      if (failed === 0 || failed === EAGAIN) return;
+      // The address the peer contacted is gone: let the routing pick the source again.
+      this.#sticky.forget(endpoint);
+    }
     if (this.#c.sendto(fd, this.out, length, 0, address, address.length) >= 0) return;
     if (errno() !== EAGAIN) return; // unreachable and the like: the datagram is lost, as UDP may
-    // The socket buffer is full: wait briefly for room once rather than drop at once.
+    this.#waitWritable(fd);
+    this.#c.sendto(fd, this.out, length, 0, address, address.length);
+  }
+
+  /** The socket buffer is full: wait briefly for room once rather than drop at once. */
+  #waitWritable(fd: number): void {
     const view = new DataView(this.#pollOut.buffer);
     view.setInt32(0, fd, true);
     view.setInt16(4, POLLOUT, true);
     this.#c.poll(this.#pollOut, 1, 5);
-    this.#c.sendto(fd, this.out, length, 0, address, address.length);
   }
 
   /** Applies a validated UAPI change set; only the core's own refusals could fail it. */
