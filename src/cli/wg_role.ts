@@ -9,8 +9,7 @@ import { UsageError } from "./flags.ts";
 import type { Flags } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/logger.ts";
-import { startDevice } from "../tun/device.ts";
-import { adoptTun, isValidInterfaceName } from "../tun/tun.ts";
+import { adoptTun, isValidInterfaceName, startDevice } from "../tun/mod.ts";
 import { LOG_FLAGS } from "./flags.ts";
 import { VERSION } from "../version.ts";
 

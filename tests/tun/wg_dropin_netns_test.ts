@@ -111,6 +111,12 @@ Deno.test(
     async () => {
       await withBirthplace("wireguard-go", async (b) => {
         const { one, two } = b;
+        const pid = (await run(["pgrep", "-f", `wg -f ${one.ifname}`])).stdout.trim().split(/\s+/)
+          .map(Number).find((p) => p !== Deno.pid)!;
+        // Longer than the device's once-a-second look at its interface: it must not take the move
+        // for a deletion.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert(alive(pid), "burrow outlives the move of its interface");
         await pingOnce(one.ns, two.inner4);
         await pingOnce(two.ns, one.inner6);
         // Still configured from the birthplace, where its UAPI socket is.
@@ -122,8 +128,6 @@ Deno.test(
         assert(udp.stdout.trim() !== "", "the UDP socket is in the birthplace namespace");
         const here = await run(["ip", "link", "show", one.ifname], { check: false });
         assert(here.code !== 0, "the interface is not in the test's own namespace");
-        const pid = (await run(["pgrep", "-f", `wg -f ${one.ifname}`])).stdout.trim().split(/\s+/)
-          .map(Number).find((p) => p !== Deno.pid)!;
         await one.ns.exec(["ip", "link", "del", one.ifname]);
         await waitFor("burrow to exit", () => !alive(pid), 10_000);
         await waitFor("its socket to go", () => !exists(socketPath(one.ifname)), 5_000);
