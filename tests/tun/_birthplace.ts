@@ -21,6 +21,7 @@ import {
   keyPair,
   socketPath,
   startImplementation,
+  wgSetPeerArgs,
 } from "./_wg_pair.ts";
 
 export interface Member {
@@ -46,6 +47,28 @@ export interface Birthplace {
   /** Points each member at the other's listen port on `host` (127.0.0.1 or ::1). */
   outer(host: "127.0.0.1" | "::1"): Promise<void>;
   destroy(): Promise<void>;
+}
+
+/** A member numbered `host` (inner 192.168.241.host, fd00::host), with a fresh key in `dir`. */
+export async function newMember(
+  implementation: Implementation,
+  process: Deno.ChildProcess,
+  ns: Netns,
+  ifname: string,
+  host: number,
+  port: number,
+  dir: string,
+): Promise<Member> {
+  return {
+    ns,
+    ifname,
+    keys: await keyPair(dir),
+    inner4: `192.168.241.${host}`,
+    inner6: `fd00::${host}`,
+    port,
+    process,
+    implementation,
+  };
 }
 
 /** `host:port` as wg(8) takes it. */
@@ -86,46 +109,19 @@ export async function createBirthplace(
       processes.push({ child: process, ifname });
       // The interface leaves the birthplace; the process and its sockets stay there.
       await run(["ip", "-n", ns0.name, "link", "set", ifname, "netns", ns.name]);
-      return {
-        ns,
-        ifname,
-        keys: await keyPair(dir),
-        inner4: `192.168.241.${host}`,
-        inner6: `fd00::${host}`,
-        port,
-        process,
-        implementation,
-      };
+      return await newMember(implementation, process, ns, ifname, host, port, dir);
     };
     const one = await member("burrow", ns1, 1, port1);
     const other = await member(two, ns2, 2, port2);
     for (const [self, peer] of [[one, other], [other, one]] as const) {
       await self.ns.exec(["ip", "addr", "add", `${self.inner4}/24`, "dev", self.ifname]);
       await self.ns.exec(["ip", "addr", "add", `${self.inner6}/112`, "dev", self.ifname, "nodad"]);
-      await wg([
-        "set",
-        self.ifname,
-        "private-key",
-        self.keys.file,
-        "listen-port",
-        String(self.port),
-        "peer",
-        peer.keys.publicKey,
-        "allowed-ips",
-        `${peer.inner4}/32,${peer.inner6}/128`,
-      ]);
+      await wg(wgSetPeerArgs(self, peer));
       await self.ns.exec(["ip", "link", "set", "up", "dev", self.ifname]);
     }
     const outer = async (host: "127.0.0.1" | "::1") => {
       for (const [self, peer] of [[one, other], [other, one]] as const) {
-        await wg([
-          "set",
-          self.ifname,
-          "peer",
-          peer.keys.publicKey,
-          "endpoint",
-          endpointText(host, peer.port),
-        ]);
+        await setEndpoint(ns0, self, peer, endpointText(host, peer.port));
       }
     };
     await outer("127.0.0.1");
@@ -134,6 +130,23 @@ export async function createBirthplace(
     await destroy();
     throw error;
   }
+}
+
+/** Points `self`'s peer `peer` at `endpoint`, with `wg` run in `wgNs` (where the UAPI socket is). */
+export async function setEndpoint(
+  wgNs: Netns,
+  self: Member,
+  peer: Member,
+  endpoint: string,
+): Promise<void> {
+  await wgNs.exec(["wg", "set", self.ifname, "peer", peer.keys.publicKey, "endpoint", endpoint]);
+}
+
+/** The endpoint `self` has for `peer` now, as `wg show IF endpoints` says. */
+export async function endpointOf(wgNs: Netns, self: Member, peer: Member): Promise<string> {
+  const shown = await wgNs.exec(["wg", "show", self.ifname, "endpoints"]);
+  const line = shown.stdout.trim().split("\n").find((l) => l.startsWith(peer.keys.publicKey));
+  return line?.split("\t")[1] ?? "";
 }
 
 /** Runs `body` on a fresh birthplace topology and always tears it down. */

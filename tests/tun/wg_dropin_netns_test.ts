@@ -5,17 +5,8 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { Netns, netnsTest, run, stopProcess, uniqueSuffix, waitFor } from "../_support/netns.ts";
-import { BURROW, exists, socketPath } from "./_wg_pair.ts";
+import { BURROW, exists, processAlive as alive, socketPath } from "./_wg_pair.ts";
 import { endpointText, pingOnce, withBirthplace } from "./_birthplace.ts";
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test(netnsTest("burrow wg: --version, exit codes and LOG_LEVEL as wireguard-go", async () => {
   const version = await run([BURROW, "wg", "--version"]);

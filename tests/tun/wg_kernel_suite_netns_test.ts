@@ -18,13 +18,22 @@ import {
   uniqueSuffix,
   waitFor,
 } from "../_support/netns.ts";
-import { type Implementation, keyPair, socketPath, startImplementation } from "./_wg_pair.ts";
+import {
+  type Implementation,
+  keyPair,
+  socketPath,
+  startImplementation,
+  wgSetPeerArgs,
+} from "./_wg_pair.ts";
 import {
   type Birthplace,
+  endpointOf,
   endpointText,
   linkBytes,
   type Member,
+  newMember,
   pingOnce,
+  setEndpoint,
   withBirthplace,
 } from "./_birthplace.ts";
 
@@ -62,10 +71,7 @@ Deno.test(
           await pingFlood(one.ns, two.inner4);
           await pingFlood(two.ns, one.inner6);
           await pingFlood(one.ns, two.inner6);
-          assertEquals(
-            (await b.wg(["show", two.ifname, "endpoints"])).trim(),
-            `${one.keys.publicKey}\t${endpointText(host, one.port)}`,
-          );
+          assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, one.port)}`);
         }
         const handshakes = (await b.wg(["show", one.ifname, "latest-handshakes"])).trim();
         assert(Number(handshakes.split("\t")[1]) > 0, "a handshake time is reported");
@@ -179,33 +185,13 @@ Deno.test(
         await b.ns0.exec(["ip", "-4", "addr", "del", "127.0.0.1/8", "dev", "lo"]);
         await b.ns0.exec(["ip", "-4", "addr", "add", "127.212.121.99/8", "dev", "lo"]);
         await b.wg(["set", two.ifname, "listen-port", "9999"]);
-        await b.wg([
-          "set",
-          two.ifname,
-          "peer",
-          one.keys.publicKey,
-          "endpoint",
-          `127.0.0.1:${one.port}`,
-        ]);
+        await setEndpoint(b.ns0, two, one, `127.0.0.1:${one.port}`);
         await pingOnce(two.ns, one.inner6, 5_000);
-        assertEquals(
-          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
-          `${two.keys.publicKey}\t127.212.121.99:9999`,
-        );
+        assertEquals(await endpointOf(b.ns0, one, two), `127.212.121.99:9999`);
         await b.wg(["set", two.ifname, "listen-port", "9998"]);
-        await b.wg([
-          "set",
-          two.ifname,
-          "peer",
-          one.keys.publicKey,
-          "endpoint",
-          `[::1]:${one.port}`,
-        ]);
+        await setEndpoint(b.ns0, two, one, `[::1]:${one.port}`);
         await pingOnce(two.ns, one.inner4, 5_000);
-        assertEquals(
-          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
-          `${two.keys.publicKey}\t[::1]:9998`,
-        );
+        assertEquals(await endpointOf(b.ns0, one, two), `[::1]:9998`);
       });
     },
   ),
@@ -218,19 +204,9 @@ Deno.test(
       await pingOnce(one.ns, two.inner4);
       for (const [port, host] of [[9999, "127.0.0.1"], [9998, "::1"]] as const) {
         await b.wg(["set", one.ifname, "listen-port", String(port)]);
-        await b.wg([
-          "set",
-          one.ifname,
-          "peer",
-          two.keys.publicKey,
-          "endpoint",
-          endpointText(host, two.port),
-        ]);
+        await setEndpoint(b.ns0, one, two, endpointText(host, two.port));
         await pingOnce(one.ns, two.inner6, 5_000);
-        assertEquals(
-          (await b.wg(["show", two.ifname, "endpoints"])).trim(),
-          `${one.keys.publicKey}\t${endpointText(host, port)}`,
-        );
+        assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, port)}`);
         assertEquals((await b.wg(["show", one.ifname, "listen-port"])).trim(), String(port));
       }
       // A new private key on burrow's side, and a handshake at once (the selftest's key change).
@@ -320,10 +296,7 @@ Deno.test(
         }
         await b.wg(["set", one.ifname, "peer", moreSpecific.publicKey, "remove"]);
         // The datagram was authentic, so the peer's new port was learnt all the same.
-        assertEquals(
-          (await b.wg(["show", one.ifname, "endpoints"])).trim(),
-          `${two.keys.publicKey}\t127.0.0.1:9997`,
-        );
+        assertEquals(await endpointOf(b.ns0, one, two), `127.0.0.1:9997`);
       });
     },
   ),
@@ -356,16 +329,7 @@ async function startIn(
     await stopProcess(process);
     await Deno.remove(socketPath(ifname)).catch(() => {});
   });
-  const member: Member = {
-    ns,
-    ifname,
-    keys: await keyPair(dir),
-    inner4: `192.168.241.${host}`,
-    inner6: `fd00::${host}`,
-    port,
-    process,
-    implementation,
-  };
+  const member = await newMember(implementation, process, ns, ifname, host, port, dir);
   await ns.exec(["ip", "addr", "add", `${member.inner4}/24`, "dev", ifname]);
   await ns.exec(["ip", "addr", "add", `${member.inner6}/112`, "dev", ifname, "nodad"]);
   return member;
@@ -374,19 +338,7 @@ async function startIn(
 /** Gives each member the other as its peer (no endpoint) and brings the interfaces up. */
 async function peerUp(one: Member, two: Member): Promise<void> {
   for (const [self, peer] of [[one, two], [two, one]] as const) {
-    await self.ns.exec([
-      "wg",
-      "set",
-      self.ifname,
-      "private-key",
-      self.keys.file,
-      "listen-port",
-      String(self.port),
-      "peer",
-      peer.keys.publicKey,
-      "allowed-ips",
-      `${peer.inner4}/32,${peer.inner6}/128`,
-    ]);
+    await self.ns.exec(["wg", ...wgSetPeerArgs(self, peer)]);
     await self.ns.exec(["ip", "link", "set", "up", "dev", self.ifname]);
   }
 }
@@ -458,10 +410,7 @@ Deno.test(
       ]);
       await pingOnce(ns1, two.inner4);
       await pingOnce(ns2, one.inner4, 3_000);
-      assertEquals(
-        (await ns2.exec(["wg", "show", two.ifname, "endpoints"])).stdout.trim(),
-        `${one.keys.publicKey}\t10.0.0.1:${one.port}`,
-      );
+      assertEquals(await endpointOf(ns2, two, one), `10.0.0.1:${one.port}`);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const late = await ns2.exec(["ping", "-c", "1", "-W", "1", one.inner4], { check: false });
       assertEquals(late.code, 0, "the router still maps the peer's datagrams to burrow");
@@ -482,12 +431,6 @@ Deno.test(
 async function pingNow(ns: Netns, address: string): Promise<void> {
   const result = await ns.exec(["ping", "-c", "1", "-W", "2", address], { check: false });
   assertEquals(result.code, 0, `${ns.name} -> ${address}: ${result.stdout}`);
-}
-
-async function endpointOf(member: Member, peer: Member): Promise<string> {
-  const shown = await member.ns.exec(["wg", "show", member.ifname, "endpoints"]);
-  const line = shown.stdout.trim().split("\n").find((l) => l.startsWith(peer.keys.publicKey));
-  return line?.split("\t")[1] ?? "";
 }
 
 /**
@@ -514,20 +457,18 @@ async function stickiness(tested: Implementation): Promise<void> {
         dev,
         ...(op === "add" && cidr.includes(":") ? ["nodad"] : []),
       ]);
-    const setEndpoint = (self: Member, peer: Member, endpoint: string) =>
-      self.ns.exec(["wg", "set", self.ifname, "peer", peer.keys.publicKey, "endpoint", endpoint]);
 
     // Not too sticky: the address replies came from is removed; the next ones leave from the new.
     await addr(ns1, "add", "10.0.0.1/24", veth1);
     await addr(ns1, "add", "fd00:aa::1/96", veth1);
     await addr(ns2, "add", "10.0.0.2/24", veth2);
     await addr(ns2, "add", "fd00:aa::2/96", veth2);
-    await setEndpoint(one, two, `10.0.0.2:${two.port}`);
+    await setEndpoint(ns1, one, two, `10.0.0.2:${two.port}`);
     await pingOnce(ns1, two.inner4);
     await addr(ns1, "add", "10.0.0.10/24", veth1);
     await addr(ns1, "del", "10.0.0.1/24", veth1);
     await pingNow(ns1, two.inner4);
-    await setEndpoint(one, two, `[fd00:aa::2]:${two.port}`);
+    await setEndpoint(ns1, one, two, `[fd00:aa::2]:${two.port}`);
     await pingNow(ns1, two.inner4);
     await addr(ns1, "add", "fd00:aa::10/96", veth1);
     await addr(ns1, "del", "fd00:aa::1/96", veth1);
@@ -544,10 +485,10 @@ async function stickiness(tested: Implementation): Promise<void> {
     await addr(ns2, "add", "fd00:aa::3/96", veth2);
     for (const contacted of ["10.0.0.1", "fd00:aa::1", "10.0.0.2", "fd00:aa::2"]) {
       const endpoint = endpointText(contacted, one.port);
-      await setEndpoint(two, one, endpoint);
+      await setEndpoint(ns2, two, one, endpoint);
       await pingNow(ns2, one.inner4);
       assertEquals(
-        await endpointOf(two, one),
+        await endpointOf(two.ns, two, one),
         endpoint,
         "the reply came from the address contacted",
       );
@@ -560,9 +501,9 @@ async function stickiness(tested: Implementation): Promise<void> {
     await ns1.exec(["ip", "link", "set", "bwkd0", "up"]);
     await ns1.exec(["ip", "link", "set", "bwkd1", "up"]);
     await ns2.exec(["ip", "route", "add", "10.50.0.0/24", "dev", veth2]);
-    await setEndpoint(two, one, `10.50.0.1:${one.port}`);
+    await setEndpoint(ns2, two, one, `10.50.0.1:${one.port}`);
     await pingNow(ns2, one.inner4);
-    assertEquals(await endpointOf(two, one), `10.50.0.1:${one.port}`);
+    assertEquals(await endpointOf(two.ns, two, one), `10.50.0.1:${one.port}`);
   });
 }
 

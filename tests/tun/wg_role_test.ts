@@ -3,16 +3,7 @@
 
 import { assert, assertEquals } from "../_support/assert.ts";
 import { Netns, netnsTest, run, uniqueSuffix, waitFor } from "../_support/netns.ts";
-import { BURROW, exists, pidsOf, socketPath } from "./_wg_pair.ts";
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { BURROW, exists, pidsOf, processAlive as alive, socketPath } from "./_wg_pair.ts";
 
 async function linkPresent(ns: Netns, ifname: string): Promise<boolean> {
   return (await ns.exec(["ip", "link", "show", ifname], { check: false })).code === 0;
