@@ -97,17 +97,6 @@ export function closeFd(fd: number): void {
   libc().close(fd);
 }
 
-/** Whether the interface exists in this namespace. */
-export function linkExists(name: string): boolean {
-  try {
-    Deno.statSync(`/sys/class/net/${name}`);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** Runs `ip ARGS…`; throws with its stderr when it fails. */
 export async function ip(args: string[]): Promise<void> {
   const output = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
