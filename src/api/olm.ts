@@ -2,7 +2,7 @@
 // /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
 
 import { z } from "zod";
-import { parseDurationMs } from "../protocol/duration.ts";
+import { parseDurationMs } from "../protocol/mod.ts";
 import type { ConnectParams, OlmBackend } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";
 import type { Route } from "./exchange.ts";

@@ -8,7 +8,7 @@
 import { UsageError } from "./flags.ts";
 import type { Flags } from "./flags.ts";
 import type { Role } from "./role.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import { adoptTun, isValidInterfaceName, startDevice } from "../tun/mod.ts";
 import { LOG_FLAGS } from "./flags.ts";
 import { VERSION } from "../version.ts";

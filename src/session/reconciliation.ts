@@ -4,9 +4,9 @@
 // messages (src/session/dispatch.ts) say what is wanted; this file makes the device so.
 
 import { lookup } from "node:dns/promises";
-import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import type { Logger } from "../log/logger.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, PeerTable } from "./peers.ts";

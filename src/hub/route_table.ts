@@ -2,10 +2,14 @@
 // port and claimed domain, with its compiled firewall. Rebuilt from the store after every
 // change, read per connection, never mutated in place.
 
-import { compileFirewall, type FirewallCheck } from "../rules/firewall.ts";
-import { log } from "../log/logger.ts";
-import type { HubStore } from "./store.ts";
-import type { HubRules, PortMapRule } from "./rules_payload.ts";
+import {
+  compileFirewall,
+  type FirewallCheck,
+  type HubPortMapRule,
+  type HubRules,
+} from "../protocol/mod.ts";
+import { log } from "../log/mod.ts";
+import type { HubStore } from "./client_store.ts";
 
 export interface AgentRoute {
   clientId: string;
@@ -19,7 +23,7 @@ export interface RouteTable {
   ports: ReadonlyMap<number, AgentRoute>;
   domains: ReadonlyMap<string, AgentRoute>;
   /** Port maps each agent synced, by client id: the only destinations the hub dials for it. */
-  portmaps: ReadonlyMap<string, readonly PortMapRule[]>;
+  portmaps: ReadonlyMap<string, readonly HubPortMapRule[]>;
   /** Client id by tunnel address (who is calling through the tunnel). */
   clientsByTunnelIP: ReadonlyMap<string, string>;
 }
@@ -73,7 +77,7 @@ export function buildRoutes(store: HubStore): RouteTable {
     const rule = rulesByClient.get(clientId)?.https?.find((r) => r.domain === domain);
     domains.set(domain, routeTo(clientId, rule?.firewall));
   }
-  const portmaps = new Map<string, readonly PortMapRule[]>();
+  const portmaps = new Map<string, readonly HubPortMapRule[]>();
   for (const [clientId, rules] of rulesByClient) portmaps.set(clientId, rules.portmaps ?? []);
   const clientsByTunnelIP = new Map<string, string>();
   for (const client of clients.values()) {

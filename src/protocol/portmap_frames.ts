@@ -1,6 +1,7 @@
 // The in-tunnel port-map protocol (docs/port-map-protocol.md, "Hub port-map service"): the
 // request line an agent sends to the hub, the answer line, and the datagram framing for UDP.
-// Pure encoders and decoders shared by the hub's service and the agent's dialer.
+// Pure encoders and decoders shared by the hub's service and the agent's dialer, and the
+// refusal the dialer throws.
 
 /** TCP port of the hub's port-map service, on the hub's tunnel address only. */
 export const PORT_MAP_SERVICE_PORT = 4747;
@@ -18,10 +19,15 @@ export interface PortMapRequest {
 
 export type PortMapAnswer = { ok: true } | { ok: false; error: string };
 
+/** The hub refused a port-map request; `message` is the hub's reason. */
+export class PortMapRefused extends Error {
+  override name = "PortMapRefused";
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeRequest(request: PortMapRequest): Uint8Array {
+export function encodePortMapRequest(request: PortMapRequest): Uint8Array {
   return encoder.encode(
     JSON.stringify({
       v: 1,
@@ -33,7 +39,7 @@ export function encodeRequest(request: PortMapRequest): Uint8Array {
 }
 
 /** Parses a request line (without its newline); null when it is not a valid request. */
-export function decodeRequest(line: Uint8Array): PortMapRequest | null {
+export function decodePortMapRequest(line: Uint8Array): PortMapRequest | null {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(line));
@@ -51,11 +57,11 @@ export function decodeRequest(line: Uint8Array): PortMapRequest | null {
   return { destination, dstPort, transport };
 }
 
-export function encodeAnswer(answer: PortMapAnswer): Uint8Array {
+export function encodePortMapAnswer(answer: PortMapAnswer): Uint8Array {
   return encoder.encode(JSON.stringify(answer) + "\n");
 }
 
-export function decodeAnswer(line: Uint8Array): PortMapAnswer | null {
+export function decodePortMapAnswer(line: Uint8Array): PortMapAnswer | null {
   try {
     const value = JSON.parse(decoder.decode(line));
     if (value?.ok === true) return { ok: true };
@@ -121,7 +127,7 @@ export async function* readDatagrams(
  *
  * @returns the line without its newline, or null on EOF or when longer than the limit
  */
-export async function readLine(
+export async function readPortMapLine(
   conn: { read(buffer: Uint8Array): Promise<number | null> },
 ): Promise<Uint8Array | null> {
   const line = new Uint8Array(PORT_MAP_MAX_LINE_BYTES);

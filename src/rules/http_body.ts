@@ -1,41 +1,26 @@
-// HTTP/1.1 on a raw byte stream, for the agent's site engine: a buffered reader, request and
-// response heads parsed and written, and bodies copied by their framing (Content-Length,
-// chunked, until close) without decoding them, so streamed bodies and upgrades pass through.
+// HTTP/1.1 bodies on a raw byte stream, for the agent's site engine: a buffered reader that
+// finds heads (parsed by net/http1_head.ts), and bodies copied by their framing
+// (Content-Length, chunked, until close) without decoding them, so streamed bodies and upgrades
+// pass through.
+
+import {
+  type ByteReader,
+  type ByteWriter,
+  encodeLatin1,
+  type HeaderList,
+  headerValue,
+  HttpWireError,
+  indexOfBlankLine,
+  latin1,
+  type RequestHead,
+  type ResponseHead,
+  writeAll,
+} from "../net/mod.ts";
 
 /** Largest request or response head accepted. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 // 16 KiB per buffer keeps a thousand idle connections cheap; heads and chunks grow it on need.
 const READ_CHUNK_BYTES = 16 * 1024;
-
-export interface Reader {
-  read(p: Uint8Array): Promise<number | null>;
-}
-
-export interface Writer {
-  write(p: Uint8Array): Promise<number>;
-}
-
-/** A head's header lines in order; names keep their case, lookups ignore it. */
-export type HeaderList = [string, string][];
-
-export interface RequestHead {
-  method: string;
-  target: string;
-  version: "HTTP/1.0" | "HTTP/1.1";
-  headers: HeaderList;
-}
-
-export interface ResponseHead {
-  version: string;
-  status: number;
-  reason: string;
-  headers: HeaderList;
-}
-
-/** Thrown for a malformed head or body framing; the connection is answered 400 and closed. */
-export class HttpWireError extends Error {
-  override name = "HttpWireError";
-}
 
 /** Reads from a stream through a buffer that may hold bytes read ahead (or handed in). */
 export class BufferedReader {
@@ -43,7 +28,7 @@ export class BufferedReader {
   #start = 0;
   #end = 0;
 
-  constructor(readonly source: Reader, initial?: Uint8Array) {
+  constructor(readonly source: ByteReader, initial?: Uint8Array) {
     this.#buffer = new Uint8Array(Math.max(READ_CHUNK_BYTES, initial?.length ?? 0));
     if (initial) {
       this.#buffer.set(initial);
@@ -140,6 +125,20 @@ export class BufferedReader {
   }
 
   /**
+   * Reads into `p`: buffered bytes first, else straight from the source (no copy through the
+   * buffer), so a relay can take over the stream.
+   *
+   * @returns the number of bytes read, or null at end of stream
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (this.#start === this.#end) return await this.source.read(p);
+    const n = Math.min(p.length, this.#end - this.#start);
+    p.set(this.#buffer.subarray(this.#start, this.#start + n));
+    this.#start += n;
+    return n;
+  }
+
+  /**
    * Reads at most `max` bytes, from the buffer first.
    *
    * @returns a view valid until the next read, or null at end of stream
@@ -151,82 +150,6 @@ export class BufferedReader {
     this.#start += n;
     return out;
   }
-}
-
-function indexOfBlankLine(buffer: Uint8Array, from: number, end: number): number {
-  for (let i = from; i + 3 < end; i++) {
-    if (buffer[i] === 13 && buffer[i + 1] === 10 && buffer[i + 2] === 13 && buffer[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return out;
-}
-
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-function parseHeaderLines(lines: string[]): HeaderList {
-  const headers: HeaderList = [];
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new HttpWireError("malformed header line");
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpWireError("malformed header name");
-    const value = line.slice(colon + 1).trim();
-    if (/[\0\r\n]/.test(value)) throw new HttpWireError("malformed header value");
-    headers.push([name, value]);
-  }
-  return headers;
-}
-
-/** Parses a request head (request line and headers). @throws {HttpWireError} */
-export function parseRequestHead(text: string): RequestHead {
-  const lines = text.split("\r\n");
-  const match = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) (HTTP\/1\.[01])$/.exec(lines[0]);
-  if (!match) throw new HttpWireError("malformed request line");
-  return {
-    method: match[1],
-    target: match[2],
-    version: match[3] as RequestHead["version"],
-    headers: parseHeaderLines(lines.slice(1)),
-  };
-}
-
-/** Parses a response head. @throws {HttpWireError} */
-export function parseResponseHead(text: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const match = /^(HTTP\/1\.[01]) (\d{3})(?: (.*))?$/.exec(lines[0]);
-  if (!match) throw new HttpWireError("malformed status line");
-  return {
-    version: match[1],
-    status: Number(match[2]),
-    reason: match[3] ?? "",
-    headers: parseHeaderLines(lines.slice(1)),
-  };
-}
-
-/** The first value of a header, by case-insensitive name. */
-export function headerValue(headers: HeaderList, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [key, value] of headers) if (key.toLowerCase() === lower) return value;
-  return undefined;
-}
-
-/** Whether a comma-separated header (Connection, Transfer-Encoding) lists `token`. */
-export function headerHasToken(headers: HeaderList, name: string, token: string): boolean {
-  const lower = name.toLowerCase();
-  for (const [key, value] of headers) {
-    if (key.toLowerCase() !== lower) continue;
-    if (value.toLowerCase().split(",").some((part) => part.trim() === token)) return true;
-  }
-  return false;
 }
 
 /** How a message's body is delimited. */
@@ -272,26 +195,6 @@ function framing(headers: HeaderList, isResponse: boolean): BodyFraming {
   return isResponse ? { kind: "close" } : { kind: "none" };
 }
 
-/** Serializes a request head. */
-export function formatRequestHead(head: RequestHead): Uint8Array {
-  let text = `${head.method} ${head.target} ${head.version}\r\n`;
-  for (const [name, value] of head.headers) text += `${name}: ${value}\r\n`;
-  return encodeLatin1(text + "\r\n");
-}
-
-/** Serializes a response head. */
-export function formatResponseHead(head: ResponseHead): Uint8Array {
-  let text = `${head.version} ${head.status} ${head.reason}\r\n`;
-  for (const [name, value] of head.headers) text += `${name}: ${value}\r\n`;
-  return encodeLatin1(text + "\r\n");
-}
-
-function encodeLatin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
-  return out;
-}
-
 /** Largest body sent in the same write as its head (one packet through the tunnel). */
 export const COALESCE_BODY_BYTES = 16 * 1024;
 
@@ -302,7 +205,7 @@ export const COALESCE_BODY_BYTES = 16 * 1024;
  * @returns whether the body was taken from `reader` (else the caller copies it)
  */
 export async function writeHeadWithBufferedBody(
-  writer: Writer,
+  writer: ByteWriter,
   head: Uint8Array,
   reader: BufferedReader,
   body: BodyFraming,
@@ -321,12 +224,6 @@ export async function writeHeadWithBufferedBody(
   return body.kind === "none";
 }
 
-/** Writes every byte. */
-export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await writer.write(data.subarray(written));
-}
-
 /**
  * Copies one body from `reader` to `writer` as it is framed, bytes unchanged (chunk sizes and
  * trailers included).
@@ -336,7 +233,7 @@ export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> 
  */
 export async function copyBody(
   reader: BufferedReader,
-  writer: Writer,
+  writer: ByteWriter,
   body: BodyFraming,
 ): Promise<boolean> {
   switch (body.kind) {
@@ -384,4 +281,4 @@ export async function copyBody(
 }
 
 /** A discarding writer, for reading past a request body the engine does not forward. */
-export const DISCARD: Writer = { write: (p) => Promise.resolve(p.length) };
+export const DISCARD: ByteWriter = { write: (p) => Promise.resolve(p.length) };

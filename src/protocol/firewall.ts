@@ -2,7 +2,7 @@
 // and 0 keep array order), first match wins; with no match a list holding any `allow` drops,
 // otherwise it allows. Compiled once, then asked per connection by the hub and the agent.
 
-import { type Cidr, cidrContains, parseCidr, parseIp } from "../net/ip.ts";
+import { type Cidr, cidrContains, parseCidr, parseIp } from "../net/mod.ts";
 
 export interface FirewallRuleInput {
   sequence?: number | null;

@@ -5,7 +5,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { cidrContains, formatIp, parseCidr, parseIp } from "../net/ip.ts";
+import { cidrContains, formatIp, parseCidr, parseIp } from "../net/mod.ts";
 
 export const DATABASE_FILE = "hub.db";
 

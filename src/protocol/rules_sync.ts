@@ -1,9 +1,13 @@
-// The Packetriot traffic-rule objects (spec/packetriot-client-api.txt: `https`, `ports`,
-// `portmaps`) as strict zod schemas, and the one validator the API and the rule store use: it
-// turns a request body into normalized rules or an error that names the offending object.
+// The traffic rules agent, hub and API share: the Packetriot traffic-rule objects
+// (spec/packetriot-client-api.txt: `https`, `ports`, `portmaps`) as strict zod schemas, the one
+// validator the API, the agent's rule store and the hub use (a request body becomes normalized
+// rules or a DomainError naming the offending object), and what the hub accepts and keeps of a
+// `burrow/rules/sync` (PROTOCOL.md section 3).
 
 import { z } from "zod";
-import { parseCidr, parseIp } from "../net/ip.ts";
+import { DomainError, type FaultKind, isDomainError } from "../errors/mod.ts";
+import { parseCidr, parseIp } from "../net/mod.ts";
+import type { FirewallRuleInput } from "./firewall.ts";
 
 /** Upper bound on objects of one kind in one request or rule set. */
 export const MAX_RULES_PER_KIND = 1000;
@@ -146,11 +150,11 @@ export interface TrafficKeys {
   portmaps: number[];
 }
 
-/** A refused request: `status` for the API answer, `message` names the offending object. */
-export class RuleError extends Error {
+/** A refused rule change: its kind says why (the API maps it), `message` names the object. */
+export class RuleError extends DomainError {
   override name = "RuleError";
-  constructor(readonly status: number, message: string) {
-    super(message);
+  constructor(kind: FaultKind, message: string, options?: ErrorOptions) {
+    super(kind, message, options);
   }
 }
 
@@ -180,21 +184,24 @@ function firstIssue(error: z.ZodError): string {
 function listOf(body: Record<string, unknown>, kind: "https" | "ports" | "portmaps"): unknown[] {
   const value = body[kind];
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new RuleError(400, `${kind} must be an array`);
+  if (!Array.isArray(value)) throw new RuleError("invalid", `${kind} must be an array`);
   if (value.length > MAX_RULES_PER_KIND) {
-    throw new RuleError(400, `${kind} holds more than ${MAX_RULES_PER_KIND} objects`);
+    throw new RuleError("invalid", `${kind} holds more than ${MAX_RULES_PER_KIND} objects`);
   }
   return value;
 }
 
 function requestObject(body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new RuleError(400, "request body must be a JSON object with https, ports, portmaps");
+    throw new RuleError(
+      "invalid",
+      "request body must be a JSON object with https, ports, portmaps",
+    );
   }
   const record = body as Record<string, unknown>;
   const unknown = Object.keys(record).filter((k) => !["https", "ports", "portmaps"].includes(k));
   if (unknown.length > 0) {
-    throw new RuleError(400, `unknown field ${JSON.stringify(unknown[0].slice(0, 40))}`);
+    throw new RuleError("invalid", `unknown field ${JSON.stringify(unknown[0].slice(0, 40))}`);
   }
   return record;
 }
@@ -208,7 +215,7 @@ function parseEach<T, S extends z.ZodType>(
   return list.map((raw, index) => {
     const name = describeObject(kind, index, raw);
     const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new RuleError(400, `${name}: ${firstIssue(parsed.error)}`);
+    if (!parsed.success) throw new RuleError("invalid", `${name}: ${firstIssue(parsed.error)}`);
     return normalize(parsed.data, name);
   });
 }
@@ -242,22 +249,22 @@ function normalizeHttps(value: z.infer<typeof httpsRuleSchema>, name: string): H
     rule.port !== 0 && rule.destination === "" ||
     rule.destination !== "" && rule.port === 0 && !rule.tls
   ) {
-    throw new RuleError(400, `${name}: destination and port must be given together`);
+    throw new RuleError("invalid", `${name}: destination and port must be given together`);
   }
   if (rule.tls && rule.destination === "") {
-    throw new RuleError(400, `${name}: tls passthrough needs a destination`);
+    throw new RuleError("invalid", `${name}: tls passthrough needs a destination`);
   }
   if (rule.destination === "" && rule.upstreamURL === "" && rule.webRoot === "" && !rule.tls) {
     throw new RuleError(
-      400,
+      "invalid",
       `${name}: a site needs destination and port, upstreamURL, webRoot or tls`,
     );
   }
   if ((rule.ca ?? "") === "" !== ((rule.privateKey ?? "") === "")) {
-    throw new RuleError(400, `${name}: ca and privateKey must be given together`);
+    throw new RuleError("invalid", `${name}: ca and privateKey must be given together`);
   }
   if (rule.rewriteHost !== "" && !HOST_PATTERN.test(rule.rewriteHost.replace(/:\d+$/, ""))) {
-    throw new RuleError(400, `${name}: rewriteHost must be a host name`);
+    throw new RuleError("invalid", `${name}: rewriteHost must be a host name`);
   }
   return rule;
 }
@@ -269,7 +276,7 @@ function normalizePort(value: z.infer<typeof portRuleSchema>, name: string): Por
     dstPort: value.dstPort ?? 0,
   };
   if ((rule.destination === "") !== (rule.dstPort === 0)) {
-    throw new RuleError(400, `${name}: destination and dstPort must be given together`);
+    throw new RuleError("invalid", `${name}: destination and dstPort must be given together`);
   }
   const firewall = normalizeFirewall(value.firewall);
   if (firewall.length > 0) rule.firewall = firewall;
@@ -291,7 +298,7 @@ function refuseDuplicates<T>(kind: string, keys: T[], describe: (key: T) => stri
   keys.forEach((key, index) => {
     if (seen.has(key)) {
       throw new RuleError(
-        400,
+        "invalid",
         `${kind}[${index}] (${describe(key)}): appears twice in the request`,
       );
     }
@@ -350,4 +357,81 @@ export const releaseSchema = z.strictObject({ port: portSchema });
 export function publicHttpsRule(rule: HttpsRule): Omit<HttpsRule, "privateKey"> {
   const { privateKey: _secret, ...shown } = rule;
   return shown;
+}
+
+// ---- burrow/rules/sync: what the hub keeps (certificates, keys and upstreams stay with the agent)
+
+/** What the hub keeps of an HTTP site: its domain and firewall. */
+export interface HubHttpsRule {
+  domain: string;
+  firewall: FirewallRuleInput[];
+}
+
+/** What the hub keeps of a TCP forward: its allocated port and firewall. */
+export interface HubPortRule {
+  port: number;
+  firewall: FirewallRuleInput[];
+}
+
+/**
+ * A port map: the destinations the hub's port-map service may dial for this agent (the agent's
+ * rule without its label, which only names it for the agent's user).
+ */
+export type HubPortMapRule = Omit<PortMapRule, "label">;
+
+/** The part of a sync the hub stores and routes by. */
+export interface HubRules {
+  https: HubHttpsRule[];
+  ports: HubPortRule[];
+  portmaps: HubPortMapRule[];
+}
+
+const envelopeSchema = z.looseObject({
+  requestId: z.union([z.string().max(128), z.number()]),
+  revision: z.number().int().min(0).nullish(),
+});
+
+export type SyncResult =
+  | { ok: true; requestId: string | number; revision: number; rules: HubRules }
+  | { ok: false; requestId: unknown; message: string };
+
+/**
+ * Validates a `burrow/rules/sync` payload.
+ *
+ * @returns the hub's view of the rules, or a message naming the first offending object
+ */
+export function parseRulesSync(data: unknown): SyncResult {
+  const requestId = (data as { requestId?: unknown } | null)?.requestId;
+  const envelope = envelopeSchema.safeParse(data);
+  if (!envelope.success) return { ok: false, requestId, message: describeIssues(envelope.error) };
+  const { https, ports, portmaps } = data as Record<string, unknown>;
+  let parsed;
+  try {
+    parsed = parseTrafficRules({ https, ports, portmaps });
+  } catch (error) {
+    if (isDomainError(error, "invalid")) return { ok: false, requestId, message: error.message };
+    throw error;
+  }
+  return {
+    ok: true,
+    requestId: envelope.data.requestId,
+    revision: envelope.data.revision ?? 0,
+    rules: {
+      https: parsed.https.map((rule) => ({ domain: rule.domain, firewall: rule.firewall ?? [] })),
+      ports: parsed.ports.map((rule) => ({ port: rule.port, firewall: rule.firewall ?? [] })),
+      portmaps: parsed.portmaps.map((rule) => ({
+        port: rule.port,
+        dstPort: rule.dstPort,
+        destination: rule.destination,
+        transport: rule.transport,
+      })),
+    },
+  };
+}
+
+/** Formats zod issues as one line: `olmId: Invalid input ...`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.slice(0, 3).map((issue) =>
+    `${issue.path.join(".") || "body"}: ${issue.message}`
+  ).join("; ");
 }

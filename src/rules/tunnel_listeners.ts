@@ -2,23 +2,23 @@
 // port, where the hub relays clients behind a PROXY v2 header. Each connection is checked
 // against the current rules when it arrives, so rule changes never touch open connections.
 
-import { log } from "../log/logger.ts";
-import { decodeProxyV2, PROXY_V2_MAX_BYTES } from "../net/proxy_v2.ts";
-import { parseIp } from "../net/ip.ts";
-import { parseClientHello } from "../hub/sni.ts";
-import type { FirewallCheck } from "./firewall.ts";
+import { log } from "../log/mod.ts";
 import {
-  type ClientAddress,
+  CLIENT_HELLO_READ_BYTES,
   closeQuietly,
-  isConnectionError,
-  noDelay,
-  serveHttpConnection,
-  type SiteLookup,
-} from "./http_site.ts";
+  decodeProxyV2,
+  parseClientHello,
+  parseIp,
+  PROXY_V2_MAX_BYTES,
+  readOpening,
+  relay,
+} from "../net/mod.ts";
+import type { FirewallCheck } from "../protocol/mod.ts";
+import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { isConnectionError, noDelay } from "./site_socket.ts";
 
 /** How long a relayed connection may take to send its PROXY header (and ClientHello). */
 export const HEADER_TIMEOUT_MS = 10_000;
-const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
 
 /** Where a connection on :443 goes. */
 export type TlsRoute =
@@ -169,11 +169,11 @@ export class AgentIngress {
       client = header.client ?? remoteOf(conn);
       rest = header.rest;
       if (port === this.ports.https) {
-        const hello = await readClientHello(conn, rest);
-        if (!hello) return;
+        const hello = await readOpening(conn, parseClientHello, CLIENT_HELLO_READ_BYTES, rest);
+        if (hello?.verdict.kind !== "found") return;
         rest = hello.bytes;
         clearTimeout(timer);
-        return await this.#tls(conn, client, hello.serverName, rest);
+        return await this.#tls(conn, client, hello.verdict.serverName, rest);
       }
     } finally {
       clearTimeout(timer);
@@ -184,7 +184,7 @@ export class AgentIngress {
     const route = this.routes.portRoute(port);
     if (!route || !allowed(route.allows, client)) return;
     const upstream = noDelay(await Deno.connect({ hostname: route.hostname, port: route.port }));
-    await relay(conn, upstream, rest);
+    await relay(conn, upstream, { first: rest });
   }
 
   async #tls(conn: Deno.Conn, client: ClientAddress, serverName: string, hello: Uint8Array) {
@@ -192,14 +192,14 @@ export class AgentIngress {
     if (!route || !allowed(route.allows, client)) return;
     if (route.kind === "passthrough") {
       const upstream = noDelay(await Deno.connect({ hostname: route.hostname, port: route.port }));
-      return await relay(conn, upstream, hello);
+      return await relay(conn, upstream, { first: hello });
     }
     const terminator = noDelay(
       await Deno.connect({ hostname: "127.0.0.1", port: route.terminatorPort }),
     );
     const forget = this.routes.expectTerminated(terminator.localAddr.port, client);
     try {
-      await relay(conn, terminator, hello);
+      await relay(conn, terminator, { first: hello });
     } finally {
       forget();
     }
@@ -234,69 +234,11 @@ function allowed(check: FirewallCheck, client: ClientAddress): boolean {
 export async function readProxyHeader(
   conn: { read(p: Uint8Array): Promise<number | null> },
 ): Promise<{ client: ClientAddress | null; rest: Uint8Array } | null> {
-  const buffer = new Uint8Array(PROXY_V2_MAX_BYTES + 4096);
-  let length = 0;
-  while (true) {
-    const result = decodeProxyV2(buffer.subarray(0, length));
-    if (result.kind === "invalid") return null;
-    if (result.kind === "header") {
-      const source = result.header.command === "proxy" ? result.header.source : null;
-      return { client: source, rest: buffer.slice(result.length, length) };
-    }
-    if (length === buffer.length) return null;
-    const n = await conn.read(buffer.subarray(length));
-    if (n === null) return null;
-    length += n;
-  }
-}
-
-async function readClientHello(
-  conn: Deno.Conn,
-  initial: Uint8Array,
-): Promise<{ serverName: string; bytes: Uint8Array } | null> {
-  let bytes = initial;
-  const chunk = new Uint8Array(4096);
-  while (true) {
-    const result = parseClientHello(bytes);
-    if (result.kind === "found") return { serverName: result.serverName, bytes };
-    if (result.kind !== "need-more") return null;
-    if (bytes.length > MAX_CLIENT_HELLO_BYTES) return null;
-    const n = await conn.read(chunk);
-    if (n === null) return null;
-    const grown = new Uint8Array(bytes.length + n);
-    grown.set(bytes);
-    grown.set(chunk.subarray(0, n), bytes.length);
-    bytes = grown;
-  }
-}
-
-/**
- * Relays bytes both ways until both directions end; `first` is sent to `b` before anything.
- */
-export async function relay(a: Deno.Conn, b: Deno.Conn, first?: Uint8Array): Promise<void> {
-  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
-    const buffer = new Uint8Array(32 * 1024);
-    try {
-      while (true) {
-        const n = await from.read(buffer);
-        if (n === null) break;
-        let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
-      }
-      await (to as Deno.TcpConn).closeWrite?.();
-    } catch {
-      closeQuietly(a);
-      closeQuietly(b);
-    }
+  const opening = await readOpening(conn, decodeProxyV2, PROXY_V2_MAX_BYTES + 4096);
+  if (opening?.verdict.kind !== "header") return null;
+  const { verdict: { header, length }, bytes } = opening;
+  return {
+    client: header.command === "proxy" ? header.source : null,
+    rest: bytes.slice(length),
   };
-  try {
-    if (first && first.length > 0) {
-      let written = 0;
-      while (written < first.length) written += await b.write(first.subarray(written));
-    }
-    await Promise.all([pump(a, b), pump(b, a)]);
-  } finally {
-    closeQuietly(a);
-    closeQuietly(b);
-  }
 }

@@ -3,14 +3,26 @@
 // firewall against the client address, 3. dial the agent's tunnel address within a deadline,
 // 4. write a PROXY v2 header and what was already read, 5. relay bytes.
 
-import { encodeProxyV2 } from "../net/proxy_v2.ts";
-import { parseIp } from "../net/ip.ts";
-import { log } from "../log/logger.ts";
-import type { AgentRoute, RouteTable } from "./routes.ts";
-import { parseRequestHost, plainResponse } from "./http_head.ts";
-import { ACME_CHALLENGE_PREFIX } from "../protocol/control.ts";
-import { parseClientHello, TLS_ALERT, tlsAlert } from "./sni.ts";
-import { closeQuietly, concat, relay, writeAll } from "./relay.ts";
+import {
+  CLIENT_HELLO_READ_BYTES,
+  closeQuietly,
+  concat,
+  encodeProxyV2,
+  MAX_REQUEST_HEAD_BYTES,
+  type OpeningParser,
+  parseClientHello,
+  parseIp,
+  parseRequestHost,
+  plainResponse,
+  readOpening,
+  relay,
+  TLS_ALERT,
+  tlsAlert,
+  writeAll,
+} from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import type { AgentRoute, RouteTable } from "./route_table.ts";
+import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 
 /** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
 export type AgentDialer = (
@@ -170,9 +182,9 @@ export class Ingress {
   }
 
   async #handleHttp(conn: Deno.TcpConn): Promise<void> {
-    const chunks: Uint8Array[] = [];
-    const verdict = await this.#readHead(conn, chunks, parseRequestHost);
-    if (verdict === null) return;
+    const opening = await this.#readHead(conn, parseRequestHost, MAX_REQUEST_HEAD_BYTES);
+    if (opening === null) return;
+    const { verdict, bytes } = opening;
     if (verdict.kind === "invalid") {
       const reason = verdict.status === 431 ? "Request Header Fields Too Large" : "Bad Request";
       return await answer(conn, plainResponse(verdict.status, reason, verdict.reason + "\n"));
@@ -192,13 +204,13 @@ export class Ingress {
     if (!upstream) {
       return await answer(conn, plainResponse(502, "Bad Gateway", "site is offline\n"));
     }
-    await this.#relayWithHeader(conn, upstream, concat(chunks));
+    await this.#relayWithHeader(conn, upstream, bytes);
   }
 
   async #handleTls(conn: Deno.TcpConn): Promise<void> {
-    const chunks: Uint8Array[] = [];
-    const verdict = await this.#readHead(conn, chunks, parseClientHello);
-    if (verdict === null) return;
+    const opening = await this.#readHead(conn, parseClientHello, CLIENT_HELLO_READ_BYTES);
+    if (opening === null) return;
+    const { verdict, bytes } = opening;
     if (verdict.kind === "invalid" || verdict.kind === "no-sni") {
       return await answer(conn, tlsAlert(TLS_ALERT.unrecognizedName));
     }
@@ -208,25 +220,18 @@ export class Ingress {
     if (!this.#admits(route, conn)) return await answer(conn, tlsAlert(TLS_ALERT.accessDenied));
     const upstream = await this.#dialAgent(route, 443);
     if (!upstream) return await answer(conn, tlsAlert(TLS_ALERT.internalError));
-    await this.#relayWithHeader(conn, upstream, concat(chunks));
+    await this.#relayWithHeader(conn, upstream, bytes);
   }
 
   /** Reads until `parse` stops asking for more; null on EOF, timeout or error. */
   async #readHead<T extends { kind: string }>(
     conn: Deno.TcpConn,
-    chunks: Uint8Array[],
-    parse: (data: Uint8Array) => T,
-  ): Promise<T | null> {
+    parse: OpeningParser<T>,
+    maxBytes: number,
+  ): Promise<{ verdict: T; bytes: Uint8Array } | null> {
     const timer = setTimeout(() => closeQuietly(conn), this.#options.headTimeoutMs);
     try {
-      const buffer = new Uint8Array(4096);
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) return null;
-        chunks.push(buffer.slice(0, n));
-        const verdict = parse(concat(chunks));
-        if (verdict.kind !== "need-more") return verdict;
-      }
+      return await readOpening(conn, parse, maxBytes);
     } catch {
       return null;
     } finally {
@@ -263,7 +268,7 @@ export class Ingress {
         { address: unmapped(conn.remoteAddr.hostname), port: conn.remoteAddr.port },
         { address: unmapped(conn.localAddr.hostname), port: conn.localAddr.port },
       );
-      await relay(conn, upstream, concat([header, first]));
+      await relay(conn, upstream, { first: concat([header, first]) });
     } finally {
       this.#connections.delete(upstream);
     }

@@ -2,7 +2,7 @@
 // Changes are planned purely (current set + request -> next set, or a RuleError naming the
 // offending object) and only then written atomically, so a refused request changes nothing.
 
-import { readJsonFile, writeJsonAtomic } from "../state/atomic.ts";
+import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
 import {
   type HttpsRule,
   parseTrafficRules,
@@ -11,7 +11,7 @@ import {
   RuleError,
   type TrafficKeys,
   type TrafficRules,
-} from "./schema.ts";
+} from "../protocol/mod.ts";
 
 /** File name of the rule set inside the state directory. */
 export const RULES_FILE = "rules.json";
@@ -45,7 +45,7 @@ export function planCreate(current: RuleSet, request: TrafficRules): RuleSet {
   const out = next(current);
   request.https.forEach((rule, index) => {
     if (out.https.some((site) => site.domain === rule.domain)) {
-      throw new RuleError(409, `https[${index}] (${rule.domain}): the site exists already`);
+      throw new RuleError("conflict", `https[${index}] (${rule.domain}): the site exists already`);
     }
     out.https.push(rule);
   });
@@ -53,19 +53,25 @@ export function planCreate(current: RuleSet, request: TrafficRules): RuleSet {
     const at = out.ports.findIndex((p) => p.port === rule.port);
     if (at < 0) {
       throw new RuleError(
-        400,
+        "invalid",
         `ports[${index}] (${rule.port}): the port is not allocated to this tunnel`,
       );
     }
     // A rule without destination clears the forward, which the spec allows here too.
     if (isForward(rule) && isForward(out.ports[at])) {
-      throw new RuleError(409, `ports[${index}] (${rule.port}): the port has a forward already`);
+      throw new RuleError(
+        "conflict",
+        `ports[${index}] (${rule.port}): the port has a forward already`,
+      );
     }
     out.ports[at] = rule;
   });
   request.portmaps.forEach((rule, index) => {
     if (out.portmaps.some((map) => map.port === rule.port)) {
-      throw new RuleError(409, `portmaps[${index}] (${rule.port}): the port map exists already`);
+      throw new RuleError(
+        "conflict",
+        `portmaps[${index}] (${rule.port}): the port map exists already`,
+      );
     }
     out.portmaps.push(rule);
   });
@@ -77,14 +83,14 @@ export function planUpdate(current: RuleSet, request: TrafficRules): RuleSet {
   const out = next(current);
   request.https.forEach((rule, index) => {
     const at = out.https.findIndex((site) => site.domain === rule.domain);
-    if (at < 0) throw new RuleError(404, `https[${index}] (${rule.domain}): no such site`);
+    if (at < 0) throw new RuleError("not_found", `https[${index}] (${rule.domain}): no such site`);
     out.https[at] = rule;
   });
   request.ports.forEach((rule, index) => {
     const at = out.ports.findIndex((p) => p.port === rule.port);
     if (at < 0) {
       throw new RuleError(
-        404,
+        "not_found",
         `ports[${index}] (${rule.port}): the port is not allocated to this tunnel`,
       );
     }
@@ -92,7 +98,9 @@ export function planUpdate(current: RuleSet, request: TrafficRules): RuleSet {
   });
   request.portmaps.forEach((rule, index) => {
     const at = out.portmaps.findIndex((map) => map.port === rule.port);
-    if (at < 0) throw new RuleError(404, `portmaps[${index}] (${rule.port}): no such port map`);
+    if (at < 0) {
+      throw new RuleError("not_found", `portmaps[${index}] (${rule.port}): no such port map`);
+    }
     out.portmaps[at] = rule;
   });
   return out;
@@ -106,14 +114,14 @@ export function planDelete(current: RuleSet, keys: TrafficKeys): RuleSet {
   const out = next(current);
   keys.https.forEach((domain, index) => {
     const at = out.https.findIndex((site) => site.domain === domain);
-    if (at < 0) throw new RuleError(404, `https[${index}] (${domain}): no such site`);
+    if (at < 0) throw new RuleError("not_found", `https[${index}] (${domain}): no such site`);
     out.https.splice(at, 1);
   });
   keys.ports.forEach((port, index) => {
     const at = out.ports.findIndex((p) => p.port === port);
     if (at < 0) {
       throw new RuleError(
-        404,
+        "not_found",
         `ports[${index}] (${port}): the port is not allocated to this tunnel`,
       );
     }
@@ -121,7 +129,7 @@ export function planDelete(current: RuleSet, keys: TrafficKeys): RuleSet {
   });
   keys.portmaps.forEach((port, index) => {
     const at = out.portmaps.findIndex((map) => map.port === port);
-    if (at < 0) throw new RuleError(404, `portmaps[${index}] (${port}): no such port map`);
+    if (at < 0) throw new RuleError("not_found", `portmaps[${index}] (${port}): no such port map`);
     out.portmaps.splice(at, 1);
   });
   return out;
@@ -221,7 +229,7 @@ export class RuleStore {
  */
 export function decodeRuleSet(raw: unknown): RuleSet {
   if (raw === null || typeof raw !== "object") {
-    throw new RuleError(400, "rule set is not an object");
+    throw new RuleError("invalid", "rule set is not an object");
   }
   const { revision, ...lists } = raw as Record<string, unknown>;
   const rules = parseTrafficRules(lists);

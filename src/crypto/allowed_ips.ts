@@ -3,7 +3,7 @@
 // map back to the peer it came from. One binary trie per family, walked bit by bit; the walk
 // allocates nothing, so it runs twice per packet on the hot path.
 
-import { type Cidr, formatCidr, parseCidr } from "../net/ip.ts";
+import { type Cidr, formatCidr, parseCidr } from "../net/mod.ts";
 
 class TrieNode<T> {
   zero: TrieNode<T> | null = null;

@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertThrows } from "../_support/assert.ts";
-import { AllowedIps } from "../../src/tun/allowed_ips.ts";
+import { AllowedIps } from "../../src/crypto/allowed_ips.ts";
 import { type Cidr, cidrContains, parseCidr, parseIp } from "../../src/net/ip.ts";
 
 Deno.test("AllowedIps picks the longest matching prefix for IPv4 and IPv6", () => {

@@ -13,7 +13,7 @@ import {
   TRANSPORT_RECEIVER,
   writeType,
   writeU32,
-} from "./messages.ts";
+} from "./wire_messages.ts";
 import { ReplayWindow } from "./replay.ts";
 
 /**

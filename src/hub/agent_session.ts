@@ -1,67 +1,26 @@
-// The hub's control plane (PROTOCOL.md sections 1-3): the login endpoint that trades an id and
-// secret for a token, and one WebSocket per agent carrying registration, pings, port
-// allocation and rules sync. Everything else the hub does is reached through HubControlContext.
+// One agent's control WebSocket on the hub (PROTOCOL.md sections 2-3): frames in (JSON, or
+// gzip within the frame cap), answers out in arrival order; registration, pings, port
+// allocation and release, and rules sync, each validated before it touches the store.
 
 import { z } from "zod";
 import {
   type BurrowErrorMessage,
   type ConnectMessage,
-  CSRF_HEADER,
-  CSRF_VALUE,
+  describeIssues,
   type Frame,
-  LOGIN_PATH,
-  type LoginResponse,
   MSG,
-  type SiteConfig,
-  WS_PATH,
-} from "../protocol/control.ts";
-import { log } from "../log/logger.ts";
-import { type HubStore, StoreConflict } from "./store.ts";
-import { describeIssues, parseRulesSync } from "./rules_payload.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
-import { VERSION } from "../version.ts";
-import { concat } from "./relay.ts";
+  parseRulesSync,
+} from "../protocol/mod.ts";
+import { readStreamCapped } from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import { StoreConflict } from "./client_store.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
+import type { HubControlContext } from "./control_plane.ts";
 
-/** What the control plane needs from the rest of the hub. */
-export interface HubControlContext {
-  store: HubStore;
-  /** The hub as the one site every agent gets. */
-  site(): SiteConfig;
-  tunnelCidr: string;
-  hubTunnelIP: string;
-  utilitySubnet: string;
-  portRange: { first: number; last: number };
-  /** Installs (or moves) the agent's WireGuard peer. */
-  attachPeer(publicKey: string, tunnelIP: string, previousKey: string | null): Promise<void>;
-  /** Binds the public listener of a port about to be allocated; false when it cannot. */
-  openPort(port: number): boolean;
-  /** Closes the listener of a released port. */
-  closePort(port: number): void;
-  /** The store's ports, domains or rules changed: rebuild ingress routing. */
-  ingressChanged(): void;
-}
-
-export interface ControlOptions {
-  /** Token lifetime. @default 3_600_000 (one hour) */
-  tokenTtlMs?: number;
-  /** Largest WebSocket message accepted; larger ones close the socket (1009). @default 1 MiB */
-  maxFrameBytes?: number;
-  /** Close a socket silent for this long (Olm pings every 30 s). @default 100_000 */
-  idleTimeoutMs?: number;
-}
-
-const MAX_LOGIN_BODY_BYTES = 8 * 1024;
 const WS_MESSAGE_TOO_BIG = 1009;
 const WS_POLICY_VIOLATION = 1008;
-const WS_REPLACED = 4000;
-const WS_TERMINATED = 4001;
-
-const loginSchema = z.object({
-  olmId: z.string().min(1).max(128),
-  secret: z.string().min(1).max(512),
-  userToken: z.string().max(4096).nullish(),
-  orgId: z.string().max(256).nullish(),
-});
+/** Close code of a session whose client was removed. */
+export const WS_TERMINATED = 4001;
 
 const requestIdSchema = z.union([z.string().max(128), z.number()]);
 const registerSchema = z.looseObject({
@@ -76,193 +35,15 @@ const portReleaseSchema = z.looseObject({
   port: z.number().int().min(1).max(65535),
 });
 
-interface TokenEntry {
-  clientId: string;
-  expiresAt: number;
-}
-
-/**
- * The login endpoint and agent sessions. `handler` serves both paths; `terminate` ends an
- * agent's session with `olm/terminate`.
- */
-export class HubControl {
-  readonly #ctx: HubControlContext;
-  readonly #tokens = new Map<string, TokenEntry>();
-  readonly #sessions = new Map<string, AgentSession>();
-  readonly #tokenTtlMs: number;
-  readonly #maxFrameBytes: number;
-  readonly #idleTimeoutMs: number;
-
-  constructor(ctx: HubControlContext, options: ControlOptions = {}) {
-    this.#ctx = ctx;
-    this.#tokenTtlMs = options.tokenTtlMs ?? 3_600_000;
-    this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 100_000;
-  }
-
-  /** Ids of agents with an open session. */
-  connected(): string[] {
-    return [...this.#sessions.keys()];
-  }
-
-  isConnected(clientId: string): boolean {
-    return this.#sessions.has(clientId);
-  }
-
-  /** Serves the login endpoint and the WebSocket; anything else is 404. */
-  handler = async (request: Request): Promise<Response> => {
-    const url = new URL(request.url);
-    if (url.pathname === LOGIN_PATH) return await this.#login(request);
-    if (url.pathname === WS_PATH) return this.#upgrade(request, url);
-    return new Response("not found\n", { status: 404 });
-  };
-
-  async #login(request: Request): Promise<Response> {
-    if (request.method !== "POST") return loginError(405, "use POST");
-    if (request.headers.get(CSRF_HEADER) !== CSRF_VALUE) {
-      return loginError(403, `missing ${CSRF_HEADER} header`);
-    }
-    const text = await readCapped(request, MAX_LOGIN_BODY_BYTES);
-    if (text === null) return loginError(413, "request body too large");
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return loginError(400, "body must be JSON");
-    }
-    const parsed = loginSchema.safeParse(json);
-    if (!parsed.success) return loginError(400, describeIssues(parsed.error));
-    const { olmId, secret } = parsed.data;
-    if (!await this.#ctx.store.verifyClient(olmId, secret)) {
-      log.warn("login refused", { clientId: olmId.slice(0, 128) });
-      return loginError(401, "invalid id or secret");
-    }
-    this.#sweepTokens();
-    const token = randomToken();
-    this.#tokens.set(token, { clientId: olmId, expiresAt: Date.now() + this.#tokenTtlMs });
-    const site = this.#ctx.site();
-    const body: LoginResponse = {
-      success: true,
-      error: false,
-      message: "Token created successfully",
-      status: 200,
-      data: {
-        token,
-        serverVersion: VERSION,
-        exitNodes: [{
-          publicKey: site.publicKey,
-          endpoint: site.endpoint,
-          relayPort: site.serverPort,
-          siteIds: [site.siteId],
-        }],
-      },
-    };
-    log.info("agent logged in", { clientId: olmId });
-    return Response.json(body);
-  }
-
-  #sweepTokens(): void {
-    const now = Date.now();
-    for (const [token, entry] of this.#tokens) {
-      if (entry.expiresAt <= now) this.#tokens.delete(token);
-    }
-  }
-
-  #upgrade(request: Request, url: URL): Response {
-    const token = url.searchParams.get("token") ?? "";
-    const entry = this.#tokens.get(token);
-    if (!entry || entry.expiresAt <= Date.now()) {
-      if (entry) this.#tokens.delete(token);
-      return new Response("invalid or expired token\n", { status: 401 });
-    }
-    if (!this.#ctx.store.getClient(entry.clientId)) {
-      this.#tokens.delete(token);
-      return new Response("invalid or expired token\n", { status: 401 });
-    }
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("expected a WebSocket upgrade\n", { status: 426 });
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    const session = new AgentSession(entry.clientId, socket, this.#ctx, {
-      maxFrameBytes: this.#maxFrameBytes,
-      idleTimeoutMs: this.#idleTimeoutMs,
-      onClose: (s) => {
-        if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
-      },
-    });
-    const previous = this.#sessions.get(entry.clientId);
-    this.#sessions.set(entry.clientId, session);
-    previous?.close(WS_REPLACED, "replaced by a newer session");
-    return response;
-  }
-
-  /**
-   * Ends the agent's session: sends `olm/terminate`, closes the socket, forgets its tokens.
-   */
-  terminate(clientId: string, message: string): void {
-    for (const [token, entry] of this.#tokens) {
-      if (entry.clientId === clientId) this.#tokens.delete(token);
-    }
-    const session = this.#sessions.get(clientId);
-    if (!session) return;
-    this.#sessions.delete(clientId);
-    session.send({ type: MSG.terminate, data: { code: "client_removed", message } });
-    session.close(WS_TERMINATED, "terminated");
-  }
-
-  /** Closes every session (hub shutdown). */
-  closeAll(): void {
-    for (const session of this.#sessions.values()) session.close(1001, "hub shutting down");
-    this.#sessions.clear();
-  }
-}
-
-function loginError(status: number, message: string): Response {
-  const body: LoginResponse = { success: false, error: true, message, status, data: null };
-  return Response.json(body, { status });
-}
-
-function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
-async function readCapped(request: Request, limit: number): Promise<string | null> {
-  if (!request.body) return "";
-  const bytes = await readStreamCapped(request.body, limit);
-  return bytes === null ? null : new TextDecoder().decode(bytes);
-}
-
-/** Reads a whole stream, or cancels it and answers null once it passes `limit` bytes. */
-async function readStreamCapped(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-): Promise<Uint8Array | null> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  return concat(chunks);
-}
-
-interface SessionOptions {
+/** How a session is bounded, and who hears of its end. */
+export interface SessionOptions {
   maxFrameBytes: number;
   idleTimeoutMs: number;
   onClose(session: AgentSession): void;
 }
 
 /** One agent's WebSocket: frames in, answers out, in arrival order. */
-class AgentSession {
+export class AgentSession {
   readonly #socket: WebSocket;
   readonly #ctx: HubControlContext;
   readonly #options: SessionOptions;

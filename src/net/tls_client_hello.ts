@@ -1,8 +1,12 @@
-// Reads the server name from a TLS ClientHello without decrypting anything, so port 443 can be
-// routed by SNI and the raw stream relayed to the agent that terminates TLS. Pure: bytes in.
+// The one TLS ClientHello parser: reads the server name without decrypting anything, so the
+// hub routes port 443 by SNI and the agent picks a site's passthrough or terminator, while the
+// raw stream is relayed untouched. Also the TLS alerts the hub sends when it refuses. Pure.
 
 /** Largest ClientHello the hub waits for (post-quantum key shares make them a few KiB). */
 export const MAX_CLIENT_HELLO_BYTES = 16 * 1024;
+/** The most bytes read while waiting for a ClientHello: past the parser's own limit, so the
+ * parser (not the reader) decides that one is too large. */
+export const CLIENT_HELLO_READ_BYTES = MAX_CLIENT_HELLO_BYTES + 128;
 
 export type SniResult =
   | { kind: "need-more" }

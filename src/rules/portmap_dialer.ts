@@ -2,24 +2,15 @@
 // connection to the hub's tunnel address, sends the request line and reads the answer. What
 // follows on the returned connection is the mapped stream (TCP) or framed datagrams (UDP).
 
+import { writeAll } from "../net/mod.ts";
 import {
-  decodeAnswer,
-  encodeRequest,
-  frameDatagram,
+  decodePortMapAnswer,
+  encodePortMapRequest,
   PORT_MAP_SERVICE_PORT,
+  PortMapRefused,
   type PortMapRequest,
-  readDatagrams,
-  readLine,
-  unframeDatagrams,
-} from "./portmap_wire.ts";
-
-export { frameDatagram, PORT_MAP_SERVICE_PORT, readDatagrams, unframeDatagrams };
-export type { PortMapRequest };
-
-/** The hub refused a port-map request; `message` is the hub's reason. */
-export class PortMapRefused extends Error {
-  override name = "PortMapRefused";
-}
+  readPortMapLine,
+} from "../protocol/mod.ts";
 
 export interface DialPortMapOptions extends PortMapRequest {
   /** The hub's tunnel address (`serverIP` of the hub's site). */
@@ -35,7 +26,7 @@ export interface DialPortMapOptions extends PortMapRequest {
  * another tunnel's allocated port on the hub).
  *
  * @returns the connection, positioned after the hub's answer: relay bytes (tcp) or exchange
- *   datagrams with {@linkcode frameDatagram} / {@linkcode readDatagrams} (udp)
+ *   datagrams with `frameDatagram` / `readDatagrams` (protocol/portmap_frames.ts) (udp)
  * @throws {PortMapRefused} when the hub refuses, with its reason
  * @throws {Deno.errors.ConnectionRefused} and other connect errors when the hub is unreachable
  *
@@ -56,9 +47,9 @@ export async function dialPortMap(options: DialPortMapOptions): Promise<Deno.Tcp
   const onAbort = () => conn.close();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await writeAll(conn, encodeRequest(options));
-    const line = await readLine(conn);
-    const answer = line && decodeAnswer(line);
+    await writeAll(conn, encodePortMapRequest(options));
+    const line = await readPortMapLine(conn);
+    const answer = line && decodePortMapAnswer(line);
     if (!answer) throw new PortMapRefused("the hub gave no valid answer");
     if (!answer.ok) throw new PortMapRefused(answer.error);
     return conn;
@@ -73,9 +64,4 @@ export async function dialPortMap(options: DialPortMapOptions): Promise<Deno.Tcp
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await conn.write(data.subarray(written));
 }
