@@ -6,10 +6,13 @@
 import {
   ApiServer,
   type ConnectDefaults,
+  metricsRoute,
   olmRoutes,
+  openApiRoute,
   packetriotRoutes,
   Router,
 } from "../api/mod.ts";
+import { agentMetrics } from "./agent_metrics.ts";
 import { log as rootLog, type Logger } from "../log/mod.ts";
 import { startAgentRules } from "../rules/mod.ts";
 import { goArch, type TrafficEngine } from "../rules/mod.ts";
@@ -21,6 +24,7 @@ import {
   wireguardTunnels,
 } from "../session/mod.ts";
 import { Agent } from "./agent.ts";
+import { DomainError } from "../errors/mod.ts";
 import { installedVersion, runtimeVersion } from "./update.ts";
 
 /** What the agent is built from; the daemon takes it from the command line. */
@@ -29,6 +33,8 @@ export interface AgentConfig {
   api: {
     socketPath?: string;
     socketMode: number;
+    /** Group id given to the socket file (`--socket-group`). */
+    socketGroup?: number;
     tcp?: { hostname: string; port: number };
     apiToken?: string;
   };
@@ -37,6 +43,8 @@ export interface AgentConfig {
   /** The WireGuard device of each session. @default wireguardTunnels (src/tun) */
   tunnels?: TunnelFactory;
   timing?: Partial<SessionTiming>;
+  /** PEM file of a private CA for the hub's HTTPS (`--hub-ca`). */
+  hubCaFile?: string;
   /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
   acme?: { directoryUrl?: string; email?: string; caFile?: string };
 }
@@ -49,6 +57,8 @@ export interface NewAgentOptions {
   timing?: Partial<SessionTiming>;
   /** Delay between answering `/exit` and shutting down. @default 100 */
   exitDelayMs?: number;
+  /** PEM file of a private CA for the hub's HTTPS. */
+  hubCaFile?: string;
 }
 
 /**
@@ -61,7 +71,14 @@ export function newAgent(options: NewAgentOptions): Promise<Agent> {
   return Agent.create({
     store: new StateStore(options.stateDir),
     sessions: (params, privateKey) =>
-      new Session({ params, privateKey, tunnels, log, timing: options.timing }),
+      new Session({
+        params,
+        privateKey,
+        tunnels,
+        log,
+        timing: options.timing,
+        hubCaFile: options.hubCaFile,
+      }),
     log: options.log,
     exitDelayMs: options.exitDelayMs,
   });
@@ -81,10 +98,13 @@ export function agentRouter(
     runtimeVersion: runtimeVersion(),
     arch: goArch(),
   };
-  return new Router([
+  const metrics = agentMetrics(agent, rules);
+  const routes = [
     ...olmRoutes(agent, defaults),
     ...(rules ? packetriotRoutes(agent.packetriotSession(), rules, versions) : []),
-  ]);
+    metricsRoute(() => metrics.render()),
+  ];
+  return new Router([...routes, openApiRoute(routes)]);
 }
 
 /** The agent with its parts running; `close` stops them in reverse order. */
@@ -104,6 +124,7 @@ export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> 
     stateDir: config.stateDir,
     tunnels: config.tunnels,
     timing: config.timing,
+    hubCaFile: config.hubCaFile,
   });
   const acme = config.acme ?? {};
   const rules = await startAgentRules(agent, {
@@ -117,13 +138,19 @@ export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> 
       router: agentRouter(agent, config.defaults, rules.engine),
       socketPath: config.api.socketPath,
       socketMode: config.api.socketMode,
+      socketGroup: config.api.socketGroup,
       tcp: config.api.tcp,
       apiToken: config.api.apiToken,
+    }).catch(async (error) => {
+      // A busy port or socket path is an operator's problem to fix: one clear line, no trace.
+      await agent.close();
+      await rules.close();
+      throw new DomainError("conflict", `cannot serve the local API: ${error.message}`, {
+        cause: error,
+      });
     });
   } else {
-    rootLog.warn(
-      "the local API is off (no --enable-api, --socket-path, --http-addr or --api-port)",
-    );
+    rootLog.warn('the local API is off (--enable-api=false, or --api-port 0 and --socket-path "")');
   }
   return {
     agent,

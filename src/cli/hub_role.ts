@@ -3,12 +3,15 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
+import { CONFIG_FLAG } from "./config_file.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import { createWireguardGoDevice, Hub, HubStore, type TunnelFactory } from "../hub/mod.ts";
 import { createDevice } from "../tun/mod.ts";
+import { startServiceNotify } from "../net/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
+  CONFIG_FLAG,
   {
     name: "state-dir",
     type: "string",
@@ -45,6 +48,20 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     env: "BURROW_HUB_TLS_KEY",
     value: "FILE",
     description: "PEM private key of the control endpoint",
+  },
+  {
+    name: "client-ca",
+    type: "string",
+    env: "BURROW_HUB_CLIENT_CA",
+    value: "FILE",
+    description: "PEM CA: agents must present a client certificate it signed (needs --tls-cert)",
+  },
+  {
+    name: "metrics-addr",
+    type: "hostport",
+    env: "BURROW_HUB_METRICS_ADDR",
+    value: "HOST:PORT",
+    description: "serve Prometheus metrics at http://HOST:PORT/metrics",
   },
   {
     name: "wg-port",
@@ -249,6 +266,10 @@ async function serve(flags: Flags): Promise<number> {
   if (Boolean(cert) !== Boolean(key)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  const clientCa = flags.string("client-ca");
+  if (clientCa && !cert) throw new UsageError("--client-ca needs --tls-cert and --tls-key");
+  const metricsAddr = flags.string("metrics-addr");
+  const metrics = metricsAddr ? parseHostPort(metricsAddr)! : undefined;
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
     : createDevice;
@@ -265,8 +286,13 @@ async function serve(flags: Flags): Promise<number> {
       listen: { hostname: listen.host || "0.0.0.0", port: listen.port },
       publicHost,
       tls: cert && key
-        ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
+        ? {
+          cert: await Deno.readTextFile(cert),
+          key: await Deno.readTextFile(key),
+          ...(clientCa ? { clientCa: await Deno.readTextFile(clientCa) } : {}),
+        }
         : undefined,
+      metrics: metrics && { hostname: metrics.host || "127.0.0.1", port: metrics.port },
       wgPort: flags.number("wg-port")!,
       tunnelCidr: flags.string("tunnel-cidr")!,
       portRange: flags.range("port-range")!,
@@ -281,6 +307,11 @@ async function serve(flags: Flags): Promise<number> {
     log.error("cannot start the hub", { error: (error as Error).message });
     return 1;
   }
+  // systemd (Type=notify): READY=1 now that every listener is up, then STATUS= and WATCHDOG=1.
+  const service = await startServiceNotify(() => {
+    const online = hub.control.connected().length;
+    return `serving, ${online} ${online === 1 ? "agent" : "agents"} online`;
+  });
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
@@ -291,6 +322,7 @@ async function serve(flags: Flags): Promise<number> {
   Deno.removeSignalListener("SIGTERM", stop);
   if (why === "device") log.error("the WireGuard device went away; stopping the hub");
   else log.info("hub stopping");
+  await service.stop();
   await hub.close();
   return why === "device" ? 1 : 0;
 }

@@ -15,6 +15,8 @@ import { startMemoryTrim } from "./memory_trim.ts";
 import { WS_PATH } from "../protocol/mod.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";
+import { HubMetrics } from "./hub_metrics.ts";
+import { type MutualTlsFront, startMutualTlsFront } from "./mutual_tls_front.ts";
 import { PortMapService } from "./portmap.ts";
 import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe_answer.ts";
 
@@ -27,7 +29,11 @@ export interface HubConfig {
   listen: { hostname: string; port: number };
   /** Host agents and internet clients use; goes into `sites[].endpoint`. */
   publicHost: string;
-  tls?: { cert: string; key: string };
+  /**
+   * PEM certificate and key of the control endpoint; with `clientCa`, agents must present a
+   * client certificate that CA signed.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
   wgPort: number;
   tunnelCidr: string;
   portRange: { first: number; last: number };
@@ -59,6 +65,8 @@ export interface HubConfig {
   loginGate?: LoginGateOptions;
   /** Lifetime of a resumption credential after its agent was last connected. */
   resumeTtlMs?: number;
+  /** Serve Prometheus metrics at `GET /metrics` here (`--metrics-addr`); port 0 picks one. */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Default of `--ports-per-agent`. */
@@ -86,6 +94,7 @@ export class Hub {
   #server: ControlListener | null = null;
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
   #stopTrim: () => void = () => {};
+  #tlsFront: MutualTlsFront | null = null;
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -95,6 +104,8 @@ export class Hub {
   readonly #peers = new Map<string, string>();
   #httpPort = 0;
   #httpsPort = 0;
+  readonly metrics: HubMetrics;
+  #metricsPort = 0;
   #reconciling: Promise<void> = Promise.resolve();
 
   private constructor(readonly config: HubConfig, store: HubStore, device: Device) {
@@ -102,7 +113,12 @@ export class Hub {
     this.device = device;
     this.hubTunnelIP = hubTunnelAddress(config.tunnelCidr);
     this.#routes = buildRoutes(store);
+    this.metrics = new HubMetrics({
+      onlineAgents: () => this.control.connected(),
+      device: () => this.device,
+    });
     this.ingress = new Ingress({
+      counters: this.metrics,
       routes: () => this.routes,
       dial: config.dial ?? dialThroughTunnel,
       listenHost: config.ingressHost,
@@ -122,7 +138,10 @@ export class Hub {
     }, {
       tokenTtlMs: config.tokenTtlMs,
       maxFrameBytes: config.maxFrameBytes,
-      loginGate: config.loginGate,
+      // Behind the client-certificate front every caller is loopback: no per-address limit.
+      loginGate: config.tls?.clientCa
+        ? { ...config.loginGate, perAddress: Infinity }
+        : config.loginGate,
       resumeTtlMs: config.resumeTtlMs,
     });
   }
@@ -140,6 +159,8 @@ export class Hub {
       );
     }
     const store = HubStore.open(config.stateDir);
+    // Sessions do not survive a hub: whatever a crashed run left online is not.
+    store.markAllOffline();
     let device: Device | null = null;
     let hub: Hub | null = null;
     try {
@@ -201,21 +222,35 @@ export class Hub {
           return network;
         }),
         dialAgent: config.dial ?? dialThroughTunnel,
+        counters: this.metrics,
       });
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
     }
-    // 4. Control endpoint.
+    // 4. Control endpoint (behind a TLS front on loopback when client certificates are
+    // required: then the front does TLS, and addresses seen here are all loopback, so the
+    // per-address limits are the front's business).
+    const front = config.tls?.clientCa ? config.tls : undefined;
     this.#server = new ControlListener({
-      hostname: config.listen.hostname,
-      port: config.listen.port,
-      tls: config.tls,
+      hostname: front ? "127.0.0.1" : config.listen.hostname,
+      port: front ? 0 : config.listen.port,
+      tls: config.tls && !front ? { cert: config.tls.cert, key: config.tls.key } : undefined,
       webSocketPath: WS_PATH,
       onRequest: this.control.handler,
       onUpgrade: this.control.upgrade,
       maxMessageBytes: this.control.maxFrameBytes,
       headTimeoutMs: config.controlHeadTimeoutMs,
-      maxOpeningPerAddress: config.controlOpeningPerAddress,
+      maxOpeningPerAddress: front ? Infinity : config.controlOpeningPerAddress,
     });
+    if (front) {
+      this.#tlsFront = await startMutualTlsFront({
+        ...config.listen,
+        cert: front.cert,
+        key: front.key,
+        clientCa: front.clientCa!,
+        backend: { hostname: "127.0.0.1", port: this.#server.port },
+      });
+    }
+    if (config.metrics) this.#metricsPort = await this.metrics.listen(config.metrics);
     this.#resumeTimer = setInterval(() => {
       this.control.keepResumptionsAlive().catch((error) =>
         log.warn("cannot keep resumption credentials alive", { error })
@@ -242,7 +277,11 @@ export class Hub {
   }
 
   get controlPort(): number {
-    return this.#server?.port ?? 0;
+    return this.#tlsFront?.port ?? this.#server?.port ?? 0;
+  }
+  /** The port of `GET /metrics`, 0 when not served. */
+  get metricsPort(): number {
+    return this.#metricsPort;
   }
   get httpPort(): number {
     return this.#httpPort;
@@ -330,7 +369,9 @@ export class Hub {
     this.#stopTrim();
     await this.#reconciling;
     this.control.closeAll();
+    await this.#tlsFront?.close();
     await this.#server?.close();
+    await this.metrics.close();
     await this.ingress.close();
     await this.#portMaps?.close();
     await this.#probe?.close();

@@ -47,7 +47,9 @@ export {
   RuleError,
   type SyncResult,
   type TrafficKeys,
+  trafficKeySchemas,
   type TrafficRules,
 } from "./rules_sync.ts";
 export { parseDurationMs } from "./duration.ts";
 export { stringifyJson } from "./exact_json.ts";
+export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";

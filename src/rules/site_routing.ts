@@ -47,7 +47,12 @@ export interface SiteLookup {
   site(domain: string): CompiledSite | undefined;
   /** The key authorization for an HTTP-01 token, when a challenge is pending. */
   acmeChallenge(token: string): string | undefined;
+  /** Told of each request a site serves and each upstream it could not reach (metrics). */
+  siteEvent?(domain: string, event: SiteEvent): void;
 }
+
+/** What {@linkcode SiteLookup.siteEvent} is told. */
+export type SiteEvent = "request" | "upstream_error";
 
 /** The upstream of a site: destination+port, else upstreamURL, else null (webRoot or tls). */
 export function upstreamOf(rule: HttpsRule): Upstream | null {
@@ -101,9 +106,11 @@ export async function serveHttpConnection(
         const text = await reader.readHead();
         if (text === null) return;
         head = parseRequestHead(text);
+        // A framing the upstream might read differently (smuggling) is refused up front.
+        requestFraming(head);
       } catch (error) {
         if (!(error instanceof HttpWireError)) throw error;
-        await answer(client, 400, "Bad Request", "bad request\n", false);
+        await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
         return;
       } finally {
         clearTimeout(idle);
@@ -119,7 +126,7 @@ export async function serveHttpConnection(
       if (scheme === "http" && path.startsWith(ACME_CHALLENGE_PREFIX)) {
         const keyAuthorization = sites.acmeChallenge(path.slice(ACME_CHALLENGE_PREFIX.length));
         if (keyAuthorization !== undefined) {
-          await copyBody(reader, DISCARD, requestFraming(head));
+          if (!await discardBody(client, reader, head)) return;
           await answer(client, 200, "OK", keyAuthorization, keepAlive, "text/plain");
           if (!keepAlive) return;
           continue;
@@ -148,6 +155,7 @@ export async function serveHttpConnection(
         return;
       }
       // 3. Upstream, else webRoot.
+      sites.siteEvent?.(host, "request");
       if (site.upstream) {
         const key = `${site.upstream.tls}|${site.upstream.hostname}|${site.upstream.port}`;
         if (upstream && upstream.key !== key) dropUpstream();
@@ -159,6 +167,7 @@ export async function serveHttpConnection(
             try {
               upstream = await dialUpstream(site.upstream, key);
             } catch {
+              sites.siteEvent?.(host, "upstream_error");
               await answer(client, 502, "Bad Gateway", "upstream unreachable\n", false);
               return;
             }
@@ -179,7 +188,7 @@ export async function serveHttpConnection(
         return;
       }
       if (site.rule.webRoot !== "") {
-        await copyBody(reader, DISCARD, requestFraming(head));
+        if (!await discardBody(client, reader, head)) return;
         await serveStatic(client, head, site.rule.webRoot, path, keepAlive);
         if (!keepAlive) return;
         continue;
@@ -192,6 +201,26 @@ export async function serveHttpConnection(
   } finally {
     dropUpstream();
     closeQuietly(client);
+  }
+}
+
+/**
+ * Reads past a request body the engine does not forward.
+ *
+ * @returns false after answering 400 when the body's chunks are malformed
+ */
+async function discardBody(
+  client: ByteStream,
+  reader: BufferedReader,
+  head: RequestHead,
+): Promise<boolean> {
+  try {
+    await copyBody(reader, DISCARD, requestFraming(head));
+    return true;
+  } catch (error) {
+    if (!(error instanceof HttpWireError)) throw error;
+    await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
+    return false;
   }
 }
 

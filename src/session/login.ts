@@ -13,6 +13,7 @@ import {
   type LoginRequest,
   type LoginResponse,
 } from "../protocol/mod.ts";
+import { hubHttpClient, type HubTlsMaterial } from "./hub_tls.ts";
 
 /** The hub refused the credentials (401/403): retrying cannot help. */
 export class LoginRefused extends Error {
@@ -59,6 +60,7 @@ export function retryDelayMs(retryAfter: string | null, random: () => number = M
  *
  * @param endpoint the hub URL, e.g. `https://hub.example.com`
  * @param timeoutMs the whole login's budget, waits after 429 included
+ * @param tls a private CA and a client certificate for the hub, when configured
  * @throws {LoginRefused} on 401 or 403
  * @throws {LoginBusy} when the hub still answers 429 at the end of the budget
  * @throws {Error} on any other failure (network, 5xx, malformed answer): transient
@@ -67,6 +69,7 @@ export async function login(
   endpoint: string,
   request: LoginRequest,
   timeoutMs = 15_000,
+  tls: HubTlsMaterial = {},
   random: () => number = Math.random,
 ): Promise<LoginResult> {
   const deadline = Date.now() + timeoutMs;
@@ -77,6 +80,7 @@ export async function login(
       endpoint,
       resumeToken ? { ...request, resumeToken } : request,
       Math.max(1, deadline - Date.now()),
+      tls,
     );
     if ("token" in attempt) {
       if (attempt.resumeToken) resumeTokens.set(key, attempt.resumeToken);
@@ -103,9 +107,10 @@ async function loginOnce(
   endpoint: string,
   request: LoginRequest,
   timeoutMs: number,
+  tls: HubTlsMaterial,
 ): Promise<Attempt> {
   const url = new URL(LOGIN_PATH, withTrailingSlashless(endpoint));
-  const client = Deno.createHttpClient({});
+  const client = hubHttpClient(tls);
   try {
     const response = await fetch(url, {
       method: "POST",
