@@ -7,7 +7,7 @@ import { DENO, REPO_ROOT } from "../_support/burrow.ts";
 import { stopProcess } from "../_support/netns.ts";
 import { login, TestAgent } from "./_hub_support.ts";
 
-const LIMIT = 160;
+const LIMIT = 200;
 const HEAD_TIMEOUT_MS = 1500;
 
 Deno.test("descriptor exhaustion on the control port: the hub survives, agents stay, it recovers", async () => {

@@ -207,14 +207,15 @@ for (const n of SIZES) {
     const peakRss = await rssMiB(hub.pid);
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     const afterRss = await rssMiB(hub.pid);
+    await new Promise((resolve) => setTimeout(resolve, 18_000));
+    const settledRss = await rssMiB(hub.pid);
     console.log(
       `N=${n} reconnect storm (resumed): connected ${second.connected}, failed ${second.failed}, ` +
         `p50 ${s(second.p50)}, p99 ${s(second.p99)}, max ${s(second.max)}`,
     );
     console.log(
-      `N=${n} hub RSS after the storm: ${peakRss.toFixed(0)} MiB, idle 12 s later ${
-        afterRss.toFixed(0)
-      } MiB`,
+      `N=${n} hub RSS right after the storm ${peakRss.toFixed(0)} MiB, idle 12 s later ` +
+        `${afterRss.toFixed(0)} MiB, 30 s later ${settledRss.toFixed(0)} MiB`,
     );
     console.log(`N=${n} ratio reference p99 / storm p99: ${(first.p99 / second.p99).toFixed(1)}x`);
   } finally {
