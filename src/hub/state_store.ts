@@ -36,6 +36,11 @@ export interface HubStateStore {
   clientByPublicKey(publicKey: string): Awaitable<ClientRecord | null>;
   listClients(): Awaitable<ClientRecord[]>;
   removeClient(id: string): Awaitable<boolean>;
+  // presence: written by the hub that holds the session, read by `hub client list`
+  markOnline(id: string, agentVersion: string): Awaitable<void>;
+  touchClient(id: string): Awaitable<void>;
+  markOffline(id: string): Awaitable<void>;
+  markAllOffline(): Awaitable<void>;
   assignTunnelIp(id: string, cidr: string, reserved: string): Awaitable<string>;
   setPublicKey(id: string, publicKey: string): Awaitable<void>;
 
