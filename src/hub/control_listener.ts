@@ -25,6 +25,7 @@ import {
 import { log } from "../log/mod.ts";
 import { acceptKey, ServerWebSocket } from "./websocket_server.ts";
 import { addressKey } from "./login_gate.ts";
+import { controlConnectionBudget, raiseDescriptorLimit } from "./descriptor_limit.ts";
 
 /** What the control plane decides for a WebSocket request: a refusal, or a socket taker. */
 export type UpgradeDecision = Response | ((socket: ServerWebSocket) => void);
@@ -43,6 +44,11 @@ export interface ControlListenerOptions {
   headTimeoutMs?: number;
   /** Connections of one address still in their opening. @default 256 */
   maxOpeningPerAddress?: number;
+  /**
+   * Connections held at once (openings and sessions); past it a new one is closed at once.
+   * @default from the process's descriptor limit (descriptor_limit.ts)
+   */
+  maxConnections?: number;
   /** Largest request body read. @default 8 KiB */
   maxBodyBytes?: number;
 }
@@ -71,11 +77,15 @@ export class ControlListener {
   /** Connections in their opening (before an answer or an upgrade), per address key. */
   readonly #opening = new Map<string, number>();
   readonly #loop: Promise<void>;
+  readonly #maxConnections: number;
   #closed = false;
   #acceptErrors = 0;
+  #refusedFull = 0;
 
   constructor(options: ControlListenerOptions) {
     this.#options = options;
+    this.#maxConnections = options.maxConnections ??
+      controlConnectionBudget(raiseDescriptorLimit());
     this.#listeners = openSockets(options);
     this.#loop = Promise.all(this.#listeners.map((l) => this.#acceptLoop(l))).then(() => {});
   }
@@ -123,6 +133,14 @@ export class ControlListener {
   }
 
   #serve(conn: Deno.Conn): void {
+    // 2a. Full: the descriptor goes back at once, before the process runs out.
+    if (this.#connections.size >= this.#maxConnections) {
+      if (this.#refusedFull++ % 1000 === 0) {
+        log.warn("control port full: closing new connections", { held: this.#connections.size });
+      }
+      closeQuietly(conn);
+      return;
+    }
     const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
     const key = addressKey(remote);
     const opening = this.#opening.get(key) ?? 0;

@@ -36,7 +36,7 @@ export class LoginBusy extends Error {
   }
 }
 
-/** The newest resumption credential per hub endpoint and client id (memory only). */
+/** The newest resumption credential per hub endpoint, client id and secret (memory only). */
 const resumeTokens = new Map<string, string>();
 
 /** Forgets every resumption credential (tests; a process keeps them until it exits). */
@@ -73,7 +73,9 @@ export async function login(
   random: () => number = Math.random,
 ): Promise<LoginResult> {
   const deadline = Date.now() + timeoutMs;
-  const key = `${withTrailingSlashless(endpoint)}\n${request.olmId}`;
+  // Keyed by the secret too: a credential never stands in for a secret other than the one it
+  // was earned with (a /connect with a new or wrong secret takes the slow path and its answer).
+  const key = `${withTrailingSlashless(endpoint)}\n${request.olmId}\n${request.secret}`;
   while (true) {
     const resumeToken = resumeTokens.get(key);
     const attempt = await loginOnce(

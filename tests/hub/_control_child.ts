@@ -6,7 +6,7 @@ import { startTestHub } from "./_hub_support.ts";
 const [stateDir, headTimeout] = Deno.args;
 const hub = await startTestHub(stateDir, new Map(), {
   controlHeadTimeoutMs: Number(headTimeout),
-  // Descriptors run out before this cap: the test is about surviving that.
+  // The per-address cap would refuse first: the test is about the descriptor budget.
   controlOpeningPerAddress: 100_000,
 });
 const { id, secret } = await hub.store.addClient("squeezed");

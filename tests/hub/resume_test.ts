@@ -2,10 +2,15 @@
 // skips the slow hash; the credential works once, expires, dies with its client; a wrong
 // secret still pays for scrypt; the slow queue is fair across addresses and refuses with a
 // wait; the agent's login() keeps and presents its credential and honours Retry-After.
-import { assert, assertEquals, assertNotEquals } from "../_support/assert.ts";
+import { assert, assertEquals, assertNotEquals, assertRejects } from "../_support/assert.ts";
 import { login, startTestHub } from "./_hub_support.ts";
 import { addressKey, LoginBusy, LoginGate } from "../../src/hub/login_gate.ts";
-import { forgetResumeTokens, login as agentLogin, retryDelayMs } from "../../src/session/login.ts";
+import {
+  forgetResumeTokens,
+  login as agentLogin,
+  LoginRefused,
+  retryDelayMs,
+} from "../../src/session/login.ts";
 
 type TestHub = Awaited<ReturnType<typeof startTestHub>>;
 
@@ -97,6 +102,9 @@ Deno.test("the agent's login keeps its credential per hub and presents it on the
     forgetResumeTokens();
     await agentLogin(base, { olmId: id, secret });
     assertEquals(slowHashes(), 2);
+    // A wrong secret is never carried by the credential earned with the right one.
+    await assertRejects(() => agentLogin(base, { olmId: id, secret: "wrong" }), LoginRefused);
+    assertEquals(slowHashes(), 3);
   });
 });
 
