@@ -6,14 +6,15 @@
 //
 //   1. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
 //   2. drain the TUN ring (a batch);
-//   3. run the PacketEngine's timers when due;
-//   4. after YIELD_AFTER_MS of work, yield so configuration messages run;
-//   5. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
+//   3. run a few queued handshake messages (transport data of the round went first);
+//   4. run the PacketEngine's timers when due;
+//   5. after YIELD_AFTER_MS of work, yield so configuration messages run;
+//   6. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
 
 /// <reference lib="deno.worker" />
 
 import type { Endpoint } from "../crypto/mod.ts";
-import { transportAead } from "./aead_choice.ts";
+import { type AeadName, chooseTransportAead } from "./aead_choice.ts";
 import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
@@ -124,14 +125,20 @@ class EngineShell {
   readonly #yieldChannel = new MessageChannel();
   #yieldResolve: (() => void) | null = null;
 
+  /** Which transport AEAD the engine uses. */
+  readonly aead: AeadName;
+
   constructor(config: EngineConfig) {
     this.output = new LibcOutput(config.tunFd, config.sockets);
+    const choice = chooseTransportAead();
+    if (choice.error) report({ type: "error", message: choice.error });
+    this.aead = choice.name;
     this.engine = new PacketEngine({
       mtu: config.mtu,
       privateKey: config.privateKey,
       listenPort: config.sockets.port,
       random: (dst) => crypto.getRandomValues(dst),
-      aead: transportAead(),
+      aead: choice.aead,
       reportForeign: config.reportForeign,
       now: performance.now(),
     }, this.output);
@@ -164,6 +171,7 @@ class EngineShell {
       let work = 0;
       for (let i = 0; i < this.udpRings.length; i++) work += this.#drainUdp(this.udpRings[i], now);
       work += this.#drainTun(now);
+      work += engine.processHandshakes(now);
       if (now >= engine.nextDeadline()) engine.runTimers(now);
       if (work > 0) {
         if (now - lastYield > YIELD_AFTER_MS) {
@@ -191,7 +199,7 @@ class EngineShell {
   }
 
   #anyAvailable(): boolean {
-    if (this.tunRing.available() > 0) return true;
+    if (this.tunRing.available() > 0 || this.engine.handshakes.depth > 0) return true;
     for (const ring of this.udpRings) if (ring.available() > 0) return true;
     return false;
   }
@@ -227,7 +235,6 @@ class EngineShell {
       this.engine.datagramFromNetwork(ring.bytes.subarray(offset, offset + length), from, now);
     }
     if (count > 0) ring.release(count);
-    this.engine.endNetworkBatch(now);
     return count;
   }
 
@@ -275,7 +282,7 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
         finished = engine.loop().catch((error) => {
           report({ type: "error", message: String(error?.stack ?? error) });
         });
-        report({ type: "started", publicKey: engine.engine.wg.publicKey });
+        report({ type: "started", publicKey: engine.engine.wg.publicKey, aead: engine.aead });
         break;
       }
       case "apply": {

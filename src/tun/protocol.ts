@@ -57,7 +57,8 @@ export type EngineRequest =
 
 /** Engine Worker -> main thread. */
 export type EngineReport =
-  | { type: "started"; publicKey: Uint8Array | null }
+  /** `aead`: the transport AEAD chosen (aead_choice.ts), for logs and tests. */
+  | { type: "started"; publicKey: Uint8Array | null; aead: string }
   | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
   | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
   | { type: "error"; message: string }

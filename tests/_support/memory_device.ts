@@ -13,7 +13,9 @@ import type { MemoryUdpSocket } from "./memory_udp.ts";
 /** Fake Unix time of fake monotonic 0, so handshake timestamps grow with the fake clock. */
 const WALL_AT_ZERO_MS = 1_700_000_000_000;
 /** Rounds of pump before it gives up: a ping-pong that never settles is a bug. */
-const MAX_PUMP_ROUNDS = 1000;
+const MAX_PUMP_ROUNDS = 10_000;
+/** Datagrams one step takes from the socket, as the Worker shell takes from a receive ring. */
+export const RECEIVE_BATCH = 32;
 
 /** A fake clock shared by the devices of one test (monotonic ms). */
 export class FakeClock {
@@ -85,21 +87,22 @@ export class MemoryDevice implements EngineOutput {
   }
 
   /**
-   * One round of the Worker shell's loop: what waits in the socket, then in the TUN, goes to the
-   * engine, then due timers fire. Returns how many packets there were.
+   * One round of the Worker shell's loop: what waits in the socket (in receive batches of BATCH),
+   * then in the TUN, goes to the engine, then a few queued handshakes run, then due timers fire.
+   * Returns how much work there was (packets and handshakes).
    */
   step(): number {
     const now = this.clock.now;
     let work = 0;
-    const inbox = this.socket.inbox.splice(0);
+    const inbox = this.socket.inbox.splice(0, RECEIVE_BATCH);
     for (const datagram of inbox) {
       this.engine.datagramFromNetwork(datagram.data, datagram.from, now);
     }
-    this.engine.endNetworkBatch(now);
     work += inbox.length;
     const packets = this.tun.outbound.splice(0);
     for (const packet of packets) this.engine.packetFromTun(packet, now);
     work += packets.length;
+    work += this.engine.processHandshakes(now);
     this.tick();
     return work;
   }
