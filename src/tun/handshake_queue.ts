@@ -4,8 +4,10 @@
 // round, after the transport data of that round. So data keeps flowing while handshakes wait,
 // and a flood shows as depth: once the queue holds more than an eighth of its capacity the device
 // is under load (initiations need a cookie, mac2, before any Diffie-Hellman) and stays so for a
-// second after the depth was last seen that high. Junk mixed into a flood cannot hide it: the
-// depth counts only well-formed handshake messages, whatever else shares their receive batches.
+// second after the depth was last seen that high, and for as long as handshake messages keep
+// arriving at that many per second: under load they are cheap and the queue empties fast, which
+// must not end the defence while the flood goes on. Junk mixed into a flood cannot hide it: only
+// well-formed handshake messages count, whatever else shares their receive batches.
 
 import type { Endpoint } from "../crypto/mod.ts";
 
@@ -26,6 +28,9 @@ export class HandshakeQueue {
   #head = 0;
   #depth = 0;
   #underLoadUntil = -Infinity;
+  /** Start of the current one-second window and the messages pushed in it. */
+  #windowStart = -Infinity;
+  #arrivals = 0;
   readonly #taken: { message: Uint8Array; from: Endpoint } = {
     message: new Uint8Array(0),
     from: { address: "", port: 0 },
@@ -53,15 +58,25 @@ export class HandshakeQueue {
     this.#lengths[slot] = message.length;
     this.#senders[slot] = from;
     this.#depth++;
+    this.#arrivals++;
     return true;
   }
 
   /**
    * Whether the device is under load now, judged by the depth before the next message is taken:
-   * at UNDER_LOAD_DEPTH or more, or within UNDER_LOAD_HOLD_MS of when it last was.
+   * at UNDER_LOAD_DEPTH or more, or within UNDER_LOAD_HOLD_MS of when it last was; while under
+   * load at some point of a window of UNDER_LOAD_HOLD_MS, UNDER_LOAD_DEPTH arrivals or more in it
+   * extend it.
    */
   underLoad(now: number): boolean {
     if (this.#depth >= UNDER_LOAD_DEPTH) this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
+    if (now - this.#windowStart >= UNDER_LOAD_HOLD_MS) {
+      if (this.#underLoadUntil > this.#windowStart && this.#arrivals >= UNDER_LOAD_DEPTH) {
+        this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
+      }
+      this.#windowStart = now;
+      this.#arrivals = 0;
+    }
     return now < this.#underLoadUntil;
   }
 

@@ -44,7 +44,7 @@ import { HandshakeQueue } from "./handshake_queue.ts";
  * Queued handshake messages run per round when calm: each may cost a Diffie-Hellman, and the
  * round's data should not wait long behind them.
  */
-export const HANDSHAKES_PER_ROUND = 4;
+export const HANDSHAKES_PER_ROUND = 2;
 /** Per round under load, when most of them cost only a mac check and a cookie reply. */
 export const HANDSHAKES_PER_ROUND_UNDER_LOAD = 64;
 /** The exact size of each handshake message type (index: the type). */

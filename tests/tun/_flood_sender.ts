@@ -22,12 +22,10 @@ for (let i = 0; i < POOL; i++) {
   macs.addMacs(initiation, 0);
   initiations.push(initiation);
 }
-// Junk: noise, a handshake type with the wrong size, transport data under an unknown index.
-const junk = [
-  crypto.getRandomValues(new Uint8Array(100)),
-  Uint8Array.from([MESSAGE_INITIATION, 0, 0, 0, ...crypto.getRandomValues(new Uint8Array(140))]),
-  Uint8Array.from([4, 0, 0, 0, ...crypto.getRandomValues(new Uint8Array(60))]),
-];
+// Junk: noise that is no WireGuard message, and transport data under an index nobody holds.
+const noise = crypto.getRandomValues(new Uint8Array(100));
+noise[0] = 0x45; // an IPv4-looking first byte: type 69, foreign
+const junk = [noise, Uint8Array.from([4, 0, 0, 0, ...crypto.getRandomValues(new Uint8Array(60))])];
 
 const socket = Deno.listenDatagram({ transport: "udp", hostname: bind, port: 0 });
 const to: Deno.NetAddr = { transport: "udp", hostname: target, port: Number(port) };
@@ -47,7 +45,9 @@ while (performance.now() < end) {
   due = Math.floor((performance.now() - started) / 1000 * Number(rate));
   const sends: Promise<number>[] = [];
   while (sentInitiations < due && sends.length < perTick * 4 * (1 + junkPerInitiation)) {
-    for (let j = 0; j < junkPerInitiation; j++) sends.push(socket.send(junk[sentJunk++ % 3], to));
+    for (let j = 0; j < junkPerInitiation; j++) {
+      sends.push(socket.send(junk[sentJunk++ % junk.length], to));
+    }
     sends.push(socket.send(initiations[sentInitiations++ % POOL], to));
   }
   await Promise.allSettled(sends);

@@ -10,7 +10,7 @@ import { createPair, type Implementation, pingUntilAnswered, REPO_ROOT } from ".
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 const RATE = Number(Deno.env.get("BENCH_FLOOD_RATE") ?? "4000");
-const JUNK_PER_INITIATION = 2;
+const JUNK_PER_INITIATION = 5;
 const PING_INTERVAL_S = 0.05;
 
 interface Figures {

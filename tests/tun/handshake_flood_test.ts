@@ -12,6 +12,12 @@ import {
   MESSAGE_TRANSPORT,
 } from "../../src/crypto/mod.ts";
 import { CookieGenerator } from "../../src/crypto/cookie.ts";
+import {
+  HANDSHAKE_QUEUE_CAPACITY,
+  HandshakeQueue,
+  UNDER_LOAD_DEPTH,
+  UNDER_LOAD_HOLD_MS,
+} from "../../src/tun/handshake_queue.ts";
 import { icmpEcho, icmpEchoReplyTo, readIcmpEcho } from "../_support/ip_packets.ts";
 import { FakeClock, MemoryDevice, pump, RECEIVE_BATCH } from "../_support/memory_device.ts";
 import { memoryUdpPair, type MemoryUdpSocket } from "../_support/memory_udp.ts";
@@ -22,7 +28,7 @@ const ATTACKER = { address: "203.0.113.9", port: 4000 };
 const INNER_A = "10.9.0.1";
 const INNER_B = "10.9.0.2";
 const FLOOD_INITIATIONS = 600;
-const JUNK_PER_INITIATION = 2;
+const JUNK_PER_INITIATION = 5;
 
 function setup() {
   const clock = new FakeClock();
@@ -124,4 +130,29 @@ Deno.test("during a flood a peer without a session completes its handshake throu
   pump(a, b);
   assertEquals(readIcmpEcho(b.tun.take()!)?.sequence, 1, "the staged ping arrived");
   assertEquals(cookiesToA(), 1, "the retransmit carried a valid mac2");
+});
+
+Deno.test("the handshake queue is under load from 1/8 depth, held 1 s, and while arrivals go on", () => {
+  const queue = new HandshakeQueue();
+  const message = new Uint8Array(INITIATION_BYTES);
+  const fill = (count: number) => {
+    for (let i = 0; i < count; i++) queue.push(message, ATTACKER);
+  };
+  const drain = () => {
+    while (queue.shift()) { /* taken */ }
+  };
+  fill(UNDER_LOAD_DEPTH - 1);
+  assert(!queue.underLoad(0), "below an eighth of the capacity: calm");
+  fill(1);
+  assert(queue.underLoad(0), "at an eighth: under load");
+  drain();
+  assert(queue.underLoad(UNDER_LOAD_HOLD_MS - 1), "held after the queue emptied");
+  fill(UNDER_LOAD_DEPTH); // the flood goes on, answered as fast as it comes
+  drain();
+  assert(queue.underLoad(UNDER_LOAD_HOLD_MS), "a second of arrivals extends the hold");
+  assert(queue.underLoad(2 * UNDER_LOAD_HOLD_MS - 1));
+  assert(!queue.underLoad(2 * UNDER_LOAD_HOLD_MS), "a quiet second ends it");
+  fill(HANDSHAKE_QUEUE_CAPACITY + 1);
+  assertEquals(queue.depth, HANDSHAKE_QUEUE_CAPACITY);
+  assertEquals(queue.dropped, 1, "beyond the capacity messages are dropped");
 });
