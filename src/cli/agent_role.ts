@@ -6,7 +6,7 @@ import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
-import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
+import type { DaemonConfig } from "../agent/mod.ts";
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
   {
@@ -173,6 +173,8 @@ export const agentRole: Role = {
   flags: AGENT_FLAGS,
   async run(flags, args) {
     const config = daemonConfig(flags);
+    // Loaded here, not at start: the hub and wg roles never pay for the agent's modules.
+    const { pendingUpdate, runDaemon, runUpdate } = await import("../agent/mod.ts");
     const update = pendingUpdate(config.stateDir);
     if (update) return await runUpdate(update, ["agent", ...args]);
     return await runDaemon(config);

@@ -5,8 +5,7 @@ import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
-import { createWireguardGoDevice, Hub, HubStore, type TunnelFactory } from "../hub/mod.ts";
-import { createDevice } from "../tun/mod.ts";
+import type { Hub, TunnelFactory } from "../hub/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
   {
@@ -125,6 +124,9 @@ export const hubRole: Role = {
   run: runHub,
 };
 
+/** The hub's modules, loaded when the hub runs: the agent and wg roles never pay for them. */
+const hubModule = () => import("../hub/mod.ts");
+
 async function runHub(flags: Flags): Promise<number> {
   const [command, ...rest] = flags.positionals;
   if (command === "client") return await runClientCommand(flags, rest);
@@ -135,6 +137,7 @@ async function runHub(flags: Flags): Promise<number> {
 async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
+  const { HubStore } = await hubModule();
   if (action === "add") {
     if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
     const store = HubStore.open(stateDir);
@@ -188,9 +191,10 @@ async function serve(flags: Flags): Promise<number> {
   if (Boolean(cert) !== Boolean(key)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  const { createWireguardGoDevice, Hub } = await hubModule();
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
-    : createDevice;
+    : (await import("../tun/mod.ts")).createDevice;
   let hub: Hub;
   try {
     hub = await Hub.start({

@@ -2,7 +2,8 @@
 // the session: the interface and its peers, the Step every call returns, the pluggable transport
 // AEAD, the allowed-IPs table, Curve25519 key helpers and the protocol constants.
 // The node:crypto AEAD (./aead_native.ts) is the device's fallback for the hot path when
-// libsodium (src/tun/aead_sodium.ts, built on the raw seal/open types here) is missing.
+// libsodium (src/tun/aead_sodium.ts, built on the raw seal/open types here) is missing; it is
+// loaded only then, since node:crypto alone adds about 9 MiB to an isolate.
 
 export { WgInterface, type WgInterfaceOptions } from "./interface.ts";
 export { type Endpoint, Peer } from "./peer.ts";
@@ -17,7 +18,7 @@ export {
   type TransportAead,
   transportAeadOf,
 } from "./aead.ts";
-export { createNativeTransportAead } from "./aead_native.ts";
+export { loadNativeTransportAead } from "./aead_native_loader.ts";
 export { AllowedIps } from "./allowed_ips.ts";
 export {
   clampPrivateKey,

@@ -5,8 +5,8 @@
 // run without native code or to compare.
 
 import {
-  createNativeTransportAead,
   createNobleTransportAead,
+  loadNativeTransportAead,
   type TransportAead,
 } from "../crypto/mod.ts";
 import { loadSodiumTransportAead } from "./aead_sodium.ts";
@@ -18,20 +18,9 @@ export type AeadName = typeof AEAD_NAMES[number];
 /** The environment variable that starts the choice lower in AEAD_NAMES. */
 export const AEAD_ENV = "BURROW_AEAD";
 
-/** A working node:crypto AEAD, or null when this runtime lacks chacha20-poly1305. */
-function nodeCrypto(): TransportAead | null {
-  try {
-    const aead = createNativeTransportAead();
-    aead.seal(new Uint8Array(32), 0, new Uint8Array(0), new Uint8Array(16));
-    return aead;
-  } catch {
-    return null;
-  }
-}
-
-const LOADERS: Record<AeadName, () => TransportAead | null> = {
+const LOADERS: Record<AeadName, () => TransportAead | null | Promise<TransportAead | null>> = {
   libsodium: () => loadSodiumTransportAead(),
-  "node:crypto": nodeCrypto,
+  "node:crypto": loadNativeTransportAead,
   noble: createNobleTransportAead,
 };
 
@@ -47,7 +36,7 @@ export interface AeadChoice {
  * The fastest transport AEAD that loads, starting at `from` (default: BURROW_AEAD when set, else
  * libsodium).
  */
-export function chooseTransportAead(from?: AeadName): AeadChoice {
+export async function chooseTransportAead(from?: AeadName): Promise<AeadChoice> {
   let start: AeadName = "libsodium";
   let error: string | undefined;
   if (from) start = from;
@@ -61,7 +50,7 @@ export function chooseTransportAead(from?: AeadName): AeadChoice {
     }
   }
   for (const name of AEAD_NAMES.slice(AEAD_NAMES.indexOf(start))) {
-    const aead = LOADERS[name]();
+    const aead = await LOADERS[name]();
     if (aead) return { name, aead, error };
   }
   return { name: "noble", aead: createNobleTransportAead(), error };

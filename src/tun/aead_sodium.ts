@@ -153,7 +153,7 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
  *
  * @example Hand it to the engine, falling back to node:crypto
  * ```ts
- * const aead = loadSodiumTransportAead() ?? createNativeTransportAead();
+ * const aead = loadSodiumTransportAead() ?? createNobleTransportAead();
  * ```
  */
 export function loadSodiumTransportAead(path = LIBSODIUM): TransportAead | null {

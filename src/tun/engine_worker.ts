@@ -9,12 +9,15 @@
 //   3. run a few queued handshake messages (transport data of the round went first);
 //   4. run the PacketEngine's timers when due;
 //   5. after YIELD_AFTER_MS of work, yield so configuration messages run;
-//   6. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
+//   6. with nothing to do, block on the doorbell until a reader rings or the next timer, at most
+//      IDLE_SLICE_MS at a time: a blocking wait wakes on the reader's futex at once (an async one
+//      would wait for an event-loop task, which costs round-trip time on a busy machine); after
+//      a slice without a ring, yield so configuration messages run.
 
 /// <reference lib="deno.worker" />
 
 import type { Endpoint } from "../crypto/mod.ts";
-import { type AeadName, chooseTransportAead } from "./aead_choice.ts";
+import { type AeadChoice, type AeadName, chooseTransportAead } from "./aead_choice.ts";
 import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
@@ -27,8 +30,8 @@ import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
 const BATCH = 32;
 /** Longest run of work before yielding to the event loop (configuration messages). */
 const YIELD_AFTER_MS = 4;
-/** Longest sleep without a timer due, so a lost wake-up costs at most this. */
-const MAX_SLEEP_MS = 1000;
+/** Longest blocking wait on the doorbell: configuration messages wait at most this when idle. */
+const IDLE_SLICE_MS = 20;
 
 function report(message: EngineReport, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
@@ -128,10 +131,8 @@ class EngineShell {
   /** Which transport AEAD the engine uses. */
   readonly aead: AeadName;
 
-  constructor(config: EngineConfig) {
+  constructor(config: EngineConfig, choice: AeadChoice) {
     this.output = new LibcOutput(config.tunFd, config.sockets);
-    const choice = chooseTransportAead();
-    if (choice.error) report({ type: "error", message: choice.error });
     this.aead = choice.name;
     this.engine = new PacketEngine({
       mtu: config.mtu,
@@ -186,8 +187,10 @@ class EngineShell {
         continue;
       }
       const untilTimer = engine.nextDeadline() - performance.now();
-      await this.bell.sleep(seen, Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer)));
-      lastYield = performance.now();
+      if (!this.bell.wait(seen, Math.max(0, Math.min(IDLE_SLICE_MS, untilTimer)))) {
+        await this.#yield();
+        lastYield = performance.now();
+      }
     }
     this.#yieldChannel.port1.close();
     this.#yieldChannel.port2.close();
@@ -273,18 +276,30 @@ function shutdown(): void {
   (finished ?? Promise.resolve()).finally(exit);
 }
 
-self.onmessage = (event: MessageEvent<EngineRequest>) => {
-  const message = event.data;
+/** Settles once "start" was handled: later messages wait for it (choosing the AEAD is async). */
+let ready: Promise<void> = Promise.resolve();
+
+async function start(config: EngineConfig): Promise<void> {
+  const choice = await chooseTransportAead();
+  if (choice.error) report({ type: "error", message: choice.error });
+  engine = new EngineShell(config, choice);
+  finished = engine.loop().catch((error) => {
+    report({ type: "error", message: String(error?.stack ?? error) });
+  });
+  report({ type: "started", publicKey: engine.engine.wg.publicKey, aead: engine.aead });
+}
+
+function handle(message: EngineRequest): void {
   try {
     switch (message.type) {
-      case "start": {
-        engine = new EngineShell(message.config);
-        finished = engine.loop().catch((error) => {
-          report({ type: "error", message: String(error?.stack ?? error) });
+      case "start":
+        ready = start(message.config).catch((error) => {
+          report({
+            type: "error",
+            message: error instanceof Error ? error.message : String(error),
+          });
         });
-        report({ type: "started", publicKey: engine.engine.wg.publicKey, aead: engine.aead });
         break;
-      }
       case "apply": {
         if (!engine) throw new Error("apply before start");
         const errno = engine.apply(message.change, message.sockets);
@@ -310,4 +325,10 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
     }
     report({ type: "error", message: text });
   }
+}
+
+self.onmessage = (event: MessageEvent<EngineRequest>) => {
+  const message = event.data;
+  if (message.type === "start") handle(message);
+  else ready = ready.then(() => handle(message));
 };

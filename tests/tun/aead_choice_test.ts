@@ -6,12 +6,12 @@ import { AEAD_ENV, chooseTransportAead } from "../../src/tun/aead_choice.ts";
 import { loadSodium, loadSodiumTransportAead } from "../../src/tun/aead_sodium.ts";
 import { createNobleTransportAead } from "../../src/crypto/mod.ts";
 
-function withEnv<T>(value: string | undefined, run: () => T): T {
+async function withEnv<T>(value: string | undefined, run: () => Promise<T>): Promise<T> {
   const before = Deno.env.get(AEAD_ENV);
   if (value === undefined) Deno.env.delete(AEAD_ENV);
   else Deno.env.set(AEAD_ENV, value);
   try {
-    return run();
+    return await run();
   } finally {
     if (before === undefined) Deno.env.delete(AEAD_ENV);
     else Deno.env.set(AEAD_ENV, before);
@@ -31,23 +31,23 @@ function agreesWithNoble(aead: ReturnType<typeof createNobleTransportAead>): boo
     back.subarray(0, 1420).every((b, i) => b === packet[i]);
 }
 
-Deno.test("libsodium is chosen first when installed, and seals like @noble", () => {
-  const choice = withEnv(undefined, () => chooseTransportAead());
+Deno.test("libsodium is chosen first when installed, and seals like @noble", async () => {
+  const choice = await withEnv(undefined, () => chooseTransportAead());
   assertEquals(choice.name, "libsodium");
   assertEquals(choice.error, undefined);
   assert(agreesWithNoble(choice.aead));
 });
 
-Deno.test("BURROW_AEAD forces node:crypto or the pure @noble path", () => {
+Deno.test("BURROW_AEAD forces node:crypto or the pure @noble path", async () => {
   for (const name of ["node:crypto", "noble"] as const) {
-    const choice = withEnv(name, () => chooseTransportAead());
+    const choice = await withEnv(name, () => chooseTransportAead());
     assertEquals(choice.name, name);
     assert(agreesWithNoble(choice.aead));
   }
 });
 
-Deno.test("an unknown BURROW_AEAD is reported and the default order used", () => {
-  const choice = withEnv("rot13", () => chooseTransportAead());
+Deno.test("an unknown BURROW_AEAD is reported and the default order used", async () => {
+  const choice = await withEnv("rot13", () => chooseTransportAead());
   assertEquals(choice.name, "libsodium");
   assert(choice.error?.includes("BURROW_AEAD must be one of libsodium, node:crypto, noble"));
 });

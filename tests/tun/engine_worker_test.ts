@@ -31,6 +31,7 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
     );
     const report = await started;
     assertEquals(report.type === "started" && report.publicKey, publicKeyOf(privateKey));
+    assertEquals(report.type === "started" && report.aead, "libsodium", "the fastest AEAD");
     const peerKey = publicKeyOf(generatePrivateKey());
     const applied = next(worker, "applied");
     worker.postMessage(
@@ -64,6 +65,38 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
     worker.postMessage({ type: "shutdown" } satisfies EngineRequest);
     assertEquals((await stopped).type, "stopped");
   } finally {
+    worker.terminate();
+    closeUdpSockets(sockets);
+  }
+});
+
+Deno.test("BURROW_AEAD=noble makes the engine worker seal with the pure @noble AEAD", async () => {
+  const sockets = openUdpSockets(0);
+  Deno.env.set("BURROW_AEAD", "noble"); // Workers read the process environment
+  const worker = startWorker("engine_worker.ts");
+  try {
+    const started = next(worker, "started");
+    worker.postMessage(
+      {
+        type: "start",
+        config: {
+          tunFd: -1,
+          mtu: 1420,
+          tunRing: PacketRing.create(8, 2048).buffer,
+          bell: new Doorbell().buffer,
+          sockets: { ...sockets, ring4: PacketRing.create(8, 2048).buffer, ring6: null },
+          privateKey: generatePrivateKey(),
+          reportForeign: false,
+        },
+      } satisfies EngineRequest,
+    );
+    const report = await started;
+    assertEquals(report.type === "started" && report.aead, "noble");
+    const stopped = next(worker, "stopped");
+    worker.postMessage({ type: "shutdown" } satisfies EngineRequest);
+    await stopped;
+  } finally {
+    Deno.env.delete("BURROW_AEAD");
     worker.terminate();
     closeUdpSockets(sockets);
   }
