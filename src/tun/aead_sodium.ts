@@ -7,15 +7,7 @@
 // Each thread that seals opens its own handle (loadSodiumTransportAead); null when the library is
 // missing, so the device falls back (aead_choice.ts).
 
-import {
-  openedLength,
-  type RawOpen,
-  type RawSeal,
-  sealedLength,
-  TAG_BYTES,
-  type TransportAead,
-  transportAeadOf,
-} from "../crypto/mod.ts";
+import * as core from "../crypto/mod.ts";
 
 /** The shared object Debian's libsodium23 installs. */
 export const LIBSODIUM = "libsodium.so.23";
@@ -87,8 +79,8 @@ interface AeadCalls {
 
 /** The raw seal/open pair over one libsodium handle (explicit nonce, optional AD). */
 export interface SodiumAead {
-  seal: RawSeal;
-  open: RawOpen;
+  seal: core.RawSeal;
+  open: core.RawOpen;
   /** Closes the library handle; the functions must not be called afterwards. */
   close(): void;
 }
@@ -112,8 +104,8 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
   const calls = library.symbols as unknown as AeadCalls;
   const encrypt = calls.crypto_aead_chacha20poly1305_ietf_encrypt_detached;
   const decrypt = calls.crypto_aead_chacha20poly1305_ietf_decrypt_detached;
-  const seal: RawSeal = (key, nonce, aad, plaintext, out) => {
-    const length = sealedLength(plaintext, out);
+  const seal: core.RawSeal = (key, nonce, aad, plaintext, out) => {
+    const length = core.sealedLength(plaintext, out);
     const body = plaintext.length;
     encrypt(
       out,
@@ -129,15 +121,15 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
     );
     return length;
   };
-  const open: RawOpen = (key, nonce, aad, ciphertext, out) => {
-    const length = openedLength(ciphertext, out);
+  const open: core.RawOpen = (key, nonce, aad, ciphertext, out) => {
+    const length = core.openedLength(ciphertext, out);
     if (length < 0) return -1;
     const result = decrypt(
       out,
       null,
       ciphertext,
       length,
-      ciphertext.subarray(length, length + TAG_BYTES),
+      ciphertext.subarray(length, length + core.TAG_BYTES),
       aad,
       aad ? aad.length : 0,
       nonce,
@@ -156,7 +148,7 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
  * const aead = loadSodiumTransportAead() ?? createNobleTransportAead();
  * ```
  */
-export function loadSodiumTransportAead(path = LIBSODIUM): TransportAead | null {
+export function loadSodiumTransportAead(path = LIBSODIUM): core.TransportAead | null {
   const sodium = loadSodium(path);
-  return sodium ? transportAeadOf(sodium.seal, sodium.open) : null;
+  return sodium ? core.transportAeadOf(sodium.seal, sodium.open) : null;
 }

@@ -3,12 +3,12 @@
 // clock the test sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
 // between devices until the network is quiet; `advance` moves time and fires due timers.
 
-import { type Endpoint, keyToBase64 } from "../../src/crypto/mod.ts";
 import { type EngineOutput, PacketEngine } from "../../src/tun/mod.ts";
 import { UapiApplier } from "../../src/tun/uapi_apply.ts";
 import type { UapiPeerChange } from "../../src/tun/uapi.ts";
+import { type Endpoint, generatePrivateKey, keyToBase64 } from "../../src/crypto/mod.ts";
 import { MemoryTun } from "./memory_tun.ts";
-import type { MemoryUdpSocket } from "./memory_udp.ts";
+import { type MemoryNetwork, memoryUdpPair, type MemoryUdpSocket } from "./memory_udp.ts";
 
 /** Fake Unix time of fake monotonic 0, so handshake timestamps grow with the fake clock. */
 const WALL_AT_ZERO_MS = 1_700_000_000_000;
@@ -131,4 +131,31 @@ export function advance(clock: FakeClock, ms: number, devices: MemoryDevice[], s
     for (const device of devices) device.tick();
     pump(...devices);
   }
+}
+
+/** The outer (UDP) and inner (tunnel) addresses of {@link twoMemoryDevices}. */
+export const PAIR = {
+  a: { address: "192.0.2.1", port: 51820 },
+  b: { address: "198.51.100.2", port: 51821 },
+  innerA: "10.9.0.1",
+  innerB: "10.9.0.2",
+} as const;
+
+/**
+ * Devices A and B on one MemoryNetwork and one clock, each the other's peer; A knows B's
+ * endpoint, B learns A's from the handshake.
+ */
+export function twoMemoryDevices(): {
+  clock: FakeClock;
+  network: MemoryNetwork;
+  a: MemoryDevice;
+  b: MemoryDevice;
+} {
+  const clock = new FakeClock();
+  const { network, a: socketA, b: socketB } = memoryUdpPair(PAIR.a, PAIR.b);
+  const a = new MemoryDevice(socketA, clock, generatePrivateKey());
+  const b = new MemoryDevice(socketB, clock, generatePrivateKey());
+  a.setPeer({ publicKey: b.publicKey, endpoint: PAIR.b, allowedIps: [`${PAIR.innerB}/32`] });
+  b.setPeer({ publicKey: a.publicKey, allowedIps: [`${PAIR.innerA}/32`] });
+  return { clock, network, a, b };
 }

@@ -13,13 +13,8 @@ const RATE = Number(Deno.env.get("BENCH_FLOOD_RATE") ?? "4000");
 const JUNK_PER_INITIATION = 5;
 const PING_INTERVAL_S = 0.05;
 
-interface Figures {
-  lossPercent: number;
-  initiations: number;
-  cookies: number;
-}
-
-async function measure(implementation: Implementation, net: number): Promise<Figures> {
+/** Ping loss of the legitimate peer, and initiations sent and cookie replies seen by the attacker. */
+async function measure(implementation: Implementation, net: number) {
   const pair = await createPair(implementation, "wireguard-go", { net });
   try {
     const { a, b } = pair;
@@ -54,7 +49,11 @@ async function measure(implementation: Implementation, net: number): Promise<Fig
       const loss = Number(/([\d.]+)% packet loss/.exec(ping.stdout)?.[1] ?? NaN);
       const output = new TextDecoder().decode((await flooder.output()).stdout);
       const sent = JSON.parse(output.trim().split("\n").pop()!);
-      return { lossPercent: loss, initiations: sent.initiations, cookies: sent.cookies };
+      return {
+        lossPercent: loss,
+        initiations: sent.initiations as number,
+        cookies: sent.cookies as number,
+      };
     } finally {
       await stopProcess(flooder);
     }
@@ -62,6 +61,8 @@ async function measure(implementation: Implementation, net: number): Promise<Fig
     await pair.destroy();
   }
 }
+
+type Figures = Awaited<ReturnType<typeof measure>>;
 
 if (import.meta.main) {
   const capability = netnsCapability();

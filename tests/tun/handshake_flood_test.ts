@@ -19,26 +19,24 @@ import {
   UNDER_LOAD_HOLD_MS,
 } from "../../src/tun/handshake_queue.ts";
 import { icmpEcho, icmpEchoReplyTo, readIcmpEcho } from "../_support/ip_packets.ts";
-import { FakeClock, MemoryDevice, pump, RECEIVE_BATCH } from "../_support/memory_device.ts";
-import { memoryUdpPair, type MemoryUdpSocket } from "../_support/memory_udp.ts";
+import {
+  type MemoryDevice,
+  PAIR,
+  pump,
+  RECEIVE_BATCH,
+  twoMemoryDevices,
+} from "../_support/memory_device.ts";
+import type { MemoryUdpSocket } from "../_support/memory_udp.ts";
 
-const A = { address: "192.0.2.1", port: 51820 };
-const B = { address: "198.51.100.2", port: 51821 };
+const { a: A, b: B, innerA: INNER_A, innerB: INNER_B } = PAIR;
 const ATTACKER = { address: "203.0.113.9", port: 4000 };
-const INNER_A = "10.9.0.1";
-const INNER_B = "10.9.0.2";
 const FLOOD_INITIATIONS = 600;
 const JUNK_PER_INITIATION = 5;
 
+/** A and B (PAIR) and an attacker's socket on their network. */
 function setup() {
-  const clock = new FakeClock();
-  const { network, a: socketA, b: socketB } = memoryUdpPair(A, B);
-  const a = new MemoryDevice(socketA, clock, generatePrivateKey());
-  const b = new MemoryDevice(socketB, clock, generatePrivateKey());
-  a.setPeer({ publicKey: b.publicKey, endpoint: B, allowedIps: [`${INNER_B}/32`] });
-  b.setPeer({ publicKey: a.publicKey, allowedIps: [`${INNER_A}/32`] });
-  const attacker = network.bind(ATTACKER);
-  return { clock, network, a, b, attacker };
+  const devices = twoMemoryDevices();
+  return { ...devices, attacker: devices.network.bind(ATTACKER) };
 }
 
 /** Junk of every kind a flood mixes in: wrong sizes of handshake types, unknown transport, noise. */

@@ -5,15 +5,7 @@
 // Worker is visible. Run: deno run -A --unstable-net tests/tun/idle_rss_bench.ts
 
 import { requireBenchSetup } from "../_support/bench.ts";
-import {
-  addHubClient,
-  DENO,
-  hubEndpoint,
-  loginFlags,
-  startAgent,
-  startHub,
-  unixSocketApi,
-} from "../_support/burrow.ts";
+import * as burrow from "../_support/burrow.ts";
 import { NetnsGroup, run, spawn, stopProcess, uniqueSuffix, waitFor } from "../_support/netns.ts";
 import { createRulesTopology, HUB_A } from "../rules/_topology.ts";
 
@@ -43,12 +35,12 @@ const children: Deno.ChildProcess[] = [];
 try {
   const { hub: hubNs, agents: [agentNs] } = await createRulesTopology(namespaces, "bir", 1);
   // The reference: a bare Deno idling for as long.
-  const bare = spawn([DENO, "eval", "setTimeout(() => {}, 600000)"]);
+  const bare = spawn([burrow.DENO, "eval", "setTimeout(() => {}, 600000)"]);
   children.push(bare);
 
   const hubState = `${dir}/hub`;
-  const cred = await addHubClient(hubState, "idle");
-  const hub = await startHub(hubNs, agentNs, {
+  const credentials = await burrow.addHubClient(hubState, "idle");
+  const hub = await burrow.startHub(hubNs, agentNs, {
     stateDir: hubState,
     publicHost: HUB_A,
     interface: `birh${suffix}`,
@@ -56,23 +48,19 @@ try {
     logLevel: "warn",
   });
   children.push(hub);
-  const socket = `${dir}/agent.sock`;
-  const agent = startAgent(agentNs, {
-    stateDir: `${dir}/agent`,
-    socket,
+  const login = burrow.loginFlags(burrow.hubEndpoint(HUB_A), credentials);
+  const agentDir = `${dir}/agent`;
+  const agent = burrow.startAgent(agentNs, {
+    args: ["--log-level", "warn", ...login],
     interface: `bira${suffix}`,
-    args: [...loginFlags(hubEndpoint(HUB_A), cred), "--log-level", "warn"],
+    socket: `${agentDir}.sock`,
+    stateDir: agentDir,
   });
   children.push(agent);
-  const api = unixSocketApi(socket);
-  await waitFor(
-    "agent connected",
-    async () =>
-      (await (await api("GET", "/api/client/v1.0/info")).json<{ isTunConnected: boolean }>())
-        .isTunConnected === true,
-    45_000,
-    200,
-  );
+  const info = async () =>
+    await (await burrow.unixSocketApi(`${agentDir}.sock`)("GET", "/api/client/v1.0/info"))
+      .json<{ isTunConnected: boolean }>();
+  await waitFor("agent connected", async () => (await info()).isTunConnected, 45_000, 200);
   await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
   const [agentMemory, hubMemory, bareMemory] = await Promise.all(
     [agent.pid, hub.pid, bare.pid].map(memoryOf),
