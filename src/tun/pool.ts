@@ -151,16 +151,11 @@ export class Doorbell {
     return seen;
   }
 
-  /**
-   * Consumer (a Worker): blocks the thread until rung after `seen` was read, or `timeoutMs`. The
-   * ringing thread wakes this one directly (a futex), with no event-loop task in between.
-   *
-   * @returns false when the time ran out without a ring
-   */
-  wait(seen: number, timeoutMs: number): boolean {
-    const result = Atomics.wait(this.cells, BELL_COUNT, seen, timeoutMs);
+  /** Consumer: resolves when rung after `seen` was read, or after `timeoutMs`. */
+  async sleep(seen: number, timeoutMs: number): Promise<void> {
+    const result = Atomics.waitAsync(this.cells, BELL_COUNT, seen, timeoutMs);
+    if (result.async) await result.value;
     Atomics.store(this.cells, BELL_SLEEPING, 0);
-    return result !== "timed-out";
   }
 
   /** Consumer: not sleeping after all (work was found after arming). */
