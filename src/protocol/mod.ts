@@ -51,3 +51,4 @@ export {
 } from "./rules_sync.ts";
 export { parseDurationMs } from "./duration.ts";
 export { stringifyJson } from "./exact_json.ts";
+export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";

@@ -5,7 +5,6 @@
 
 import { assert, assertEquals } from "../_support/assert.ts";
 import {
-  generatePrivateKey,
   INITIATION_BYTES,
   MESSAGE_COOKIE_REPLY,
   MESSAGE_INITIATION,

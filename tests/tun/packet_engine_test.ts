@@ -15,7 +15,7 @@ import {
 } from "../_support/memory_device.ts";
 import type { MemoryNetwork } from "../_support/memory_udp.ts";
 
-const { a: A, b: B, innerA: INNER_A, innerB: INNER_B } = PAIR;
+const { a: A, innerA: INNER_A, innerB: INNER_B } = PAIR;
 const twoDevices = twoMemoryDevices;
 
 /** A pings B once; B plays the kernel and answers. Returns whether A got the reply. */
