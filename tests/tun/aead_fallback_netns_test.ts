@@ -10,7 +10,7 @@ Deno.test(
     Deno.env.set("BURROW_AEAD", "noble"); // inherited by the burrow process createPair starts
     let pair;
     try {
-      pair = await createPair("burrow", "wireguard-go", { net: 121 });
+      pair = await createPair("burrow", "wireguard-go", { net: 63 });
     } finally {
       Deno.env.delete("BURROW_AEAD");
     }
