@@ -246,6 +246,7 @@ class WgDevice implements Device {
       return;
     }
     if (report.type === "started") {
+      this.#log.info("engine started", { aead: report.aead });
       this.#started?.(report);
       return;
     }

@@ -57,7 +57,7 @@ export type EngineRequest =
 
 /** Engine Worker -> main thread. */
 export type EngineReport =
-  /** `aead`: the transport AEAD chosen (aead_choice.ts), for logs and tests. */
+  /** `aead`: the transport AEAD chosen (aead_choice.ts); the device logs it. */
   | { type: "started"; publicKey: Uint8Array | null; aead: string }
   | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
   | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
