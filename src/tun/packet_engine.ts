@@ -39,6 +39,7 @@ import {
 } from "../crypto/mod.ts";
 import { ForeignGate } from "./foreign_gate.ts";
 import { HandshakeQueue } from "./handshake_queue.ts";
+import { PACKET_BYTES_MAX } from "./pool.ts";
 
 /**
  * Queued handshake messages run per round when calm: each may cost a Diffie-Hellman, and the
@@ -104,7 +105,8 @@ export class PacketEngine {
     });
     if (options.privateKey) this.wg.setPrivateKey(options.privateKey, options.now);
     this.wg.listenPort = options.listenPort;
-    this.out = new Uint8Array(Math.max(2048, options.mtu + 128));
+    // Room for the largest sealed packet, whatever MTU the interface is given later.
+    this.out = new Uint8Array(PACKET_BYTES_MAX + 128);
     this.#output = output;
     this.#reportForeign = options.reportForeign;
   }
