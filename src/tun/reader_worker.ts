@@ -33,6 +33,8 @@ const FULL_RING_RETRY_MS = 10;
 // Yield to the event loop this often under load, so a shutdown message is seen promptly.
 const SLICE_MS = 50;
 const MAX_BATCH = 64;
+/** TUN packets read in a row before the sockets get a turn. */
+const TUN_BATCH = 32;
 const POLLFD_BYTES = 8;
 
 let stopping = false;
@@ -56,6 +58,8 @@ class Source {
   readonly slotViews: Uint8Array[] = [];
   /** UDP: one mmsghdr (and iovec) per slot, so recvmmsg writes straight into the slots. */
   readonly mmsgPointers: Deno.PointerObject[] = [];
+  /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
+  ready = true;
 
   constructor(readonly kind: ReaderKind, readonly fd: number, buffer: SharedArrayBuffer) {
     const ring = this.ring = PacketRing.attach(buffer);
@@ -99,11 +103,19 @@ class Source {
     const index = ring.index(ring.head());
     let received: number;
     if (this.kind === "tun") {
-      received = c.read(this.fd, this.slotViews[index], ring.dataBytes);
-      if (received === 0) return 0;
-      if (received > 0) {
-        ring.setLength(index, received);
-        received = 1;
+      // One packet per read(): up to TUN_BATCH of them before the other descriptors get a turn.
+      received = 0;
+      const head = ring.head();
+      const most = Math.min(free, TUN_BATCH);
+      while (received < most) {
+        const slot = ring.index(head + received);
+        const length = c.read(this.fd, this.slotViews[slot], ring.dataBytes);
+        if (length <= 0) {
+          if (received > 0) break; // what was read is published; the error comes back next time
+          return length === 0 ? 0 : -1;
+        }
+        ring.setLength(slot, length);
+        received++;
       }
     } else {
       const count = Math.min(free, ring.slotCount - index, MAX_BATCH);
@@ -149,32 +161,39 @@ function run(sources: Source[], bell: Doorbell): void {
   const slice = () => {
     const sliceEnd = performance.now() + SLICE_MS;
     rounds: while (!stopping) {
+      // 1. Read every descriptor not known to be empty, into its ring while it has room.
       let published = 0;
-      let full = 0;
-      polled.length = 0;
+      let pending = false;
       for (const source of [...sources]) {
-        if (source.ring.free() === 0) {
-          full++;
-          continue;
-        }
+        if (!source.ready || source.ring.free() === 0) continue;
         const received = source.receive();
         if (received > 0) {
           published += received;
+          pending = true;
           continue;
         }
-        if (received === 0) continue; // a TUN read of nothing: try again
+        if (received === 0) { // a TUN read of nothing: try again
+          pending = true;
+          continue;
+        }
         const code = errno();
-        if (code === EAGAIN || code === EINTR) polled.push(source);
+        if (code === EAGAIN) source.ready = false;
+        else if (code === EINTR) pending = true;
         else if (fail(source, code)) break rounds;
       }
-      if (published > 0) {
-        bell.ring();
-        if (performance.now() > sliceEnd) break;
-        continue;
+      if (published > 0) bell.ring();
+      // 2. Ask poll() about the empty ones: at once while others still have packets, else wait.
+      polled.length = 0;
+      let full = false;
+      for (const source of sources) {
+        if (source.ring.free() === 0) full = true;
+        else if (!source.ready) polled.push(source);
       }
       if (polled.length === 0) {
-        // Every ring is full: wait for the engine to free a slot.
-        if (full > 0) sources.find((source) => source.ring.free() === 0)?.ring.waitForSpace(10);
+        // Every ring is full, or every descriptor is being read: wait for room or go on.
+        if (!pending && full) {
+          sources.find((source) => source.ring.free() === 0)?.ring.waitForSpace(10);
+        }
         if (performance.now() > sliceEnd) break;
         continue;
       }
@@ -187,9 +206,11 @@ function run(sources: Source[], bell: Doorbell): void {
         pollView.setInt16(i * POLLFD_BYTES + 4, POLLIN, true);
         pollView.setInt16(i * POLLFD_BYTES + 6, 0, true);
       }
-      const ready = c.poll(pollFds, polled.length, full > 0 ? FULL_RING_RETRY_MS : POLL_TIMEOUT_MS);
+      const timeout = pending ? 0 : full ? FULL_RING_RETRY_MS : POLL_TIMEOUT_MS;
+      const ready = c.poll(pollFds, polled.length, timeout);
       for (const [i, source] of polled.entries()) {
         const events = pollView.getInt16(i * POLLFD_BYTES + 6, true);
+        if ((events & POLLIN) !== 0) source.ready = true;
         if ((events & (POLLERR | POLLHUP | POLLNVAL)) === 0 || (events & POLLIN) !== 0) continue;
         // Let read report the cause (EBADFD once the interface is gone).
         if (source.kind !== "tun") continue;
@@ -197,7 +218,9 @@ function run(sources: Source[], bell: Doorbell): void {
         const probe = c.read(source.fd, source.slotViews[ring.index(ring.head())], ring.dataBytes);
         if (probe < 0 && errno() !== EAGAIN && fail(source, errno())) break rounds;
       }
-      if (ready === 0 && full === 0) break; // idle: yield so messages (shutdown) are handled
+      // Idle: yield so messages (shutdown, new sockets) are handled.
+      if (ready === 0 && timeout === POLL_TIMEOUT_MS) break;
+      if (performance.now() > sliceEnd) break;
     }
     if (stopping) stop();
     else setTimeout(slice, 0);
