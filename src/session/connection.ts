@@ -20,6 +20,7 @@ import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";
+import { describeHubFailure } from "./hub_failure.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
 import { decodeFrame, type Site } from "./hub_messages.ts";
@@ -42,6 +43,17 @@ export interface SessionTiming {
   backoffBaseMs: number;
   /** @default 30_000 */
   backoffCapMs: number;
+  /**
+   * Cap of the backoff while the hub is not reached at all (refused, DNS, no route, timeout):
+   * such attempts cost the hub nothing, and a lower cap brings the agent back within seconds
+   * of the hub listening again. @default 5_000
+   */
+  backoffUnreachedCapMs: number;
+  /**
+   * A registered socket that stayed open this long resets the backoff; one that closes
+   * sooner (the hub refused a frame, a crash loop) keeps backing off. @default 60_000
+   */
+  stableAfterMs: number;
   /** Default wait for the answer of {@linkcode Session.request}. @default 10_000 */
   requestTimeoutMs: number;
 }
@@ -53,6 +65,8 @@ export const DEFAULT_TIMING: SessionTiming = {
   registerAttempts: 20,
   backoffBaseMs: 1_000,
   backoffCapMs: 30_000,
+  backoffUnreachedCapMs: 5_000,
+  stableAfterMs: 60_000,
   requestTimeoutMs: 10_000,
 };
 
@@ -91,6 +105,9 @@ export interface SessionOptions {
 }
 
 type Timer = ReturnType<typeof setTimeout>;
+
+/** How long one login may take before it counts as a timeout. */
+const LOGIN_TIMEOUT_MS = 15_000;
 
 export class Session {
   readonly #params: ConnectionParams;
@@ -200,7 +217,10 @@ export class Session {
    */
   async switchOrg(orgId: string): Promise<void> {
     if (!this.active) throw new Error("not connected");
-    const result = await login(this.#params.endpoint, this.#loginRequest(orgId));
+    const result = await login(this.#params.endpoint, this.#loginRequest(orgId)).catch((error) => {
+      if (error instanceof LoginRefused) throw error;
+      throw new Error(describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS).message);
+    });
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
@@ -217,7 +237,11 @@ export class Session {
       registered: this.#registered,
       terminated: this.#terminated,
       orgId: this.#params.orgId ?? "",
-      peers: this.#device.peers.toStatus(nowMs, this.#params.pingTimeoutMs),
+      peers: this.#device.peers.toStatus(
+        nowMs,
+        this.#params.pingTimeoutMs,
+        this.#device.hasTunnel,
+      ),
       tunnelIP: this.#device.tunnelIP,
     };
     if (this.#error) status.error = { ...this.#error };
@@ -258,30 +282,37 @@ export class Session {
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#stopping && !this.#terminated) {
-      let registered = false;
+      let registeredAt: number | undefined;
+      let reached = true;
       try {
         const token = this.#nextToken ?? (await this.#login()).token;
         this.#nextToken = undefined;
         if (this.#stopping) break;
-        registered = await this.#runSocket(token);
+        registeredAt = await this.#runSocket(token);
       } catch (error) {
         if (error instanceof LoginRefused) {
           await this.#terminate({
             code: error.status === 401 ? "unauthorized" : "forbidden",
             message: error.message,
-          });
+          }, "the hub refused the credentials");
           break;
         }
-        this.#log.warn("hub unreachable", { error: errorText(error) });
+        const failure = describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS);
+        reached = failure.reached;
+        this.#log.warn("hub unreachable", { error: failure.message });
       }
       if (this.#stopping || this.#terminated) break;
-      if (registered) attempt = 0;
+      // Only a socket that stayed up resets the pacing: one the hub closes right after the
+      // registration (a refused frame, a crash loop) must not bring a login a second.
+      if (registeredAt !== undefined && Date.now() - registeredAt >= this.#timing.stableAfterMs) {
+        attempt = 0;
+      }
       if (this.#nextToken) continue; // an org switch: reconnect at once
       const delay = backoffDelayMs(
         attempt++,
         this.#random,
         this.#timing.backoffBaseMs,
-        this.#timing.backoffCapMs,
+        reached ? this.#timing.backoffCapMs : this.#timing.backoffUnreachedCapMs,
       );
       this.#log.info("reconnecting", { inMs: delay, attempt });
       await this.#sleep(delay);
@@ -298,7 +329,7 @@ export class Session {
   }
 
   #login() {
-    return login(this.#params.endpoint, this.#loginRequest());
+    return login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -312,13 +343,13 @@ export class Session {
     }).finally(() => this.#wakeSleep = undefined);
   }
 
-  /** One WebSocket's life; resolves when it closes, true if it got registered. */
-  #runSocket(token: string): Promise<boolean> {
+  /** One WebSocket's life; resolves when it closes, with the time it registered (if it did). */
+  #runSocket(token: string): Promise<number | undefined> {
     const url = webSocketUrl(this.#params.endpoint, WS_PATH, token);
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
-    let registeredHere = false;
+    let registeredAt: number | undefined;
     let registerTimer: Timer | undefined;
     let pingTimer: Timer | undefined;
     let pongTimer: Timer | undefined;
@@ -344,7 +375,7 @@ export class Session {
       registerTimer = setTimeout(() => sendRegister(attempt + 1), this.#timing.registerRetryMs);
     };
 
-    return new Promise<boolean>((resolve) => {
+    return new Promise<number | undefined>((resolve) => {
       ws.onopen = () => {
         if (this.#stopping) return ws.close(1000, "disconnecting");
         this.#connected = true;
@@ -378,7 +409,7 @@ export class Session {
           if (this.#ws !== ws) return;
           const registeredNow = await dispatchHubMessage(frame, chainId, this.#dispatch);
           if (registeredNow) {
-            registeredHere = true;
+            registeredAt = Date.now();
             clearTimeout(registerTimer);
           }
         });
@@ -397,7 +428,7 @@ export class Session {
           this.#log.warn("hub connection closed", { code: event.code, reason: event.reason });
         }
         // Let queued message work finish before the loop moves on.
-        this.#queue.then(() => resolve(registeredHere));
+        this.#queue.then(() => resolve(registeredAt));
       };
     });
   }
@@ -427,7 +458,10 @@ export class Session {
       try {
         await device.openTunnel(tunnelIP, () => this.#ws?.close(1000, "tunnel lost"));
       } catch (error) {
-        await this.#terminate({ code: "tunnel_failed", message: errorText(error) });
+        await this.#terminate(
+          { code: "tunnel_failed", message: errorText(error) },
+          "the tunnel interface could not be created",
+        );
         return false;
       }
     }
@@ -448,11 +482,12 @@ export class Session {
 
   // ---- endings ----
 
-  async #terminate(error: SessionError): Promise<void> {
+  /** Ends the session for good; `why` says which party ended it, for the log. */
+  async #terminate(error: SessionError, why = "the hub ended the session"): Promise<void> {
     if (this.#terminated) return;
     this.#terminated = true;
     this.#error = error;
-    this.#log.error("the hub ended the session", { code: error.code, message: error.message });
+    this.#log.error(why, { code: error.code, message: error.message });
     this.#wakeSleep?.();
     this.#ws?.close(1000, "terminated");
     await this.#teardown();
