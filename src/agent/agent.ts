@@ -174,6 +174,18 @@ export class Agent implements OlmBackend {
     }
   }
 
+  /**
+   * Resolves with the error once the session running now ends terminated (the hub refused the
+   * credentials or ended it, or the device failed); with undefined when it is stopped instead
+   * or none runs.
+   */
+  async whenTerminated(): Promise<{ code: string; message: string } | undefined> {
+    const session = this.#session;
+    if (!session) return undefined;
+    await session.done;
+    return session.terminated ? session.status().error : undefined;
+  }
+
   /** The live status; with no session: all false, no peers, empty addresses. */
   status(): AgentStatus {
     const s = this.#session?.status();

@@ -7,6 +7,7 @@ import { ApiError, errorResponse } from "./api_errors.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
+import { claimSocketPath } from "./socket_guard.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -37,6 +38,8 @@ export class ApiServer {
   readonly #options: ApiServerOptions;
   readonly #servers: Server[] = [];
   #tcpPort: number | undefined;
+  /** Whether this server created the socket file (only then does stop() remove it). */
+  #ownsSocket = false;
   #stopped: Promise<void> | undefined;
 
   private constructor(options: ApiServerOptions) {
@@ -77,7 +80,9 @@ export class ApiServer {
           server.closeAllConnections();
         })
       ));
-      if (this.#options.socketPath) await removeSocketFile(this.#options.socketPath);
+      if (this.#options.socketPath && this.#ownsSocket) {
+        await removeSocketFile(this.#options.socketPath);
+      }
     })();
     return this.#stopped;
   }
@@ -85,9 +90,10 @@ export class ApiServer {
   async #listenUnix(path: string): Promise<void> {
     const slash = path.lastIndexOf("/");
     if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o755 });
-    await removeSocketFile(path);
+    await claimSocketPath(path);
     const server = this.#createServer("unix");
     await listen(server, (done) => server.listen(path, done));
+    this.#ownsSocket = true;
     await Deno.chmod(path, this.#options.socketMode ?? 0o660);
     log.info("API listening", { socket: path });
   }

@@ -2,6 +2,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
+import { checkAgentValues } from "./agent_checks.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
@@ -189,6 +190,7 @@ export const agentRole: Role = {
  * @throws {UsageError} for values the flag table cannot check alone
  */
 export function daemonConfig(flags: Flags): DaemonConfig {
+  checkAgentValues(flags);
   const secret = flags.string("secret");
   const userToken = flags.string("user-token");
   const apiToken = flags.string("api-token");

@@ -34,7 +34,8 @@ Deno.test("burrow agent: /exit answers, then the process exits and removes its s
   }
 });
 
-Deno.test("burrow agent: a refused secret is terminated in /status, never printed, kept 0600", async () => {
+// Issue #13 item 15: credentials given at start that the hub refuses end the process (1).
+Deno.test("burrow agent: a refused secret given at start exits 1, never printed, kept 0600", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bag-d-" });
   const hub = await FakeHub.start({ clients: { "agent-1": "the right one" } });
   const socket = `${dir}/agent.sock`;
@@ -47,25 +48,84 @@ Deno.test("burrow agent: a refused secret is terminated in /status, never printe
     stderr: "piped",
   });
   try {
-    await waitForAgentStatus(socket, "terminated", (s) => s.terminated === true, 20_000);
-    const s = await agentStatus(socket);
-    assertEquals(s.connected, false);
-    assertEquals((s.error as { code: string }).code, "unauthorized");
-    assert(!JSON.stringify(s).includes(SECRET));
+    const output = await child.output();
+    assertEquals(output.code, 1, "a supervisor sees the revoked credentials");
     assertEquals(hub.logins.length, 1);
     const saved = await Deno.readTextFile(`${dir}/state/connection.json`);
     assert(saved.includes(SECRET), "the secret is kept in the state directory");
     assertEquals((await Deno.stat(`${dir}/state/connection.json`)).mode! & 0o777, 0o600);
     assertEquals(JSON.parse(saved).active, false, "a refused session is not resumed at restart");
-    child.kill("SIGTERM");
-    const output = await child.output();
-    assertEquals(output.code, 0, "SIGTERM is an orderly shutdown");
     const logs = new TextDecoder().decode(output.stderr);
     assert(logs.includes("unauthorized"), "the refusal is logged");
+    assert(logs.includes("the hub refused the credentials"), logs);
     assert(!logs.includes(SECRET), "the secret never reaches a log line");
+    await assertRejects(() => Deno.lstat(socket), Deno.errors.NotFound);
   } finally {
     await stopProcess(child);
     await hub.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("burrow agent: a refused secret from /connect is terminated in /status, the process stays", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-d-" });
+  const hub = await FakeHub.start({ clients: { "agent-1": "the right one" } });
+  const socket = `${dir}/agent.sock`;
+  const child = startAgent(null, {
+    stateDir: `${dir}/state`,
+    socket,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  try {
+    await waitFor("the socket", async () => (await Deno.lstat(socket)).isSocket === true, 20_000);
+    const api = unixSocketApi(socket);
+    const connect = await api("POST", "/connect", {
+      id: "agent-1",
+      secret: SECRET,
+      endpoint: hub.endpoint,
+    });
+    assertEquals(connect.status, 202);
+    await waitForAgentStatus(socket, "terminated", (s) => s.terminated === true, 20_000);
+    const s = await agentStatus(socket);
+    assertEquals(s.connected, false);
+    assertEquals((s.error as { code: string }).code, "unauthorized");
+    assert(!JSON.stringify(s).includes(SECRET));
+    await new Promise((r) => setTimeout(r, 300));
+    assertEquals((await api("GET", "/health")).status, 200, "still serving");
+    child.kill("SIGTERM");
+    const output = await child.output();
+    assertEquals(output.code, 0, "SIGTERM is an orderly shutdown");
+    assert(!new TextDecoder().decode(output.stderr).includes(SECRET));
+  } finally {
+    await stopProcess(child);
+    await hub.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Issue #13 item 10: a second agent on a live socket exits non-zero naming it; the first keeps
+// its API.
+Deno.test("burrow agent: a second agent on a live --socket-path exits 1 and leaves it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-d-" });
+  const socket = `${dir}/agent.sock`;
+  const first = startAgent(null, { stateDir: `${dir}/one`, socket, stderr: "null" });
+  try {
+    await waitFor("the socket", async () => (await Deno.lstat(socket)).isSocket === true, 20_000);
+    const second = startAgent(null, {
+      stateDir: `${dir}/two`,
+      socket,
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const output = await second.output();
+    assertEquals(output.code, 1);
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    assert(stderr.includes(socket), stderr);
+    assert(stderr.split("\n").at(-1)!.startsWith("burrow: Cannot listen on"), stderr);
+    assertEquals((await unixSocketApi(socket)("GET", "/health")).status, 200);
+  } finally {
+    await stopProcess(first);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -5,6 +5,7 @@ import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import { waitFor } from "../_support/netns.ts";
 import { ApiServer, MAX_BODY_BYTES } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
+import { DomainError } from "../../src/errors/mod.ts";
 
 const echo = new Router([
   {
@@ -145,6 +146,30 @@ Deno.test("ApiServer replaces a stale socket but never a regular file", async ()
     await Deno.writeTextFile(socketPath, "precious");
     await assertRejects(() => ApiServer.start({ router: echo, socketPath }), Error, "not a socket");
     assertEquals(await Deno.readTextFile(socketPath), "precious");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Issue #13 item 10: a live socket is someone else's API; never take it over or delete it.
+Deno.test("ApiServer refuses a socket another server answers on, and leaves it in place", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-srv-" });
+  try {
+    const socketPath = `${dir}/api.sock`;
+    const first = await ApiServer.start({ router: echo, socketPath });
+    try {
+      const refused = await assertRejects(
+        () => ApiServer.start({ router: echo, socketPath }),
+        DomainError,
+        socketPath,
+      );
+      assertEquals(refused.kind, "conflict");
+      assert(refused.message.includes("another process is serving it"), refused.message);
+      const still = await curl(["--unix-socket", socketPath, "http://localhost/echo"]);
+      assertEquals(still.status, 200, "the first server keeps its socket");
+    } finally {
+      await first.stop();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

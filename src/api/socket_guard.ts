@@ -1,0 +1,48 @@
+// The API's Unix socket belongs to one agent: a second agent started on the same path must not
+// take it over (and delete it when it exits, leaving the first without an API). A socket file
+// that something answers on is live and refused; one nobody answers on is stale and replaced.
+
+import { DomainError } from "../errors/mod.ts";
+
+/**
+ * Checks that `path` is free to listen on: absent, or a stale socket (removed here).
+ *
+ * @throws {DomainError} `conflict` when a process answers on `path`, `invalid` when a file that
+ *   is not a socket is in the way (never deleted)
+ */
+export async function claimSocketPath(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!info.isSocket) {
+    throw new DomainError(
+      "invalid",
+      `Cannot listen on ${path}: a file that is not a socket is in the way`,
+    );
+  }
+  if (await answers(path)) {
+    throw new DomainError(
+      "conflict",
+      `Cannot listen on ${path}: another process is serving it (is another agent running?)`,
+    );
+  }
+  await Deno.remove(path).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
+}
+
+/** Whether something accepts connections on the socket at `path`. */
+async function answers(path: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    return true;
+  } catch {
+    // ECONNREFUSED: nobody listens (stale); any other failure counts as not answering either.
+    return false;
+  }
+}
