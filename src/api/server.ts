@@ -62,7 +62,7 @@ export class ApiServer {
     const server = new ApiServer(options);
     try {
       if (options.socketPath) await server.#listenUnix(options.socketPath);
-      if (options.tcp) await server.#listenTcp(options.tcp);
+      if (options.tcp) server.#listenTcp(options.tcp);
     } catch (error) {
       await server.stop();
       throw error;
@@ -97,7 +97,7 @@ export class ApiServer {
     log.info("API listening", { socket: path });
   }
 
-  async #listenTcp(addr: { hostname: string; port: number }): Promise<void> {
+  #listenTcp(addr: { hostname: string; port: number }): void {
     const listener = Deno.listen({ hostname: addr.hostname, port: addr.port });
     this.#serveOn(listener, "tcp");
     this.#tcpPort = (listener.addr as Deno.NetAddr).port;
