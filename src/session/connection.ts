@@ -454,6 +454,7 @@ export class Session {
     }
     const device = this.#device;
     if (device.hasTunnel && device.tunnelIP !== tunnelIP) await device.closeTunnel();
+    const reused = device.hasTunnel;
     if (!device.hasTunnel) {
       try {
         await device.openTunnel(tunnelIP, () => this.#ws?.close(1000, "tunnel lost"));
@@ -466,6 +467,8 @@ export class Session {
       }
     }
     await device.syncPeers(sites);
+    // A re-registration on the same device: handshake at once (the hub may have restarted).
+    if (reused) await device.restartHandshakes();
     await device.startProbes();
     this.#registered = true;
     this.#registrations++;

@@ -331,3 +331,23 @@ Deno.test("Session logs why the hub is unreachable", async () => {
     await session.stop();
   }
 });
+
+// Issue #13 item 11: on re-registration the hub's peer is set afresh (its old WireGuard session
+// forgotten), so the handshake starts at once instead of when the stale session times out.
+Deno.test("Session restarts the peers' handshakes when it registers again", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    session.start();
+    await waitFor("registration", () => session.registered);
+    const device = tunnels.made[0];
+    assertEquals(device.peerLog, [`set ${FAKE_SITE_KEY}`]);
+    hub.dropAll();
+    await waitFor("re-registration", () => hub.registrations === 2 && session.registered);
+    await waitFor("the fresh peer", () => device.peerLog.length >= 4);
+    assertEquals(device.peerLog.slice(1), [
+      `set ${FAKE_SITE_KEY}`,
+      `remove ${FAKE_SITE_KEY}`,
+      `set ${FAKE_SITE_KEY}`,
+    ]);
+    assertEquals(tunnels.made.length, 1, "the same device");
+  });
+});
