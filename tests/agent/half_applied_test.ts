@@ -4,71 +4,9 @@
 // a path; a rule set larger than the hub's frame limit is refused (413) before anything changes.
 import { assert, assertEquals } from "../_support/assert.ts";
 import { waitFor } from "../_support/netns.ts";
-import { FakeHub } from "../_support/fake_hub.ts";
-import { fakeTunnels } from "../_support/fake_device.ts";
-import { agentRouter, newAgent } from "../../src/agent/compose.ts";
-import type { Agent } from "../../src/agent/agent.ts";
-import { apiRequest, type ApiResponse } from "../../src/api/exchange.ts";
-import { startAgentRules } from "../../src/rules/mod.ts";
-import { Logger } from "../../src/log/logger.ts";
+import type { ApiResponse } from "../../src/api/exchange.ts";
 import { MSG } from "../../src/protocol/control.ts";
-
-const ID = "agent-1", SECRET = "half-applied-secret-1";
-const P = "/api/client/v1.0/";
-
-/** Makes `dir` refuse new entries (temporary files, renames) until the returned undo runs. */
-async function readOnly(dir: string): Promise<() => Promise<void>> {
-  if (Deno.uid() === 0) {
-    const on = await new Deno.Command("chattr", { args: ["+i", dir] }).output();
-    if (!on.success) throw new Error(`chattr +i failed: ${new TextDecoder().decode(on.stderr)}`);
-    return async () => void await new Deno.Command("chattr", { args: ["-i", dir] }).output();
-  }
-  await Deno.chmod(dir, 0o500);
-  return () => Deno.chmod(dir, 0o700);
-}
-
-async function withAgent(
-  fn: (ctx: {
-    hub: FakeHub;
-    agent: Agent;
-    stateDir: string;
-    call: (method: string, path: string, body?: unknown) => Promise<ApiResponse>;
-  }) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "bag-half-" });
-  const stateDir = `${dir}/state`;
-  const hub = await FakeHub.start({ clients: { [ID]: SECRET }, orgs: ["org_a", "org_b"] });
-  const agent = await newAgent({
-    stateDir,
-    tunnels: fakeTunnels(),
-    log: new Logger({ level: "error", write: () => {} }),
-    timing: { backoffBaseMs: 50, backoffCapMs: 200, registerRetryMs: 200 },
-  });
-  const rules = await startAgentRules(agent, { directoryUrl: "http://127.0.0.1:9/directory" });
-  const router = agentRouter(agent, undefined, rules.engine);
-  const call = (method: string, path: string, body?: unknown) =>
-    router.handle(apiRequest({
-      method,
-      target: path,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }));
-  try {
-    const connect = await call("POST", "/connect", {
-      id: ID,
-      secret: SECRET,
-      endpoint: hub.endpoint,
-      orgId: "org_a",
-    });
-    assertEquals(connect.status, 202);
-    await waitFor("registration", () => agent.status().registered);
-    await fn({ hub, agent, stateDir, call });
-  } finally {
-    await agent.close();
-    await rules.close();
-    await hub.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { P, readOnly, withAgent } from "./_agent_fixture.ts";
 
 Deno.test("/switch-org with a read-only state directory: 500 without a path, nothing switched", async () => {
   await withAgent(async ({ hub, agent, stateDir, call }) => {
