@@ -26,6 +26,25 @@ export async function readOnly(dir: string): Promise<() => Promise<void>> {
   return () => Deno.chmod(dir, 0o700);
 }
 
+/**
+ * Fills the file system holding `dir` (a small tmpfs from `withAgent({ tinyDisk: true })`)
+ * until a write fails with "no space left".
+ */
+export async function fillDisk(dir: string): Promise<void> {
+  const file = await Deno.open(`${dir}/filler`, { write: true, create: true });
+  try {
+    const block = new Uint8Array(4096);
+    for (;;) await file.write(block);
+  } catch (error) {
+    if (!String(error).includes("No space left")) throw error;
+  } finally {
+    file.close();
+  }
+}
+
+/** Whether this process may mount a tmpfs (root): the full-disk tests need one. */
+export const CAN_MOUNT = Deno.build.os === "linux" && Deno.uid() === 0;
+
 export async function withAgent(
   fn: (ctx: {
     hub: FakeHub;
@@ -33,9 +52,17 @@ export async function withAgent(
     stateDir: string;
     call: (method: string, path: string, body?: unknown) => Promise<ApiResponse>;
   }) => Promise<void>,
+  options: { tinyDisk?: boolean } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "bag-half-" });
   const stateDir = `${dir}/state`;
+  if (options.tinyDisk) {
+    await Deno.mkdir(stateDir, { mode: 0o700 });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=512k,mode=0700", "bag-tiny", stateDir],
+    }).output();
+    if (!mount.success) throw new Error(new TextDecoder().decode(mount.stderr));
+  }
   const hub = await FakeHub.start({ clients: { [ID]: SECRET }, orgs: ["org_a", "org_b"] });
   const agent = await newAgent({
     stateDir,
@@ -65,6 +92,7 @@ export async function withAgent(
     await agent.close();
     await rules.close();
     await hub.stop();
+    if (options.tinyDisk) await new Deno.Command("umount", { args: [stateDir] }).output();
     await Deno.remove(dir, { recursive: true });
   }
 }

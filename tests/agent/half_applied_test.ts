@@ -6,7 +6,7 @@ import { assert, assertEquals } from "../_support/assert.ts";
 import { waitFor } from "../_support/netns.ts";
 import type { ApiResponse } from "../../src/api/exchange.ts";
 import { MSG } from "../../src/protocol/control.ts";
-import { P, readOnly, withAgent } from "./_agent_fixture.ts";
+import { CAN_MOUNT, fillDisk, P, readOnly, withAgent } from "./_agent_fixture.ts";
 
 Deno.test("/switch-org with a read-only state directory: 500 without a path, nothing switched", async () => {
   await withAgent(async ({ hub, agent, stateDir, call }) => {
@@ -53,6 +53,24 @@ Deno.test("ports/allocate with a read-only state directory returns the port to t
     assertEquals(ok.status, 200);
     assertEquals([...hub.allocated], [(ok.json as { port: number }).port]);
   });
+});
+
+Deno.test({
+  name: "ports/allocate on a full disk returns the port to the hub",
+  ignore: !CAN_MOUNT,
+  fn: async () => {
+    await withAgent(async ({ hub, stateDir, call }) => {
+      await fillDisk(stateDir);
+      const answer = await call("GET", `${P}ports/allocate`);
+      assertEquals(answer.status, 500);
+      const json = answer.json as { status: boolean; error: string };
+      assert(!json.error.includes("/"), `no path in ${json.error}`);
+      assertEquals(hub.allocated.size, 0, "the hub holds no port for the failed allocation");
+      await Deno.remove(`${stateDir}/filler`);
+      assertEquals((await call("GET", `${P}ports/allocate`)).status, 200);
+      assertEquals(hub.allocated.size, 1);
+    }, { tinyDisk: true });
+  },
 });
 
 Deno.test("a rule set over the hub's frame limit is refused with 413 and changes nothing", async () => {
