@@ -1,5 +1,7 @@
-// Tests for src/api/server.ts: browser requests refused, bodies capped, the bearer token on
-// TCP, GET bodies kept, and the Unix socket's directory, mode, stale file and removal.
+// Tests for src/api/server.ts and its listener (src/api/api_listener.ts): browser requests
+// refused, bodies capped, the bearer token on TCP, GET bodies kept, the Unix socket's
+// directory, mode, stale file, removal and a live one refused; head timeouts, connection caps,
+// malformed framing and keep-alive (issue #13 items 3 and 10).
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import { waitFor } from "../_support/netns.ts";
@@ -276,5 +278,26 @@ Deno.test("ApiServer answers 400 to a malformed head and to both framings at onc
     );
     assert(chunked.startsWith("HTTP/1.1 200 OK"), chunked);
     assert(chunked.includes('"bytes":5'), chunked);
+  });
+});
+
+Deno.test("ApiServer serves several requests on one kept-alive connection, pipelined too", async () => {
+  await withServer(async (server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+    try {
+      const request = "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n";
+      await conn.write(new TextEncoder().encode(request + request));
+      let text = "";
+      const buffer = new Uint8Array(4096);
+      while ((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length < 2) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        text += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+      assertEquals((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length, 2, text);
+      assert(!text.includes("connection: close"), text);
+    } finally {
+      conn.close();
+    }
   });
 });
