@@ -35,6 +35,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // The agent's composition root: anything except the hub and the command line.
   agent: [...LEAVES, "net", "state", "protocol", "crypto", "tun", "session", "rules", "api"],
   hub: [...LEAVES, "net", "state", "protocol", "crypto", "tun"],
+  // The typed client of the local API, for scripts and test suites: leaves only.
+  client: ["errors", "net", "protocol"],
   // The command line of the three roles: anything.
   cli: [
     ...LEAVES,

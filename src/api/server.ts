@@ -20,6 +20,8 @@ export interface ApiServerOptions {
   socketPath?: string;
   /** File mode of the socket; burrow defaults to 0660 (Olm uses 0666). */
   socketMode?: number;
+  /** Group id of the socket file, so an operator group can use it (mode 0660). */
+  socketGroup?: number;
   /** TCP address to listen on; port 0 picks a free port (see {@linkcode ApiServer.tcpPort}). */
   tcp?: { hostname: string; port: number };
   /** When set, TCP requests must carry `Authorization: Bearer TOKEN`. */
@@ -94,11 +96,22 @@ export class ApiServer {
     this.#ownsSocket = true;
     this.#serveOn(listener, "unix");
     await Deno.chmod(path, this.#options.socketMode ?? 0o660);
+    if (this.#options.socketGroup !== undefined) {
+      await Deno.chown(path, null, this.#options.socketGroup);
+    }
     log.info("API listening", { socket: path });
   }
 
   #listenTcp(addr: { hostname: string; port: number }): void {
-    const listener = Deno.listen({ hostname: addr.hostname, port: addr.port });
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ hostname: addr.hostname, port: addr.port });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`Cannot listen on ${addr.hostname}:${addr.port}: ${reason}`, {
+        cause: error,
+      });
+    }
     this.#serveOn(listener, "tcp");
     this.#tcpPort = (listener.addr as Deno.NetAddr).port;
     log.info("API listening", { addr: `${addr.hostname}:${this.#tcpPort}` });

@@ -6,7 +6,6 @@ import { agentRole } from "./agent_role.ts";
 import { hubRole } from "./hub_role.ts";
 import { wgRole } from "./wg_role.ts";
 import { VERSION } from "../version.ts";
-import { DomainError } from "../errors/mod.ts";
 
 export const ROLES: readonly Role[] = [agentRole, hubRole, wgRole];
 
@@ -56,11 +55,6 @@ export async function main(
     if (error instanceof UsageError) {
       console.error(`burrow: ${error.message}`);
       return 2;
-    }
-    // A refusal at start (e.g. the API socket is another agent's): one line, exit 1.
-    if (error instanceof DomainError) {
-      console.error(`burrow: ${error.message}`);
-      return 1;
     }
     throw error;
   }

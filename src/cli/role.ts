@@ -1,6 +1,7 @@
 // What a role (agent, hub, wg) gives the command line, and the one way roles are started.
 
 import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
+import { readConfigFile } from "./config_file.ts";
 import { log, type LogFormat, type LogLevel } from "../log/mod.ts";
 
 export interface Role {
@@ -35,7 +36,8 @@ export async function startRole(
   args: readonly string[],
   env?: (name: string) => string | undefined,
 ): Promise<number> {
-  const flags = parseFlags(roleFlags(role), args, env);
+  const specs = roleFlags(role);
+  const flags = parseFlags(specs, args, env, (soFar) => readConfigFile(soFar, specs));
   if (flags.boolean("help")) {
     console.log(roleUsage(role));
     return 0;

@@ -28,6 +28,7 @@ const registerSchema = z.looseObject({
     message: "publicKey must be a base64 WireGuard key",
   }),
   chainId: z.string().max(256).optional(),
+  olmVersion: z.string().max(64).optional(),
 });
 const portsRequestSchema = z.looseObject({ requestId: requestIdSchema });
 const portReleaseSchema = z.looseObject({
@@ -51,6 +52,7 @@ export class AgentSession {
   #queue: Promise<void> = Promise.resolve();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #lastTouch = 0;
 
   constructor(
     readonly clientId: string,
@@ -69,6 +71,7 @@ export class AgentSession {
     };
     socket.onmessage = (event) => {
       this.#armIdle();
+      this.#touch();
       // Frames are handled one after the other so answers keep the order of requests.
       this.#queue = this.#queue.then(() => this.#receive(event.data)).catch((error) => {
         this.#log.error("frame handling failed", { error });
@@ -97,6 +100,14 @@ export class AgentSession {
     clearTimeout(this.#idleTimer);
     this.#log.info("agent session closed");
     this.#options.onClose(this);
+  }
+
+  // lastSeen for `hub client list`: at most one write a minute per agent.
+  #touch(): void {
+    const now = Date.now();
+    if (now - this.#lastTouch < 60_000) return;
+    this.#lastTouch = now;
+    this.#ctx.store.touchClient(this.clientId);
   }
 
   #armIdle(): void {
@@ -212,6 +223,7 @@ export class AgentSession {
       utilitySubnet: this.#ctx.utilitySubnet,
       chainId: parsed.data.chainId ?? "",
     };
+    store.markOnline(this.clientId, parsed.data.olmVersion ?? "");
     this.#log.info("agent registered", { tunnelIP });
     this.send({ type: MSG.connect, data: connect });
   }

@@ -88,7 +88,9 @@ export class HubControl {
       maxFrameBytes: this.#maxFrameBytes,
       idleTimeoutMs: this.#idleTimeoutMs,
       onClose: (s) => {
-        if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+        if (this.#sessions.get(s.clientId) !== s) return;
+        this.#sessions.delete(s.clientId);
+        this.#ctx.store.markOffline(s.clientId);
       },
     });
     const previous = this.#sessions.get(clientId);

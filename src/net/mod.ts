@@ -63,3 +63,4 @@ export {
   TLS_ALERT,
   tlsAlert,
 } from "./tls_client_hello.ts";
+export { SdNotifier, type ServiceNotify, startServiceNotify } from "./sd_notify.ts";

@@ -52,3 +52,4 @@ export {
 export { parseDurationMs } from "./duration.ts";
 export { stringifyJson } from "./exact_json.ts";
 export { HUB_MAX_FRAME_BYTES, requestFrameBytes } from "./frame_limit.ts";
+export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";
