@@ -63,6 +63,13 @@ export interface RawRequest {
 
 export type RawHandler = (request: RawRequest) => Promise<ApiResponse>;
 
+/** The client hung up in the middle of a request: the normal end of a connection, not a fault. */
+const GONE = "the connection closed in the middle of the body";
+
+class ClientGone extends Error {
+  override name = "ClientGone";
+}
+
 const ACCEPT_BACKOFF_MIN_MS = 5;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -191,7 +198,9 @@ export class ApiListener {
             body,
           };
         } catch (error) {
-          if (error instanceof HttpWireError) {
+          if (error instanceof ClientGone) {
+            this.#log.debug("API client went away", { error: error.message });
+          } else if (error instanceof HttpWireError) {
             await this.#answer(
               conn,
               { status: 400, text: `Bad request: ${error.message}\n` },
@@ -236,7 +245,7 @@ export class ApiListener {
     if (headerHasToken(headers, "expect", "100-continue")) await writeAll(conn, CONTINUE);
     if (!chunked) {
       const body = await input.readExact(length);
-      if (!body) throw new HttpWireError("the body ended early");
+      if (!body) throw new ClientGone(GONE);
       return body;
     }
     return await input.readChunked(cap);
@@ -351,7 +360,7 @@ class ConnReader {
         }
       }
       if (this.#end - this.#start > max) throw new HttpWireError("chunk line too long");
-      if (!(await this.#fill())) throw new HttpWireError("the body ended early");
+      if (!(await this.#fill())) throw new ClientGone(GONE);
     }
   }
 
@@ -368,7 +377,7 @@ class ConnReader {
       size += length;
       if (size > cap) return null;
       const data = await this.readExact(length);
-      if (!data) throw new HttpWireError("the body ended early");
+      if (!data) throw new ClientGone(GONE);
       chunks.push(data);
       if ((await this.#readLine(2)) !== "") throw new HttpWireError("malformed chunk end");
     }

@@ -10,6 +10,7 @@ import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
 import { claimSocketPath } from "./socket_guard.ts";
+import { isPeerGone, peerGoneText } from "../net/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -125,7 +126,9 @@ export class ApiServer {
     };
     const handler = (req: RawRequest) =>
       this.#serve(kind, req).catch((error) => {
-        log.error("API request failed", { error });
+        // A client that hung up mid-request is no fault of ours: nothing to alarm about.
+        if (isPeerGone(error)) log.debug("API client went away", { error: peerGoneText(error) });
+        else log.error("API request failed", { error });
         return errorResponse("olm", error);
       });
     this.#servers.push(new ApiListener(listener, handler, limits, log));
