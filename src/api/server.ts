@@ -9,7 +9,7 @@ import type { RawRequest } from "./api_listener.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
-import { claimSocketPath } from "./socket_guard.ts";
+import { bindUnixSocket, claimSocketPath } from "./socket_guard.ts";
 import { isPeerGone, peerGoneText } from "../net/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
@@ -93,13 +93,16 @@ export class ApiServer {
     const slash = path.lastIndexOf("/");
     if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o755 });
     await claimSocketPath(path);
-    const listener = Deno.listen({ transport: "unix", path });
+    // Bound under a temporary name, given its mode and group, then renamed into place: the
+    // socket never appears at `path` with the process's default mode.
+    const listener = await bindUnixSocket(path, async (bound) => {
+      await Deno.chmod(bound, this.#options.socketMode ?? 0o660);
+      if (this.#options.socketGroup !== undefined) {
+        await Deno.chown(bound, null, this.#options.socketGroup);
+      }
+    });
     this.#ownsSocket = true;
     this.#serveOn(listener, "unix");
-    await Deno.chmod(path, this.#options.socketMode ?? 0o660);
-    if (this.#options.socketGroup !== undefined) {
-      await Deno.chown(path, null, this.#options.socketGroup);
-    }
     log.info("API listening", { socket: path });
   }
 

@@ -1,6 +1,7 @@
 // The API's Unix socket belongs to one agent: a second agent started on the same path must not
 // take it over (and delete it when it exits, leaving the first without an API). A socket file
 // that something answers on is live and refused; one nobody answers on is stale and replaced.
+// A new socket is set up (mode, group) under a temporary name and renamed into place.
 
 import { DomainError } from "../errors/mod.ts";
 
@@ -45,4 +46,27 @@ async function answers(path: string): Promise<boolean> {
     // ECONNREFUSED: nobody listens (stale); any other failure counts as not answering either.
     return false;
   }
+}
+
+/**
+ * Listens on a Unix socket at `path`, prepared by `prepare` (mode, group) under a temporary name
+ * beside it before it is renamed into place, so no client ever finds it half set up.
+ */
+export async function bindUnixSocket(
+  path: string,
+  prepare: (bound: string) => Promise<void>,
+): Promise<Deno.Listener> {
+  const slash = path.lastIndexOf("/");
+  const temporary = `${path.slice(0, slash + 1)}.burrow-${Deno.pid}.sock`;
+  await Deno.remove(temporary).catch(() => {});
+  const listener = Deno.listen({ transport: "unix", path: temporary });
+  try {
+    await prepare(temporary);
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    listener.close();
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+  return listener;
 }
