@@ -19,6 +19,8 @@ export interface ConnectParams {
   pingTimeoutMs: number;
   dns?: string;
   upstreamDns?: string[];
+  /** Path of the client certificate for the hub: PEM (certificate and key) or PKCS#12. */
+  tlsClientCert?: string;
 }
 
 /** `GET /status` (olm-api.txt): the wire shape lives in protocol/ (the session builds the peers). */

@@ -3,7 +3,7 @@
 // survives held-open connections and descriptor exhaustion), each request checked (no browser
 // origin, capped body, bearer token on TCP) and handed to the router as plain data.
 
-import { ApiError, errorResponse } from "./api_errors.ts";
+import { ApiError, errorFormatOf, errorResponse } from "./api_errors.ts";
 import { ApiListener, DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "./api_listener.ts";
 import type { RawRequest } from "./api_listener.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
@@ -139,9 +139,10 @@ export class ApiServer {
 
   async #serve(kind: "unix" | "tcp", req: RawRequest): Promise<ApiResponse> {
     const target = req.target;
-    const path = new URL(target, "http://localhost").pathname;
+    const { pathname: path, searchParams } = new URL(target, "http://localhost");
     const refuse = (status: number, message: string, headers: Record<string, string> = {}) => {
-      const answer = errorResponse(familyOfPath(path), new ApiError(status, message));
+      const format = errorFormatOf(searchParams, req.headers);
+      const answer = errorResponse(familyOfPath(path), new ApiError(status, message), format);
       return { ...answer, headers: { ...answer.headers, ...headers } };
     };
     // A browser sends Origin or Referer; scripts and curl don't. Refusing them stops CSRF

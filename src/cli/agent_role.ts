@@ -182,6 +182,21 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     description: "contact address of the ACME account",
   },
   {
+    name: "hub-ca",
+    type: "string",
+    env: "HUB_CA",
+    value: "FILE",
+    description: "PEM CA trusted for the hub's HTTPS (besides the system's roots)",
+  },
+  {
+    name: "tls-client-cert",
+    type: "string",
+    env: "TLS_CLIENT_CERT",
+    value: "FILE",
+    description:
+      "client certificate for the hub: PEM (certificate and key) or PKCS#12, no password",
+  },
+  {
     name: "acme-ca-file",
     type: "string",
     env: "BURROW_ACME_CA_FILE",
@@ -238,6 +253,7 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     ...optional("userToken", userToken),
     ...optional("dns", flags.string("dns")),
     ...(upstreamDns?.length ? { upstreamDns } : {}),
+    ...optional("tlsClientCert", flags.string("tls-client-cert")),
   };
   if (defaults.interfaceName.length > 15) {
     throw new UsageError(`invalid value for --interface: at most 15 characters`);
@@ -258,6 +274,7 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     api: { ...api, apiToken },
     defaults,
     connectAtStart,
+    ...optional("hubCaFile", flags.string("hub-ca")),
     acme: {
       ...optional("directoryUrl", flags.string("acme-directory")),
       ...optional("email", flags.string("acme-email")),

@@ -2,7 +2,7 @@
 
 import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
 import { readConfigFile } from "./config_file.ts";
-import { log, type LogFormat, type LogLevel } from "../log/mod.ts";
+import { log, type LogFormat, type LogThreshold } from "../log/mod.ts";
 
 export interface Role {
   name: string;
@@ -16,9 +16,15 @@ export interface Role {
   run(flags: Flags, args: readonly string[]): Promise<number>;
 }
 
-/** Every flag a role accepts: its own, then the shared logging flags. */
+/** Every flag a role accepts: its own, then the shared logging flags it does not redefine. */
 export function roleFlags(role: Role): readonly FlagSpec[] {
-  return [...role.flags, ...LOG_FLAGS];
+  const own = new Set(role.flags.map((spec) => spec.name));
+  return [...role.flags, ...LOG_FLAGS.filter((spec) => !own.has(spec.name))];
+}
+
+/** The logger threshold for a --log-level value; wireguard-go's "verbose" is burrow's "debug". */
+export function logThreshold(level: string | undefined): LogThreshold {
+  return level === "verbose" ? "debug" : (level ?? "info") as LogThreshold;
 }
 
 /** Usage text for `burrow ROLE --help`. */
@@ -42,7 +48,7 @@ export async function startRole(
     console.log(roleUsage(role));
     return 0;
   }
-  log.level = flags.string("log-level") as LogLevel;
+  log.level = logThreshold(flags.string("log-level"));
   log.format = flags.string("log-format") as LogFormat;
   return await role.run(flags, args);
 }

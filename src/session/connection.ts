@@ -23,11 +23,19 @@ import { errorText } from "./error_text.ts";
 import { describeHubFailure } from "./hub_failure.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
+import {
+  hasHubTls,
+  hubHttpClient,
+  HubTlsFileError,
+  type HubTlsMaterial,
+  loadHubTls,
+  tlsFailureOf,
+} from "./hub_tls.ts";
 import { decodeFrame, type Site } from "./hub_messages.ts";
 import type { PeerStatusJson } from "./peers.ts";
 import { DeviceReconciler } from "./reconciliation.ts";
 import type { ConnectionParams } from "./state.ts";
-import type { TunnelFactory } from "./tunnel.ts";
+import type { TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
 
 /** Timings of the control channel; tests shorten them. */
 export interface SessionTiming {
@@ -102,6 +110,8 @@ export interface SessionOptions {
   log?: Logger;
   timing?: Partial<SessionTiming>;
   random?: () => number;
+  /** PEM file of a private CA the hub's certificate chains to (`--hub-ca`). */
+  hubCaFile?: string;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -131,6 +141,10 @@ export class Session {
   #wakeSleep: (() => void) | undefined;
   #nextToken: string | undefined;
   #registrations = 0;
+  #reconnects = 0;
+  readonly #hubCaFile: string | undefined;
+  /** The CA and client certificate, read again before every login. */
+  #tls: HubTlsMaterial = {};
   #configVersion = 0;
 
   /** Device work happens one message at a time, in arrival order. */
@@ -146,6 +160,7 @@ export class Session {
     this.#log.addSecret(options.params.userToken);
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
+    this.#hubCaFile = options.hubCaFile;
     this.#device = new DeviceReconciler({
       params: this.#params,
       privateKey: this.#privateKey,
@@ -181,6 +196,16 @@ export class Session {
   get tunnelIP(): string {
     return this.#device.tunnelIP;
   }
+  /** How many times the connect loop went back to log in after a drop or a failure. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Byte counts and handshakes of the tunnel's peers, for metrics. */
+  tunnelStats(): Promise<TunnelPeerStats[]> {
+    return this.#device.tunnelStats();
+  }
+
   /** Resolves when the connect loop has ended (stopped or terminated). */
   get done(): Promise<void> {
     return this.#loop ?? Promise.resolve();
@@ -217,7 +242,12 @@ export class Session {
    */
   async switchOrg(orgId: string): Promise<void> {
     if (!this.active) throw new Error("not connected");
-    const result = await login(this.#params.endpoint, this.#loginRequest(orgId)).catch((error) => {
+    const result = await login(
+      this.#params.endpoint,
+      this.#loginRequest(orgId),
+      LOGIN_TIMEOUT_MS,
+      this.#tls,
+    ).catch((error) => {
       if (error instanceof LoginRefused) throw error;
       throw new Error(describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS).message);
     });
@@ -299,7 +329,9 @@ export class Session {
         }
         const failure = describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS);
         reached = failure.reached;
-        this.#log.warn("hub unreachable", { error: failure.message });
+        if (!this.#reportTls(error)) {
+          this.#log.warn("hub unreachable", { error: failure.message });
+        }
       }
       if (this.#stopping || this.#terminated) break;
       // Only a socket that stayed up resets the pacing: one the hub closes right after the
@@ -307,6 +339,7 @@ export class Session {
       if (registeredAt !== undefined && Date.now() - registeredAt >= this.#timing.stableAfterMs) {
         attempt = 0;
       }
+      this.#reconnects++;
       if (this.#nextToken) continue; // an org switch: reconnect at once
       const delay = backoffDelayMs(
         attempt++,
@@ -328,8 +361,39 @@ export class Session {
     };
   }
 
-  #login() {
-    return login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS);
+  async #login() {
+    this.#tls = await loadHubTls({
+      caFile: this.#hubCaFile,
+      clientCertFile: this.#params.tlsClientCert,
+    });
+    return await login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS, this.#tls);
+  }
+
+  /**
+   * Reports a TLS problem with the hub (an unusable certificate file, a refused handshake) in
+   * the status and the log, naming the files (never their contents). The loop keeps retrying:
+   * a fixed file or hub is picked up at the next attempt.
+   *
+   * @returns whether `error` was one
+   */
+  #reportTls(error: unknown): boolean {
+    const clientCert = this.#params.tlsClientCert ?? "none";
+    const hubCa = this.#hubCaFile ?? "system roots";
+    if (error instanceof HubTlsFileError) {
+      this.#error = { code: "tls_file", message: error.message };
+      this.#log.error("cannot read a TLS file for the hub", {
+        file: error.path,
+        error: error.message,
+      });
+      return true;
+    }
+    const reason = tlsFailureOf(error);
+    if (reason === undefined) return false;
+    const message = `TLS handshake with the hub failed: ${reason} ` +
+      `(client certificate: ${clientCert}; hub CA: ${hubCa})`;
+    this.#error = { code: "tls", message };
+    this.#log.error("TLS handshake with the hub failed", { reason, clientCert, hubCa });
+    return true;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -346,7 +410,9 @@ export class Session {
   /** One WebSocket's life; resolves when it closes, with the time it registered (if it did). */
   #runSocket(token: string): Promise<number | undefined> {
     const url = webSocketUrl(this.#params.endpoint, WS_PATH, token);
-    const ws = new WebSocket(url);
+    // The same CA and client certificate as the login (Deno's WebSocket takes an HTTP client).
+    const client = hasHubTls(this.#tls) ? hubHttpClient(this.#tls) : undefined;
+    const ws = client ? new WebSocket(url, { client }) : new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
     let registeredAt: number | undefined;
@@ -419,6 +485,7 @@ export class Session {
         clearTimeout(registerTimer);
         clearInterval(pingTimer);
         clearTimeout(pongTimer);
+        client?.close();
         const wasConnected = this.#connected;
         this.#connected = false;
         this.#registered = false;
@@ -472,6 +539,8 @@ export class Session {
     await device.startProbes();
     this.#registered = true;
     this.#registrations++;
+    // A TLS problem reported while retrying is over once registered.
+    if (this.#error?.code.startsWith("tls")) this.#error = undefined;
     this.#log.info("registered with the hub", { tunnelIP, sites: sites.length });
     const event: RegisteredEvent = { tunnelIP, registrations: this.#registrations };
     for (const listener of this.#listeners) {

@@ -66,6 +66,10 @@ export function describeHubFailure(
   if (/dns error|failed to lookup address|name or service not known|no such host/i.test(text)) {
     return fail("dns", `cannot resolve ${hostOf(endpoint)} (DNS)`);
   }
+  const alert = /(?:received )?fatal alert: ?(\w+)/i.exec(text);
+  if (alert) {
+    return fail("tls", `the hub refused the TLS handshake (${alert[1]}: a client certificate?)`);
+  }
   if (/invalid peer certificate|certificate/i.test(text)) {
     const reason = CERTIFICATE_REASONS.find(([pattern]) => pattern.test(text))?.[1] ??
       "it is not trusted";

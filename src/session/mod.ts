@@ -14,4 +14,10 @@ export {
 export { SessionRequestError } from "./hub_requests.ts";
 export type { PeerStatusJson } from "./peers.ts";
 export { type ConnectionParams, StateStore } from "./state.ts";
-export { type Tunnel, type TunnelFactory, type TunnelOptions, wireguardTunnels } from "./tunnel.ts";
+export {
+  type Tunnel,
+  type TunnelFactory,
+  type TunnelOptions,
+  type TunnelPeerStats,
+  wireguardTunnels,
+} from "./tunnel.ts";

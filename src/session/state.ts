@@ -22,6 +22,8 @@ const connectionSchema = z.object({
   pingTimeoutMs: z.number(),
   dns: z.string().optional(),
   upstreamDns: z.array(z.string()).optional(),
+  /** PEM (certificate and key) or PKCS#12 file presented to the hub; a path, never contents. */
+  tlsClientCert: z.string().optional(),
 });
 
 /** Everything a session needs to log in and bring up its device (as saved in the state). */

@@ -1,16 +1,21 @@
 // The WireGuard device as the session sees it: an injectable factory, so the session is
 // tested with a fake and runs with the real device from src/tun in production.
 
-import { createDevice, type Device, type DeviceOptions } from "../tun/mod.ts";
+import { createDevice, type Device, type DeviceOptions, type PeerStatus } from "../tun/mod.ts";
+
+export type { PeerStatus as TunnelPeerStats };
 
 /**
  * The subset of src/tun's `Device` the session uses. The session resolves each peer's endpoint
  * to an address before `setPeer` and never sets a preshared key.
  */
-export type Tunnel = Pick<
-  Device,
-  "name" | "publicKey" | "setPeer" | "removePeer" | "addAddress" | "addRoute" | "close" | "closed"
->;
+export type Tunnel =
+  & Pick<
+    Device,
+    "name" | "publicKey" | "setPeer" | "removePeer" | "addAddress" | "addRoute" | "close" | "closed"
+  >
+  // Per-peer byte counts and handshakes, for the agent's metrics (a fake may leave it out).
+  & Partial<Pick<Device, "peers">>;
 
 /** What the session chooses of a new device; the listen port is always a random free one. */
 export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>;
