@@ -4,6 +4,7 @@
 // A new socket is set up (mode, group) under a temporary name and renamed into place.
 
 import { DomainError } from "../errors/mod.ts";
+import { unixSocketAnswers } from "../net/mod.ts";
 
 /**
  * Checks that `path` is free to listen on: absent, or a stale socket (removed here).
@@ -25,7 +26,7 @@ export async function claimSocketPath(path: string): Promise<void> {
       `Cannot listen on ${path}: a file that is not a socket is in the way`,
     );
   }
-  if (await answers(path)) {
+  if (await unixSocketAnswers(path)) {
     throw new DomainError(
       "conflict",
       `Cannot listen on ${path}: another process is serving it (is another agent running?)`,
@@ -34,18 +35,6 @@ export async function claimSocketPath(path: string): Promise<void> {
   await Deno.remove(path).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   });
-}
-
-/** Whether something accepts connections on the socket at `path`. */
-async function answers(path: string): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
-    return true;
-  } catch {
-    // ECONNREFUSED: nobody listens (stale); any other failure counts as not answering either.
-    return false;
-  }
 }
 
 /**
