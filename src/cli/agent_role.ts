@@ -6,11 +6,12 @@ import { DomainError } from "../errors/mod.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { groupId } from "./unix_group.ts";
 import type { Role } from "./role.ts";
+import { checkAgentValues } from "./agent_checks.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
-import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
+import type { DaemonConfig } from "../agent/mod.ts";
 
 /** Packetriot's local API base URL is http://127.0.0.1:4100. */
 export const DEFAULT_API_PORT = 4100;
@@ -213,6 +214,8 @@ export const agentRole: Role = {
   flags: AGENT_FLAGS,
   async run(flags, args) {
     const config = daemonConfig(flags);
+    // Loaded here, not at start: the hub and wg roles never pay for the agent's modules.
+    const { pendingUpdate, runDaemon, runUpdate } = await import("../agent/mod.ts");
     const update = pendingUpdate(config.stateDir);
     if (update) return await runUpdate(update, ["agent", ...args]);
     try {
@@ -232,6 +235,7 @@ export const agentRole: Role = {
  * @throws {UsageError} for values the flag table cannot check alone
  */
 export function daemonConfig(flags: Flags): DaemonConfig {
+  checkAgentValues(flags);
   const secret = agentSecret(flags);
   const userToken = flags.string("user-token");
   const apiToken = flags.string("api-token");

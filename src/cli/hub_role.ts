@@ -6,8 +6,7 @@ import type { Role } from "./role.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
-import { createWireguardGoDevice, Hub, HubStore, type TunnelFactory } from "../hub/mod.ts";
-import { createDevice } from "../tun/mod.ts";
+import type { Hub, TunnelFactory } from "../hub/mod.ts";
 import { startServiceNotify } from "../net/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
@@ -182,6 +181,9 @@ export const hubRole: Role = {
   run: runHub,
 };
 
+/** The hub's modules, loaded when the hub runs: the agent and wg roles never pay for them. */
+const hubModule = () => import("../hub/mod.ts");
+
 async function runHub(flags: Flags): Promise<number> {
   const [command, ...rest] = flags.positionals;
   if (command === "client") return await runClientCommand(flags, rest);
@@ -192,6 +194,7 @@ async function runHub(flags: Flags): Promise<number> {
 async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
+  const { HubStore } = await hubModule();
   if (action === "add") {
     if (more.length) {
       throw new UsageError("hub client add takes no arguments besides --name and --count");
@@ -270,9 +273,10 @@ async function serve(flags: Flags): Promise<number> {
   if (clientCa && !cert) throw new UsageError("--client-ca needs --tls-cert and --tls-key");
   const metricsAddr = flags.string("metrics-addr");
   const metrics = metricsAddr ? parseHostPort(metricsAddr)! : undefined;
+  const { createWireguardGoDevice, Hub } = await hubModule();
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
-    : createDevice;
+    : (await import("../tun/mod.ts")).createDevice;
   const limits = {
     portsPerAgent: positive(flags, "ports-per-agent"),
     portmapDeny: flags.list("portmap-deny"),

@@ -52,4 +52,5 @@ export {
 } from "./rules_sync.ts";
 export { parseDurationMs } from "./duration.ts";
 export { stringifyJson } from "./exact_json.ts";
+export { HUB_MAX_FRAME_BYTES, requestFrameBytes } from "./frame_limit.ts";
 export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";
