@@ -8,6 +8,7 @@
 // upgrade to the control plane with the handshake answered, anything else as a Request whose
 // Response is written back (one request per connection).
 
+import { STATUS_CODES } from "node:http";
 import {
   closeQuietly,
   encodeLatin1,
@@ -56,19 +57,6 @@ export interface ControlListenerOptions {
 const MAX_ACCEPT_BACKOFF_MS = 1_000;
 /** Sockets sharing the control port (where the platform and Deno allow it). */
 const ACCEPT_SOCKETS = 4;
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  411: "Length Required",
-  413: "Content Too Large",
-  426: "Upgrade Required",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-};
 
 export class ControlListener {
   readonly #listeners: Deno.Listener[];
@@ -311,7 +299,7 @@ async function readBody(conn: Deno.Conn, rest: Uint8Array, length: number) {
 
 async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
   const body = new Uint8Array(await response.arrayBuffer());
-  const reason = response.statusText || STATUS_TEXT[response.status] || "Status";
+  const reason = response.statusText || STATUS_CODES[response.status] || "Status";
   let head = `HTTP/1.1 ${response.status} ${reason}\r\n`;
   for (const [name, value] of response.headers) {
     if (name === "content-length" || name === "connection") continue;
