@@ -106,10 +106,14 @@ export class LoginGate {
     });
   }
 
-  /** Seconds until the queue ahead has drained, at the measured cost per hash (at least 1). */
+  /**
+   * Seconds to wait: half the time the queue ahead takes to drain at the measured cost per
+   * hash (at least 1). Clients come back (with their jitter) while the queue still has work,
+   * so the workers never idle waiting for them; an early return costs only a cheap 429.
+   */
   #retryAfterS(): number {
     const rounds = (this.#queued + this.#running) / this.#workers + 1;
-    return Math.max(1, Math.ceil((rounds * this.#costMs) / 1000));
+    return Math.max(1, Math.ceil((rounds * this.#costMs) / 2000));
   }
 
   #pump(): void {
