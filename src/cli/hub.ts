@@ -6,9 +6,16 @@ import type { Role } from "./role.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
 import { HubStore } from "../hub/store.ts";
+import { ResourceStore } from "../hub/resource_store.ts";
 import { Hub, type TunnelFactory } from "../hub/hub.ts";
 import { createWireguardGoDevice } from "../hub/wireguard_go_device.ts";
 import { createDevice } from "../tun/mod.ts";
+import {
+  checkClientOrgs,
+  RESOURCE_FLAGS,
+  runResourceCommand,
+  setClientOrgs,
+} from "./hub_resources.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
   {
@@ -111,15 +118,20 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     value: "NAME",
     description: "label of a new client (hub client add)",
   },
+  ...RESOURCE_FLAGS,
 ];
 
 export const hubRole: Role = {
   name: "hub",
   summary: "run the hub that agents connect to: control, WireGuard endpoint, public ingress",
   synopsis: "burrow hub --state-dir DIR --listen HOST:PORT --public-host HOST [flags]\n" +
-    "       burrow hub client add --state-dir DIR [--name NAME]\n" +
+    "       burrow hub client add --state-dir DIR [--name NAME] [--org ORG]...\n" +
     "       burrow hub client list --state-dir DIR\n" +
-    "       burrow hub client remove --state-dir DIR ID",
+    "       burrow hub client remove --state-dir DIR ID\n" +
+    "       burrow hub resource add --state-dir DIR --site CLIENT_ID --destination IP|CIDR\n" +
+    "                          [--alias NAME] [--access ID,...|all] [--org ORG]\n" +
+    "       burrow hub resource list --state-dir DIR\n" +
+    "       burrow hub resource remove --state-dir DIR ID",
   description: "Serves agent logins and sessions, allocates public ports and routes ingress.\n" +
     '"client add" prints {"id", "secret"} once; "client list" never shows secrets;\n' +
     '"client remove" ends that agent\'s session on the running hub and frees its ports and domains.',
@@ -127,36 +139,48 @@ export const hubRole: Role = {
   run: runHub,
 };
 
-async function runHub(flags: Flags): Promise<number> {
+async function runHub(flags: Flags, args: readonly string[]): Promise<number> {
   const [command, ...rest] = flags.positionals;
-  if (command === "client") return await runClientCommand(flags, rest);
+  if (command === "client") return await runClientCommand(flags, rest, args);
+  if (command === "resource") return await runResourceCommand(flags, rest, args);
   if (command !== undefined) throw new UsageError(`unknown hub command "${command}"`);
   return await serve(flags);
 }
 
-async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
+async function runClientCommand(
+  flags: Flags,
+  args: string[],
+  rawArgs: readonly string[],
+): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
   if (action === "add") {
     if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
+    if (await checkClientOrgs(rawArgs) !== 0) return 2;
     const store = HubStore.open(stateDir);
+    let client: { id: string; secret: string };
     try {
-      const client = await store.addClient(flags.string("name") ?? "");
-      console.log(JSON.stringify({ id: client.id, secret: client.secret }));
+      client = await store.addClient(flags.string("name") ?? "");
     } finally {
       store.close();
     }
+    const orgs = await setClientOrgs(stateDir, client.id, rawArgs);
+    if (orgs !== 0) return orgs;
+    console.log(JSON.stringify({ id: client.id, secret: client.secret }));
     return 0;
   }
   if (action === "list") {
     if (more.length) throw new UsageError("hub client list takes no arguments");
     const store = HubStore.open(stateDir);
     try {
+      const resources = ResourceStore.open(stateDir);
       const clients = store.listClients().map((client) => ({
         ...client,
+        orgs: resources.orgsOf(client.id),
         ports: store.portsOf(client.id),
         domains: store.domainsOf(client.id),
       }));
+      resources.close();
       console.log(JSON.stringify(clients, null, 2));
     } finally {
       store.close();

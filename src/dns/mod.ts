@@ -17,7 +17,6 @@ export {
   DEFAULT_UPSTREAM,
   DnsResolver,
   type Exchange,
-  isAliasName,
   parseUpstreams,
   reverseName,
   type Upstream,

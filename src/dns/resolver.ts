@@ -4,6 +4,7 @@
 // the server (./server.ts) hands it query bytes and sends back what it returns.
 
 import { formatIp, parseHostPort, parseIp } from "../net/ip.ts";
+import { isAliasName } from "../protocol/resources.ts";
 import {
   buildResponse,
   CLASS_IN,
@@ -58,14 +59,6 @@ export function parseUpstreams(entries: readonly string[]): Upstream[] | { bad: 
     else return { bad: entry };
   }
   return out;
-}
-
-/** Whether `alias` is a hostname, possibly with `*` and `?` wildcards. */
-export function isAliasName(alias: string): boolean {
-  if (alias.length === 0 || alias.length > 253) return false;
-  return alias.replace(/\.$/, "").split(".").every((label) =>
-    /^[A-Za-z0-9*?]([A-Za-z0-9*?_-]{0,61}[A-Za-z0-9*?])?$/.test(label)
-  );
 }
 
 function globToRegExp(glob: string): RegExp {

@@ -12,7 +12,6 @@ import {
   DnsResolver,
   DnsServer,
   type Exchange,
-  isAliasName,
   networkExchange,
   parseMessage,
   parseUpstreams,
@@ -20,6 +19,7 @@ import {
   reverseName,
   TYPE,
 } from "../../src/dns/mod.ts";
+import { isAliasName } from "../../src/protocol/resources.ts";
 
 const rcode = (bytes: Uint8Array) => parseMessage(bytes).flags & 0xf;
 const aa = (bytes: Uint8Array) => (parseMessage(bytes).flags & 0x0400) !== 0;
