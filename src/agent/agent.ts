@@ -30,6 +30,7 @@ import {
 } from "../session/session.ts";
 import { type ConnectionParams, StateStore } from "../session/state.ts";
 import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
+import { type NetworkSettings, PrivateResources } from "./private_resources.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
 export interface AgentStatus {
@@ -40,7 +41,7 @@ export interface AgentStatus {
   agent: string;
   orgId: string;
   peers: Record<string, PeerStatusJson>;
-  networkSettings: { tunnelIP: string };
+  networkSettings: NetworkSettings;
   error?: SessionError;
 }
 
@@ -68,6 +69,8 @@ export class Agent {
   readonly #exitDelayMs: number;
   readonly #listeners = new Set<RegisteredListener>();
   #session: Session | undefined;
+  /** The DNS proxy and site role of the current session. */
+  #resources: PrivateResources | undefined;
   /** The last stop in flight: a new session waits for it (same interface name). */
   #stopped: Promise<void> = Promise.resolve();
   #exitTimer: ReturnType<typeof setTimeout> | undefined;
@@ -114,13 +117,16 @@ export class Agent {
     }
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
+    const resources = new PrivateResources({ params, log: this.#log });
     const session = new Session({
       params,
       privateKey: this.#privateKey,
       tunnels: this.#tunnels,
       log: this.#log,
       timing: this.#timing,
+      extensions: [resources],
     });
+    this.#resources = resources;
     for (const listener of this.#listeners) session.onRegistered(listener);
     this.#session = session;
     // The slot is claimed synchronously: a new session counts as active until stopped.
@@ -170,7 +176,8 @@ export class Agent {
       agent: AGENT_NAME,
       orgId: s?.orgId ?? "",
       peers: s?.peers ?? {},
-      networkSettings: { tunnelIP: s?.tunnelIP ?? "" },
+      networkSettings: this.#resources?.networkSettings(s?.tunnelIP ?? "") ??
+        { tunnelIP: s?.tunnelIP ?? "" },
     };
     if (s?.error) status.error = s.error;
     return status;

@@ -8,6 +8,8 @@ import type { ConnectionParams } from "../session/state.ts";
 import { agentStateAs409, ApiError } from "./errors.ts";
 import { parseJsonBody } from "./json.ts";
 import type { Route } from "./router.ts";
+import { parseUpstreams } from "../protocol/resources.ts";
+import { parseIp } from "../net/ip.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
 export type ConnectDefaults = Omit<ConnectionParams, "endpoint" | "id" | "secret">;
@@ -144,7 +146,24 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): Connection
   const dns = body.dns || defaults.dns;
   if (dns) params.dns = dns;
   const upstreamDns = body.upstreamDNS ?? defaults.upstreamDns;
-  if (upstreamDns) params.upstreamDns = upstreamDns;
+  if (upstreamDns) {
+    const parsed = parseUpstreams(upstreamDns);
+    if (!Array.isArray(parsed)) {
+      throw new ApiError(
+        400,
+        `Invalid request: upstreamDNS entries must be IP or IP:port, received ${parsed.bad}`,
+      );
+    }
+    params.upstreamDns = upstreamDns;
+  }
+  const dnsProxyIP = body.dnsProxyIP || defaults.dnsProxyIP;
+  if (dnsProxyIP) {
+    if (parseIp(dnsProxyIP)?.length !== 4) {
+      throw new ApiError(400, "Invalid request: dnsProxyIP must be an IPv4 address");
+    }
+    params.dnsProxyIP = dnsProxyIP;
+  }
+  if (defaults.overrideDns) params.overrideDns = true;
   return params;
 }
 

@@ -1,6 +1,7 @@
 // `burrow agent`: the edge agent daemon. Flags follow Olm's names and environment variables.
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
+import { checkDnsDefaults } from "./agent_dns_flags.ts";
 import type { Role } from "./role.ts";
 import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
@@ -129,6 +130,19 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     description: "time after which a peer without answers is down",
   },
   {
+    name: "override-dns",
+    type: "boolean",
+    env: "OVERRIDE_DNS",
+    description: "point the host's resolver at the DNS proxy while connected (undone after)",
+  },
+  {
+    name: "dns-proxy-ip",
+    type: "string",
+    env: "DNS_PROXY_IP",
+    value: "IP",
+    description: "address of the DNS proxy (default: first host of the hub's utility subnet)",
+  },
+  {
     name: "holepunch",
     type: "boolean",
     env: "HOLEPUNCH",
@@ -225,7 +239,10 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     ...optional("userToken", userToken),
     ...optional("dns", flags.string("dns")),
     ...(upstreamDns?.length ? { upstreamDns } : {}),
+    ...optional("dnsProxyIP", flags.string("dns-proxy-ip")),
+    ...(flags.boolean("override-dns") ? { overrideDns: true } : {}),
   };
+  checkDnsDefaults(defaults);
   if (defaults.interfaceName.length > 15) {
     throw new UsageError(`invalid value for --interface: at most 15 characters`);
   }

@@ -80,6 +80,14 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     description: "public TCP ports allocated to agents",
   },
   {
+    name: "relay-port",
+    type: "port",
+    env: "BURROW_HUB_RELAY_PORT",
+    default: "21820",
+    value: "PORT",
+    description: "UDP port relaying WireGuard between agents (never decrypted)",
+  },
+  {
     name: "http-port",
     type: "port",
     env: "BURROW_HUB_HTTP_PORT",
@@ -227,6 +235,7 @@ async function serve(flags: Flags): Promise<number> {
         ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
         : undefined,
       wgPort: flags.number("wg-port")!,
+      relayPort: flags.number("relay-port")!,
       tunnelCidr: flags.string("tunnel-cidr")!,
       portRange: flags.range("port-range")!,
       httpPort: flags.number("http-port")!,

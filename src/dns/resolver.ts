@@ -3,8 +3,10 @@
 // the upstream servers in turn, answering SERVFAIL when none of them answers. Transport-free:
 // the server (./server.ts) hands it query bytes and sends back what it returns.
 
-import { formatIp, parseHostPort, parseIp } from "../net/ip.ts";
-import { isAliasName } from "../protocol/resources.ts";
+import { formatIp, parseIp } from "../net/ip.ts";
+import { isAliasName, type Upstream } from "../protocol/resources.ts";
+
+export { parseUpstreams, type Upstream } from "../protocol/resources.ts";
 import {
   buildResponse,
   CLASS_IN,
@@ -25,12 +27,6 @@ export interface AliasEntry {
   aliasAddress: string;
 }
 
-/** Where forwarded questions go. */
-export interface Upstream {
-  host: string;
-  port: number;
-}
-
 /** Sends raw query bytes to one upstream and resolves its raw answer; rejects on failure. */
 export type Exchange = (
   upstream: Upstream,
@@ -44,22 +40,6 @@ export const ALIAS_TTL_S = 30;
 export const DEFAULT_UPSTREAM: Upstream = { host: "8.8.8.8", port: 53 };
 /** Per upstream, as Olm does. */
 export const UPSTREAM_TIMEOUT_MS = 2000;
-
-/**
- * Parses `upstreamDNS` entries: `IP`, `IP:port` or `[v6]:port` (port 53 when absent).
- *
- * @returns the upstreams, or the first entry that is not one
- */
-export function parseUpstreams(entries: readonly string[]): Upstream[] | { bad: string } {
-  const out: Upstream[] = [];
-  for (const entry of entries) {
-    const hostPort = parseHostPort(entry);
-    if (hostPort && parseIp(hostPort.host)) out.push(hostPort);
-    else if (parseIp(entry)) out.push({ host: entry, port: 53 });
-    else return { bad: entry };
-  }
-  return out;
-}
 
 function globToRegExp(glob: string): RegExp {
   const escaped = glob.toLowerCase().replace(/[.+^${}()|[\]\\]/g, "\\$&")

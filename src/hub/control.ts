@@ -22,8 +22,23 @@ import { keyFromBase64 } from "../tun/keys.ts";
 import { VERSION } from "../version.ts";
 import { concat } from "./relay.ts";
 
+/** The private-resources service as the control plane uses it (./resource_service.ts). */
+export interface ControlResources {
+  /** The org a login lands in, or null when the client is not a member of the one asked. */
+  orgForLogin(clientId: string, asked: string | null | undefined): string | null;
+  /** The sites a registering client gets besides the hub. */
+  sitesAtRegistration(clientId: string, org: string): SiteConfig[];
+  /** Something about agents changed (a registration): push updates to everyone. */
+  changed(): void;
+  forget(clientId: string): void;
+  /** The UDP port of the hub's relay (login's `exitNodes[].relayPort`). */
+  readonly relayPort: number;
+}
+
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {
+  /** Private resources; without it every agent gets only the hub as its site. */
+  resources?: ControlResources;
   store: HubStore;
   /** The hub as the one site every agent gets. */
   site(): SiteConfig;
@@ -78,6 +93,8 @@ const portReleaseSchema = z.looseObject({
 
 interface TokenEntry {
   clientId: string;
+  /** The org the session runs in. */
+  org: string;
   expiresAt: number;
 }
 
@@ -109,6 +126,17 @@ export class HubControl {
     return this.#sessions.has(clientId);
   }
 
+  /** Registered sessions and the org each runs in. */
+  registered(): { clientId: string; org: string }[] {
+    return [...this.#sessions.values()].filter((s) => s.registered)
+      .map((s) => ({ clientId: s.clientId, org: s.org }));
+  }
+
+  /** Sends a frame to the agent's session, if it has one. */
+  send(clientId: string, frame: Frame): void {
+    this.#sessions.get(clientId)?.send(frame);
+  }
+
   /** Serves the login endpoint and the WebSocket; anything else is 404. */
   handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
@@ -137,9 +165,13 @@ export class HubControl {
       log.warn("login refused", { clientId: olmId.slice(0, 128) });
       return loginError(401, "invalid id or secret");
     }
+    const org = this.#ctx.resources
+      ? this.#ctx.resources.orgForLogin(olmId, parsed.data.orgId)
+      : parsed.data.orgId || "default";
+    if (org === null) return loginError(403, "not a member of this organization");
     this.#sweepTokens();
     const token = randomToken();
-    this.#tokens.set(token, { clientId: olmId, expiresAt: Date.now() + this.#tokenTtlMs });
+    this.#tokens.set(token, { clientId: olmId, org, expiresAt: Date.now() + this.#tokenTtlMs });
     const site = this.#ctx.site();
     const body: LoginResponse = {
       success: true,
@@ -152,7 +184,7 @@ export class HubControl {
         exitNodes: [{
           publicKey: site.publicKey,
           endpoint: site.endpoint,
-          relayPort: site.serverPort,
+          relayPort: this.#ctx.resources?.relayPort ?? site.serverPort,
           siteIds: [site.siteId],
         }],
       },
@@ -183,11 +215,13 @@ export class HubControl {
       return new Response("expected a WebSocket upgrade\n", { status: 426 });
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const session = new AgentSession(entry.clientId, socket, this.#ctx, {
+    const session = new AgentSession(entry.clientId, entry.org, socket, this.#ctx, {
       maxFrameBytes: this.#maxFrameBytes,
       idleTimeoutMs: this.#idleTimeoutMs,
       onClose: (s) => {
-        if (this.#sessions.get(s.clientId) === s) this.#sessions.delete(s.clientId);
+        if (this.#sessions.get(s.clientId) !== s) return;
+        this.#sessions.delete(s.clientId);
+        this.#ctx.resources?.forget(s.clientId);
       },
     });
     const previous = this.#sessions.get(entry.clientId);
@@ -270,9 +304,12 @@ class AgentSession {
   #queue: Promise<void> = Promise.resolve();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** Set once `olm/wg/connect` was sent. */
+  registered = false;
 
   constructor(
     readonly clientId: string,
+    readonly org: string,
     socket: WebSocket,
     ctx: HubControlContext,
     options: SessionOptions,
@@ -426,13 +463,18 @@ class AgentSession {
     if (previousKey || before.tunnelIP !== tunnelIP) this.#ctx.ingressChanged();
     const bits = this.#ctx.tunnelCidr.split("/")[1];
     const connect: ConnectMessage = {
-      sites: [this.#ctx.site()],
+      sites: [
+        this.#ctx.site(),
+        ...this.#ctx.resources?.sitesAtRegistration(this.clientId, this.org) ?? [],
+      ],
       tunnelIP: `${tunnelIP}/${bits}`,
       utilitySubnet: this.#ctx.utilitySubnet,
       chainId: parsed.data.chainId ?? "",
     };
-    this.#log.info("agent registered", { tunnelIP });
+    this.#log.info("agent registered", { tunnelIP, org: this.org });
     this.send({ type: MSG.connect, data: connect });
+    this.registered = true;
+    this.#ctx.resources?.changed();
   }
 
   #allocate(data: unknown): void {

@@ -3,6 +3,7 @@
 // and the port at which a site answers the in-tunnel RTT probe.
 
 import { z } from "zod";
+import { parseHostPort, parseIp } from "../net/ip.ts";
 
 /** `burrow/site/clients`: hub -> site agent, the whole set each time (not a delta). */
 export const SITE_CLIENTS = "burrow/site/clients";
@@ -45,4 +46,26 @@ export function isAliasName(alias: string): boolean {
   return alias.replace(/\.$/, "").split(".").every((label) =>
     /^[A-Za-z0-9*?]([A-Za-z0-9*?_-]{0,61}[A-Za-z0-9*?])?$/.test(label)
   );
+}
+
+/** A DNS server the client's proxy forwards to (`upstreamDNS` of `/connect`). */
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `upstreamDNS` entries: `IP`, `IP:port` or `[v6]:port` (port 53 when absent).
+ *
+ * @returns the upstreams, or the first entry that is not one
+ */
+export function parseUpstreams(entries: readonly string[]): Upstream[] | { bad: string } {
+  const out: Upstream[] = [];
+  for (const entry of entries) {
+    const hostPort = parseHostPort(entry);
+    if (hostPort && parseIp(hostPort.host)) out.push(hostPort);
+    else if (parseIp(entry)) out.push({ host: entry, port: 53 });
+    else return { bad: entry };
+  }
+  return out;
 }

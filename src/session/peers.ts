@@ -24,6 +24,7 @@ interface PeerEntry {
   site: Site;
   /** Endpoint in use: the site's own, or its relay's after `olm/wg/peer/relay`. */
   endpoint: string;
+  /** Whether `endpoint` is the hub's relay (the real path, not a wish). */
   isRelay: boolean;
   rttNs: number;
   /** Wall-clock ms of the last probe reply; null when never answered. */
@@ -58,14 +59,13 @@ export function relayEndpointOf(relayEndpoint: string, relayPort: number | undef
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Whether a site's configured endpoint is its relay (the hub's relay port). */
+export function endpointIsRelay(site: Pick<Site, "endpoint" | "relayEndpoint">): boolean {
+  return Boolean(site.relayEndpoint) && site.endpoint === site.relayEndpoint;
+}
+
 export class PeerTable {
   readonly #peers = new Map<number, PeerEntry>();
-  readonly #relayByDefault: boolean;
-
-  /** @param relayByDefault whether new peers go through the relay (no hole punching) */
-  constructor(relayByDefault: boolean) {
-    this.#relayByDefault = relayByDefault;
-  }
 
   get size(): number {
     return this.#peers.size;
@@ -89,7 +89,7 @@ export class PeerTable {
     this.#peers.set(site.siteId, {
       site,
       endpoint: site.endpoint,
-      isRelay: old?.isRelay ?? this.#relayByDefault,
+      isRelay: endpointIsRelay(site),
       rttNs: old?.rttNs ?? 0,
       lastSeenMs: old?.lastSeenMs ?? null,
     });
@@ -104,7 +104,10 @@ export class PeerTable {
       if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
     }
     entry.site = merged;
-    if (patch.endpoint !== undefined && !entry.isRelay) entry.endpoint = patch.endpoint;
+    if (patch.endpoint !== undefined && !entry.isRelay) {
+      entry.endpoint = patch.endpoint;
+      entry.isRelay = endpointIsRelay(merged);
+    }
     return merged;
   }
 

@@ -35,6 +35,7 @@ import { allowedIpsOf, type PeerStatusJson, PeerTable, relayEndpointOf } from ".
 import { ProbeSocket } from "./probe.ts";
 import type { ConnectionParams } from "./state.ts";
 import type { Tunnel, TunnelFactory } from "./tunnel.ts";
+import type { SessionExtension, TunnelView } from "./extensions.ts";
 
 /** Timings of the control channel; tests shorten them. */
 export interface SessionTiming {
@@ -107,6 +108,8 @@ export interface SessionOptions {
   log?: Logger;
   timing?: Partial<SessionTiming>;
   random?: () => number;
+  /** Parts of the agent that follow the tunnel (DNS proxy, site role). */
+  extensions?: SessionExtension[];
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -125,8 +128,10 @@ export class Session {
   readonly #log: Logger;
   readonly #timing: SessionTiming;
   readonly #random: () => number;
+  readonly #extensions: SessionExtension[];
 
   #peers: PeerTable;
+  #utilitySubnet = "";
   #ws: WebSocket | undefined;
   #connected = false;
   #registered = false;
@@ -159,7 +164,8 @@ export class Session {
     this.#log.addSecret(options.params.userToken);
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
-    this.#peers = new PeerTable(!options.params.holepunch);
+    this.#extensions = options.extensions ?? [];
+    this.#peers = new PeerTable();
   }
 
   /** The parameters this session runs with (the secret included: never expose them). */
@@ -477,6 +483,7 @@ export class Session {
         const parsed = connectSchema.safeParse(frame.data);
         if (!parsed.success) return this.#reject(frame.type), false;
         if (parsed.data.chainId && parsed.data.chainId !== chainId) return false;
+        this.#utilitySubnet = parsed.data.utilitySubnet ?? "";
         return await this.#applyConnect(parsed.data.tunnelIP, parsed.data.sites);
       }
       case MSG.peerAdd: {
@@ -484,6 +491,7 @@ export class Session {
         if (!parsed.success) return this.#reject(frame.type), false;
         this.#peers.upsert(parsed.data);
         await this.#installPeer(parsed.data);
+        await this.#peersChanged();
         return false;
       }
       case MSG.peerRemove: {
@@ -491,6 +499,7 @@ export class Session {
         if (!parsed.success) return this.#reject(frame.type), false;
         const site = this.#peers.remove(parsed.data.siteId);
         if (site) await this.#uninstallPeer(site);
+        await this.#peersChanged();
         return false;
       }
       case MSG.peerUpdate: {
@@ -501,6 +510,7 @@ export class Session {
         if (!before || !merged) return false;
         if (before.publicKey !== merged.publicKey) await this.#uninstallPeer(before);
         await this.#installPeer(merged);
+        await this.#peersChanged();
         return false;
       }
       case MSG.peerRelay: {
@@ -524,6 +534,7 @@ export class Session {
         const parsed = syncSchema.safeParse(frame.data);
         if (!parsed.success) return this.#reject(frame.type), false;
         await this.#syncPeers(parsed.data.sites);
+        await this.#peersChanged();
         return false;
       }
       case MSG.error: {
@@ -543,9 +554,14 @@ export class Session {
         );
         return false;
       }
-      default:
+      default: {
+        const view = this.#tunnelView();
+        for (const extension of this.#extensions) {
+          if (view && await extension.handle?.(frame, view)) return false;
+        }
         this.#log.debug("ignored a message of unknown type", { type: frame.type });
         return false;
+      }
     }
   }
 
@@ -568,6 +584,7 @@ export class Session {
       }
     }
     await this.#syncPeers(sites);
+    await this.#peersChanged();
     await this.#startProbes();
     this.#registered = true;
     this.#registrations++;
@@ -591,7 +608,7 @@ export class Session {
     this.#tunnel = tunnel;
     this.#tunnelIP = tunnelIP;
     this.#routes = new Set();
-    this.#peers = new PeerTable(!this.#params.holepunch);
+    this.#peers = new PeerTable();
     await tunnel.addAddress(tunnelIP);
     tunnel.closed.then(() => {
       if (this.#tunnel !== tunnel) return;
@@ -615,6 +632,28 @@ export class Session {
       if (old && old.publicKey !== site.publicKey) await this.#uninstallPeer(old);
       this.#peers.upsert(site);
       await this.#installPeer(site);
+    }
+  }
+
+  #tunnelView(): TunnelView | null {
+    if (!this.#tunnel) return null;
+    return {
+      tunnel: this.#tunnel,
+      interfaceName: this.#tunnel.name,
+      tunnelIP: this.#tunnelIP,
+      utilitySubnet: this.#utilitySubnet,
+      sites: this.#peers.sites(),
+    };
+  }
+
+  /** Tells the extensions; one that fails is logged and does not stop the others. */
+  async #peersChanged(): Promise<void> {
+    const view = this.#tunnelView();
+    if (!view) return;
+    for (const extension of this.#extensions) {
+      await extension.peersChanged?.(view).catch((error) =>
+        this.#log.warn("could not follow the peers", { error: errorText(error) })
+      );
     }
   }
 
@@ -696,6 +735,11 @@ export class Session {
     this.#tunnel = undefined;
     this.#routes = new Set();
     if (tunnel) {
+      for (const extension of this.#extensions) {
+        await extension.tunnelClosing?.().catch((error) =>
+          this.#log.warn("could not wind down with the tunnel", { error: errorText(error) })
+        );
+      }
       await tunnel.close();
       this.#log.info("tunnel down", { interface: tunnel.name });
     }

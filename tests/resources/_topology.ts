@@ -1,0 +1,149 @@
+// The private-resources topology the end-to-end test and the benchmark share, in namespaces
+// they create: an "internet" namespace with the hub, a bridge and a DNS upstream (dnsmasq);
+// agents on that bridge (a site and clients); behind the site a LAN namespace with web servers
+// at 10.20.0.5 and 10.20.0.6 and no route back to anything but its own network.
+
+import { BURROW, type ClientCredentials, DENO, startHub } from "../_support/burrow.ts";
+import {
+  linkNamespaces,
+  type Netns,
+  NetnsGroup,
+  run,
+  stopProcess,
+  uniqueSuffix,
+  waitForTcp,
+} from "../_support/netns.ts";
+
+export const HUB_IP = "10.79.0.1";
+export const RELAY_PORT = 21820;
+export const LAN = { site: "10.20.0.1", web: "10.20.0.5", other: "10.20.0.6" } as const;
+/** What the upstream DNS server (dnsmasq) answers. */
+export const OUTSIDE = { name: "outside.example", address: "192.0.2.80" } as const;
+
+export interface Topology {
+  suffix: string;
+  dir: string;
+  namespaces: NetnsGroup;
+  internet: Netns;
+  lan: Netns;
+  hubState: string;
+  hub: Deno.ChildProcess | undefined;
+  /** Starts (or restarts) the hub. */
+  startHub(): Promise<void>;
+  /** A namespace on the bridge with `address` (/24), default route to the hub's host. */
+  addHost(prefix: string, address: string): Promise<Netns>;
+  /** Joins `site` to the LAN (10.20.0.1/24 on its side). */
+  attachLan(site: Netns): Promise<void>;
+  addClient(name: string, ...extra: string[]): Promise<ClientCredentials>;
+  children: Deno.ChildProcess[];
+  close(): Promise<void>;
+}
+
+/** Serves `text` on port 80 of `address` inside `ns` with a tiny Deno server. */
+function webServer(ns: Netns, address: string, text: string): Deno.ChildProcess {
+  const code = `Deno.serve({ hostname: "${address}", port: 80, onListen() {} }, ` +
+    `() => new Response("${text}\\n"));`;
+  return ns.spawn([DENO, "eval", code]);
+}
+
+export async function buildTopology(prefix: string): Promise<Topology> {
+  const suffix = uniqueSuffix();
+  const dir = await Deno.makeTempDir({ prefix: `${prefix}-` });
+  const namespaces = new NetnsGroup();
+  const children: Deno.ChildProcess[] = [];
+  const topology: Topology = {
+    suffix,
+    dir,
+    namespaces,
+    internet: undefined as unknown as Netns,
+    lan: undefined as unknown as Netns,
+    hubState: `${dir}/hub`,
+    hub: undefined,
+    children,
+    async startHub() {
+      topology.hub = await startHub(topology.internet, topology.internet, {
+        stateDir: topology.hubState,
+        publicHost: HUB_IP,
+        interface: `${prefix}h${suffix}`.slice(0, 15),
+        portRange: "22200-22209",
+      });
+    },
+    async addHost(hostPrefix, address) {
+      const ns = await namespaces.create(hostPrefix);
+      const { ifB } = await linkNamespaces(ns, topology.internet, [`${address}/24`], []);
+      await topology.internet.exec(["ip", "link", "set", ifB, "master", "br0"]);
+      await ns.exec(["ip", "route", "add", "default", "via", HUB_IP]);
+      return ns;
+    },
+    async attachLan(site) {
+      await linkNamespaces(site, topology.lan, [`${LAN.site}/24`], [`${LAN.web}/24`]);
+      const lanIf = (await topology.lan.exec(["ip", "-o", "link", "show", "type", "veth"])).stdout
+        .split(":")[1].trim().split("@")[0];
+      await topology.lan.exec(["ip", "addr", "add", `${LAN.other}/24`, "dev", lanIf]);
+      children.push(webServer(topology.lan, LAN.web, "hello from the resource"));
+      children.push(webServer(topology.lan, LAN.other, "not a resource"));
+      await waitForTcp(topology.lan, LAN.web, 80);
+      await waitForTcp(topology.lan, LAN.other, 80);
+    },
+    addClient(name, ...extra) {
+      return addHubClientWith(topology.hubState, name, extra);
+    },
+    async close() {
+      for (const child of children.splice(0)) await stopProcess(child, 1000);
+      if (topology.hub) await stopProcess(topology.hub);
+      await namespaces.destroy();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  try {
+    topology.internet = await namespaces.create(`${prefix}-net`);
+    await topology.internet.exec(["ip", "link", "add", "br0", "type", "bridge"]);
+    await topology.internet.exec(["ip", "addr", "add", `${HUB_IP}/24`, "dev", "br0"]);
+    await topology.internet.exec(["ip", "link", "set", "br0", "up"]);
+    topology.lan = await namespaces.create(`${prefix}-lan`);
+    // The DNS upstream: answers outside.example, refuses to know anything else.
+    children.push(topology.internet.spawn([
+      "dnsmasq",
+      "--keep-in-foreground",
+      "--conf-file=/dev/null",
+      "--no-resolv",
+      "--no-hosts",
+      "--pid-file=",
+      "--user=root",
+      "--bind-interfaces",
+      `--listen-address=${HUB_IP}`,
+      `--address=/${OUTSIDE.name}/${OUTSIDE.address}`,
+    ]));
+    await waitForTcp(topology.internet, HUB_IP, 53);
+    await topology.startHub();
+    return topology;
+  } catch (error) {
+    await topology.close();
+    throw error;
+  }
+}
+
+async function addHubClientWith(
+  stateDir: string,
+  name: string,
+  extra: string[],
+): Promise<ClientCredentials> {
+  const result = await run([
+    BURROW,
+    "hub",
+    "client",
+    "add",
+    "--state-dir",
+    stateDir,
+    "--name",
+    name,
+    ...extra,
+  ]);
+  return JSON.parse(result.stdout);
+}
+
+/** `burrow hub resource ...` on the topology's hub state; the parsed JSON answer. */
+export async function hubResource(topology: Topology, args: string[]): Promise<unknown> {
+  const result = await run([BURROW, "hub", "resource", ...args, "--state-dir", topology.hubState]);
+  return JSON.parse(result.stdout);
+}
