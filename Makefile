@@ -10,7 +10,7 @@ DENO := .tools/bin/deno
 # Debian packages the tests drive as real peers: command -> package.
 TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
 	ping:iputils-ping curl:curl socat:socat pebble:pebble nginx:nginx pkill:procps \
-	openssl:openssl
+	openssl:openssl nft:nftables dnsmasq:dnsmasq dig:bind9-dnsutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk:wrk sshd:openssh-server ssh:openssh-client
 
 .PHONY: help deno deps test-deps bench-deps check test bench run build clean
