@@ -70,7 +70,7 @@ Deno.test(netnsTest("private resources through the hub's relay, with a DNS proxy
     await Deno.writeTextFile(`${etc}/resolv.conf`, `nameserver ${DNS_PROXY}\n`);
 
     const site = await topo.addClient("lab-site");
-    const alice = await topo.addClient("alice");
+    const alice = await topo.addClient("alice", "--org", "default", "--org", "acme");
     const bob = await topo.addClient("bob");
     const endpoint = hubEndpoint(HUB_IP);
 
@@ -216,6 +216,53 @@ Deno.test(netnsTest("private resources through the hub's relay, with a DNS proxy
       assert((await ping(siteTunnel)).code !== 0, "the site itself");
       assertEquals(await page(aliceNs, `http://${LAN.web}/`), "hello from the resource");
     });
+
+    await t.step(
+      "/switch-org: a non-member org answers 500 and changes nothing; acme has its own sites",
+      async () => {
+        await hubResource(topo, [
+          "add",
+          "--site",
+          site.id,
+          "--destination",
+          "10.20.0.7",
+          "--org",
+          "acme",
+        ]);
+        const api = unixSocketApi(aliceSocket);
+        const before = await agentStatus<Status & { orgId: string }>(aliceSocket);
+        const refused = await api("POST", "/switch-org", { orgId: "nope" });
+        assertEquals(refused.status, 500);
+        const routes = (s: Status) =>
+          (s.networkSettings.ipv4_included_routes as { destination_address: string }[])
+            .map((r) => r.destination_address);
+        const after = await agentStatus<Status & { orgId: string }>(aliceSocket);
+        assertEquals(after.orgId, before.orgId);
+        assertEquals(routes(after), [LAN.web]);
+        assertEquals((await api("POST", "/switch-org", { orgId: "acme" })).status, 200);
+        await waitForAgentStatus(
+          aliceSocket,
+          "the acme view",
+          (s: Status & { orgId: string }) =>
+            s.orgId === "acme" && s.registered && routes(s).join() === "10.20.0.7",
+          20_000,
+        );
+        assertEquals((await api("POST", "/switch-org", { orgId: "default" })).status, 200);
+        await waitForAgentStatus(
+          aliceSocket,
+          "back in default",
+          (s: Status & { orgId: string }) =>
+            s.orgId === "default" && s.registered && routes(s).join() === LAN.web,
+          20_000,
+        );
+        await waitFor(
+          "the page again",
+          async () => await page(aliceNs, `http://${ALIAS}/`) === "hello from the resource",
+          20_000,
+          300,
+        );
+      },
+    );
 
     await t.step("a hub restart keeps the resource; alice regains access on her own", async () => {
       await stopProcess(topo.hub!);
