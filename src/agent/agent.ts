@@ -31,6 +31,7 @@ import {
 import { type ConnectionParams, StateStore } from "../session/state.ts";
 import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
 import { type NetworkSettings, PrivateResources } from "./private_resources.ts";
+import { DnsOverride } from "./dns_override.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
 export interface AgentStatus {
@@ -91,6 +92,11 @@ export class Agent {
   static async create(options: AgentOptions): Promise<Agent> {
     const store = new StateStore(options.stateDir);
     const privateKey = await store.identity();
+    // A crash while --override-dns was in force left the host's resolver pointing at a proxy
+    // that is gone: put it back before anything else.
+    await new DnsOverride({ stateDir: options.stateDir }).repair().catch((error) =>
+      (options.log ?? rootLog).warn("cannot restore the host's resolver", { error: String(error) })
+    );
     return new Agent(options, store, privateKey);
   }
 
@@ -117,7 +123,7 @@ export class Agent {
     }
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
-    const resources = new PrivateResources({ params, log: this.#log });
+    const resources = new PrivateResources({ params, stateDir: this.stateDir, log: this.#log });
     const session = new Session({
       params,
       privateKey: this.#privateKey,

@@ -21,6 +21,7 @@ import type { SessionExtension, TunnelView } from "../session/extensions.ts";
 import type { ConnectionParams } from "../session/state.ts";
 import { allowedIpsOf } from "../session/peers.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
+import { DnsOverride } from "./dns_override.ts";
 
 const PERSISTENT_KEEPALIVE_S = 25;
 
@@ -53,6 +54,8 @@ export function firstHost(cidr: string): string | null {
 
 export interface PrivateResourcesOptions {
   params: ConnectionParams;
+  /** The agent's state directory (the saved resolv.conf of --override-dns). */
+  stateDir: string;
   log?: Logger;
   /** Seam for tests. @default the network */
   exchange?: Exchange;
@@ -72,12 +75,16 @@ export class PrivateResources implements SessionExtension {
   #dnsAddress: string | null = null;
   #resolver: DnsResolver | null = null;
   #view: TunnelView | null = null;
+  readonly #override: DnsOverride | null;
 
   constructor(options: PrivateResourcesOptions) {
     this.#params = options.params;
     this.#log = (options.log ?? rootLog).with({ component: "resources" });
     this.#exchange = options.exchange ?? networkExchange;
     this.#dnsPort = options.dnsPort ?? 53;
+    this.#override = options.params.overrideDns
+      ? new DnsOverride({ stateDir: options.stateDir })
+      : null;
     const upstreams = parseUpstreams(options.params.upstreamDns ?? []);
     // The API and the command line validated them; anything else here is a bug.
     this.#upstreams = Array.isArray(upstreams) ? upstreams : [];
@@ -90,9 +97,11 @@ export class PrivateResources implements SessionExtension {
 
   async peersChanged(view: TunnelView): Promise<void> {
     this.#view = view;
+    const aliasNames = view.sites.flatMap((site) => site.aliases.map((a) => a.alias));
     const aliases = new AliasTable(view.sites.flatMap((site) => site.aliases));
     if (this.#resolver) {
       this.#resolver.setAliases(aliases);
+      await this.#override?.aliasesChanged(aliasNames);
       return;
     }
     const address = this.#params.dnsProxyIP || firstHost(view.utilitySubnet);
@@ -114,6 +123,12 @@ export class PrivateResources implements SessionExtension {
     } catch (error) {
       this.#resolver = null;
       this.#log.warn("cannot start the dns proxy", { address, error: String(error) });
+      return;
+    }
+    try {
+      await this.#override?.apply(address, view.interfaceName, aliasNames);
+    } catch (error) {
+      this.#log.warn("cannot point the host's resolver at the proxy", { error: String(error) });
     }
   }
 
@@ -155,6 +170,9 @@ export class PrivateResources implements SessionExtension {
     const dns = this.#dns;
     this.#dns = null;
     this.#resolver = null;
+    await this.#override?.revert().catch((error) =>
+      this.#log.warn("cannot restore the host's resolver", { error: String(error) })
+    );
     await dns?.close();
     await this.site.close();
   }
