@@ -32,6 +32,7 @@ import { type ConnectionParams, StateStore } from "../session/state.ts";
 import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
 import { type NetworkSettings, PrivateResources } from "./private_resources.ts";
 import { DnsOverride } from "./dns_override.ts";
+import { resolverVia } from "./endpoint_resolver.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
 export interface AgentStatus {
@@ -123,7 +124,13 @@ export class Agent {
     }
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
-    const resources = new PrivateResources({ params, stateDir: this.stateDir, log: this.#log });
+    const resolveHost = params.dns ? resolverVia(params.dns) : undefined;
+    const resources = new PrivateResources({
+      params,
+      stateDir: this.stateDir,
+      log: this.#log,
+      resolveHost,
+    });
     const session = new Session({
       params,
       privateKey: this.#privateKey,
@@ -131,6 +138,7 @@ export class Agent {
       log: this.#log,
       timing: this.#timing,
       extensions: [resources],
+      resolveHost,
     });
     this.#resources = resources;
     for (const listener of this.#listeners) session.onRegistered(listener);

@@ -4,7 +4,14 @@
 // reports in `/status`.
 
 import { log as rootLog, type Logger } from "../log/logger.ts";
-import { cidrContains, formatIp, parseCidr, parseIp } from "../net/ip.ts";
+import {
+  cidrContains,
+  formatIp,
+  joinHostPort,
+  parseCidr,
+  parseHostPort,
+  parseIp,
+} from "../net/ip.ts";
 import type { Frame } from "../protocol/control.ts";
 import { SITE_CLIENTS, siteClientsSchema } from "../protocol/resources.ts";
 import {
@@ -61,6 +68,8 @@ export interface PrivateResourcesOptions {
   exchange?: Exchange;
   /** @default 53 */
   dnsPort?: number;
+  /** Resolves endpoint names (`dns` of /connect); the device's resolver when absent. */
+  resolveHost?: (host: string) => Promise<string | null>;
 }
 
 /** One per session: the DNS proxy and the site role, living and dying with the tunnel. */
@@ -76,12 +85,14 @@ export class PrivateResources implements SessionExtension {
   #resolver: DnsResolver | null = null;
   #view: TunnelView | null = null;
   readonly #override: DnsOverride | null;
+  readonly #resolveHost: ((host: string) => Promise<string | null>) | undefined;
 
   constructor(options: PrivateResourcesOptions) {
     this.#params = options.params;
     this.#log = (options.log ?? rootLog).with({ component: "resources" });
     this.#exchange = options.exchange ?? networkExchange;
     this.#dnsPort = options.dnsPort ?? 53;
+    this.#resolveHost = options.resolveHost;
     this.#override = options.params.overrideDns
       ? new DnsOverride({ stateDir: options.stateDir })
       : null;
@@ -152,10 +163,10 @@ export class PrivateResources implements SessionExtension {
       interfaceName: view.interfaceName,
       tunnelIP: view.tunnelIP.split("/")[0],
       peers: {
-        setClientPeer: (client) =>
-          tunnel.setPeer({
+        setClientPeer: async (client) =>
+          await tunnel.setPeer({
             publicKey: keyFromBase64(client.publicKey)!,
-            endpoint: client.endpoint,
+            endpoint: await this.#resolved(client.endpoint),
             allowedIps: [`${client.tunnelIP}/32`],
             persistentKeepaliveS: PERSISTENT_KEEPALIVE_S,
           }),
@@ -163,6 +174,15 @@ export class PrivateResources implements SessionExtension {
       },
     }, { clients });
     return true;
+  }
+
+  /** `host:port` with the host resolved through `dns` when one was given. */
+  async #resolved(endpoint: string): Promise<string> {
+    const split = parseHostPort(endpoint);
+    if (!this.#resolveHost || !split || parseIp(split.host)) return endpoint;
+    const address = await this.#resolveHost(split.host);
+    if (!address) throw new Error(`Cannot resolve ${split.host} through the dns server`);
+    return joinHostPort(address, split.port);
   }
 
   async tunnelClosing(): Promise<void> {

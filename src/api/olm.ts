@@ -144,7 +144,12 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): Connection
   const userToken = body.userToken || defaults.userToken;
   if (userToken) params.userToken = userToken;
   const dns = body.dns || defaults.dns;
-  if (dns) params.dns = dns;
+  if (dns) {
+    if (!Array.isArray(parseUpstreams([dns]))) {
+      throw new ApiError(400, "Invalid request: dns must be IP or IP:port");
+    }
+    params.dns = dns;
+  }
   const upstreamDns = body.upstreamDNS ?? defaults.upstreamDns;
   if (upstreamDns) {
     const parsed = parseUpstreams(upstreamDns);

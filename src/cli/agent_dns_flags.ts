@@ -6,7 +6,14 @@ import { parseIp } from "../net/ip.ts";
 import { parseUpstreams } from "../protocol/resources.ts";
 
 /** @throws {UsageError} naming the flag and the bad value */
-export function checkDnsDefaults(defaults: { upstreamDns?: string[]; dnsProxyIP?: string }): void {
+export function checkDnsDefaults(
+  defaults: { upstreamDns?: string[]; dnsProxyIP?: string; dns?: string },
+): void {
+  if (defaults.dns !== undefined && !Array.isArray(parseUpstreams([defaults.dns]))) {
+    throw new UsageError(
+      `invalid value ${JSON.stringify(defaults.dns)} for --dns: expected IP or IP:PORT`,
+    );
+  }
   if (defaults.upstreamDns) {
     const parsed = parseUpstreams(defaults.upstreamDns);
     if (!Array.isArray(parsed)) {

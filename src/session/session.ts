@@ -110,7 +110,12 @@ export interface SessionOptions {
   random?: () => number;
   /** Parts of the agent that follow the tunnel (DNS proxy, site role). */
   extensions?: SessionExtension[];
+  /** Resolves peers' endpoint names (`dns` of /connect); the system resolver when absent. */
+  resolveHost?: HostResolver;
 }
+
+/** A host name to one address, or null when it has none. */
+export type HostResolver = (host: string) => Promise<string | null>;
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -129,6 +134,7 @@ export class Session {
   readonly #timing: SessionTiming;
   readonly #random: () => number;
   readonly #extensions: SessionExtension[];
+  readonly #resolveHost: HostResolver;
 
   #peers: PeerTable;
   #utilitySubnet = "";
@@ -165,6 +171,7 @@ export class Session {
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
     this.#extensions = options.extensions ?? [];
+    this.#resolveHost = options.resolveHost ?? systemResolve;
     this.#peers = new PeerTable();
   }
 
@@ -662,7 +669,10 @@ export class Session {
     if (!tunnel) return;
     const publicKey = keyFromBase64(site.publicKey);
     if (!publicKey) return this.#log.warn("ignored a site with a bad key", { siteId: site.siteId });
-    const endpoint = await resolveEndpoint(this.#peers.endpointOf(site.siteId) ?? site.endpoint);
+    const endpoint = await resolveEndpoint(
+      this.#peers.endpointOf(site.siteId) ?? site.endpoint,
+      this.#resolveHost,
+    );
     const allowedIps = allowedIpsOf(site);
     await tunnel.setPeer({
       publicKey,
@@ -747,13 +757,19 @@ export class Session {
 }
 
 /** `host:port` with the host resolved to an address (again on every call); null if it cannot be. */
-async function resolveEndpoint(endpoint: string): Promise<string | null> {
+async function resolveEndpoint(endpoint: string, resolve: HostResolver): Promise<string | null> {
   const parsed = parseHostPort(endpoint);
   if (!parsed) return null;
   if (parseIp(parsed.host)) return endpoint;
+  const address = await resolve(parsed.host).catch(() => null);
+  if (!address) return null;
+  return address.includes(":") ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
+}
+
+/** The system resolver (getaddrinfo). */
+async function systemResolve(host: string): Promise<string | null> {
   try {
-    const { address, family } = await lookup(parsed.host);
-    return family === 6 ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
+    return (await lookup(host)).address;
   } catch {
     return null;
   }
