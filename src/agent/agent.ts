@@ -15,90 +15,81 @@
 //   agent.onRegistered(listener)   called after every (re)registration of any session, once the
 //                                  device is configured: the place to sync rules to the hub
 //   agent.stateDir                 the state directory (rules keep their files there too)
-//   agent.packetriotSession()      the four calls above in src/api/packetriot.ts's shape
+//   agent.packetriotSession()      the four calls above as src/api/backend.ts's PacketriotTunnel
+//
+// The Olm routes drive it through src/api/backend.ts's OlmBackend, which it implements.
 
+import type { OlmBackend, OlmStatus, PacketriotTunnel } from "../api/mod.ts";
+import { DomainError } from "../errors/mod.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import type { Frame } from "../protocol/control.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import type { PeerStatusJson } from "../session/peers.ts";
 import {
+  type ConnectionParams,
+  type PeerStatusJson,
   type RegisteredListener,
-  Session,
-  type SessionError,
+  type Session,
   SessionRequestError,
-  type SessionTiming,
-} from "../session/session.ts";
-import { type ConnectionParams, StateStore } from "../session/state.ts";
-import { type TunnelFactory, wireguardTunnels } from "../session/tunnel.ts";
-import { type NetworkSettings, PrivateResources } from "./private_resources.ts";
-import { DnsOverride } from "./dns_override.ts";
-import { resolverVia } from "./endpoint_resolver.ts";
+  type StateStore,
+} from "../session/mod.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
-export interface AgentStatus {
-  connected: boolean;
-  registered: boolean;
-  terminated: boolean;
-  version: string;
-  agent: string;
-  orgId: string;
-  peers: Record<string, PeerStatusJson>;
-  networkSettings: NetworkSettings;
-  error?: SessionError;
+export type AgentStatus = OlmStatus & { peers: Record<string, PeerStatusJson> };
+
+/**
+ * Thrown by connect() while a session runs, by disconnect() while none does and by
+ * startTunnel() with nothing saved: a refusal for the agent's state (the API answers 409).
+ */
+export class AgentStateError extends DomainError {
+  override name = "AgentStateError";
+  constructor(message: string) {
+    super("conflict", message);
+  }
 }
 
-/** Thrown by connect() while a session runs and by disconnect() while none does. */
-export class AgentStateError extends Error {
-  override name = "AgentStateError";
-}
+/**
+ * Makes the (not yet started) session of one connection: src/agent/compose.ts wires the real
+ * one (the hub session over the WireGuard device), tests may wire fakes.
+ */
+export type SessionFactory = (params: ConnectionParams, privateKey: Uint8Array) => Session;
 
 export interface AgentOptions {
-  stateDir: string;
-  tunnels?: TunnelFactory;
+  /** The state directory: identity and saved connection. */
+  store: StateStore;
+  sessions: SessionFactory;
   log?: Logger;
-  timing?: Partial<SessionTiming>;
   /** Delay between answering `/exit` and shutting down. @default 100 */
   exitDelayMs?: number;
 }
 
-export class Agent {
+export class Agent implements OlmBackend {
   readonly stateDir: string;
   readonly #store: StateStore;
   readonly #privateKey: Uint8Array;
-  readonly #tunnels: TunnelFactory;
+  readonly #sessions: SessionFactory;
   readonly #log: Logger;
-  readonly #timing: Partial<SessionTiming> | undefined;
   readonly #exitDelayMs: number;
   readonly #listeners = new Set<RegisteredListener>();
   #session: Session | undefined;
-  /** The DNS proxy and site role of the current session. */
-  #resources: PrivateResources | undefined;
   /** The last stop in flight: a new session waits for it (same interface name). */
   #stopped: Promise<void> = Promise.resolve();
   #exitTimer: ReturnType<typeof setTimeout> | undefined;
   #exitRequested = false;
   readonly #exit = Promise.withResolvers<void>();
 
-  private constructor(options: AgentOptions, store: StateStore, privateKey: Uint8Array) {
-    this.stateDir = options.stateDir;
-    this.#store = store;
+  private constructor(options: AgentOptions, privateKey: Uint8Array) {
+    this.stateDir = options.store.dir;
+    this.#store = options.store;
     this.#privateKey = privateKey;
-    this.#tunnels = options.tunnels ?? wireguardTunnels;
+    this.#sessions = options.sessions;
     this.#log = options.log ?? rootLog;
-    this.#timing = options.timing;
     this.#exitDelayMs = options.exitDelayMs ?? 100;
   }
 
-  /** Opens the state directory and loads (or creates) the agent's WireGuard identity. */
+  /** Loads (or creates) the agent's WireGuard identity from the state directory. */
   static async create(options: AgentOptions): Promise<Agent> {
-    const store = new StateStore(options.stateDir);
-    const privateKey = await store.identity();
-    // A crash while --override-dns was in force left the host's resolver pointing at a proxy
-    // that is gone: put it back before anything else.
-    await new DnsOverride({ stateDir: options.stateDir }).repair().catch((error) =>
-      (options.log ?? rootLog).warn("cannot restore the host's resolver", { error: String(error) })
-    );
-    return new Agent(options, store, privateKey);
+    const privateKey = await options.store.identity();
+    return new Agent(options, privateKey);
   }
 
   /** The connection saved in the state directory, and whether it should be running. */
@@ -124,23 +115,7 @@ export class Agent {
     }
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
-    const resolveHost = params.dns ? resolverVia(params.dns) : undefined;
-    const resources = new PrivateResources({
-      params,
-      stateDir: this.stateDir,
-      log: this.#log,
-      resolveHost,
-    });
-    const session = new Session({
-      params,
-      privateKey: this.#privateKey,
-      tunnels: this.#tunnels,
-      log: this.#log,
-      timing: this.#timing,
-      extensions: [resources],
-      resolveHost,
-    });
-    this.#resources = resources;
+    const session = this.#sessions(params, this.#privateKey);
     for (const listener of this.#listeners) session.onRegistered(listener);
     this.#session = session;
     // The slot is claimed synchronously: a new session counts as active until stopped.
@@ -190,8 +165,7 @@ export class Agent {
       agent: AGENT_NAME,
       orgId: s?.orgId ?? "",
       peers: s?.peers ?? {},
-      networkSettings: this.#resources?.networkSettings(s?.tunnelIP ?? "") ??
-        { tunnelIP: s?.tunnelIP ?? "" },
+      networkSettings: { ...s?.networkSettings, tunnelIP: s?.tunnelIP ?? "" },
     };
     if (s?.error) status.error = s.error;
     return status;
@@ -241,15 +215,11 @@ export class Agent {
   }
 
   /**
-   * The session in the shape src/api/packetriot.ts drives (`PacketriotSession`): connected
-   * means registered with the hub; start() answers whether a session existed already.
+   * The session in the shape the Packetriot routes drive (src/api/backend.ts's
+   * `PacketriotTunnel`): connected means registered with the hub; start() answers whether a
+   * session existed already.
    */
-  packetriotSession(): {
-    isConnected(): boolean;
-    start(): Promise<boolean>;
-    shutdown(): Promise<void>;
-    restart(): Promise<void>;
-  } {
+  packetriotSession(): PacketriotTunnel {
     return {
       isConnected: () => this.#session?.registered ?? false,
       start: async () => {

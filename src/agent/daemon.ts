@@ -1,32 +1,13 @@
-// `burrow agent` as a process: the agent object, its API listeners, the first connection
+// `burrow agent` as a process: the composed agent (src/agent/compose.ts), the first connection
 // (from the command line or the saved state) and an orderly shutdown on /exit or a signal.
 
 import { log } from "../log/logger.ts";
-import { ApiServer } from "../api/server.ts";
-import type { ConnectDefaults } from "../api/olm.ts";
-import type { TunnelFactory } from "../session/tunnel.ts";
-import type { SessionTiming } from "../session/session.ts";
-import type { ConnectionParams } from "../session/state.ts";
-import { Agent } from "./agent.ts";
-import { agentRouter } from "./routes.ts";
-import { startAgentRules } from "../rules/agent_rules.ts";
+import type { ConnectionParams } from "../session/mod.ts";
+import { type AgentConfig, composeAgent } from "./compose.ts";
 
-export interface DaemonConfig {
-  stateDir: string;
-  api: {
-    socketPath?: string;
-    socketMode: number;
-    tcp?: { hostname: string; port: number };
-    apiToken?: string;
-  };
-  /** Fallbacks for `POST /connect` fields, from the command line. */
-  defaults: ConnectDefaults;
+export interface DaemonConfig extends AgentConfig {
   /** Connect at start with these (endpoint, id and secret were all given). */
   connectAtStart?: ConnectionParams;
-  tunnels?: TunnelFactory;
-  timing?: Partial<SessionTiming>;
-  /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
-  acme?: { directoryUrl?: string; email?: string; caFile?: string };
 }
 
 /**
@@ -35,30 +16,7 @@ export interface DaemonConfig {
  * the agent last stopped, else it waits for `POST /connect`.
  */
 export async function runDaemon(config: DaemonConfig): Promise<number> {
-  const agent = await Agent.create({
-    stateDir: config.stateDir,
-    tunnels: config.tunnels,
-    timing: config.timing,
-  });
-  // Traffic rules are restored before the first connection so the first sync carries them.
-  const acme = config.acme ?? {};
-  const rules = await startAgentRules(agent, {
-    directoryUrl: acme.directoryUrl,
-    email: acme.email,
-    caPem: acme.caFile ? await Deno.readTextFile(acme.caFile) : undefined,
-  });
-  let server: ApiServer | undefined;
-  if (config.api.socketPath || config.api.tcp) {
-    server = await ApiServer.start({
-      router: agentRouter(agent, config.defaults, rules.engine),
-      socketPath: config.api.socketPath,
-      socketMode: config.api.socketMode,
-      tcp: config.api.tcp,
-      apiToken: config.api.apiToken,
-    });
-  } else {
-    log.warn("the local API is off (no --enable-api, --socket-path, --http-addr or --api-port)");
-  }
+  const { agent, close } = await composeAgent(config);
 
   const onSignal = () => {
     log.info("signal received; shutting down");
@@ -80,9 +38,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     log.info("shutting down");
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    await agent.close();
-    await rules.close();
-    await server?.stop();
+    await close();
   }
   return 0;
 }

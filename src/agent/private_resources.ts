@@ -24,9 +24,12 @@ import {
   type Upstream,
 } from "../dns/mod.ts";
 import { SiteRole } from "../site/mod.ts";
-import type { SessionExtension, TunnelView } from "../session/extensions.ts";
-import type { ConnectionParams } from "../session/state.ts";
-import { allowedIpsOf } from "../session/peers.ts";
+import {
+  allowedIpsOf,
+  type ConnectionParams,
+  type SessionExtension,
+  type TunnelView,
+} from "../session/mod.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { DnsOverride } from "./dns_override.ts";
 
@@ -34,6 +37,7 @@ const PERSISTENT_KEEPALIVE_S = 25;
 
 /** newt's NetworkSettings as real Olm reports it, beside burrow's `tunnelIP`. */
 export interface NetworkSettings {
+  [key: string]: unknown;
   tunnelIP: string;
   mtu?: number;
   dns_servers?: string[];

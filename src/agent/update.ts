@@ -57,3 +57,21 @@ export async function runUpdate(path: string, args: readonly string[]): Promise<
 function signalNumber(signal: Deno.Signal): number {
   return signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : signal === "SIGTERM" ? 15 : 1;
 }
+
+/**
+ * The version installed on the host. When the launcher runs a newer burrow saved in the state
+ * directory, it passes the installed one in `BURROW_INSTALLED_VERSION`.
+ */
+export function installedVersion(): string {
+  const fromLauncher = Deno.env.get(INSTALLED_VERSION_ENV);
+  return withV(fromLauncher && fromLauncher.trim() !== "" ? fromLauncher.trim() : VERSION);
+}
+
+/** The version of the code running now. */
+export function runtimeVersion(): string {
+  return withV(VERSION);
+}
+
+function withV(version: string): string {
+  return version.startsWith("v") ? version : `v${version}`;
+}

@@ -2,8 +2,8 @@
 // the route has one), so a bad body is a clear 400 and never reaches a handler half-valid.
 
 import type { z } from "zod";
-import { ApiError } from "./errors.ts";
-import type { ApiRequest } from "./router.ts";
+import { ApiError } from "./api_errors.ts";
+import type { ApiRequest } from "./exchange.ts";
 
 /**
  * The request body parsed as JSON. Any method may carry one (Packetriot scripts send

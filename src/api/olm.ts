@@ -2,17 +2,16 @@
 // /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
 
 import { z } from "zod";
-import { convertFlagValue, UsageError } from "../cli/flags.ts";
-import type { Agent } from "../agent/agent.ts";
-import type { ConnectionParams } from "../session/state.ts";
-import { agentStateAs409, ApiError } from "./errors.ts";
+import { parseDurationMs } from "../protocol/duration.ts";
+import type { ConnectParams, OlmBackend } from "./backend.ts";
+import { ApiError } from "./api_errors.ts";
+import type { Route } from "./exchange.ts";
 import { parseJsonBody } from "./json.ts";
-import type { Route } from "./router.ts";
 import { parseUpstreams } from "../protocol/resources.ts";
 import { parseIp } from "../net/ip.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
-export type ConnectDefaults = Omit<ConnectionParams, "endpoint" | "id" | "secret">;
+export type ConnectDefaults = Omit<ConnectParams, "endpoint" | "id" | "secret">;
 
 export const OLM_CONNECT_DEFAULTS: ConnectDefaults = {
   mtu: 1280,
@@ -51,7 +50,10 @@ const switchOrgBodySchema = z.object({
 const MISSING_CONNECT_FIELDS = "Missing required fields: id, secret, and endpoint must be provided";
 
 /** The Olm routes, served by `agent`. */
-export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_DEFAULTS): Route[] {
+export function olmRoutes(
+  agent: OlmBackend,
+  defaults: ConnectDefaults = OLM_CONNECT_DEFAULTS,
+): Route[] {
   return [
     {
       family: "olm",
@@ -63,7 +65,7 @@ export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_
           throw new ApiError(400, MISSING_CONNECT_FIELDS);
         }
         const params = connectParams(body, defaults);
-        await agentStateAs409(() => agent.connect(params));
+        await agent.connect(params);
         return { status: 202, json: { status: "connection request accepted" } };
       },
     },
@@ -78,7 +80,7 @@ export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_
       methods: ["POST"],
       path: "/disconnect",
       async handle() {
-        await agentStateAs409(() => agent.disconnect());
+        await agent.disconnect();
         return { status: 200, json: { status: "disconnect initiated" } };
       },
     },
@@ -119,7 +121,7 @@ export function olmRoutes(agent: Agent, defaults: ConnectDefaults = OLM_CONNECT_
 
 type ConnectBody = z.output<typeof connectBodySchema>;
 
-function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectionParams {
+function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectParams {
   let url: URL;
   try {
     url = new URL(body.endpoint!);
@@ -129,7 +131,7 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): Connection
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw new ApiError(400, "Invalid request: endpoint must be an http or https URL");
   }
-  const params: ConnectionParams = {
+  const params: ConnectParams = {
     endpoint: body.endpoint!,
     id: body.id!,
     secret: body.secret!,
@@ -175,16 +177,9 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): Connection
 /** A Go-style duration ("3s", "500ms"); undefined when absent or empty. */
 function duration(field: string, text: string | undefined): number | undefined {
   if (!text) return undefined;
-  try {
-    const ms = convertFlagValue(
-      { name: field, type: "duration", description: field },
-      text,
-      field,
-    ) as number;
-    if (ms <= 0) throw new UsageError("not positive");
-    return ms;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms <= 0) {
     throw new ApiError(400, `Invalid request: ${field} must be a duration such as 3s or 500ms`);
   }
+  return ms;
 }

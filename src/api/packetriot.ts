@@ -1,56 +1,24 @@
 // The Packetriot half of the local API (spec/packetriot-client-api.txt), routes under
 // /api/client/v1.0/: info, config, tunnel start/shutdown/restart, health, traffic rule CRUD and
-// port allocation. Handlers only translate: the session lives in the agent, the rules in
-// src/rules/engine.ts. Every answer is the documented `{status, error}` envelope.
+// port allocation. Handlers only translate, over the narrow backend of src/api/backend.ts (the
+// agent's session and its traffic rules). Every answer is the documented `{status, error}`
+// envelope.
 
-import { INSTALLED_VERSION_ENV } from "../agent/update.ts";
-import { VERSION } from "../version.ts";
 import { stringifyJson } from "../rules/flow_id.ts";
-import { goArch, type TrafficEngine } from "../rules/engine.ts";
 import { releaseSchema, RuleError } from "../rules/schema.ts";
-import { agentStateAs409, ApiError } from "./errors.ts";
+import type { PacketriotRules, PacketriotTunnel } from "./backend.ts";
+import { ApiError } from "./api_errors.ts";
+import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./exchange.ts";
 import { readJsonBody } from "./json.ts";
-import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./router.ts";
 
-/** The agent's session as these routes drive it (the same session the Olm routes use). */
-export interface PacketriotSession {
-  /** Whether a valid, working tunnel session is established. */
-  isConnected(): boolean;
-  /**
-   * Starts the session maintenance if it is not running; returns at once.
-   *
-   * @returns whether a session existed already
-   */
-  start(): boolean | Promise<boolean>;
-  /** Ends the session (a no-op without one). */
-  shutdown(): void | Promise<void>;
-  /** Ends the session and starts a new one; returns once the new one is under way. */
-  restart(): void | Promise<void>;
-}
-
+/** What `info` and `config` report about the program (src/agent/update.ts computes it). */
 export interface PacketriotOptions {
-  /** Version of the program installed on the host. @default installedVersion() */
-  version?: string;
-  /** Version of the program running. @default runtimeVersion() */
-  runtimeVersion?: string;
-}
-
-/**
- * The version installed on the host. When the launcher runs a newer burrow saved in the state
- * directory, it passes the installed one in `BURROW_INSTALLED_VERSION`.
- */
-export function installedVersion(): string {
-  const fromLauncher = Deno.env.get(INSTALLED_VERSION_ENV);
-  return withV(fromLauncher && fromLauncher.trim() !== "" ? fromLauncher.trim() : VERSION);
-}
-
-/** The version of the code running now. */
-export function runtimeVersion(): string {
-  return withV(VERSION);
-}
-
-function withV(version: string): string {
-  return version.startsWith("v") ? version : `v${version}`;
+  /** Version of the program installed on the host, e.g. `v0.14.0`. */
+  version: string;
+  /** Version of the program running, e.g. `v0.15.0`. */
+  runtimeVersion: string;
+  /** The host's architecture in Go's names (`amd64`, `arm64`), as the spec's example shows. */
+  arch: string;
 }
 
 function ok(extra: Record<string, unknown> = {}): ApiResponse {
@@ -72,13 +40,14 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
  *
  * @example
  * ```ts
- * const router = new Router([...olmRoutes(agent), ...packetriotRoutes(session, engine)]);
+ * const versions = { version: "v0.14.0", runtimeVersion: "v0.15.0", arch: "amd64" };
+ * const router = new Router([...olmRoutes(agent), ...packetriotRoutes(tunnel, rules, versions)]);
  * ```
  */
 export function packetriotRoutes(
-  tunnel: PacketriotSession,
-  engine: TrafficEngine,
-  options: PacketriotOptions = {},
+  tunnel: PacketriotTunnel,
+  engine: PacketriotRules,
+  options: PacketriotOptions,
 ): Route[] {
   const route = (
     methods: string[],
@@ -88,12 +57,11 @@ export function packetriotRoutes(
 
   return [
     route(["GET"], "info", () => {
-      const version = options.version ?? installedVersion();
-      const running = options.runtimeVersion ?? runtimeVersion();
+      const { version, runtimeVersion } = options;
       return ok({
         version,
-        runtimeVersion: running,
-        isUpdated: version !== running,
+        runtimeVersion,
+        isUpdated: version !== runtimeVersion,
         isTunConnected: tunnel.isConnected(),
       });
     }),
@@ -101,9 +69,9 @@ export function packetriotRoutes(
     route(["GET"], "config", () => {
       const { https, ports, portmaps } = engine.rules();
       return ok({
-        version: options.runtimeVersion ?? runtimeVersion(),
+        version: options.runtimeVersion,
         os: Deno.build.os,
-        arch: goArch(),
+        arch: options.arch,
         https,
         ports,
         portmaps,
@@ -111,17 +79,17 @@ export function packetriotRoutes(
     }),
 
     route(["GET"], "tun/start", async () => {
-      const existed = await agentStateAs409(() => tunnel.start());
+      const existed = await tunnel.start();
       return { status: 200, json: { status: true, isTunConnected: existed, error: "" } };
     }),
 
     route(["GET"], "tun/shutdown", async () => {
-      await agentStateAs409(() => tunnel.shutdown());
+      await tunnel.shutdown();
       return ok();
     }),
 
     route(["GET"], "tun/restart", async () => {
-      await agentStateAs409(() => tunnel.restart());
+      await tunnel.restart();
       return ok();
     }),
 

@@ -3,8 +3,9 @@
 // (no browser origin, capped body, bearer token on TCP) and handed to the router as plain data.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { ApiError, errorResponse } from "./errors.ts";
-import { apiRequest, type ApiResponse, familyOfPath, type Router } from "./router.ts";
+import { ApiError, errorResponse } from "./api_errors.ts";
+import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
+import type { Router } from "./router.ts";
 import { log } from "../log/logger.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */

@@ -2,6 +2,7 @@
 // environment variable and default; precedence is flag > environment > default.
 
 import { parseCidr, parseHostPort } from "../net/ip.ts";
+import { parseDurationMs } from "../protocol/duration.ts";
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -68,8 +69,6 @@ export class Flags {
   }
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /**
  * Converts one textual value to its flag type.
  *
@@ -101,9 +100,9 @@ export function convertFlagValue(spec: FlagSpec, raw: string, origin: string): F
       if (!parseCidr(raw) || !raw.includes("/")) throw bad("a CIDR such as 100.89.128.0/20");
       return raw;
     case "duration": {
-      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw);
-      if (!match) throw bad("a duration such as 500ms, 3s or 1m");
-      return Math.round(Number(match[1]) * DURATION_UNITS[match[2]]);
+      const ms = parseDurationMs(raw);
+      if (ms === undefined) throw bad("a duration such as 500ms, 3s or 1m");
+      return ms;
     }
     case "mode":
       if (!/^0?[0-7]{3}$/.test(raw)) throw bad("an octal file mode such as 0660");

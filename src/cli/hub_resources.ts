@@ -4,7 +4,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { isDomainError } from "../errors/mod.ts";
-import { type Access, checkOrg, ResourceStore } from "../hub/resource_store.ts";
+import { type Access, checkOrg, ResourceStore } from "../hub/mod.ts";
 
 export const RESOURCE_FLAGS: readonly FlagSpec[] = [
   {

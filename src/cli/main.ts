@@ -2,9 +2,9 @@
 
 import { UsageError } from "./flags.ts";
 import { type Role, startRole } from "./role.ts";
-import { agentRole } from "./agent.ts";
-import { hubRole } from "./hub.ts";
-import { wgRole } from "./wg.ts";
+import { agentRole } from "./agent_role.ts";
+import { hubRole } from "./hub_role.ts";
+import { wgRole } from "./wg_role.ts";
 import { VERSION } from "../version.ts";
 
 export const ROLES: readonly Role[] = [agentRole, hubRole, wgRole];

@@ -10,7 +10,7 @@ export {
   parseMessage,
   RCODE,
   TYPE,
-} from "./message.ts";
+} from "./dns_message.ts";
 export {
   type AliasEntry,
   AliasTable,
@@ -20,5 +20,5 @@ export {
   parseUpstreams,
   reverseName,
   type Upstream,
-} from "./resolver.ts";
-export { DnsServer, networkExchange } from "./server.ts";
+} from "./dns_resolver.ts";
+export { DnsServer, networkExchange } from "./dns_server.ts";

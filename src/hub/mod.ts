@@ -14,3 +14,4 @@ export {
 } from "./portmap_client.ts";
 export { createWireguardGoDevice } from "./wireguard_go_device.ts";
 export { answerProbe } from "./probe.ts";
+export { type Access, checkOrg, type Resource, ResourceStore } from "./resource_store.ts";

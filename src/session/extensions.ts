@@ -4,7 +4,7 @@
 // before the tunnel closes.
 
 import type { Frame } from "../protocol/control.ts";
-import type { Site } from "./messages.ts";
+import type { Site } from "./hub_messages.ts";
 import type { Tunnel } from "./tunnel.ts";
 
 /** The tunnel as it stands, for extensions. */
@@ -26,4 +26,6 @@ export interface SessionExtension {
   handle?(frame: Frame, view: TunnelView): Promise<boolean>;
   /** The tunnel is about to close (stop, termination, or a new address). */
   tunnelClosing?(): Promise<void>;
+  /** Fields this extension adds to `/status`'s `networkSettings` (`tunnelIP` with prefix). */
+  networkSettings?(tunnelIP: string): Record<string, unknown>;
 }

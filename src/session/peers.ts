@@ -2,7 +2,7 @@
 // messages plus health measured by the RTT probe. Pure: time comes in as arguments.
 
 import { parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import type { Site } from "./messages.ts";
+import type { Site } from "./hub_messages.ts";
 
 /** One peer as `GET /status` reports it (olm-api.txt). */
 export interface PeerStatusJson {

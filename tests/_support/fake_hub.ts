@@ -4,7 +4,7 @@
 // as a script (`deno run fake_hub.ts PORT [CERT KEY]`) for tests that need it in a namespace.
 
 import { createSocket, type Socket } from "node:dgram";
-import { decodeProbe, encodeProbe } from "../../src/session/probe.ts";
+import { decodeProbe, encodeProbe } from "../../src/session/peer_probe.ts";
 import {
   type Frame,
   LOGIN_PATH,

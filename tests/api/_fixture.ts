@@ -4,8 +4,8 @@
 import { FakeHub } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
 import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
-import { Agent } from "../../src/agent/agent.ts";
-import { agentRouter } from "../../src/agent/routes.ts";
+import type { Agent } from "../../src/agent/agent.ts";
+import { agentRouter, newAgent } from "../../src/agent/compose.ts";
 import { ApiServer, type ApiServerOptions } from "../../src/api/server.ts";
 import { Logger } from "../../src/log/logger.ts";
 
@@ -34,7 +34,7 @@ export async function withApi(
   const tunnels = fakeTunnels();
   const logLines: string[] = [];
   const log = new Logger({ level: "debug", write: (l) => logLines.push(l) });
-  const agent = await Agent.create({
+  const agent = await newAgent({
     stateDir: `${dir}/state`,
     tunnels,
     log,

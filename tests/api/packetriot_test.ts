@@ -4,15 +4,17 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { curlAnswer } from "../_support/curl.ts";
-import { AgentStateError } from "../../src/agent/agent.ts";
 import { ApiServer } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
-import { packetriotRoutes, type PacketriotSession } from "../../src/api/packetriot.ts";
+import type { PacketriotTunnel } from "../../src/api/backend.ts";
+import { packetriotRoutes } from "../../src/api/packetriot.ts";
+import { DomainError } from "../../src/errors/mod.ts";
+import { goArch } from "../../src/rules/engine.ts";
 import { flowId } from "../../src/rules/flow_id.ts";
 import { startEngine } from "../rules/_fixtures.ts";
 import { SPEC_PORTMAP, SPEC_PORTS, SPEC_SITE } from "../rules/_spec_examples.ts";
 
-class FakeSession implements PacketriotSession {
+class FakeSession implements PacketriotTunnel {
   connected = false;
   starts = 0;
   shutdowns = 0;
@@ -23,7 +25,7 @@ class FakeSession implements PacketriotSession {
     return this.connected;
   }
   start() {
-    if (this.refuseStart) throw new AgentStateError(this.refuseStart);
+    if (this.refuseStart) throw new DomainError("conflict", this.refuseStart);
     this.starts++;
     const existed = this.connected;
     this.connected = true;
@@ -52,7 +54,11 @@ async function withApi(
   });
   const session = new FakeSession();
   const router = new Router(
-    packetriotRoutes(session, fixture.engine, { version: "v0.14.0", runtimeVersion: "v0.15.0" }),
+    packetriotRoutes(session, fixture.engine, {
+      version: "v0.14.0",
+      runtimeVersion: "v0.15.0",
+      arch: goArch(),
+    }),
   );
   const server = await ApiServer.start({ router, tcp: { hostname: "127.0.0.1", port: 0 } });
   const call = async (method: string, path: string, body?: string) => {

@@ -1,7 +1,8 @@
-// Tests for src/api/router.ts and src/api/errors.ts: matching, 404/405 and both envelopes.
+// Tests for src/api/router.ts and src/api/api_errors.ts: matching, 404/405 and both envelopes.
 import { assertEquals, assertThrows } from "../_support/assert.ts";
-import { apiRequest, type Route, Router } from "../../src/api/router.ts";
-import { ApiError } from "../../src/api/errors.ts";
+import { apiRequest, type Route } from "../../src/api/exchange.ts";
+import { Router } from "../../src/api/router.ts";
+import { ApiError } from "../../src/api/api_errors.ts";
 import { log, Logger } from "../../src/log/logger.ts";
 
 const routes: Route[] = [

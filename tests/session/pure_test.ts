@@ -1,8 +1,8 @@
 // Tests for the session's pure parts: backoff, probe codec, frame decoding, peer table, state.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { backoffDelayMs } from "../../src/session/backoff.ts";
-import { decodeProbe, encodeProbe } from "../../src/session/probe.ts";
-import { decodeFrame, siteSchema } from "../../src/session/messages.ts";
+import { decodeProbe, encodeProbe } from "../../src/session/peer_probe.ts";
+import { decodeFrame, siteSchema } from "../../src/session/hub_messages.ts";
 import { allowedIpsOf, NEVER_SEEN, PeerTable, relayEndpointOf } from "../../src/session/peers.ts";
 import { StateStore } from "../../src/session/state.ts";
 

@@ -1,9 +1,9 @@
-// Tests for src/session/session.ts against the fake hub on loopback, with a fake device.
+// Tests for src/session/ (connection, requests, dispatch, reconciliation) against the fake hub on loopback, with a fake device.
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { waitFor } from "../_support/netns.ts";
 import { FAKE_SITE_KEY, FakeHub, fakeSite } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
-import { Session, SessionRequestError, type SessionTiming } from "../../src/session/session.ts";
+import { Session, SessionRequestError, type SessionTiming } from "../../src/session/mod.ts";
 import type { ConnectionParams } from "../../src/session/state.ts";
 import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
 import { Logger } from "../../src/log/logger.ts";

@@ -1,7 +1,8 @@
-// The agent's session with its hub (PROTOCOL.md sections 1-3): log in, keep one WebSocket,
-// register, bring the WireGuard device and its peers in line with what the hub says, measure
-// each peer with the in-tunnel probe, reconnect on any drop, and carry burrow's request/answer
-// extension messages. Pure pieces live beside it (peers.ts, messages.ts, backoff.ts, probe.ts).
+// The agent's session with its hub (PROTOCOL.md sections 1-3), its connection half: log in,
+// keep one WebSocket, register, reconnect on any drop with a jittered backoff. Its other jobs
+// live beside it: request/answer matching (hub_requests.ts), the hub's messages
+// (dispatch.ts), the device and its peers brought to the wanted state (reconciliation.ts);
+// pure pieces in peers.ts, hub_messages.ts, backoff.ts, peer_probe.ts.
 //
 // Life of a session: start() runs the connect loop in the background:
 //   1. log in (401/403: terminated, the loop ends; other failures: back off and retry)
@@ -11,31 +12,22 @@
 //   5. ping every 30 s; a missed pong or a close goes back to 1 after a jittered backoff
 // stop() sends olm/disconnecting, closes the socket, the device and the probes.
 
-import { lookup } from "node:dns/promises";
 import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/control.ts";
-import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { parseCidr } from "../net/ip.ts";
 import { log as rootLog, type Logger } from "../log/logger.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import { keyFromBase64, keyToBase64, publicKeyOf } from "../tun/keys.ts";
+import { keyToBase64, publicKeyOf } from "../tun/keys.ts";
 import { backoffDelayMs } from "./backoff.ts";
+import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
+import { errorText } from "./error_text.ts";
+import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
-import {
-  connectSchema,
-  decodeFrame,
-  errorSchema,
-  peerRemoveSchema,
-  peerUpdateSchema,
-  relaySchema,
-  type Site,
-  siteSchema,
-  syncSchema,
-  unrelaySchema,
-} from "./messages.ts";
-import { allowedIpsOf, type PeerStatusJson, PeerTable, relayEndpointOf } from "./peers.ts";
-import { ProbeSocket } from "./probe.ts";
+import { decodeFrame, type Site } from "./hub_messages.ts";
+import type { PeerStatusJson } from "./peers.ts";
+import { DeviceReconciler, type HostResolver } from "./reconciliation.ts";
+import type { SessionExtension } from "./extensions.ts";
 import type { ConnectionParams } from "./state.ts";
-import type { Tunnel, TunnelFactory } from "./tunnel.ts";
-import type { SessionExtension, TunnelView } from "./extensions.ts";
+import type { TunnelFactory } from "./tunnel.ts";
 
 /** Timings of the control channel; tests shorten them. */
 export interface SessionTiming {
@@ -65,9 +57,6 @@ export const DEFAULT_TIMING: SessionTiming = {
   requestTimeoutMs: 10_000,
 };
 
-/** Persistent keepalive on every peer, so NATs between agent and hub stay open. */
-const PERSISTENT_KEEPALIVE_S = 25;
-
 export interface SessionError {
   code: string;
   message: string;
@@ -81,15 +70,9 @@ export interface SessionStatus {
   orgId: string;
   peers: Record<string, PeerStatusJson>;
   tunnelIP: string;
+  /** What extensions add to `networkSettings` (the DNS proxy, newt's snake_case fields). */
+  networkSettings: Record<string, unknown>;
   error?: SessionError;
-}
-
-/** A burrow extension request that failed: `burrow/error`, a timeout or no connection. */
-export class SessionRequestError extends Error {
-  override name = "SessionRequestError";
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
 }
 
 export interface RegisteredEvent {
@@ -114,30 +97,20 @@ export interface SessionOptions {
   resolveHost?: HostResolver;
 }
 
-/** A host name to one address, or null when it has none. */
-export type HostResolver = (host: string) => Promise<string | null>;
-
 type Timer = ReturnType<typeof setTimeout>;
-
-interface Pending {
-  resolve(frame: Frame): void;
-  reject(error: Error): void;
-  timer: Timer;
-}
 
 export class Session {
   readonly #params: ConnectionParams;
   readonly #privateKey: Uint8Array;
   readonly #publicKey: string;
-  readonly #tunnels: TunnelFactory;
   readonly #log: Logger;
   readonly #timing: SessionTiming;
   readonly #random: () => number;
-  readonly #extensions: SessionExtension[];
-  readonly #resolveHost: HostResolver;
+  readonly #device: DeviceReconciler;
+  readonly #requests = new HubRequests();
+  /** What the hub's messages act on (src/session/dispatch.ts). */
+  readonly #dispatch: DispatchContext;
 
-  #peers: PeerTable;
-  #utilitySubnet = "";
   #ws: WebSocket | undefined;
   #connected = false;
   #registered = false;
@@ -150,29 +123,33 @@ export class Session {
   #registrations = 0;
   #configVersion = 0;
 
-  #tunnel: Tunnel | undefined;
-  #tunnelIP = "";
-  #routes = new Set<string>();
-  #probe: ProbeSocket | undefined;
-  #probeTimer: Timer | undefined;
   /** Device work happens one message at a time, in arrival order. */
   #queue: Promise<void> = Promise.resolve();
-  readonly #pending = new Map<string, Pending>();
   readonly #listeners = new Set<RegisteredListener>();
 
   constructor(options: SessionOptions) {
     this.#params = { ...options.params };
     this.#privateKey = options.privateKey;
     this.#publicKey = keyToBase64(publicKeyOf(options.privateKey));
-    this.#tunnels = options.tunnels;
     this.#log = (options.log ?? rootLog).with({ component: "session" });
     this.#log.addSecret(options.params.secret);
     this.#log.addSecret(options.params.userToken);
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
-    this.#extensions = options.extensions ?? [];
-    this.#resolveHost = options.resolveHost ?? systemResolve;
-    this.#peers = new PeerTable();
+    this.#device = new DeviceReconciler({
+      params: this.#params,
+      privateKey: this.#privateKey,
+      tunnels: options.tunnels,
+      log: this.#log,
+      extensions: options.extensions,
+      resolveHost: options.resolveHost,
+    });
+    this.#dispatch = {
+      device: this.#device,
+      log: this.#log,
+      register: (tunnelIP, sites) => this.#applyConnect(tunnelIP, sites),
+      terminate: (error) => this.#terminate(error),
+    };
   }
 
   /** The parameters this session runs with (the secret included: never expose them). */
@@ -194,7 +171,7 @@ export class Session {
   }
   /** The tunnel address with prefix, "" before the first registration. */
   get tunnelIP(): string {
-    return this.#tunnelIP;
+    return this.#device.tunnelIP;
   }
   /** Resolves when the connect loop has ended (stopped or terminated). */
   get done(): Promise<void> {
@@ -249,8 +226,9 @@ export class Session {
       registered: this.#registered,
       terminated: this.#terminated,
       orgId: this.#params.orgId ?? "",
-      peers: this.#peers.toStatus(nowMs, this.#params.pingTimeoutMs),
-      tunnelIP: this.#tunnelIP,
+      peers: this.#device.peers.toStatus(nowMs, this.#params.pingTimeoutMs),
+      tunnelIP: this.#device.tunnelIP,
+      networkSettings: this.#device.networkSettings(),
     };
     if (this.#error) status.error = { ...this.#error };
     return status;
@@ -271,15 +249,7 @@ export class Session {
     if (!this.#registered || this.#ws?.readyState !== WebSocket.OPEN) {
       return Promise.reject(new SessionRequestError("not_connected", "not connected to the hub"));
     }
-    const requestId = crypto.randomUUID();
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(requestId);
-        reject(new SessionRequestError("timeout", `no answer to ${type} from the hub`));
-      }, timeoutMs);
-      this.#pending.set(requestId, { resolve, reject, timer });
-      this.#send({ type, data: { ...data, requestId } });
-    });
+    return this.#requests.send(type, data, timeoutMs, (frame) => this.#send(frame));
   }
 
   /**
@@ -413,10 +383,10 @@ export class Session {
           pongTimer = undefined;
           return;
         }
-        if (this.#answerRequest(frame)) return;
+        if (this.#requests.answer(frame)) return;
         this.#enqueue(async () => {
           if (this.#ws !== ws) return;
-          const registeredNow = await this.#handle(frame, chainId);
+          const registeredNow = await dispatchHubMessage(frame, chainId, this.#dispatch);
           if (registeredNow) {
             registeredHere = true;
             clearTimeout(registerTimer);
@@ -432,11 +402,7 @@ export class Session {
         this.#connected = false;
         this.#registered = false;
         if (this.#ws === ws) this.#ws = undefined;
-        for (const [id, pending] of this.#pending) {
-          clearTimeout(pending.timer);
-          pending.reject(new SessionRequestError("not_connected", "the hub connection closed"));
-          this.#pending.delete(id);
-        }
+        this.#requests.rejectAll("not_connected", "the hub connection closed");
         if (wasConnected && !this.#stopping) {
           this.#log.warn("hub connection closed", { code: event.code, reason: event.reason });
         }
@@ -458,141 +424,26 @@ export class Session {
     });
   }
 
-  /** Resolves a pending burrow request; true when the frame was its answer. */
-  #answerRequest(frame: Frame): boolean {
-    const data = frame.data as { requestId?: unknown } | null;
-    const requestId = data && typeof data === "object" ? data.requestId : undefined;
-    if (typeof requestId !== "string" && typeof requestId !== "number") return false;
-    const pending = this.#pending.get(String(requestId));
-    if (!pending) return false;
-    this.#pending.delete(String(requestId));
-    clearTimeout(pending.timer);
-    if (frame.type === MSG.burrowError) {
-      const error = errorSchema.safeParse(frame.data);
-      pending.reject(
-        new SessionRequestError(
-          error.success ? error.data.code : "error",
-          error.success ? error.data.message : "the hub refused the request",
-        ),
-      );
-    } else {
-      pending.resolve(frame);
-    }
-    return true;
-  }
-
-  // ---- hub messages ----
-
-  /** Acts on one server message; true when it completed a registration. */
-  async #handle(frame: Frame, chainId: string): Promise<boolean> {
-    switch (frame.type) {
-      case MSG.connect: {
-        const parsed = connectSchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        if (parsed.data.chainId && parsed.data.chainId !== chainId) return false;
-        this.#utilitySubnet = parsed.data.utilitySubnet ?? "";
-        return await this.#applyConnect(parsed.data.tunnelIP, parsed.data.sites);
-      }
-      case MSG.peerAdd: {
-        const parsed = siteSchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        this.#peers.upsert(parsed.data);
-        await this.#installPeer(parsed.data);
-        await this.#peersChanged();
-        return false;
-      }
-      case MSG.peerRemove: {
-        const parsed = peerRemoveSchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        const site = this.#peers.remove(parsed.data.siteId);
-        if (site) await this.#uninstallPeer(site);
-        await this.#peersChanged();
-        return false;
-      }
-      case MSG.peerUpdate: {
-        const parsed = peerUpdateSchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        const before = this.#peers.get(parsed.data.siteId);
-        const merged = this.#peers.update(parsed.data as Partial<Site> & { siteId: number });
-        if (!before || !merged) return false;
-        if (before.publicKey !== merged.publicKey) await this.#uninstallPeer(before);
-        await this.#installPeer(merged);
-        await this.#peersChanged();
-        return false;
-      }
-      case MSG.peerRelay: {
-        const parsed = relaySchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        const endpoint = relayEndpointOf(parsed.data.relayEndpoint, parsed.data.relayPort);
-        if (this.#peers.setRoute(parsed.data.siteId, endpoint, true)) {
-          await this.#installPeer(this.#peers.get(parsed.data.siteId)!);
-        }
-        return false;
-      }
-      case MSG.peerUnrelay: {
-        const parsed = unrelaySchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        if (this.#peers.setRoute(parsed.data.siteId, parsed.data.endpoint, false)) {
-          await this.#installPeer(this.#peers.get(parsed.data.siteId)!);
-        }
-        return false;
-      }
-      case MSG.sync: {
-        const parsed = syncSchema.safeParse(frame.data);
-        if (!parsed.success) return this.#reject(frame.type), false;
-        await this.#syncPeers(parsed.data.sites);
-        await this.#peersChanged();
-        return false;
-      }
-      case MSG.error: {
-        const parsed = errorSchema.safeParse(frame.data);
-        this.#log.warn("the hub reported an error", parsed.success ? parsed.data : {});
-        return false;
-      }
-      case MSG.serverError:
-        this.#log.debug("the hub did not understand a message", { data: frame.data });
-        return false;
-      case MSG.terminate: {
-        const parsed = errorSchema.safeParse(frame.data ?? {});
-        await this.#terminate(
-          parsed.success
-            ? { code: parsed.data.code, message: parsed.data.message || "terminated by the hub" }
-            : { code: "terminated", message: "terminated by the hub" },
-        );
-        return false;
-      }
-      default: {
-        const view = this.#tunnelView();
-        for (const extension of this.#extensions) {
-          if (view && await extension.handle?.(frame, view)) return false;
-        }
-        this.#log.debug("ignored a message of unknown type", { type: frame.type });
-        return false;
-      }
-    }
-  }
-
-  #reject(type: string): void {
-    this.#log.warn("ignored a malformed message from the hub", { type });
-  }
+  // ---- registration (the hub's olm/wg/connect, through src/session/dispatch.ts) ----
 
   async #applyConnect(tunnelIP: string, sites: Site[]): Promise<boolean> {
     if (!parseCidr(tunnelIP) || !tunnelIP.includes("/")) {
       this.#log.warn("the hub sent an invalid tunnel address", { tunnelIP });
       return false;
     }
-    if (this.#tunnel && this.#tunnelIP !== tunnelIP) await this.#closeTunnel();
-    if (!this.#tunnel) {
+    const device = this.#device;
+    if (device.hasTunnel && device.tunnelIP !== tunnelIP) await device.closeTunnel();
+    if (!device.hasTunnel) {
       try {
-        await this.#openTunnel(tunnelIP);
+        await device.openTunnel(tunnelIP, () => this.#ws?.close(1000, "tunnel lost"));
       } catch (error) {
         await this.#terminate({ code: "tunnel_failed", message: errorText(error) });
         return false;
       }
     }
-    await this.#syncPeers(sites);
-    await this.#peersChanged();
-    await this.#startProbes();
+    await device.syncPeers(sites);
+    await device.peersChanged();
+    await device.startProbes();
     this.#registered = true;
     this.#registrations++;
     this.#log.info("registered with the hub", { tunnelIP, sites: sites.length });
@@ -604,117 +455,6 @@ export class Session {
       );
     }
     return true;
-  }
-
-  async #openTunnel(tunnelIP: string): Promise<void> {
-    const tunnel = await this.#tunnels({
-      name: this.#params.interfaceName,
-      mtu: this.#params.mtu,
-      privateKey: this.#privateKey,
-    });
-    this.#tunnel = tunnel;
-    this.#tunnelIP = tunnelIP;
-    this.#routes = new Set();
-    this.#peers = new PeerTable();
-    await tunnel.addAddress(tunnelIP);
-    tunnel.closed.then(() => {
-      if (this.#tunnel !== tunnel) return;
-      this.#log.warn("the tunnel interface disappeared; reconnecting to rebuild it");
-      this.#tunnel = undefined;
-      this.#ws?.close(1000, "tunnel lost");
-    });
-    this.#log.info("tunnel up", { interface: tunnel.name, tunnelIP });
-  }
-
-  async #syncPeers(sites: Site[]): Promise<void> {
-    const wanted = new Set(sites.map((s) => s.siteId));
-    for (const site of this.#peers.sites()) {
-      if (!wanted.has(site.siteId)) {
-        this.#peers.remove(site.siteId);
-        await this.#uninstallPeer(site);
-      }
-    }
-    for (const site of sites) {
-      const old = this.#peers.get(site.siteId);
-      if (old && old.publicKey !== site.publicKey) await this.#uninstallPeer(old);
-      this.#peers.upsert(site);
-      await this.#installPeer(site);
-    }
-  }
-
-  #tunnelView(): TunnelView | null {
-    if (!this.#tunnel) return null;
-    return {
-      tunnel: this.#tunnel,
-      interfaceName: this.#tunnel.name,
-      tunnelIP: this.#tunnelIP,
-      utilitySubnet: this.#utilitySubnet,
-      sites: this.#peers.sites(),
-    };
-  }
-
-  /** Tells the extensions; one that fails is logged and does not stop the others. */
-  async #peersChanged(): Promise<void> {
-    const view = this.#tunnelView();
-    if (!view) return;
-    for (const extension of this.#extensions) {
-      await extension.peersChanged?.(view).catch((error) =>
-        this.#log.warn("could not follow the peers", { error: errorText(error) })
-      );
-    }
-  }
-
-  async #installPeer(site: Site): Promise<void> {
-    const tunnel = this.#tunnel;
-    if (!tunnel) return;
-    const publicKey = keyFromBase64(site.publicKey);
-    if (!publicKey) return this.#log.warn("ignored a site with a bad key", { siteId: site.siteId });
-    const endpoint = await resolveEndpoint(
-      this.#peers.endpointOf(site.siteId) ?? site.endpoint,
-      this.#resolveHost,
-    );
-    const allowedIps = allowedIpsOf(site);
-    await tunnel.setPeer({
-      publicKey,
-      ...(endpoint ? { endpoint } : {}),
-      allowedIps,
-      persistentKeepaliveS: PERSISTENT_KEEPALIVE_S,
-    });
-    for (const cidr of allowedIps) {
-      if (this.#routes.has(cidr) || this.#insideTunnelNetwork(cidr)) continue;
-      this.#routes.add(cidr);
-      await tunnel.addRoute(cidr).catch((error) =>
-        this.#log.warn("could not add a route", { cidr, error: errorText(error) })
-      );
-    }
-  }
-
-  async #uninstallPeer(site: Site): Promise<void> {
-    const publicKey = keyFromBase64(site.publicKey);
-    if (this.#tunnel && publicKey) await this.#tunnel.removePeer(publicKey);
-  }
-
-  #insideTunnelNetwork(cidr: string): boolean {
-    const network = parseCidr(this.#tunnelIP);
-    const inner = parseCidr(cidr);
-    if (!network || !inner || network.bytes.length !== inner.bytes.length) return false;
-    return inner.bits >= network.bits && cidrContains(network, inner.bytes);
-  }
-
-  // ---- peer health ----
-
-  async #startProbes(): Promise<void> {
-    if (this.#probe) return;
-    this.#probe = await ProbeSocket.open((address, port, rttNs) => {
-      this.#peers.recordReply(address, port, rttNs, Date.now());
-    });
-    const round = () => {
-      for (const target of this.#peers.probeTargets()) {
-        this.#probe?.send(target.address, target.port);
-      }
-    };
-    round();
-    this.#probeTimer = setInterval(round, this.#params.pingIntervalMs);
   }
 
   // ---- endings ----
@@ -729,52 +469,9 @@ export class Session {
     await this.#teardown();
   }
 
-  /** Closes probes, the device (interface and its routes) and rejects pending requests. */
+  /** Closes probes and the device (interface and its routes). */
   async #teardown(): Promise<void> {
-    clearInterval(this.#probeTimer);
-    this.#probeTimer = undefined;
-    const probe = this.#probe;
-    this.#probe = undefined;
-    await probe?.close();
-    await this.#closeTunnel();
+    await this.#device.teardown();
     this.#registered = false;
   }
-
-  async #closeTunnel(): Promise<void> {
-    const tunnel = this.#tunnel;
-    this.#tunnel = undefined;
-    this.#routes = new Set();
-    if (tunnel) {
-      for (const extension of this.#extensions) {
-        await extension.tunnelClosing?.().catch((error) =>
-          this.#log.warn("could not wind down with the tunnel", { error: errorText(error) })
-        );
-      }
-      await tunnel.close();
-      this.#log.info("tunnel down", { interface: tunnel.name });
-    }
-  }
-}
-
-/** `host:port` with the host resolved to an address (again on every call); null if it cannot be. */
-async function resolveEndpoint(endpoint: string, resolve: HostResolver): Promise<string | null> {
-  const parsed = parseHostPort(endpoint);
-  if (!parsed) return null;
-  if (parseIp(parsed.host)) return endpoint;
-  const address = await resolve(parsed.host).catch(() => null);
-  if (!address) return null;
-  return address.includes(":") ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
-}
-
-/** The system resolver (getaddrinfo). */
-async function systemResolve(host: string): Promise<string | null> {
-  try {
-    return (await lookup(host)).address;
-  } catch {
-    return null;
-  }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

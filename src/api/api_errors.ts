@@ -1,10 +1,10 @@
 // The local API's one error type and the one place that turns any thrown value into the
 // answer of the route's family: Olm routes answer plain status text, Packetriot routes JSON.
+// A DomainError's kind picks the status (a refusal for the agent's state is a conflict: 409).
 
-import { AgentStateError } from "../agent/agent.ts";
 import { DomainError, type FaultKind } from "../errors/mod.ts";
 import { log } from "../log/logger.ts";
-import type { ApiResponse, RouteFamily } from "./router.ts";
+import type { ApiResponse, RouteFamily } from "./exchange.ts";
 
 /**
  * A request the API refuses on purpose: `status` is the HTTP status, `message` is safe to
@@ -28,19 +28,6 @@ export const STATUS_OF_KIND: Readonly<Record<FaultKind, number>> = {
   internal: 500,
   upstream: 502,
 };
-
-/**
- * Runs a call into the agent; a refusal for the agent's state (nothing saved to resume, a
- * session already running) becomes a 409 with the agent's message.
- */
-export async function agentStateAs409<T>(work: () => T | Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof AgentStateError) throw new ApiError(409, error.message);
-    throw error;
-  }
-}
 
 /**
  * The answer for an error thrown by a handler, in the envelope of the route's family.

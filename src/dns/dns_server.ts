@@ -5,7 +5,7 @@
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
 import { log } from "../log/logger.ts";
-import type { DnsResolver, Exchange, Upstream } from "./resolver.ts";
+import type { DnsResolver, Exchange, Upstream } from "./dns_resolver.ts";
 
 /** Largest DNS message (TCP length prefix). */
 const MAX_MESSAGE_BYTES = 65535;

@@ -19,7 +19,7 @@ import {
   parseMessage,
   RCODE,
   TYPE,
-} from "./message.ts";
+} from "./dns_message.ts";
 
 /** One alias as the hub sends it (`aliases[]` of a site): a hostname, maybe with `*`/`?`. */
 export interface AliasEntry {

@@ -5,10 +5,13 @@ import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
-import { HubStore } from "../hub/store.ts";
-import { ResourceStore } from "../hub/resource_store.ts";
-import { Hub, type TunnelFactory } from "../hub/hub.ts";
-import { createWireguardGoDevice } from "../hub/wireguard_go_device.ts";
+import {
+  createWireguardGoDevice,
+  Hub,
+  HubStore,
+  ResourceStore,
+  type TunnelFactory,
+} from "../hub/mod.ts";
 import { createDevice } from "../tun/mod.ts";
 import {
   checkClientOrgs,

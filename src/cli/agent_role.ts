@@ -3,12 +3,11 @@
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { checkDnsDefaults } from "./agent_dns_flags.ts";
 import type { Role } from "./role.ts";
-import { pendingUpdate, runUpdate } from "../agent/update.ts";
 import { log } from "../log/logger.ts";
 import { parseHostPort } from "../net/ip.ts";
-import type { ConnectDefaults } from "../api/olm.ts";
-import type { ConnectionParams } from "../session/state.ts";
-import { type DaemonConfig, runDaemon } from "../agent/daemon.ts";
+import type { ConnectDefaults } from "../api/mod.ts";
+import type { ConnectionParams } from "../session/mod.ts";
+import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
   {

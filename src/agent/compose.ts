@@ -1,0 +1,163 @@
+// The agent's composition root: the one place that picks the implementations and wires them —
+// the hub session over the WireGuard device (src/session, src/tun), the state directory, the
+// traffic rules engine (src/rules), and the local API's routes and listeners (src/api). Every
+// other module takes its collaborators as arguments.
+
+import {
+  ApiServer,
+  type ConnectDefaults,
+  olmRoutes,
+  packetriotRoutes,
+  Router,
+} from "../api/mod.ts";
+import { log as rootLog, type Logger } from "../log/logger.ts";
+import { startAgentRules } from "../rules/agent_rules.ts";
+import { goArch, type TrafficEngine } from "../rules/engine.ts";
+import {
+  Session,
+  type SessionTiming,
+  StateStore,
+  type TunnelFactory,
+  wireguardTunnels,
+} from "../session/mod.ts";
+import { Agent } from "./agent.ts";
+import { PrivateResources } from "./private_resources.ts";
+import { DnsOverride } from "./dns_override.ts";
+import { resolverVia } from "./endpoint_resolver.ts";
+import { installedVersion, runtimeVersion } from "./update.ts";
+
+/** What the agent is built from; the daemon takes it from the command line. */
+export interface AgentConfig {
+  stateDir: string;
+  api: {
+    socketPath?: string;
+    socketMode: number;
+    tcp?: { hostname: string; port: number };
+    apiToken?: string;
+  };
+  /** Fallbacks for `POST /connect` fields, from the command line. */
+  defaults: ConnectDefaults;
+  /** The WireGuard device of each session. @default wireguardTunnels (src/tun) */
+  tunnels?: TunnelFactory;
+  timing?: Partial<SessionTiming>;
+  /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
+  acme?: { directoryUrl?: string; email?: string; caFile?: string };
+}
+
+export interface NewAgentOptions {
+  stateDir: string;
+  /** @default wireguardTunnels (src/tun) */
+  tunnels?: TunnelFactory;
+  log?: Logger;
+  timing?: Partial<SessionTiming>;
+  /** Delay between answering `/exit` and shutting down. @default 100 */
+  exitDelayMs?: number;
+}
+
+/**
+ * The agent over its state directory, whose every connection runs a hub session
+ * (src/session) over the device `tunnels` makes.
+ */
+export async function newAgent(options: NewAgentOptions): Promise<Agent> {
+  const tunnels = options.tunnels ?? wireguardTunnels;
+  const log = options.log ?? rootLog;
+  const store = new StateStore(options.stateDir);
+  await store.identity(); // the state directory exists before the repair below writes there
+  // A crash while --override-dns was in force left the host's resolver pointing at a proxy
+  // that is gone: put it back before anything else.
+  await new DnsOverride({ stateDir: options.stateDir }).repair().catch((error) =>
+    log.warn("cannot restore the host's resolver", { error: String(error) })
+  );
+  return await Agent.create({
+    store,
+    sessions: (params, privateKey) => {
+      // Each session gets its own DNS proxy and site role (src/agent/private_resources.ts).
+      const resolveHost = params.dns ? resolverVia(params.dns) : undefined;
+      const resources = new PrivateResources({
+        params,
+        stateDir: options.stateDir,
+        log,
+        resolveHost,
+      });
+      return new Session({
+        params,
+        privateKey,
+        tunnels,
+        log,
+        timing: options.timing,
+        extensions: [resources],
+        resolveHost,
+      });
+    },
+    log: options.log,
+    exitDelayMs: options.exitDelayMs,
+  });
+}
+
+/**
+ * The local API's router for `agent`: the Olm routes, and the Packetriot routes when the
+ * traffic rules engine runs (without one only the Olm routes are served).
+ */
+export function agentRouter(
+  agent: Agent,
+  defaults?: ConnectDefaults,
+  rules?: TrafficEngine,
+): Router {
+  const versions = {
+    version: installedVersion(),
+    runtimeVersion: runtimeVersion(),
+    arch: goArch(),
+  };
+  return new Router([
+    ...olmRoutes(agent, defaults),
+    ...(rules ? packetriotRoutes(agent.packetriotSession(), rules, versions) : []),
+  ]);
+}
+
+/** The agent with its parts running; `close` stops them in reverse order. */
+export interface ComposedAgent {
+  agent: Agent;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the agent and starts its parts, in order:
+ *   1. the agent over its state directory (no session yet)
+ *   2. the traffic rules, restored before the first connection so the first sync carries them
+ *   3. the API listeners, when a socket or TCP address is configured
+ */
+export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> {
+  const agent = await newAgent({
+    stateDir: config.stateDir,
+    tunnels: config.tunnels,
+    timing: config.timing,
+  });
+  const acme = config.acme ?? {};
+  const rules = await startAgentRules(agent, {
+    directoryUrl: acme.directoryUrl,
+    email: acme.email,
+    caPem: acme.caFile ? await Deno.readTextFile(acme.caFile) : undefined,
+  });
+  let server: ApiServer | undefined;
+  if (config.api.socketPath || config.api.tcp) {
+    server = await ApiServer.start({
+      router: agentRouter(agent, config.defaults, rules.engine),
+      socketPath: config.api.socketPath,
+      socketMode: config.api.socketMode,
+      tcp: config.api.tcp,
+      apiToken: config.api.apiToken,
+    });
+  } else {
+    rootLog.warn(
+      "the local API is off (no --enable-api, --socket-path, --http-addr or --api-port)",
+    );
+  }
+  return {
+    agent,
+    close: async () => {
+      await agent.close();
+      await rules.close();
+      await server?.stop();
+    },
+  };
+}
