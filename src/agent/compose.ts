@@ -22,6 +22,7 @@ import {
 } from "../session/mod.ts";
 import { Agent } from "./agent.ts";
 import { PrivateResources } from "./private_resources.ts";
+import { DirectPaths } from "./direct_paths.ts";
 import { DnsOverride } from "./dns_override.ts";
 import { resolverVia } from "./endpoint_resolver.ts";
 import { installedVersion, runtimeVersion } from "./update.ts";
@@ -79,13 +80,15 @@ export async function newAgent(options: NewAgentOptions): Promise<Agent> {
         log,
         resolveHost,
       });
+      // Direct paths first: it reads burrow/site/clients, which the site role then consumes.
+      const paths = new DirectPaths({ privateKey, holepunch: params.holepunch, log, resolveHost });
       return new Session({
         params,
         privateKey,
         tunnels,
         log,
         timing: options.timing,
-        extensions: [resources],
+        extensions: [paths, resources],
         resolveHost,
       });
     },

@@ -33,6 +33,8 @@ export interface ControlResources {
   forget(clientId: string): void;
   /** The UDP port of the hub's relay (login's `exitNodes[].relayPort`). */
   readonly relayPort: number;
+  /** The answer to `olm/wg/relay` (relayed true) or `olm/wg/unrelay`, or null for none. */
+  answerRelay(clientId: string, siteId: number, relayed: boolean): Frame | null;
 }
 
 /** What the control plane needs from the rest of the hub. */
@@ -84,6 +86,8 @@ const registerSchema = z.looseObject({
     message: "publicKey must be a base64 WireGuard key",
   }),
   chainId: z.string().max(256).optional(),
+  /** Olm's `relay`: true when the agent does not hole-punch (every path relayed). */
+  relay: z.boolean().optional(),
 });
 const portsRequestSchema = z.looseObject({ requestId: requestIdSchema });
 const portReleaseSchema = z.looseObject({
@@ -126,10 +130,10 @@ export class HubControl {
     return this.#sessions.has(clientId);
   }
 
-  /** Registered sessions and the org each runs in. */
-  registered(): { clientId: string; org: string }[] {
+  /** Registered sessions, the org each runs in and whether its agent hole-punches. */
+  registered(): { clientId: string; org: string; holepunch: boolean }[] {
     return [...this.#sessions.values()].filter((s) => s.registered)
-      .map((s) => ({ clientId: s.clientId, org: s.org }));
+      .map((s) => ({ clientId: s.clientId, org: s.org, holepunch: s.holepunch }));
   }
 
   /** Sends a frame to the agent's session, if it has one. */
@@ -306,6 +310,8 @@ class AgentSession {
   #closed = false;
   /** Set once `olm/wg/connect` was sent. */
   registered = false;
+  /** Whether the agent registered with `relay: false` (it hole-punches). */
+  holepunch = false;
 
   constructor(
     readonly clientId: string,
@@ -423,9 +429,19 @@ class AgentSession {
       case MSG.disconnecting:
         return this.close(1000, "agent disconnecting");
       case MSG.relay:
-      case MSG.unrelay:
-        // burrow's hub has no relay: the agent always talks to the hub's WireGuard port.
+      case MSG.unrelay: {
+        // The agent moved a site's traffic to the relay or back to the direct path: confirm
+        // with olm/wg/peer/relay or olm/wg/peer/unrelay (Olm's exchange).
+        const siteId = (data as { siteId?: unknown }).siteId;
+        if (typeof siteId !== "number") return this.#error("siteId must be a number", frame.type);
+        const answer = this.#ctx.resources?.answerRelay(
+          this.clientId,
+          siteId,
+          frame.type === MSG.relay,
+        );
+        if (answer) this.send(answer);
         return;
+      }
       case MSG.portsAllocate:
         return this.#allocate(data);
       case MSG.portsRelease:
@@ -459,6 +475,7 @@ class AgentSession {
       return this.send({ type: MSG.error, data: { code: error.code, message: error.message } });
     }
     const previousKey = before.publicKey !== parsed.data.publicKey ? before.publicKey : null;
+    this.holepunch = parsed.data.relay === false;
     await this.#ctx.attachPeer(parsed.data.publicKey, tunnelIP, previousKey);
     if (previousKey || before.tunnelIP !== tunnelIP) this.#ctx.ingressChanged();
     const bits = this.#ctx.tunnelCidr.split("/")[1];

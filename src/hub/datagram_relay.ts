@@ -31,6 +31,12 @@ export interface DatagramRelayOptions {
   /** Saved indexes to restore, and where to save new ones. */
   saved?: readonly RelayIndex[];
   save?(entry: RelayIndex): void;
+  /** Datagrams that are no WireGuard message (endpoint announcements) go here. */
+  foreign?(datagram: Uint8Array, from: string): void;
+  /** The agent announcing from `address`, when the device's view does not know it. */
+  announcedKeyAt?(address: string): string | null;
+  /** The address the agent announced from, when the device's view does not know it. */
+  announcedAddressOf?(key: string): string | null;
 }
 
 /** A running relay; `close()` releases the socket. */
@@ -54,8 +60,8 @@ export class DatagramRelay {
     this.#conn = conn;
     this.#options = options;
     const peers: RelayPeers = {
-      keyAt: (address) => this.#keyAt.get(address) ?? null,
-      addressOf: (key) => this.#addressOf.get(key) ?? null,
+      keyAt: (address) => this.#keyAt.get(address) ?? options.announcedKeyAt?.(address) ?? null,
+      addressOf: (key) => this.#addressOf.get(key) ?? options.announcedAddressOf?.(key) ?? null,
       partnersOf: (key) => options.partnersOf(key),
     };
     this.sessions = new RelaySessions(peers, { learned: options.save });
@@ -123,6 +129,10 @@ export class DatagramRelay {
       }
       const from = remote as Deno.NetAddr;
       const source = joinHostPort(from.hostname, from.port);
+      if (datagram.length >= 4 && (datagram[0] < 1 || datagram[0] > 4)) {
+        this.#options.foreign?.(datagram, source);
+        continue;
+      }
       const target = this.sessions.route(datagram, source);
       if (!target) {
         this.dropped++;

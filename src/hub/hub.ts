@@ -146,6 +146,7 @@ export class Hub {
         store,
         publicHost: config.publicHost,
         relayPort: config.relayPort ?? 0,
+        hubPrivateKey: privateKey,
         agents: async () =>
           (await hubDevice.peers()).map((peer) => ({
             publicKey: keyToBase64(peer.publicKey),

@@ -12,11 +12,13 @@ import type { HubStore } from "./store.ts";
 import { DEFAULT_ORG, ResourceStore } from "./resource_store.ts";
 import { ResourceView } from "./resource_view.ts";
 import { DatagramRelay, type RelayAgent } from "./datagram_relay.ts";
+import { directEndpoint, EndpointRegistry } from "./endpoint_registry.ts";
+import { looksLikeAnnouncement } from "../protocol/endpoint_announce.ts";
 
 /** The hub's sessions as this service needs them. */
 export interface ResourceSessions {
-  /** Connected, registered agents and the org each session is in. */
-  registered(): { clientId: string; org: string }[];
+  /** Connected, registered agents, the org each session is in and whether it hole-punches. */
+  registered(): { clientId: string; org: string; holepunch: boolean }[];
   send(clientId: string, frame: Frame): void;
 }
 
@@ -29,11 +31,14 @@ export interface ResourceServiceOptions {
   relayPort: number;
   /** The hub device's peers (every registered agent), for agents' addresses. */
   agents(): Promise<RelayAgent[]>;
+  /** The hub's WireGuard private key: endpoint announcements are sealed to its public key. */
+  hubPrivateKey: Uint8Array;
 }
 
 export class ResourceService {
   readonly resources: ResourceStore;
   readonly relay: DatagramRelay;
+  readonly endpoints: EndpointRegistry;
   readonly #options: ResourceServiceOptions;
   #view: ResourceView | null = null;
   #sessions: ResourceSessions | null = null;
@@ -46,10 +51,12 @@ export class ResourceService {
     options: ResourceServiceOptions,
     resources: ResourceStore,
     relay: DatagramRelay,
+    endpoints: EndpointRegistry,
   ) {
     this.#options = options;
     this.resources = resources;
     this.relay = relay;
+    this.endpoints = endpoints;
   }
 
   /**
@@ -60,6 +67,10 @@ export class ResourceService {
   static async start(options: ResourceServiceOptions): Promise<ResourceService> {
     const resources = ResourceStore.open(options.stateDir);
     let service: ResourceService | null = null;
+    const endpoints = new EndpointRegistry({
+      hubPrivateKey: options.hubPrivateKey,
+      isAgent: (key) => options.store.listClients().some((c) => c.publicKey === key),
+    });
     try {
       const relay = await DatagramRelay.start({
         port: options.relayPort,
@@ -67,8 +78,11 @@ export class ResourceService {
         partnersOf: (key) => service?.view().partnersOf(key) ?? new Set(),
         saved: resources.relayIndexes(),
         save: (entry) => resources.saveRelayIndex(entry),
+        foreign: (datagram, from) => service?.takeAnnouncement(datagram, from),
+        announcedKeyAt: (address) => endpoints.keyAt(address),
+        announcedAddressOf: (key) => endpoints.get(key)?.public ?? null,
       });
-      service = new ResourceService(options, resources, relay);
+      service = new ResourceService(options, resources, relay, endpoints);
       return service;
     } catch (error) {
       resources.close();
@@ -89,6 +103,26 @@ export class ResourceService {
     this.#sessions = sessions;
   }
 
+  /** An endpoint announcement reached the relay port: a new mapping is news for peers. */
+  takeAnnouncement(datagram: Uint8Array, from: string): void {
+    if (!looksLikeAnnouncement(datagram)) return;
+    const accepted = this.endpoints.accept(datagram, from);
+    if (accepted?.changed) {
+      log.debug("agent endpoint learned", { from });
+      this.changed();
+    }
+  }
+
+  /** Where `fromId` reaches `toId` directly, when both hole-punch and `toId` announced. */
+  #direct(fromId: string, toId: string): string | null {
+    const punching = new Set(
+      (this.#sessions?.registered() ?? []).filter((s) => s.holepunch).map((s) => s.clientId),
+    );
+    if (!punching.has(fromId) || !punching.has(toId)) return null;
+    const keyOf = (id: string) => this.#options.store.getClient(id)?.publicKey ?? "";
+    return directEndpoint(this.endpoints.get(keyOf(fromId)), this.endpoints.get(keyOf(toId)));
+  }
+
   /** The current view (rebuilt after `changed()`). */
   view(): ResourceView {
     this.#view ??= new ResourceView({
@@ -97,6 +131,7 @@ export class ResourceService {
       orgsOf: (id) => this.resources.orgsOf(id),
       siteNumber: (id) => this.resources.siteNumber(id),
       relayEndpoint: this.relayEndpoint,
+      direct: (fromId, toId) => this.#direct(fromId, toId),
     });
     return this.#view;
   }
@@ -118,6 +153,25 @@ export class ResourceService {
     });
     this.#sentClients.delete(clientId);
     return sites;
+  }
+
+  /**
+   * The answer to the agent's `olm/wg/relay` / `olm/wg/unrelay` for one of its sites: the relay
+   * endpoint, or the direct endpoint it was given; null when the site is not one of its sites
+   * or has no direct endpoint to go back to.
+   */
+  answerRelay(clientId: string, siteId: number, relayed: boolean): Frame | null {
+    const sent = this.#sentSites.get(clientId)?.sites.get(siteId);
+    if (!sent) return null;
+    const site = JSON.parse(sent) as SiteConfig;
+    if (relayed) {
+      return {
+        type: MSG.peerRelay,
+        data: { siteId, relayEndpoint: this.relayEndpoint, relayPort: this.relay.port },
+      };
+    }
+    if (site.endpoint === site.relayEndpoint) return null;
+    return { type: MSG.peerUnrelay, data: { siteId, endpoint: site.endpoint } };
   }
 
   /** A session ended: what it was told no longer holds. */

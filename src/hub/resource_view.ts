@@ -22,6 +22,11 @@ export interface ViewSnapshot {
   siteNumber(clientId: string): number;
   /** `host:port` of the hub's relay. */
   relayEndpoint: string;
+  /**
+   * Where `fromId` should send to reach `toId` directly, or null: unknown endpoints, or either
+   * side without hole punching (then every path is relayed).
+   */
+  direct?(fromId: string, toId: string): string | null;
 }
 
 /** Whether `client` may reach `resource` (it is in the org and on the list; never its own). */
@@ -63,7 +68,7 @@ export class ResourceView {
       sites.push({
         siteId: this.snapshot.siteNumber(siteId),
         name: site.name || site.id,
-        endpoint: this.snapshot.relayEndpoint,
+        endpoint: this.snapshot.direct?.(clientId, siteId) ?? this.snapshot.relayEndpoint,
         relayEndpoint: this.snapshot.relayEndpoint,
         publicKey: site.publicKey,
         serverIP: site.tunnelIP,
@@ -87,10 +92,12 @@ export class ResourceView {
       const destinations = mine.filter((r) => mayAccess(this.snapshot, client.id, r))
         .map((r) => r.destination);
       if (!destinations.length) continue;
+      const direct = this.snapshot.direct?.(siteId, client.id);
       out.push({
         publicKey: client.publicKey,
         tunnelIP: client.tunnelIP,
         endpoint: this.snapshot.relayEndpoint,
+        ...(direct ? { directEndpoint: direct } : {}),
         destinations: sorted(destinations),
       });
     }

@@ -19,8 +19,10 @@ export interface SiteClient {
   publicKey: string;
   /** The client's tunnel address (no prefix). */
   tunnelIP: string;
-  /** Where the site sends to this client: the hub's relay (or a direct path). */
+  /** Where the site sends to this client: the hub's relay. */
   endpoint: string;
+  /** The client's direct endpoint, when both hole-punch: the site sends probes there. */
+  directEndpoint?: string;
   /** CIDRs the client may reach through this site. */
   destinations: string[];
 }
@@ -36,6 +38,7 @@ export const siteClientsSchema = z.object({
     publicKey: z.string().max(64),
     tunnelIP: z.string().max(64),
     endpoint: z.string().max(300),
+    directEndpoint: z.string().max(300).optional(),
     destinations: z.array(cidrText).max(4096),
   })).max(4096),
 });

@@ -143,6 +143,7 @@ export class Session {
       log: this.#log,
       extensions: options.extensions,
       resolveHost: options.resolveHost,
+      notifyHub: (frame) => this.#send(frame),
     });
     this.#dispatch = {
       device: this.#device,
@@ -213,6 +214,7 @@ export class Session {
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
+    this.#device.exitNode = result.exitNode ?? null;
     this.#log.info("switching organization", { orgId });
     // Closing the socket makes the loop log in (with the new token) and register again.
     this.#ws?.close(1000, "switching organization");
@@ -270,7 +272,12 @@ export class Session {
     while (!this.#stopping && !this.#terminated) {
       let registered = false;
       try {
-        const token = this.#nextToken ?? (await this.#login()).token;
+        let token = this.#nextToken;
+        if (!token) {
+          const result = await this.#login();
+          token = result.token;
+          this.#device.exitNode = result.exitNode ?? null;
+        }
         this.#nextToken = undefined;
         if (this.#stopping) break;
         registered = await this.#runSocket(token);

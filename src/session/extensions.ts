@@ -17,6 +17,15 @@ export interface TunnelView {
   utilitySubnet: string;
   /** The sites the tunnel has peers for, as configured now. */
   sites: readonly Site[];
+  /** The hub's WireGuard key and relay endpoint (`host:relayPort`), from the login. */
+  exitNode: { publicKey: string; relayEndpoint: string } | null;
+  /**
+   * Moves a site's traffic to its relay or to its direct endpoint (the device's peer endpoint
+   * changes, `/status` follows) and tells the hub (`olm/wg/relay` / `olm/wg/unrelay`).
+   */
+  useRoute(siteId: number, route: "relay" | "direct"): Promise<void>;
+  /** Records whether the last test of a site's direct path succeeded (`holepunchConnected`). */
+  tested(siteId: number, ok: boolean): void;
 }
 
 export interface SessionExtension {
@@ -24,6 +33,8 @@ export interface SessionExtension {
   peersChanged?(view: TunnelView): Promise<void>;
   /** A hub message the session does not know; resolves true when it was this extension's. */
   handle?(frame: Frame, view: TunnelView): Promise<boolean>;
+  /** A datagram on the WireGuard socket that is no WireGuard message. */
+  foreignDatagram?(data: Uint8Array, from: string, view: TunnelView): void;
   /** The tunnel is about to close (stop, termination, or a new address). */
   tunnelClosing?(): Promise<void>;
   /** Fields this extension adds to `/status`'s `networkSettings` (`tunnelIP` with prefix). */

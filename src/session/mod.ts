@@ -16,5 +16,5 @@ export type { PeerStatusJson } from "./peers.ts";
 export { type ConnectionParams, StateStore } from "./state.ts";
 export type { SessionExtension, TunnelView } from "./extensions.ts";
 export type { HostResolver } from "./reconciliation.ts";
-export { allowedIpsOf } from "./peers.ts";
+export { allowedIpsOf, directCandidate } from "./peers.ts";
 export { type Tunnel, type TunnelFactory, type TunnelOptions, wireguardTunnels } from "./tunnel.ts";

@@ -4,16 +4,16 @@
 // messages (src/session/dispatch.ts) say what is wanted; this file makes the device so.
 
 import { lookup } from "node:dns/promises";
-import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
 import type { Logger } from "../log/logger.ts";
 import { keyFromBase64 } from "../tun/keys.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
-import { allowedIpsOf, PeerTable } from "./peers.ts";
+import { allowedIpsOf, directCandidate, PeerTable, relayEndpointOf } from "./peers.ts";
 import { ProbeSocket } from "./peer_probe.ts";
 import type { ConnectionParams } from "./state.ts";
 import type { Tunnel, TunnelFactory } from "./tunnel.ts";
-import type { Frame } from "../protocol/control.ts";
+import { type Frame, MSG } from "../protocol/control.ts";
 import type { SessionExtension, TunnelView } from "./extensions.ts";
 
 /** A host name to one address, or null when it has none. */
@@ -36,6 +36,8 @@ export interface DeviceReconcilerOptions {
   extensions?: SessionExtension[];
   /** Resolves endpoint names; the system resolver when absent. */
   resolveHost?: HostResolver;
+  /** Sends a message to the hub on the current socket (dropped while it is down). */
+  notifyHub?: (frame: Frame) => void;
 }
 
 /** The session's device, its peers and routes, and the probes of those peers. */
@@ -48,6 +50,9 @@ export class DeviceReconciler {
   readonly #resolveHost: HostResolver;
   /** `utilitySubnet` of the last `olm/wg/connect`. */
   utilitySubnet = "";
+  /** The hub's key and relay from the last login (`exitNodes[0]`). */
+  exitNode: { publicKey: string; endpoint: string; relayPort: number } | null = null;
+  readonly #notifyHub: (frame: Frame) => void;
 
   #peers: PeerTable;
   #tunnel: Tunnel | undefined;
@@ -63,6 +68,7 @@ export class DeviceReconciler {
     this.#log = options.log;
     this.#extensions = options.extensions ?? [];
     this.#resolveHost = options.resolveHost ?? systemResolve;
+    this.#notifyHub = options.notifyHub ?? (() => {});
     this.#peers = new PeerTable();
   }
 
@@ -92,6 +98,7 @@ export class DeviceReconciler {
       name: this.#params.interfaceName,
       mtu: this.#params.mtu,
       privateKey: this.#privateKey,
+      onForeignDatagram: (data, from) => this.#foreign(data, from),
     });
     this.#tunnel = tunnel;
     this.#tunnelIP = tunnelIP;
@@ -152,13 +159,40 @@ export class DeviceReconciler {
 
   #tunnelView(): TunnelView | null {
     if (!this.#tunnel) return null;
+    const node = this.exitNode;
+    const host = node ? parseHostPort(node.endpoint)?.host : undefined;
     return {
       tunnel: this.#tunnel,
       interfaceName: this.#tunnel.name,
       tunnelIP: this.#tunnelIP,
       utilitySubnet: this.utilitySubnet,
       sites: this.#peers.sites(),
+      exitNode: node && host
+        ? { publicKey: node.publicKey, relayEndpoint: joinHostPort(host, node.relayPort) }
+        : null,
+      useRoute: (siteId, route) => this.#useRoute(siteId, route),
+      tested: (siteId, ok) => this.#peers.setTested(siteId, ok),
     };
+  }
+
+  /** A datagram on the WireGuard socket that is no WireGuard message: for the extensions. */
+  #foreign(data: Uint8Array, from: string): void {
+    const view = this.#tunnelView();
+    if (!view) return;
+    for (const extension of this.#extensions) extension.foreignDatagram?.(data, from, view);
+  }
+
+  /** Moves a site to its relay or its direct endpoint, and tells the hub. */
+  async #useRoute(siteId: number, route: "relay" | "direct"): Promise<void> {
+    const site = this.#peers.get(siteId);
+    if (!site) return;
+    const direct = directCandidate(site);
+    if (route === "direct" && !direct) return;
+    const endpoint = route === "direct" ? direct! : relayEndpointOf(site.relayEndpoint!, undefined);
+    if (!this.#peers.setRoute(siteId, endpoint, route === "relay")) return;
+    await this.installPeer(site);
+    this.#log.info("peer path changed", { siteId, route, endpoint });
+    this.#notifyHub({ type: route === "relay" ? MSG.relay : MSG.unrelay, data: { siteId } });
   }
 
   /** Tells the extensions the tunnel changed; one that fails does not stop the others. */

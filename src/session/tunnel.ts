@@ -7,13 +7,32 @@ import { createDevice, type Device, type DeviceOptions } from "../tun/mod.ts";
  * The subset of src/tun's `Device` the session uses. The session resolves each peer's endpoint
  * to an address before `setPeer` and never sets a preshared key.
  */
-export type Tunnel = Pick<
-  Device,
-  "name" | "publicKey" | "setPeer" | "removePeer" | "addAddress" | "addRoute" | "close" | "closed"
->;
+export type Tunnel =
+  & Pick<
+    Device,
+    | "name"
+    | "publicKey"
+    | "setPeer"
+    | "removePeer"
+    | "addAddress"
+    | "addRoute"
+    | "close"
+    | "closed"
+  >
+  & {
+    /** The WireGuard UDP port (direct paths announce it with the agent's local addresses). */
+    readonly listenPort?: number;
+    /** Sends raw bytes from the WireGuard socket (reachability tests, announcements). */
+    sendDatagram?(to: string, data: Uint8Array): Promise<void>;
+  };
+
+/** Called with datagrams on the WireGuard socket that are no WireGuard message. */
+export type ForeignDatagrams = (data: Uint8Array, from: string) => void;
 
 /** What the session chooses of a new device; the listen port is always a random free one. */
-export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>;
+export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">> & {
+  onForeignDatagram?: ForeignDatagrams;
+};
 
 export type TunnelFactory = (options: TunnelOptions) => Promise<Tunnel>;
 
