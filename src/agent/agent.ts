@@ -21,8 +21,8 @@
 
 import type { OlmBackend, OlmStatus, PacketriotTunnel } from "../api/mod.ts";
 import { DomainError } from "../errors/mod.ts";
-import { log as rootLog, type Logger } from "../log/logger.ts";
-import type { Frame } from "../protocol/control.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
+import type { Frame } from "../protocol/mod.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
 import {
   type ConnectionParams,

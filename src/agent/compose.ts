@@ -10,9 +10,9 @@ import {
   packetriotRoutes,
   Router,
 } from "../api/mod.ts";
-import { log as rootLog, type Logger } from "../log/logger.ts";
-import { startAgentRules } from "../rules/agent_rules.ts";
-import { goArch, type TrafficEngine } from "../rules/engine.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
+import { startAgentRules } from "../rules/mod.ts";
+import { goArch, type TrafficEngine } from "../rules/mod.ts";
 import {
   Session,
   type SessionTiming,

@@ -1,7 +1,7 @@
 // `burrow agent` as a process: the composed agent (src/agent/compose.ts), the first connection
 // (from the command line or the saved state) and an orderly shutdown on /exit or a signal.
 
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
 import { type AgentConfig, composeAgent } from "./compose.ts";
 

@@ -12,18 +12,22 @@
 // With hole punching off only 4 runs: every path stays relayed.
 
 import { lookup } from "node:dns/promises";
-import { log as rootLog, type Logger } from "../log/logger.ts";
-import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import { type Frame, TEST_REQUEST_PREFIX, TEST_RESPONSE_PREFIX } from "../protocol/control.ts";
-import { sealAnnouncement } from "../protocol/endpoint_announce.ts";
-import { SITE_CLIENTS, siteClientsSchema } from "../protocol/resources.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
+import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import {
+  answerTestRequest,
+  type Frame,
+  sealAnnouncement,
+  SITE_CLIENTS,
+  siteClientsSchema,
+  TEST_NONCE_BYTES,
+  testRequest,
+  testResponseNonce,
+} from "../protocol/mod.ts";
 import { directCandidate, type SessionExtension, type TunnelView } from "../session/mod.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { PathMonitor, type PathMonitorOptions } from "./path_monitor.ts";
 
-const REQUEST = new TextEncoder().encode(TEST_REQUEST_PREFIX);
-const RESPONSE = new TextEncoder().encode(TEST_RESPONSE_PREFIX);
-const NONCE_BYTES = 8;
 const TICK_MS = 200;
 const ANNOUNCE_FIRST_MS = 1000;
 const ANNOUNCE_MAX_MS = 60_000;
@@ -48,12 +52,6 @@ interface SitePath {
 interface Punch {
   endpoint: string;
   monitor: PathMonitor;
-}
-
-function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
-  if (data.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
-  return true;
 }
 
 const hex = (bytes: Uint8Array) =>
@@ -128,14 +126,14 @@ export class DirectPaths implements SessionExtension {
   }
 
   foreignDatagram(data: Uint8Array, from: string, view: TunnelView): void {
-    if (data.length === REQUEST.length + NONCE_BYTES && startsWith(data, REQUEST)) {
-      const answer = data.slice();
-      answer.set(RESPONSE);
+    const answer = answerTestRequest(data);
+    if (answer) {
       view.tunnel.sendDatagram?.(from, answer).catch(() => {});
       return;
     }
-    if (data.length !== RESPONSE.length + NONCE_BYTES || !startsWith(data, RESPONSE)) return;
-    const nonce = hex(data.subarray(RESPONSE.length));
+    const answered = testResponseNonce(data);
+    if (!answered) return;
+    const nonce = hex(answered);
     const probe = this.#probes.get(nonce);
     if (!probe) return;
     this.#probes.delete(nonce);
@@ -182,12 +180,9 @@ export class DirectPaths implements SessionExtension {
   }
 
   #test(view: TunnelView, to: string, probe: { site?: number; punch?: string; id: number }) {
-    const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-    const datagram = new Uint8Array(REQUEST.length + NONCE_BYTES);
-    datagram.set(REQUEST);
-    datagram.set(nonce, REQUEST.length);
+    const nonce = crypto.getRandomValues(new Uint8Array(TEST_NONCE_BYTES));
     this.#probes.set(hex(nonce), probe);
-    view.tunnel.sendDatagram!(to, datagram).catch(() => {});
+    view.tunnel.sendDatagram!(to, testRequest(nonce)).catch(() => {});
   }
 
   #move(siteId: number, route: "relay" | "direct"): void {

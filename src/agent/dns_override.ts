@@ -5,8 +5,8 @@
 // original saved first in the state directory; disconnecting writes the original back, and
 // the next start after a crash finds the saved copy and repairs the file.
 
-import { log } from "../log/logger.ts";
-import { removeFile, writeFileAtomic } from "../state/atomic.ts";
+import { log } from "../log/mod.ts";
+import { removeFile, writeFileAtomic } from "../state/mod.ts";
 
 export const RESOLV_CONF = "/etc/resolv.conf";
 export const RESOLV_BACKUP_FILE = "resolv.conf.before-burrow";

@@ -3,8 +3,8 @@
 // UDP for A, then AAAA; the first address wins.
 
 import { buildQuery, networkExchange, parseMessage, RCODE, TYPE } from "../dns/mod.ts";
-import { formatIp } from "../net/ip.ts";
-import { parseUpstreams, type Upstream } from "../protocol/resources.ts";
+import { formatIp } from "../net/mod.ts";
+import { parseUpstreams, type Upstream } from "../protocol/mod.ts";
 
 const TIMEOUT_MS = 2000;
 

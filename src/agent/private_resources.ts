@@ -3,7 +3,7 @@
 // the SiteRole serving the clients the hub lists. Also the snake_case `networkSettings` real Olm
 // reports in `/status`.
 
-import { log as rootLog, type Logger } from "../log/logger.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
 import {
   cidrContains,
   formatIp,
@@ -11,9 +11,9 @@ import {
   parseCidr,
   parseHostPort,
   parseIp,
-} from "../net/ip.ts";
-import type { Frame } from "../protocol/control.ts";
-import { SITE_CLIENTS, siteClientsSchema } from "../protocol/resources.ts";
+} from "../net/mod.ts";
+import type { Frame } from "../protocol/mod.ts";
+import { SITE_CLIENTS, siteClientsSchema } from "../protocol/mod.ts";
 import {
   AliasTable,
   DnsResolver,
@@ -30,7 +30,7 @@ import {
   type SessionExtension,
   type TunnelView,
 } from "../session/mod.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { DnsOverride } from "./dns_override.ts";
 
 const PERSISTENT_KEEPALIVE_S = 25;

@@ -3,7 +3,7 @@
 // travels in BURROW_INSTALLED_VERSION, so `info` reports both and `isUpdated`.
 
 import { VERSION } from "../version.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 
 /** Where an update is saved, relative to the state directory. */
 export const UPDATE_PATH = "update/burrow";

@@ -3,7 +3,7 @@
 // A DomainError's kind picks the status (a refusal for the agent's state is a conflict: 409).
 
 import { DomainError, type FaultKind } from "../errors/mod.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { ApiResponse, RouteFamily } from "./exchange.ts";
 
 /**

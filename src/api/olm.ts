@@ -2,13 +2,12 @@
 // /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
 
 import { z } from "zod";
-import { parseDurationMs } from "../protocol/duration.ts";
+import { parseDurationMs, parseUpstreams } from "../protocol/mod.ts";
 import type { ConnectParams, OlmBackend } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";
 import type { Route } from "./exchange.ts";
 import { parseJsonBody } from "./json.ts";
-import { parseUpstreams } from "../protocol/resources.ts";
-import { parseIp } from "../net/ip.ts";
+import { parseIp } from "../net/mod.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
 export type ConnectDefaults = Omit<ConnectParams, "endpoint" | "id" | "secret">;

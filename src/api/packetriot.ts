@@ -4,8 +4,8 @@
 // agent's session and its traffic rules). Every answer is the documented `{status, error}`
 // envelope.
 
-import { stringifyJson } from "../rules/flow_id.ts";
-import { releaseSchema, RuleError } from "../rules/schema.ts";
+import { stringifyJson } from "../protocol/mod.ts";
+import { releaseSchema } from "../protocol/mod.ts";
 import type { PacketriotRules, PacketriotTunnel } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";
 import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./exchange.ts";
@@ -25,14 +25,9 @@ function ok(extra: Record<string, unknown> = {}): ApiResponse {
   return { status: 200, json: { status: true, error: "", ...extra } };
 }
 
-// RuleError carries the status the rules chose; the router turns ApiError into the envelope.
+// The rules throw a DomainError with a kind; errorResponse maps the kind to the envelope.
 async function rules<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof RuleError) throw new ApiError(error.status, error.message);
-    throw error;
-  }
+  return await work();
 }
 
 /**

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ApiError, errorResponse } from "./api_errors.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;

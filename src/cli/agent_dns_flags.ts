@@ -2,8 +2,8 @@
 // bad value is one usage line (exit 2) instead of a proxy that never answers.
 
 import { UsageError } from "./flags.ts";
-import { parseIp } from "../net/ip.ts";
-import { parseUpstreams } from "../protocol/resources.ts";
+import { parseIp } from "../net/mod.ts";
+import { parseUpstreams } from "../protocol/mod.ts";
 
 /** @throws {UsageError} naming the flag and the bad value */
 export function checkDnsDefaults(

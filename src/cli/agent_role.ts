@@ -3,8 +3,8 @@
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { checkDnsDefaults } from "./agent_dns_flags.ts";
 import type { Role } from "./role.ts";
-import { log } from "../log/logger.ts";
-import { parseHostPort } from "../net/ip.ts";
+import { log } from "../log/mod.ts";
+import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
 import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";

@@ -1,8 +1,8 @@
 // Command-line flags for every role: one table per role gives each flag its type,
 // environment variable and default; precedence is flag > environment > default.
 
-import { parseCidr, parseHostPort } from "../net/ip.ts";
-import { parseDurationMs } from "../protocol/duration.ts";
+import { parseCidr, parseHostPort } from "../net/mod.ts";
+import { parseDurationMs } from "../protocol/mod.ts";
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {

@@ -1,7 +1,7 @@
 // What a role (agent, hub, wg) gives the command line, and the one way roles are started.
 
 import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
-import { log, type LogFormat, type LogLevel } from "../log/logger.ts";
+import { log, type LogFormat, type LogLevel } from "../log/mod.ts";
 
 export interface Role {
   name: string;

@@ -5,9 +5,8 @@
 import { UsageError } from "./flags.ts";
 import type { Flags } from "./flags.ts";
 import type { Role } from "./role.ts";
-import { log } from "../log/logger.ts";
-import { startDevice } from "../tun/device.ts";
-import { isValidInterfaceName } from "../tun/tun.ts";
+import { log } from "../log/mod.ts";
+import { isValidInterfaceName, startDevice } from "../tun/mod.ts";
 
 /** Set in the detached child; its value is the line it prints once the device is up. */
 const READY_ENV = "BURROW_WG_READY_LINE";

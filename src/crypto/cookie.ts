@@ -15,7 +15,7 @@ import {
   MESSAGE_COOKIE_REPLY,
   writeType,
   writeU32,
-} from "./messages.ts";
+} from "./wire_messages.ts";
 
 const MAC1_LABEL_BYTES = utf8(LABEL_MAC1);
 const COOKIE_LABEL_BYTES = utf8(LABEL_COOKIE);

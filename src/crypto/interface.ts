@@ -10,8 +10,8 @@
 //
 // Every call writes into a caller-owned buffer and returns the one reused Step.
 
-import { AllowedIps } from "../tun/allowed_ips.ts";
-import { parseIp } from "../net/ip.ts";
+import { AllowedIps } from "./allowed_ips.ts";
+import { parseIp } from "../net/mod.ts";
 import { createNobleTransportAead, type TransportAead } from "./aead.ts";
 import {
   HANDSHAKE_INITIATION_RATE_MS,
@@ -26,7 +26,7 @@ import {
   ZERO_KEYS_AFTER_MS,
 } from "./constants.ts";
 import { CookieChecker } from "./cookie.ts";
-import type { Step, WgError } from "./errors.ts";
+import type { Step, WgError } from "./step.ts";
 import { equalBytes } from "./kdf.ts";
 import {
   COOKIE_REPLY_BYTES,
@@ -51,10 +51,9 @@ import {
   writeTai64n,
   writeType,
   writeU32,
-} from "./messages.ts";
+} from "./wire_messages.ts";
 import {
   dh,
-  publicKeyOf,
   readInitiationBody,
   readResponseBody,
   splitSession,
@@ -62,6 +61,7 @@ import {
   writeInitiationBody,
   writeResponseBody,
 } from "./noise.ts";
+import { publicKeyOf } from "./keys.ts";
 import { type Endpoint, Peer } from "./peer.ts";
 import {
   COUNTER_LIMIT,
@@ -69,7 +69,7 @@ import {
   readCounter,
   REKEY_COUNTER_LIMIT,
   Session,
-} from "./session.ts";
+} from "./transport_session.ts";
 import { HandshakeRateLimiter } from "./ratelimiter.ts";
 import { Jitter } from "./timers.ts";
 

@@ -11,6 +11,7 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { openHandshake, sealHandshake, TAG_BYTES } from "./aead.ts";
 import { CONSTRUCTION, IDENTIFIER } from "./constants.ts";
 import { hash, HASH_BYTES, isZero, kdf1, kdf2, kdf3, utf8 } from "./kdf.ts";
+import { publicKeyOf } from "./keys.ts";
 
 /** Public key, private key and DH output size. */
 export const KEY_BYTES = 32;
@@ -40,11 +41,6 @@ export function noiseProtocol(name: string, prologue: Uint8Array): NoiseProtocol
 
 /** WireGuard's construction and identifier. */
 export const WIREGUARD_PROTOCOL: NoiseProtocol = noiseProtocol(CONSTRUCTION, utf8(IDENTIFIER));
-
-/** X25519 public key of a private key. */
-export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  return x25519.getPublicKey(privateKey);
-}
 
 /**
  * X25519, or null for a result that must be refused: a low-order or malformed public key gives an

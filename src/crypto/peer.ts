@@ -4,8 +4,8 @@
 // public fields.
 
 import { CookieGenerator } from "./cookie.ts";
-import { TIMESTAMP_BYTES } from "./messages.ts";
-import type { Session } from "./session.ts";
+import { TIMESTAMP_BYTES } from "./wire_messages.ts";
+import type { Session } from "./transport_session.ts";
 import { type Jitter, PeerTimers } from "./timers.ts";
 
 /** A UDP address: `"10.0.0.1"` or `"fd00::1"` (no brackets) and a port. */

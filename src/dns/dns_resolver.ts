@@ -3,10 +3,10 @@
 // the upstream servers in turn, answering SERVFAIL when none of them answers. Transport-free:
 // the server (./server.ts) hands it query bytes and sends back what it returns.
 
-import { formatIp, parseIp } from "../net/ip.ts";
-import { isAliasName, type Upstream } from "../protocol/resources.ts";
+import { formatIp, parseIp } from "../net/mod.ts";
+import { isAliasName, type Upstream } from "../protocol/mod.ts";
 
-export { parseUpstreams, type Upstream } from "../protocol/resources.ts";
+export { parseUpstreams, type Upstream } from "../protocol/mod.ts";
 import {
   buildResponse,
   CLASS_IN,

@@ -4,7 +4,7 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import type { DnsResolver, Exchange, Upstream } from "./dns_resolver.ts";
 
 /** Largest DNS message (TCP length prefix). */

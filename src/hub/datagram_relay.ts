@@ -3,8 +3,8 @@
 // agents' own keys). Where each datagram goes is RelaySessions' decision; this file is the
 // socket, the refresh of agents' addresses from the hub's own WireGuard peers, and persistence.
 
-import { log } from "../log/logger.ts";
-import { joinHostPort, parseHostPort } from "../net/ip.ts";
+import { log } from "../log/mod.ts";
+import { joinHostPort, parseHostPort } from "../net/mod.ts";
 import { type RelayIndex, type RelayPeers, RelaySessions } from "./relay_sessions.ts";
 
 /** How often agents' addresses are read again from the hub's WireGuard device. */

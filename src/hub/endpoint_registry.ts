@@ -3,9 +3,9 @@
 // addresses it listed. Only announcements sealed by the owner of a registered key count, each
 // newer than the last one accepted for that key and not far from the hub's clock. Pure.
 
-import { keyToBase64 } from "../tun/keys.ts";
-import { openAnnouncement } from "../protocol/endpoint_announce.ts";
-import { parseHostPort, parseIp } from "../net/ip.ts";
+import { keyToBase64 } from "../crypto/mod.ts";
+import { openAnnouncement } from "../protocol/mod.ts";
+import { parseHostPort, parseIp } from "../net/mod.ts";
 
 /** How far an announcement's clock may be from the hub's. */
 const MAX_SKEW_MS = 5 * 60_000;

@@ -2,17 +2,17 @@
 // registered agent, starts ingress, the port-map service, the RTT probe responder and the
 // control endpoint, and follows changes other processes make to the store (client remove).
 
-import type { Device, DeviceOptions } from "../tun/types.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
-import { parseCidr } from "../net/ip.ts";
-import { log } from "../log/logger.ts";
-import type { SiteConfig } from "../protocol/control.ts";
-import { HubStore, hubTunnelAddress } from "./store.ts";
-import { HubControl } from "./control.ts";
-import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress.ts";
-import { buildRoutes, type RouteTable } from "./routes.ts";
+import type { Device, DeviceOptions } from "../tun/mod.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
+import { parseCidr } from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import type { SiteConfig } from "../protocol/mod.ts";
+import { HubStore, hubTunnelAddress } from "./client_store.ts";
+import { HubControl } from "./control_plane.ts";
+import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
+import { buildRoutes, type RouteTable } from "./route_table.ts";
 import { PortMapService } from "./portmap.ts";
-import { type ProbeResponder, startProbeResponder } from "./probe.ts";
+import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe_answer.ts";
 import { ResourceService } from "./resource_service.ts";
 
 /** Makes the hub's tunnel device (burrow's own, wireguard-go, or a fake in tests). */
@@ -135,7 +135,7 @@ export class Hub {
           name: config.interfaceName ?? "burrowhub0",
           listenPort: config.wgPort,
           privateKey,
-          answerTestRequests: true,
+          onForeignDatagram: testRequestResponder(() => device),
         }),
         DEVICE_START_TIMEOUT_MS,
         "the WireGuard device did not come up",

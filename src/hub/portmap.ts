@@ -6,21 +6,27 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { type Cidr, cidrContains, parseIp } from "../net/ip.ts";
-import { encodeProxyV2 } from "../net/proxy_v2.ts";
-import { log } from "../log/logger.ts";
-import type { RouteTable } from "./routes.ts";
-import type { AgentDialer } from "./ingress.ts";
-import { closeQuietly, relay, writeAll } from "./relay.ts";
 import {
-  decodeRequest,
-  encodeAnswer,
+  type Cidr,
+  cidrContains,
+  closeQuietly,
+  encodeProxyV2,
+  parseIp,
+  relay,
+  writeAll,
+} from "../net/mod.ts";
+import { log } from "../log/mod.ts";
+import type { RouteTable } from "./route_table.ts";
+import type { AgentDialer } from "./ingress_listeners.ts";
+import {
+  decodePortMapRequest,
+  encodePortMapAnswer,
   frameDatagram,
   PORT_MAP_SERVICE_PORT,
   type PortMapRequest,
   readDatagrams,
-  readLine,
-} from "./portmap_wire.ts";
+  readPortMapLine,
+} from "../protocol/mod.ts";
 
 export interface PortMapServiceOptions {
   /** The hub's tunnel address: the service is never reachable from outside the tunnel. */
@@ -97,8 +103,8 @@ export class PortMapService {
     if (!caller) return await refuse(conn, "not a registered tunnel address");
     // 2. The request line.
     const timer = setTimeout(() => closeQuietly(conn), REQUEST_TIMEOUT_MS);
-    const line = await readLine(conn).finally(() => clearTimeout(timer));
-    const request = line && decodeRequest(line);
+    const line = await readPortMapLine(conn).finally(() => clearTimeout(timer));
+    const request = line && decodePortMapRequest(line);
     if (!request) return await refuse(conn, "bad port map request");
     // 3. Only destinations the caller synced as port maps.
     const synced = routes.portmaps.get(caller) ?? [];
@@ -138,12 +144,12 @@ export class PortMapService {
     }
     this.#connections.add(upstream);
     try {
-      await writeAll(conn, encodeAnswer({ ok: true }));
+      await writeAll(conn, encodePortMapAnswer({ ok: true }));
       const header = encodeProxyV2(
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
         { address: this.#options.hostname, port: request.dstPort },
       );
-      await relay(conn, upstream, header);
+      await relay(conn, upstream, { first: header });
     } finally {
       this.#connections.delete(upstream);
     }
@@ -184,7 +190,7 @@ export class PortMapService {
     }
     this.#connections.add(upstream);
     try {
-      await writeAll(conn, encodeAnswer({ ok: true }));
+      await writeAll(conn, encodePortMapAnswer({ ok: true }));
       await relay(conn, upstream);
     } finally {
       this.#connections.delete(upstream);
@@ -218,7 +224,7 @@ export class PortMapService {
           resolve();
         });
       });
-      await writeAll(conn, encodeAnswer({ ok: true }));
+      await writeAll(conn, encodePortMapAnswer({ ok: true }));
       for await (const datagram of readDatagrams(conn)) {
         if (failed) break;
         socket.send(Buffer.from(datagram));
@@ -237,7 +243,7 @@ export class PortMapService {
 
 async function refuse(conn: Deno.Conn, message: string): Promise<void> {
   try {
-    await writeAll(conn, encodeAnswer({ ok: false, error: message }));
+    await writeAll(conn, encodePortMapAnswer({ ok: false, error: message }));
     await conn.closeWrite();
   } catch { /* gone */ }
 }

@@ -13,9 +13,7 @@
 //    index's partner, only while the two may still talk (access removed: dropped at once).
 // An index held by another agent is never taken over while it is in use.
 
-import { mac1Key } from "../crypto/cookie.ts";
-import { equalBytes, mac } from "../crypto/kdf.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { equalBytes, keyFromBase64, mac, mac1Key } from "../crypto/mod.ts";
 
 const INITIATION_BYTES = 148;
 const RESPONSE_BYTES = 92;

@@ -4,16 +4,16 @@
 // `burrow/site/clients`. Runs again whenever the store changes (another process added or
 // removed a resource or a client) and whenever an agent registers (a new key or address).
 
-import { log } from "../log/logger.ts";
-import { type Frame, MSG, type SiteConfig } from "../protocol/control.ts";
-import { SITE_CLIENTS, type SiteClientsMessage } from "../protocol/resources.ts";
-import { joinHostPort } from "../net/ip.ts";
-import type { HubStore } from "./store.ts";
+import { log } from "../log/mod.ts";
+import { type Frame, MSG, type SiteConfig } from "../protocol/mod.ts";
+import { SITE_CLIENTS, type SiteClientsMessage } from "../protocol/mod.ts";
+import { joinHostPort } from "../net/mod.ts";
+import type { HubStore } from "./client_store.ts";
 import { DEFAULT_ORG, ResourceStore } from "./resource_store.ts";
 import { ResourceView } from "./resource_view.ts";
 import { DatagramRelay, type RelayAgent } from "./datagram_relay.ts";
 import { directEndpoint, EndpointRegistry } from "./endpoint_registry.ts";
-import { looksLikeAnnouncement } from "../protocol/endpoint_announce.ts";
+import { looksLikeAnnouncement } from "../protocol/mod.ts";
 
 /** The hub's sessions as this service needs them. */
 export interface ResourceSessions {

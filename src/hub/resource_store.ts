@@ -7,9 +7,9 @@
 import { DatabaseSync } from "node:sqlite";
 import { randomBytes } from "node:crypto";
 import { DomainError } from "../errors/mod.ts";
-import { formatCidr, parseCidr } from "../net/ip.ts";
-import { isAliasName } from "../protocol/resources.ts";
-import { HubStore } from "./store.ts";
+import { formatCidr, parseCidr } from "../net/mod.ts";
+import { isAliasName } from "../protocol/mod.ts";
+import { HubStore } from "./client_store.ts";
 
 export const DEFAULT_ORG = "default";
 /** Who may reach a resource: everybody in its org, or the listed clients (in its org). */

@@ -3,8 +3,8 @@
 // (with what each may reach there), and the pairs the relay lets talk. Pure: a snapshot in,
 // answers out; the hub takes a new snapshot whenever the store changes.
 
-import type { SiteConfig } from "../protocol/control.ts";
-import { SITE_SERVER_PORT, type SiteClient } from "../protocol/resources.ts";
+import type { SiteConfig } from "../protocol/mod.ts";
+import { SITE_SERVER_PORT, type SiteClient } from "../protocol/mod.ts";
 import type { Resource } from "./resource_store.ts";
 
 /** An agent as the view needs it. */

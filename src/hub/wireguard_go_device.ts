@@ -1,10 +1,11 @@
 // An alternative hub tunnel: Debian's wireguard-go driven over its UAPI socket, behind the
 // same Device contract as burrow's own device (src/tun). The hub picks it with
-// `--wg-device wireguard-go`; tests and benchmarks use it to compare. It cannot answer
-// PANGOLIN_TEST_REQ (wireguard-go owns the UDP socket), which burrow's device does.
+// `--wg-device wireguard-go`; tests and benchmarks use it to compare. wireguard-go owns the UDP
+// socket, so this device has no sendDatagram and never calls onForeignDatagram: the hub cannot
+// answer PANGOLIN_TEST_REQ through it, as it does through burrow's device.
 
-import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/types.ts";
-import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../tun/keys.ts";
+import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/mod.ts";
+import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../crypto/mod.ts";
 
 const UAPI_DIR = "/var/run/wireguard";
 

@@ -3,7 +3,7 @@
 // and the port at which a site answers the in-tunnel RTT probe.
 
 import { z } from "zod";
-import { parseHostPort, parseIp } from "../net/ip.ts";
+import { parseHostPort, parseIp } from "../net/mod.ts";
 
 /** `burrow/site/clients`: hub -> site agent, the whole set each time (not a delta). */
 export const SITE_CLIENTS = "burrow/site/clients";

@@ -2,10 +2,11 @@
 // requests, every (re)registration moves the listeners to the tunnel address and syncs the
 // rules, and port maps dial the hub's tunnel address.
 
-import { log } from "../log/logger.ts";
-import { dialPortMap } from "../hub/portmap_client.ts";
+import { log } from "../log/mod.ts";
+import { dialPortMap } from "./portmap_dialer.ts";
 import type { AcmeOptions } from "./certificates.ts";
-import { type RulesSession, TrafficEngine } from "./engine.ts";
+import { TrafficEngine } from "./engine.ts";
+import type { RulesSession } from "./hub_link.ts";
 
 /** What the rules need from src/agent/agent.ts's Agent. */
 export interface AgentForRules {

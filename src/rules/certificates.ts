@@ -6,8 +6,8 @@
 import acme from "acme-client";
 import { X509Certificate } from "node:crypto";
 import { Agent as HttpsAgent } from "node:https";
-import { log } from "../log/logger.ts";
-import { readJsonFile, writeJsonAtomic } from "../state/atomic.ts";
+import { log } from "../log/mod.ts";
+import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
 
 /** Let's Encrypt's production directory, used when no other is configured. */
 export const DEFAULT_ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";

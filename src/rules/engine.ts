@@ -1,25 +1,12 @@
-// The agent's traffic rules, live: the stored rule set (src/rules/store.ts) joined to the data
+// The agent's traffic rules, live: the stored rule set (rule_store.ts) joined to the data
 // plane (ingress listeners, TLS terminators, certificates, port maps) and to the hub. Every
 // change is validated whole, written atomically, applied without touching other rules'
 // connections, and synced to the hub; a hub refusal rolls it back.
 
-import { log } from "../log/logger.ts";
-import { MSG } from "../protocol/control.ts";
-import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./certificates.ts";
-import { compileFirewall, type FirewallCheck } from "./firewall.ts";
-import { checkHealth, type HealthEntry } from "./health.ts";
-import { type ClientAddress, type CompiledSite, upstreamOf } from "./http_site.ts";
-import {
-  AgentIngress,
-  HTTP_PORT,
-  HTTPS_PORT,
-  type IngressRoutes,
-  type PortRoute,
-  type TlsRoute,
-} from "./ingress.ts";
-import { type PortMapDialer, PortMapListeners, type StagedPortMaps } from "./portmaps.ts";
+import { log } from "../log/mod.ts";
 import {
   type HttpsRule,
+  MSG,
   parseTrafficKeys,
   parseTrafficRules,
   type PortMapRule,
@@ -27,7 +14,21 @@ import {
   publicHttpsRule,
   RuleError,
   type TrafficRules,
-} from "./schema.ts";
+} from "../protocol/mod.ts";
+import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./certificates.ts";
+import { checkHealth, type HealthEntry } from "./health.ts";
+import type { ClientAddress, CompiledSite } from "./site_routing.ts";
+import { askHub, type RulesSession, syncPayload } from "./hub_link.ts";
+import { compilePortRoutes, compileSites, type LiveTables } from "./live_tables.ts";
+import {
+  AgentIngress,
+  HTTP_PORT,
+  HTTPS_PORT,
+  type IngressRoutes,
+  type PortRoute,
+  type TlsRoute,
+} from "./tunnel_listeners.ts";
+import { type PortMapDialer, PortMapListeners, type StagedPortMaps } from "./portmaps.ts";
 import { TlsTerminators } from "./tls_terminator.ts";
 import {
   isForward,
@@ -39,17 +40,7 @@ import {
   planUpdate,
   type RuleSet,
   RuleStore,
-} from "./store.ts";
-
-/**
- * The agent's control session as the rules need it. `request` sends a burrow request (the
- * session adds `requestId`) and resolves with the answer's data; it rejects with an error
- * carrying a string `code` when the hub answered `burrow/error`, and with any other error when
- * the hub cannot be reached.
- */
-export interface RulesSession {
-  request(type: string, data: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
+} from "./rule_store.ts";
 
 export interface TrafficEngineOptions {
   /** The agent's state directory (rules.json, certs/). */
@@ -62,32 +53,6 @@ export interface TrafficEngineOptions {
   listenAddress?: string;
   /** Ingress ports. @default {http: 80, https: 443} */
   ingressPorts?: { http: number; https: number };
-}
-
-/** The hub answered, but refused. */
-function hubCode(error: unknown): string | null {
-  if (error === null || typeof error !== "object") return null;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && !(error instanceof Deno.errors.NotFound) ? code : null;
-}
-
-/** The `config` answer's `arch`, in the Go names the spec's example uses. */
-export function goArch(arch: string = Deno.build.arch): string {
-  return arch === "x86_64" ? "amd64" : arch === "aarch64" ? "arm64" : arch;
-}
-
-interface LiveTables {
-  sites: Map<string, CompiledSite>;
-  tls: Map<string, TlsRoute>;
-  ports: Map<number, PortRoute>;
-}
-
-const allowAll: FirewallCheck = () => true;
-
-function compileRules(rules: readonly { firewall?: PortRule["firewall"] }[]): FirewallCheck[] {
-  return rules.map((rule) =>
-    rule.firewall && rule.firewall.length ? compileFirewall(rule.firewall) : allowAll
-  );
 }
 
 /** Every rule of the agent, served and synced. */
@@ -255,7 +220,7 @@ export class TrafficEngine implements IngressRoutes {
     const answer = await this.#ask(MSG.portsAllocate, {});
     const port = answer.port;
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RuleError(502, "the hub answered without a port");
+      throw new RuleError("upstream", "the hub answered without a port");
     }
     await this.#store.exclusive(async () => {
       const next = planAllocated(this.#store.current, port);
@@ -272,13 +237,13 @@ export class TrafficEngine implements IngressRoutes {
    */
   async release(port: number): Promise<void> {
     if (!this.#store.current.ports.some((p) => p.port === port)) {
-      throw new RuleError(404, `port ${port} is not allocated to this tunnel`);
+      throw new RuleError("not_found", `port ${port} is not allocated to this tunnel`);
     }
     try {
       await this.#ask(MSG.portsRelease, { port });
     } catch (error) {
       // The hub no longer holds it for us: dropping it here is still right.
-      if (!(error instanceof RuleError && error.status === 409)) throw error;
+      if (!(error instanceof RuleError && error.kind === "conflict")) throw error;
     }
     await this.#store.exclusive(async () => {
       const next = planReleased(this.#store.current, port);
@@ -297,17 +262,8 @@ export class TrafficEngine implements IngressRoutes {
     await this.#ask(MSG.rulesSync, syncPayload(this.#store.current));
   }
 
-  async #ask(type: string, data: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const session = this.#session;
-    if (!session) throw new RuleError(502, "the tunnel to the hub is not connected");
-    try {
-      return await session.request(type, data);
-    } catch (error) {
-      const code = hubCode(error);
-      const message = error instanceof Error ? error.message : String(error);
-      if (code) throw new RuleError(409, `the hub refused: ${message}`);
-      throw new RuleError(502, `the hub is unreachable: ${message}`);
-    }
+  #ask(type: string, data: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return askHub(this.#session, type, data);
   }
 
   async #change(request: TrafficRules | null, plan: (current: RuleSet) => RuleSet): Promise<void> {
@@ -321,7 +277,10 @@ export class TrafficEngine implements IngressRoutes {
         try {
           certs.set(rule.domain, await loadCustomCertificate(rule.ca, rule.privateKey));
         } catch (error) {
-          throw new RuleError(400, `https[${index}] (${rule.domain}): ${(error as Error).message}`);
+          throw new RuleError(
+            "invalid",
+            `https[${index}] (${rule.domain}): ${(error as Error).message}`,
+          );
         }
       }
       const staged: StagedPortMaps = await this.#portmaps.stage(request?.portmaps ?? []);
@@ -330,7 +289,7 @@ export class TrafficEngine implements IngressRoutes {
       } catch (error) {
         staged.abort();
         log.error("cannot write the rule set", { error: String(error) });
-        throw new RuleError(500, "cannot write the rule set to the state directory");
+        throw new RuleError("internal", "cannot write the rule set to the state directory");
       }
       for (const [domain, pair] of certs) this.#customCerts.set(domain, pair);
       await staged.commit(next.portmaps);
@@ -341,7 +300,7 @@ export class TrafficEngine implements IngressRoutes {
         // The hub routes the new domains now: ACME's HTTP-01 requests can reach us.
         this.#acme.renewDue();
       } catch (error) {
-        if (!(error instanceof RuleError) || error.status !== 409) {
+        if (!(error instanceof RuleError) || error.kind !== "conflict") {
           // Unreachable: the hub gets the rules on the next (re)connect.
           log.warn("rules stored; the hub will get them on reconnect", { error: String(error) });
           return;
@@ -355,21 +314,8 @@ export class TrafficEngine implements IngressRoutes {
   }
 
   async #applyLive(set: RuleSet): Promise<void> {
-    const sites = new Map<string, CompiledSite>();
-    const siteChecks = compileRules(set.https);
-    set.https.forEach((rule, index) => {
-      sites.set(rule.domain, { rule, allows: siteChecks[index], upstream: upstreamOf(rule) });
-    });
-    const ports = new Map<number, PortRoute>();
-    const portChecks = compileRules(set.ports);
-    set.ports.forEach((rule, index) => {
-      if (!isForward(rule)) return;
-      ports.set(rule.port, {
-        hostname: rule.destination,
-        port: rule.dstPort,
-        allows: portChecks[index],
-      });
-    });
+    const sites = compileSites(set);
+    const ports = compilePortRoutes(set);
     for (const domain of [...this.#customCerts.keys()]) {
       const rule = sites.get(domain)?.rule;
       if (!rule?.ca) this.#customCerts.delete(domain);
@@ -469,14 +415,4 @@ export class TrafficEngine implements IngressRoutes {
     this.#acme.close();
     await Promise.all([this.#ingress.close(), this.#terminators.close(), this.#portmaps.close()]);
   }
-}
-
-/** The `burrow/rules/sync` body for a rule set: no certificate material leaves the agent. */
-export function syncPayload(set: RuleSet): Record<string, unknown> {
-  return {
-    revision: set.revision,
-    https: set.https.map(({ privateKey: _key, ca: _ca, ...rule }) => rule),
-    ports: set.ports,
-    portmaps: set.portmaps,
-  };
 }

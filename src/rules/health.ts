@@ -3,9 +3,9 @@
 // destination must accept a TCP connection. Port maps are not checked (as the spec says).
 
 import { flowId } from "./flow_id.ts";
-import { upstreamOf } from "./http_site.ts";
-import { type HttpsRule, type PortRule, publicHttpsRule } from "./schema.ts";
-import { isForward } from "./store.ts";
+import { upstreamOf } from "./site_routing.ts";
+import { type HttpsRule, type PortRule, publicHttpsRule } from "../protocol/mod.ts";
+import { isForward } from "./rule_store.ts";
 
 /** How long one TCP probe may take. */
 export const HEALTH_CONNECT_TIMEOUT_MS = 2_000;

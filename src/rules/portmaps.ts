@@ -2,12 +2,16 @@
 // flows reach `destination:dstPort` through the hub's port-map service. Listeners are bound
 // before a change is accepted (a busy port refuses the request) and adopted after it.
 
-import { log } from "../log/logger.ts";
-import type { PortMapRequest } from "../hub/portmap_client.ts";
-import { frameDatagram, readDatagrams } from "../hub/portmap_client.ts";
-import { closeQuietly, noDelay } from "./http_site.ts";
-import { relay } from "./ingress.ts";
-import { type PortMapRule, RuleError } from "./schema.ts";
+import { log } from "../log/mod.ts";
+import {
+  frameDatagram,
+  type PortMapRequest,
+  type PortMapRule,
+  readDatagrams,
+  RuleError,
+} from "../protocol/mod.ts";
+import { closeQuietly, relay } from "../net/mod.ts";
+import { noDelay } from "./site_socket.ts";
 
 /** Opens a mapped connection through the hub (tests pass a fake). */
 export type PortMapDialer = (request: PortMapRequest) => Promise<Deno.Conn>;
@@ -81,7 +85,7 @@ export class PortMapListeners {
           ? "permission denied"
           : "cannot bind";
         throw new RuleError(
-          409,
+          "conflict",
           `portmaps[${index}] (${rule.port}): cannot listen on ${PORT_MAP_LISTEN_ADDRESS}:${rule.port}/${rule.transport}: ${reason}`,
         );
       }

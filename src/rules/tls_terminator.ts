@@ -4,15 +4,10 @@
 // still carry the PROXY header's address. A new certificate swaps the listener; connections on
 // the old one finish untouched.
 
-import { log } from "../log/logger.ts";
-import {
-  type ClientAddress,
-  closeQuietly,
-  isConnectionError,
-  noDelay,
-  serveHttpConnection,
-  type SiteLookup,
-} from "./http_site.ts";
+import { log } from "../log/mod.ts";
+import { closeQuietly } from "../net/mod.ts";
+import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { isConnectionError, noDelay } from "./site_socket.ts";
 
 interface Terminator {
   domain: string;

@@ -12,11 +12,11 @@
 //   5. ping every 30 s; a missed pong or a close goes back to 1 after a jittered backoff
 // stop() sends olm/disconnecting, closes the socket, the device and the probes.
 
-import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/control.ts";
-import { parseCidr } from "../net/ip.ts";
-import { log as rootLog, type Logger } from "../log/logger.ts";
+import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/mod.ts";
+import { parseCidr } from "../net/mod.ts";
+import { log as rootLog, type Logger } from "../log/mod.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import { keyToBase64, publicKeyOf } from "../tun/keys.ts";
+import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";

@@ -3,8 +3,8 @@
 // the device's peers (src/session/reconciliation.ts), terminate ends the session. A malformed
 // message is logged and ignored; it never throws.
 
-import { type Frame, MSG } from "../protocol/control.ts";
-import type { Logger } from "../log/logger.ts";
+import { type Frame, MSG } from "../protocol/mod.ts";
+import type { Logger } from "../log/mod.ts";
 import {
   connectSchema,
   errorSchema,

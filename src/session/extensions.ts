@@ -3,7 +3,7 @@
 // every change of its peers, messages the session does not handle itself, and a last word
 // before the tunnel closes.
 
-import type { Frame } from "../protocol/control.ts";
+import type { Frame } from "../protocol/mod.ts";
 import type { Site } from "./hub_messages.ts";
 import type { Tunnel } from "./tunnel.ts";
 

@@ -2,7 +2,7 @@
 // acts on it: a hostile or buggy hub gets a log line, never a crash or a half-applied change.
 
 import { z } from "zod";
-import type { Frame } from "../protocol/control.ts";
+import type { Frame } from "../protocol/mod.ts";
 
 const aliasSchema = z.looseObject({ alias: z.string(), aliasAddress: z.string() });
 

@@ -2,7 +2,7 @@
 // `requestId`, the hub's answer echoes it, and the pending request is resolved (or rejected
 // with the hub's `burrow/error`, a timeout, or the socket closing).
 
-import { type Frame, MSG } from "../protocol/control.ts";
+import { type Frame, MSG } from "../protocol/mod.ts";
 import { errorSchema } from "./hub_messages.ts";
 
 /** A burrow extension request that failed: `burrow/error`, a timeout or no connection. */

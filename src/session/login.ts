@@ -7,7 +7,7 @@ import {
   LOGIN_PATH,
   type LoginRequest,
   type LoginResponse,
-} from "../protocol/control.ts";
+} from "../protocol/mod.ts";
 
 /** The hub refused the credentials (401/403): retrying cannot help. */
 export class LoginRefused extends Error {

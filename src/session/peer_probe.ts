@@ -3,7 +3,7 @@
 // big-endian nanosecond timestamp that the hub echoes back. Codec pure, socket thin.
 
 import { createSocket, type Socket } from "node:dgram";
-import { PROBE_LENGTH, PROBE_MAGIC, PROBE_REPLY, PROBE_REQUEST } from "../protocol/control.ts";
+import { PROBE_LENGTH, PROBE_MAGIC, PROBE_REPLY, PROBE_REQUEST } from "../protocol/mod.ts";
 
 export interface Probe {
   type: number;

@@ -1,7 +1,7 @@
 // The session's view of its peers (one per site): configuration merged from the hub's
 // messages plus health measured by the RTT probe. Pure: time comes in as arguments.
 
-import { parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
+import { parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import type { Site } from "./hub_messages.ts";
 
 /** One peer as `GET /status` reports it (olm-api.txt). */

@@ -4,16 +4,16 @@
 // messages (src/session/dispatch.ts) say what is wanted; this file makes the device so.
 
 import { lookup } from "node:dns/promises";
-import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import type { Logger } from "../log/logger.ts";
-import { keyFromBase64 } from "../tun/keys.ts";
+import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import type { Logger } from "../log/mod.ts";
+import { keyFromBase64 } from "../crypto/mod.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, directCandidate, PeerTable, relayEndpointOf } from "./peers.ts";
 import { ProbeSocket } from "./peer_probe.ts";
 import type { ConnectionParams } from "./state.ts";
 import type { Tunnel, TunnelFactory } from "./tunnel.ts";
-import { type Frame, MSG } from "../protocol/control.ts";
+import { type Frame, MSG } from "../protocol/mod.ts";
 import type { SessionExtension, TunnelView } from "./extensions.ts";
 
 /** A host name to one address, or null when it has none. */

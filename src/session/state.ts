@@ -3,8 +3,8 @@
 // in a 0700 directory, through src/state/atomic.ts.
 
 import { z } from "zod";
-import { readJsonFile, writeJsonAtomic } from "../state/atomic.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../tun/keys.ts";
+import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
 
 export const IDENTITY_FILE = "identity.json";
 export const CONNECTION_FILE = "connection.json";

@@ -18,21 +18,21 @@ export type Tunnel =
     | "addRoute"
     | "close"
     | "closed"
+    | "sendDatagram"
   >
   & {
     /** The WireGuard UDP port (direct paths announce it with the agent's local addresses). */
     readonly listenPort?: number;
-    /** Sends raw bytes from the WireGuard socket (reachability tests, announcements). */
-    sendDatagram?(to: string, data: Uint8Array): Promise<void>;
   };
 
-/** Called with datagrams on the WireGuard socket that are no WireGuard message. */
-export type ForeignDatagrams = (data: Uint8Array, from: string) => void;
-
-/** What the session chooses of a new device; the listen port is always a random free one. */
-export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">> & {
-  onForeignDatagram?: ForeignDatagrams;
-};
+/**
+ * What the session chooses of a new device; the listen port is always a random free one.
+ * Datagrams on the WireGuard socket that are no WireGuard message (reachability tests, the
+ * other agent's probes) go to `onForeignDatagram`.
+ */
+export type TunnelOptions =
+  & Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>
+  & Pick<DeviceOptions, "onForeignDatagram">;
 
 export type TunnelFactory = (options: TunnelOptions) => Promise<Tunnel>;
 
@@ -43,6 +43,7 @@ export const wireguardTunnels: TunnelFactory = async (options) => {
     mtu: options.mtu,
     privateKey: options.privateKey,
     listenPort: 0,
+    onForeignDatagram: options.onForeignDatagram,
   });
   return device;
 };

@@ -4,8 +4,8 @@
 // setting back and deletes the table.
 
 import { DomainError } from "../errors/mod.ts";
-import { log } from "../log/logger.ts";
-import { formatIp, parseCidr } from "../net/ip.ts";
+import { log } from "../log/mod.ts";
+import { formatIp, parseCidr } from "../net/mod.ts";
 import { siteRuleset, siteRulesetRemoval, type SiteRulesInput } from "./site_rules.ts";
 
 export interface CommandOutput {

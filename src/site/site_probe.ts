@@ -3,7 +3,7 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import { answerProbe } from "../protocol/rtt_probe.ts";
+import { answerProbe } from "../protocol/mod.ts";
 
 export interface SiteProbe {
   readonly address: string;

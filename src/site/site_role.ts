@@ -7,12 +7,8 @@
 //   2. the nftables table replaced in one transaction; forwarding on where traffic crosses
 //   3. the probe responder on the tunnel address (moved when the address changes)
 
-import { log } from "../log/logger.ts";
-import {
-  SITE_SERVER_PORT,
-  type SiteClient,
-  type SiteClientsMessage,
-} from "../protocol/resources.ts";
+import { log } from "../log/mod.ts";
+import { SITE_SERVER_PORT, type SiteClient, type SiteClientsMessage } from "../protocol/mod.ts";
 import { type CommandRunner, runCommand, SiteFirewall } from "./site_firewall.ts";
 import { type SiteProbe, startSiteProbe } from "./site_probe.ts";
 

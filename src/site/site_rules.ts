@@ -13,7 +13,7 @@
 // Traffic from the hub and from other sites' resources (the agent's own client role) is not a
 // client's and passes untouched.
 
-import { formatCidr, parseCidr, parseIp } from "../net/ip.ts";
+import { formatCidr, parseCidr, parseIp } from "../net/mod.ts";
 
 export interface SiteGrant {
   /** The client's tunnel address (no prefix). */

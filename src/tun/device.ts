@@ -1,9 +1,9 @@
 // The device on the main thread: creates the TUN and the sockets, runs the reader and engine
 // Workers, turns API calls and UAPI transactions into engine messages, and tears it all down.
 
-import { log } from "../log/logger.ts";
-import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "./keys.ts";
+import { log } from "../log/mod.ts";
+import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { Doorbell, PacketRing } from "./pool.ts";
 import type {
   EngineReport,
@@ -15,7 +15,14 @@ import type {
 } from "./protocol.ts";
 import { addLinkAddress, addLinkRoute, closeFd, linkExists, openTun, setLinkUp } from "./tun.ts";
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
-import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
+import { FOREIGN_MAX_BYTES } from "./foreign_gate.ts";
+import {
+  formatEndpoint,
+  parseEndpoint,
+  UAPI_ERRNO,
+  type UapiSet,
+  type UapiSnapshot,
+} from "./uapi.ts";
 import { listenUapi, type UapiServer } from "./uapi_server.ts";
 import { closeUdpSockets, openUdpSockets, setFwmark, type UdpSockets } from "./udp.ts";
 import { SyscallError } from "./libc.ts";
@@ -50,8 +57,8 @@ class WorkerHandle<Request, Report extends { type: string }> {
     };
   }
 
-  post(message: Request): void {
-    this.worker.postMessage(message);
+  post(message: Request, transfer: Transferable[] = []): void {
+    this.worker.postMessage(message, transfer);
   }
 
   /** Sends the shutdown message and waits for the Worker to exit (terminates it if it hangs). */
@@ -150,7 +157,7 @@ class WgDevice implements Device {
         bell: this.#bell.buffer,
         sockets: this.#engineSockets(this.#udp),
         privateKey,
-        answerTestRequests: this.options.answerTestRequests ?? false,
+        reportForeign: this.options.onForeignDatagram !== undefined,
       },
     });
     await started;
@@ -228,6 +235,14 @@ class WgDevice implements Device {
   #onEngineReport(report: EngineReport): void {
     if (report.type === "error") {
       this.#log.error("engine error", { error: report.message });
+      return;
+    }
+    if (report.type === "foreign") {
+      try {
+        this.options.onForeignDatagram?.(report.data, report.from);
+      } catch (error) {
+        this.#log.warn("foreign datagram handler failed", { error: String(error) });
+      }
       return;
     }
     if (report.type === "started") {
@@ -374,6 +389,24 @@ class WgDevice implements Device {
   async addRoute(cidr: string): Promise<void> {
     if (!parseCidr(cidr)) throw new TypeError(`Cannot add the route: bad CIDR, received ${cidr}`);
     await addLinkRoute(this.name, cidr);
+  }
+
+  // deno-lint-ignore require-await -- async so that every refusal is a rejection
+  async sendDatagram(to: string, data: Uint8Array): Promise<void> {
+    const endpoint = parseEndpoint(to);
+    if (!endpoint) {
+      throw new TypeError(`Cannot send the datagram: not an IP address and port, received ${to}`);
+    }
+    if (data.length > FOREIGN_MAX_BYTES) {
+      throw new RangeError(
+        `Cannot send the datagram: at most ${FOREIGN_MAX_BYTES} bytes, received ${data.length}`,
+      );
+    }
+    if (this.#closing || !this.#engine) {
+      throw new Error(`Cannot send from ${this.name}: the device is closed`);
+    }
+    const copy = data.slice();
+    this.#engine.post({ type: "send", to: endpoint, data: copy }, [copy.buffer]);
   }
 
   close(): Promise<void> {

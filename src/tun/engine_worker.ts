@@ -1,17 +1,26 @@
-// Engine Worker: the peer loop. Takes packets from the reader rings, runs them through the
-// sans-I/O core (encapsulate: TUN -> UDP, decapsulate: UDP -> TUN), fires timers, writes to the
-// TUN and the UDP sockets with libc, and applies configuration sent by the main thread.
-// One engine serves every peer, so the packets of one peer stay in order.
+// Engine Worker: the thin shell that gives the packet loop (packet_engine.ts) its I/O. It drains
+// the reader rings into the PacketEngine, writes its output with libc (TUN write, UDP sendto),
+// sleeps on the doorbell until packets or a timer are due, and answers the main thread's messages
+// (UAPI apply and get via uapi_apply.ts, raw sends, shutdown). Foreign datagrams the PacketEngine
+// lets through its gate cross to the main thread as "foreign" reports, copied and transferred.
+//
+//   1. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
+//   2. drain the TUN ring (a batch);
+//   3. run the PacketEngine's timers when due;
+//   4. after YIELD_AFTER_MS of work, yield so configuration messages run;
+//   5. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
 
 /// <reference lib="deno.worker" />
 
-import { type Endpoint, type Peer, type Step, WgInterface } from "../crypto/mod.ts";
+import type { Endpoint } from "../crypto/mod.ts";
+import { transportAead } from "./aead_choice.ts";
+import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
-import { UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
+import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
+import { UapiApplier } from "./uapi_apply.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
-import { transportAead } from "./aead.ts";
 
 /** Packets taken from one ring before looking at the others (fairness between directions). */
 const BATCH = 32;
@@ -19,30 +28,9 @@ const BATCH = 32;
 const YIELD_AFTER_MS = 4;
 /** Longest sleep without a timer due, so a lost wake-up costs at most this. */
 const MAX_SLEEP_MS = 1000;
-/** This many handshake messages in one receive batch means they arrive faster than answered. */
-const UNDER_LOAD_HANDSHAKES = 8;
-/** How long the device stays under load after the backlog was last seen (as wireguard-go). */
-const UNDER_LOAD_HOLD_MS = 1000;
-/** A runaway step loop is a core bug; stop it rather than hang the device. */
-const MAX_STEPS = 4096;
 
-const TEST_REQUEST = new TextEncoder().encode("PANGOLIN_TEST_REQ");
-const TEST_RESPONSE = new TextEncoder().encode("PANGOLIN_TEST_RSP");
-const TEST_NONCE_BYTES = 8;
-
-function report(message: EngineReport): void {
-  self.postMessage(message);
-}
-
-function isZero(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-function sameKey(a: Uint8Array | null, b: Uint8Array): boolean {
-  if (!a || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+function report(message: EngineReport, transfer: Transferable[] = []): void {
+  self.postMessage(message, transfer);
 }
 
 /** Remembers the Endpoint object of recent senders, so a datagram costs no string formatting. */
@@ -78,42 +66,78 @@ class SenderCache {
   }
 }
 
-class Engine {
-  readonly wg: WgInterface;
-  readonly out: Uint8Array;
+/** The engine's output on a real device: libc writes to the TUN and sendto on the UDP sockets. */
+class LibcOutput implements EngineOutput {
+  sockets: EngineSockets;
+  readonly #c = libc();
+  readonly #tunFd: number;
+  readonly #sockaddrs = new WeakMap<Endpoint, Uint8Array>();
+  readonly #pollOut = new Uint8Array(8);
+
+  constructor(tunFd: number, sockets: EngineSockets) {
+    this.#tunFd = tunFd;
+    this.sockets = sockets;
+  }
+
+  writeTun(buffer: Uint8Array, length: number): void {
+    this.#c.write(this.#tunFd, buffer, length);
+  }
+
+  sendUdp(to: Endpoint, buffer: Uint8Array, length: number): void {
+    let address = this.#sockaddrs.get(to);
+    if (!address) {
+      try {
+        address = encodeSockaddr(to);
+      } catch {
+        return; // not an IP literal: nowhere to send
+      }
+      this.#sockaddrs.set(to, address);
+    }
+    const fd = address.length === SOCKADDR_IN6_SIZE ? this.sockets.fd6 : this.sockets.fd4;
+    if (fd < 0) return;
+    if (this.#c.sendto(fd, buffer, length, 0, address, address.length) >= 0) return;
+    if (errno() !== EAGAIN) return; // unreachable and the like: the datagram is lost, as UDP may
+    // The socket buffer is full: wait briefly for room once rather than drop at once.
+    const view = new DataView(this.#pollOut.buffer);
+    view.setInt32(0, fd, true);
+    view.setInt16(4, POLLOUT, true);
+    this.#c.poll(this.#pollOut, 1, 5);
+    this.#c.sendto(fd, buffer, length, 0, address, address.length);
+  }
+
+  foreignDatagram(data: Uint8Array, from: Endpoint): void {
+    const copy = data.slice();
+    report({ type: "foreign", data: copy, from: formatEndpoint(from) }, [copy.buffer]);
+  }
+}
+
+/** The loop: drains the rings into the engine, fires its timers, sleeps on the doorbell. */
+class EngineShell {
+  readonly engine: PacketEngine;
+  readonly uapi: UapiApplier;
+  readonly output: LibcOutput;
   readonly tunRing: PacketRing;
   readonly bell: Doorbell;
-  readonly tunFd: number;
-  readonly answerTestRequests: boolean;
-  sockets: EngineSockets;
   udpRings: PacketRing[] = [];
   running = true;
-  readonly #c = libc();
-  readonly #sockaddrs = new WeakMap<Endpoint, Uint8Array>();
   readonly #senders = new SenderCache();
-  /** Who owns each allowed IP (the core's table routes; this one lists them for UAPI). */
-  readonly #cidrOwners = new Map<string, Peer>();
-  /** Peers with packets possibly queued until a handshake completes. */
-  readonly #waiting = new Set<Peer>();
-  readonly #pollOut = new Uint8Array(8);
   readonly #yieldChannel = new MessageChannel();
   #yieldResolve: (() => void) | null = null;
 
   constructor(config: EngineConfig) {
-    this.wg = new WgInterface({
+    this.output = new LibcOutput(config.tunFd, config.sockets);
+    this.engine = new PacketEngine({
+      mtu: config.mtu,
+      privateKey: config.privateKey,
+      listenPort: config.sockets.port,
       random: (dst) => crypto.getRandomValues(dst),
       aead: transportAead(),
-      mtu: config.mtu,
-    });
-    const now = performance.now();
-    if (config.privateKey) this.wg.setPrivateKey(config.privateKey, now);
-    this.wg.listenPort = config.sockets.port;
-    this.out = new Uint8Array(Math.max(2048, config.mtu + 128));
+      reportForeign: config.reportForeign,
+      now: performance.now(),
+    }, this.output);
+    this.uapi = new UapiApplier(this.engine, config.privateKey);
     this.tunRing = PacketRing.attach(config.tunRing);
     this.bell = new Doorbell(config.bell);
-    this.tunFd = config.tunFd;
-    this.answerTestRequests = config.answerTestRequests;
-    this.sockets = config.sockets;
     this.#attachRings(config.sockets);
     this.#yieldChannel.port1.onmessage = () => this.#yieldResolve?.();
   }
@@ -133,13 +157,14 @@ class Engine {
   }
 
   async loop(): Promise<void> {
+    const engine = this.engine;
     let lastYield = performance.now();
     while (this.running) {
       const now = performance.now();
       let work = 0;
       for (let i = 0; i < this.udpRings.length; i++) work += this.#drainUdp(this.udpRings[i], now);
       work += this.#drainTun(now);
-      if (now >= this.wg.nextDeadline()) this.#runTimers(now);
+      if (now >= engine.nextDeadline()) engine.runTimers(now);
       if (work > 0) {
         if (now - lastYield > YIELD_AFTER_MS) {
           await this.#yield();
@@ -152,7 +177,7 @@ class Engine {
         this.bell.disarm();
         continue;
       }
-      const untilTimer = this.wg.nextDeadline() - performance.now();
+      const untilTimer = engine.nextDeadline() - performance.now();
       await this.bell.sleep(seen, Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer)));
       lastYield = performance.now();
     }
@@ -171,7 +196,7 @@ class Engine {
     return false;
   }
 
-  // TUN -> network.
+  // TUN ring -> engine.
   #drainTun(now: number): number {
     const ring = this.tunRing;
     const count = Math.min(ring.available(), BATCH);
@@ -179,226 +204,55 @@ class Engine {
     for (let i = 0; i < count; i++, sequence++) {
       const index = ring.index(sequence);
       const offset = ring.dataOffset(index);
-      const packet = ring.bytes.subarray(offset, offset + ring.length(index));
-      const step = this.wg.encapsulate(packet, this.out, now);
-      const peer = step.peer;
-      if (step.action === "toNetwork") {
-        // A handshake initiation instead of a transport packet: the packet was queued.
-        if (this.out[0] !== 4 && peer) this.#waiting.add(peer);
-        this.#send(step);
-      } else if (step.action === "done" && peer) {
-        this.#waiting.add(peer);
-      }
+      this.engine.packetFromTun(ring.bytes.subarray(offset, offset + ring.length(index)), now);
     }
     if (count > 0) ring.release(count);
     return count;
   }
 
-  // Network -> TUN (or network: handshake answers, cookie replies).
+  // UDP ring -> engine, one batch.
   #drainUdp(ring: PacketRing, now: number): number {
     const count = Math.min(ring.available(), BATCH);
-    let handshakes = 0;
     let sequence = ring.tail();
     for (let i = 0; i < count; i++, sequence++) {
       const index = ring.index(sequence);
       const length = ring.length(index);
       if (length <= 0) continue; // truncated (oversized) or empty
       const offset = ring.dataOffset(index);
-      const datagram = ring.bytes.subarray(offset, offset + length);
       const from = this.#senders.lookup(
         ring.bytes,
         ring.headerOffset(index) + SLOT_SOCKADDR_OFFSET,
       );
       if (!from) continue;
-      if (datagram[0] === 0x50 && this.answerTestRequests && this.#answerTest(datagram, from)) {
-        continue;
-      }
-      const type = datagram[0];
-      if (type === 1 || type === 2) handshakes++;
-      const step = this.wg.decapsulate(datagram, from, this.out, now);
-      const peer = step.peer;
-      if (step.action === "toTunnel") {
-        this.#c.write(this.tunFd, this.out, step.length);
-      } else if (step.action === "toNetwork") {
-        this.#send(step);
-      }
-      if (peer && step.action !== "error" && (type !== 4 || this.#waiting.has(peer))) {
-        this.#flush(peer, now);
-      }
+      this.engine.datagramFromNetwork(ring.bytes.subarray(offset, offset + length), from, now);
     }
     if (count > 0) ring.release(count);
-    this.#updateLoad(handshakes, now);
+    this.engine.endNetworkBatch(now);
     return count;
   }
 
-  #underLoad = false;
-  #underLoadUntil = 0;
-
-  /** Under load, initiations need a cookie (mac2) first: a flood costs no Diffie-Hellman. */
-  #updateLoad(handshakes: number, now: number): void {
-    if (handshakes >= UNDER_LOAD_HANDSHAKES) {
-      this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
-      if (!this.#underLoad) {
-        this.#underLoad = true;
-        this.wg.setUnderLoad(true);
-      }
-    } else if (this.#underLoad && now > this.#underLoadUntil) {
-      this.#underLoad = false;
-      this.wg.setUnderLoad(false);
-    }
-  }
-
-  #flush(peer: Peer, now: number): void {
-    let sent = false;
-    for (let n = 0; n < MAX_STEPS; n++) {
-      const step = this.wg.flush(peer, this.out, now);
-      if (step.action === "done") break;
-      if (step.action === "toNetwork") {
-        sent = true;
-        this.#send(step);
-      } else if (step.action === "toTunnel") {
-        this.#c.write(this.tunFd, this.out, step.length);
-      }
-    }
-    if (sent) this.#waiting.delete(peer);
-  }
-
-  #runTimers(now: number): void {
-    for (let n = 0; n < MAX_STEPS; n++) {
-      const step = this.wg.tick(this.out, now);
-      if (step.action === "done") break;
-      if (step.action === "toNetwork") this.#send(step);
-    }
-  }
-
-  #answerTest(datagram: Uint8Array, from: Endpoint): boolean {
-    if (datagram.length !== TEST_REQUEST.length + TEST_NONCE_BYTES) return false;
-    for (let i = 0; i < TEST_REQUEST.length; i++) {
-      if (datagram[i] !== TEST_REQUEST[i]) return false;
-    }
-    this.out.set(TEST_RESPONSE, 0);
-    this.out.set(datagram.subarray(TEST_REQUEST.length), TEST_RESPONSE.length);
-    this.#sendTo(from, datagram.length);
-    return true;
-  }
-
-  #send(step: Step): void {
-    if (step.endpoint) this.#sendTo(step.endpoint, step.length);
-  }
-
-  #sendTo(endpoint: Endpoint, length: number): void {
-    let address = this.#sockaddrs.get(endpoint);
-    if (!address) {
-      try {
-        address = encodeSockaddr(endpoint);
-      } catch {
-        return; // not an IP literal: nowhere to send
-      }
-      this.#sockaddrs.set(endpoint, address);
-    }
-    const fd = address.length === SOCKADDR_IN6_SIZE ? this.sockets.fd6 : this.sockets.fd4;
-    if (fd < 0) return;
-    if (this.#c.sendto(fd, this.out, length, 0, address, address.length) >= 0) return;
-    if (errno() !== EAGAIN) return; // unreachable and the like: the datagram is lost, as UDP may
-    // The socket buffer is full: wait briefly for room once rather than drop at once.
-    const view = new DataView(this.#pollOut.buffer);
-    view.setInt32(0, fd, true);
-    view.setInt16(4, POLLOUT, true);
-    this.#c.poll(this.#pollOut, 1, 5);
-    this.#c.sendto(fd, this.out, length, 0, address, address.length);
-  }
-
-  /** Applies a validated UAPI change set; only the core's own refusals could fail it. */
+  /** Applies a validated UAPI change set, with new sockets when the port changed. */
   apply(change: UapiSet, sockets: EngineSockets | undefined): number {
-    const now = performance.now();
-    const wg = this.wg;
     if (sockets) {
-      this.sockets = sockets;
+      this.output.sockets = sockets;
       this.#attachRings(sockets);
     }
-    if (change.privateKey) {
-      wg.setPrivateKey(isZero(change.privateKey) ? null : change.privateKey, now);
-    }
-    if (change.listenPort !== undefined || sockets) wg.listenPort = this.sockets.port;
-    if (change.fwmark !== undefined) wg.fwmark = change.fwmark;
-    if (change.replacePeers) {
-      wg.removeAllPeers();
-      this.#cidrOwners.clear();
-      this.#waiting.clear();
-    }
-    for (const item of change.peers) {
-      // A section naming this device's own key is ignored, as wireguard-go does.
-      if (sameKey(wg.publicKey, item.publicKey)) continue;
-      let peer = wg.peer(item.publicKey);
-      if (item.remove) {
-        if (peer) this.#removePeer(peer);
-        continue;
-      }
-      if (!peer && item.updateOnly) continue;
-      peer ??= wg.upsertPeer(item.publicKey, now);
-      if (item.presharedKey) peer.presharedKey = item.presharedKey;
-      if (item.endpoint) peer.endpoint = item.endpoint;
-      if (item.persistentKeepaliveS !== undefined) {
-        peer.persistentKeepaliveIntervalS = item.persistentKeepaliveS;
-      }
-      if (item.replaceAllowedIps) {
-        wg.allowedIps.removeByPeer(peer);
-        for (const [cidr, owner] of this.#cidrOwners) {
-          if (owner === peer) this.#cidrOwners.delete(cidr);
-        }
-      }
-      for (const cidr of item.allowedIps) {
-        wg.allowedIps.insert(cidr, peer);
-        this.#cidrOwners.set(cidr, peer);
-      }
-    }
+    const errno = this.uapi.apply(
+      change,
+      this.output.sockets.port,
+      sockets !== undefined,
+      performance.now(),
+    );
     this.bell.ring(); // timers may be due now (a keepalive when one was switched on)
-    return UAPI_ERRNO.ok;
-  }
-
-  #removePeer(peer: Peer): void {
-    this.wg.allowedIps.removeByPeer(peer);
-    for (const [cidr, owner] of this.#cidrOwners) if (owner === peer) this.#cidrOwners.delete(cidr);
-    this.#waiting.delete(peer);
-    this.wg.removePeer(peer.publicKey);
+    return errno;
   }
 
   snapshot(): UapiSnapshot {
-    const wallOffset = performance.timeOrigin;
-    const peers = [];
-    for (const peer of this.wg.peers()) {
-      const allowedIps: string[] = [];
-      for (const [cidr, owner] of this.#cidrOwners) if (owner === peer) allowedIps.push(cidr);
-      peers.push({
-        publicKey: peer.publicKey,
-        presharedKey: peer.presharedKey,
-        endpoint: peer.endpoint
-          ? { address: peer.endpoint.address, port: peer.endpoint.port }
-          : null,
-        lastHandshakeMs: peer.lastHandshakeMs > 0
-          ? Math.floor(wallOffset + peer.lastHandshakeMs)
-          : 0,
-        txBytes: peer.txBytes,
-        rxBytes: peer.rxBytes,
-        persistentKeepaliveS: peer.persistentKeepaliveIntervalS,
-        allowedIps,
-      });
-    }
-    return {
-      privateKey: this.#privateKey,
-      listenPort: this.sockets.port,
-      fwmark: this.wg.fwmark,
-      peers,
-    };
-  }
-
-  #privateKey: Uint8Array | null = null;
-  rememberPrivateKey(key: Uint8Array | null): void {
-    this.#privateKey = key && !isZero(key) ? key : null;
+    return this.uapi.snapshot(this.output.sockets.port, performance.timeOrigin);
   }
 }
 
-let engine: Engine | null = null;
+let engine: EngineShell | null = null;
 let finished: Promise<void> | null = null;
 
 function shutdown(): void {
@@ -417,19 +271,17 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
   try {
     switch (message.type) {
       case "start": {
-        engine = new Engine(message.config);
-        engine.rememberPrivateKey(message.config.privateKey);
+        engine = new EngineShell(message.config);
         finished = engine.loop().catch((error) => {
           report({ type: "error", message: String(error?.stack ?? error) });
         });
-        report({ type: "started", publicKey: engine.wg.publicKey });
+        report({ type: "started", publicKey: engine.engine.wg.publicKey });
         break;
       }
       case "apply": {
         if (!engine) throw new Error("apply before start");
         const errno = engine.apply(message.change, message.sockets);
-        if (message.change.privateKey) engine.rememberPrivateKey(message.change.privateKey);
-        report({ type: "applied", id: message.id, errno, publicKey: engine.wg.publicKey });
+        report({ type: "applied", id: message.id, errno, publicKey: engine.engine.wg.publicKey });
         break;
       }
       case "get": {
@@ -437,6 +289,9 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
         report({ type: "snapshot", id: message.id, snapshot: engine.snapshot() });
         break;
       }
+      case "send":
+        engine?.engine.sendDatagram(message.to, message.data);
+        break;
       case "shutdown":
         shutdown();
         break;

@@ -41,7 +41,8 @@ export interface EngineConfig {
   bell: SharedArrayBuffer;
   sockets: EngineSockets;
   privateKey: Uint8Array | null;
-  answerTestRequests: boolean;
+  /** Pass foreign (non-WireGuard) datagrams to the main thread as "foreign" reports. */
+  reportForeign: boolean;
 }
 
 /** Main thread -> engine Worker. */
@@ -50,6 +51,8 @@ export type EngineRequest =
   /** Applies a validated change set; `sockets` replaces the UDP side when the port changed. */
   | { type: "apply"; id: number; change: UapiSet; sockets?: EngineSockets }
   | { type: "get"; id: number }
+  /** Sends a raw datagram from the WireGuard socket; `data` is transferred. */
+  | { type: "send"; to: { address: string; port: number }; data: Uint8Array }
   | { type: "shutdown" };
 
 /** Engine Worker -> main thread. */
@@ -58,5 +61,7 @@ export type EngineReport =
   | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
   | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
   | { type: "error"; message: string }
+  /** A datagram on the WireGuard socket that is no WireGuard message; `data` is transferred. */
+  | { type: "foreign"; data: Uint8Array; from: string }
   /** Sent last, just before the Worker closes itself. */
   | { type: "stopped" };

@@ -10,9 +10,19 @@ export interface DeviceOptions {
   privateKey?: Uint8Array;
   /** Serve the UAPI socket /var/run/wireguard/NAME.sock. @default true */
   uapi?: boolean;
-  /** Answer "PANGOLIN_TEST_REQ"+8 bytes on the WireGuard socket with "PANGOLIN_TEST_RSP"+the same 8 bytes (hub). */
-  answerTestRequests?: boolean;
+  /**
+   * Called with every foreign datagram on the WireGuard socket: one that is no WireGuard message
+   * (its first four bytes are not a WireGuard type word), e.g. the hub's reachability test or an
+   * endpoint-discovery ping. `from` is "host:port" ("[v6]:port"), ready for {@linkcode
+   * Device.sendDatagram}. Bounded: datagrams longer than 1280 bytes, and beyond a burst of 64 and
+   * 128 a second, are dropped before they reach the main thread. `data` is the handler's own copy.
+   * A device that does not own its UDP socket (wireguard-go) never calls it.
+   */
+  onForeignDatagram?: ForeignDatagramHandler;
 }
+
+/** See {@linkcode DeviceOptions.onForeignDatagram}. */
+export type ForeignDatagramHandler = (data: Uint8Array, from: string) => void;
 
 export interface PeerSettings {
   publicKey: Uint8Array;
@@ -45,6 +55,16 @@ export interface Device {
   addAddress(cidr: string): Promise<void>;
   /** Routes a network through the interface. */
   addRoute(cidr: string): Promise<void>;
+  /**
+   * Sends `data` as it is (no WireGuard framing) from the WireGuard socket to `to` ("host:port" or
+   * "[v6]:port", an IP literal): answers to foreign datagrams, endpoint-discovery pings. Best effort
+   * like any UDP send: resolves once handed to the packet loop. Absent on a device that does not
+   * own its UDP socket (wireguard-go).
+   *
+   * @throws {TypeError} when `to` is not an IP literal with a port
+   * @throws {RangeError} when `data` is longer than 1280 bytes
+   */
+  sendDatagram?(to: string, data: Uint8Array): Promise<void>;
   close(): Promise<void>;
   /** Resolves once the device is closed, by close() or because its interface disappeared. */
   readonly closed: Promise<void>;

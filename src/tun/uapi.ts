@@ -1,8 +1,8 @@
 // The cross-platform configuration protocol (wg(8) <-> userspace device), pure: text in, a
 // validated change set out, and a device snapshot back to text. The socket server is uapi_server.ts.
 
-import { formatCidr, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/ip.ts";
-import { keyFromHex, keyToHex } from "./keys.ts";
+import { formatCidr, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import { keyFromHex, keyToHex } from "../crypto/mod.ts";
 import type { UdpEndpoint } from "./udp.ts";
 
 /** errno values answered as `errno=N`, negative as wireguard-go writes them. */

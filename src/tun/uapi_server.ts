@@ -2,7 +2,7 @@
 // socket under umask 077), speaking the text protocol parsed in uapi.ts.
 
 import process from "node:process";
-import { log } from "../log/logger.ts";
+import { log } from "../log/mod.ts";
 import {
   formatErrno,
   formatUapiGet,

@@ -1,7 +1,7 @@
 // The network end of the device: non-blocking UDP sockets through libc (one IPv4, one IPv6-only,
 // same port) and the sockaddr encoding shared by the readers and the sender.
 
-import { formatIp, parseIp } from "../net/ip.ts";
+import { formatIp, parseIp } from "../net/mod.ts";
 import {
   AF_INET,
   AF_INET6,

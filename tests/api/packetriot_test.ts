@@ -9,7 +9,7 @@ import { Router } from "../../src/api/router.ts";
 import type { PacketriotTunnel } from "../../src/api/backend.ts";
 import { packetriotRoutes } from "../../src/api/packetriot.ts";
 import { DomainError } from "../../src/errors/mod.ts";
-import { goArch } from "../../src/rules/engine.ts";
+import { goArch } from "../../src/rules/mod.ts";
 import { flowId } from "../../src/rules/flow_id.ts";
 import { startEngine } from "../rules/_fixtures.ts";
 import { SPEC_PORTMAP, SPEC_PORTS, SPEC_SITE } from "../rules/_spec_examples.ts";

@@ -10,7 +10,11 @@ import {
   ZERO_KEYS_AFTER_MS,
 } from "../../src/crypto/mod.ts";
 import { createNativeTransportAead } from "../../src/crypto/aead_native.ts";
-import { COUNTER_LIMIT, readCounter, REKEY_COUNTER_LIMIT } from "../../src/crypto/session.ts";
+import {
+  COUNTER_LIMIT,
+  readCounter,
+  REKEY_COUNTER_LIMIT,
+} from "../../src/crypto/transport_session.ts";
 import {
   deliver,
   ENDPOINT_A,

@@ -9,7 +9,6 @@ import {
   dh,
   initiationBodyBytes,
   noiseProtocol,
-  publicKeyOf,
   readInitiationBody,
   readResponseBody,
   responseBodyBytes,
@@ -18,6 +17,7 @@ import {
   writeInitiationBody,
   writeResponseBody,
 } from "../../src/crypto/noise.ts";
+import { publicKeyOf } from "../../src/crypto/keys.ts";
 import { fromHex, toHex } from "./_hex.ts";
 
 // cacophony test vectors: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (generic Noise prologue and psk).

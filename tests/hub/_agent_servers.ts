@@ -2,7 +2,7 @@
 // hub's PROXY v2 header first and then echo, answer HTTP, or pass the stream to a TLS server.
 
 import { decodeProxyV2, type ProxyHeader } from "../../src/net/proxy_v2.ts";
-import { relay } from "../../src/hub/relay.ts";
+import { relay } from "../../src/net/stream.ts";
 
 export interface AgentServer {
   port: number;
@@ -166,6 +166,6 @@ export function startForwarder(hostname: string, port: number, target: number): 
     if (!got) return;
     const inner = await Deno.connect({ hostname: "127.0.0.1", port: target });
     inner.setNoDelay(true);
-    await relay(conn, inner, got.rest);
+    await relay(conn, inner, { first: got.rest });
   });
 }

@@ -6,15 +6,16 @@
 //   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE [bare]
 
 import { createWireguardGoDevice } from "../../src/hub/wireguard_go_device.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
-import type { Device } from "../../src/tun/types.ts";
-import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
 import {
-  dialPortMap,
-  frameDatagram,
-  PortMapRefused,
-  readDatagrams,
-} from "../../src/hub/portmap_client.ts";
+  generatePrivateKey,
+  keyFromBase64,
+  keyToBase64,
+  publicKeyOf,
+} from "../../src/crypto/mod.ts";
+import type { Device } from "../../src/tun/mod.ts";
+import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
+import { frameDatagram, PortMapRefused, readDatagrams } from "../../src/protocol/mod.ts";
+import { dialPortMap } from "../../src/rules/portmap_dialer.ts";
 import dgram from "node:dgram";
 import { readLines } from "../_support/lines.ts";
 import {

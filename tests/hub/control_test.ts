@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { login, startTestHub, TestAgent } from "./_hub_support.ts";
 import { freePortRange } from "../_support/ports.ts";
-import { HubStore } from "../../src/hub/store.ts";
+import { HubStore } from "../../src/hub/client_store.ts";
 import { WS_PATH } from "../../src/protocol/control.ts";
 import { run } from "../_support/netns.ts";
 import { makeSelfSignedCertificate } from "../_support/certificates.ts";

@@ -4,9 +4,9 @@
 
 import { assertEquals } from "../_support/assert.ts";
 import { type RelayIndex, type RelayPeers, RelaySessions } from "../../src/hub/relay_sessions.ts";
-import { mac1Key } from "../../src/crypto/cookie.ts";
-import { mac } from "../../src/crypto/kdf.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
+import { mac1Key } from "../../src/crypto/mod.ts";
+import { mac } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
 
 const newKey = () => publicKeyOf(generatePrivateKey());
 const A = newKey(), S = newKey(), C2 = newKey();

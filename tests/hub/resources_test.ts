@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { BURROW } from "../_support/burrow.ts";
 import { run } from "../_support/netns.ts";
-import { HubStore } from "../../src/hub/store.ts";
+import { HubStore } from "../../src/hub/client_store.ts";
 import { ResourceStore } from "../../src/hub/resource_store.ts";
 import { ResourceView } from "../../src/hub/resource_view.ts";
 import { SITE_SERVER_PORT } from "../../src/protocol/resources.ts";

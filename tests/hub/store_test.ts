@@ -9,7 +9,7 @@ import {
   SCHEMA_VERSION,
   StoreConflict,
   verifySecret,
-} from "../../src/hub/store.ts";
+} from "../../src/hub/client_store.ts";
 import { DatabaseSync } from "node:sqlite";
 
 const RANGE = { first: 22000, last: 22002 };

@@ -10,13 +10,13 @@ import {
 } from "../../src/protocol/endpoint_announce.ts";
 import { directEndpoint, EndpointRegistry } from "../../src/hub/endpoint_registry.ts";
 import { PathMonitor } from "../../src/agent/path_monitor.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/tun/keys.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
 
 const hubKey = generatePrivateKey(),
   agentKey = generatePrivateKey(),
   otherKey = generatePrivateKey();
 const hubPublic = publicKeyOf(hubKey);
-const agent = keyToBase64(publicKeyOf(agentKey)), other = keyToBase64(publicKeyOf(otherKey));
+const agent = keyToBase64(publicKeyOf(agentKey));
 
 Deno.test("announce: sealed by the key's owner for the hub; anything else opens to nothing", () => {
   const datagram = sealAnnouncement(agentKey, hubPublic, {

@@ -1,9 +1,10 @@
 // Shared fixtures for the rules tests: a fake hub session, an engine on loopback, and a client
 // that connects the way the hub relays (PROXY v2 header first).
 
-import { concat } from "../../src/hub/relay.ts";
+import { concat } from "../../src/net/stream.ts";
 import { encodeProxyV2 } from "../../src/net/proxy_v2.ts";
-import { type RulesSession, TrafficEngine } from "../../src/rules/engine.ts";
+import { TrafficEngine } from "../../src/rules/engine.ts";
+import type { RulesSession } from "../../src/rules/hub_link.ts";
 import type { PortMapDialer } from "../../src/rules/portmaps.ts";
 import { freePort } from "../_support/ports.ts";
 

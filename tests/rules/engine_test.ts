@@ -4,7 +4,7 @@
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
 import { freePort } from "../_support/ports.ts";
-import { RuleError } from "../../src/rules/schema.ts";
+import { RuleError } from "../../src/protocol/mod.ts";
 import { echoUpstream, readAll, relayedConnect, relayedRequest, startEngine } from "./_fixtures.ts";
 
 Deno.test("a proxied site gets Host, rewriteHost and X-Forwarded-* from the PROXY header", async () => {
@@ -329,7 +329,7 @@ Deno.test("a hub refusal rolls the change back and the hub sees every accepted c
       () => fixture.engine.create({ https: [{ domain: "taken.example.com", webRoot: "/tmp" }] }),
       RuleError,
     );
-    assertEquals(error.status, 409);
+    assertEquals(error.kind, "conflict");
     assertEquals(fixture.engine.rules().https.map((r) => r.domain), ["kept.example.com"]);
     const stored = JSON.parse(await Deno.readTextFile(`${fixture.stateDir}/rules.json`));
     assertEquals(stored.https.length, 1);

@@ -5,7 +5,7 @@ import {
   compileFirewall,
   firewallAllows,
   type FirewallRuleInput,
-} from "../../src/rules/firewall.ts";
+} from "../../src/protocol/firewall.ts";
 import { parseIp } from "../../src/net/ip.ts";
 
 // Reference: sort a copy stably by sequence, walk it bit by bit.

@@ -1,6 +1,7 @@
 // flowID stability and the big-integer JSON writer.
 import { assert, assertEquals, assertNotEquals } from "../_support/assert.ts";
-import { flowId, stringifyJson } from "../../src/rules/flow_id.ts";
+import { flowId } from "../../src/rules/flow_id.ts";
+import { stringifyJson } from "../../src/protocol/mod.ts";
 
 Deno.test("flowId() is stable, 64-bit and distinct per rule", () => {
   assertEquals(flowId("http", "a.example.com"), flowId("http", "a.example.com"));

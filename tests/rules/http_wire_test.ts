@@ -3,12 +3,10 @@ import { assert, assertEquals, assertRejects, assertThrows } from "../_support/a
 import {
   BufferedReader,
   copyBody,
-  HttpWireError,
-  parseRequestHead,
-  parseResponseHead,
   requestFraming,
   responseFraming,
-} from "../../src/rules/http_wire.ts";
+} from "../../src/rules/http_body.ts";
+import { HttpWireError, parseRequestHead, parseResponseHead } from "../../src/net/mod.ts";
 import { contentTypeOf, parseRange, requestSegments } from "../../src/rules/static_files.ts";
 
 /** A reader that hands out `text` in pieces of `step` bytes. */

@@ -2,9 +2,9 @@
 // reach the mapped service; a busy local port refuses the change; deleting closes the listener.
 
 import { assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
-import { frameDatagram, unframeDatagrams } from "../../src/hub/portmap_client.ts";
-import type { PortMapRequest } from "../../src/hub/portmap_client.ts";
-import { RuleError } from "../../src/rules/schema.ts";
+import { frameDatagram, unframeDatagrams } from "../../src/protocol/mod.ts";
+import type { PortMapRequest } from "../../src/protocol/mod.ts";
+import { RuleError } from "../../src/protocol/mod.ts";
 import { freePort } from "../_support/ports.ts";
 import { startEngine } from "./_fixtures.ts";
 
@@ -97,7 +97,7 @@ Deno.test("a busy local port refuses the whole request", async () => {
         }),
       RuleError,
     );
-    assertEquals(error.status, 409);
+    assertEquals(error.kind, "conflict");
     assertStringIncludes(error.message, "portmaps[1]");
     assertEquals(fixture.engine.rules().portmaps, []);
     // The first map's listener was bound and released again.

@@ -6,7 +6,7 @@ import {
   parseTrafficRules,
   publicHttpsRule,
   RuleError,
-} from "../../src/rules/schema.ts";
+} from "../../src/protocol/mod.ts";
 import { SPEC_PORTMAP, SPEC_PORTS, SPEC_SITE } from "./_spec_examples.ts";
 
 Deno.test("parseTrafficRules() keeps the spec's examples exactly as written", () => {
@@ -52,7 +52,7 @@ Deno.test("parseTrafficRules() refuses bad objects and names them", () => {
   ];
   for (const [body, expected] of cases) {
     const error = assertThrows(() => parseTrafficRules(body), RuleError);
-    assertEquals(error.status, 400);
+    assertEquals(error.kind, "invalid");
     assertStringIncludes(error.message, expected);
   }
 });

@@ -2,7 +2,7 @@
 // restart of the engine bringing every rule and listener back.
 
 import { assertEquals, assertRejects, assertThrows } from "../_support/assert.ts";
-import { parseTrafficKeys, parseTrafficRules, RuleError } from "../../src/rules/schema.ts";
+import { parseTrafficKeys, parseTrafficRules, RuleError } from "../../src/protocol/mod.ts";
 import {
   EMPTY_RULE_SET,
   planAllocated,
@@ -12,7 +12,7 @@ import {
   planReleased,
   planUpdate,
   RuleStore,
-} from "../../src/rules/store.ts";
+} from "../../src/rules/rule_store.ts";
 import { freePort } from "../_support/ports.ts";
 import { relayedConnect, startEngine } from "./_fixtures.ts";
 
@@ -37,13 +37,16 @@ Deno.test("plans change a copy, count revisions and name the offending object", 
       ),
     RuleError,
   );
-  assertEquals([again.status, again.message.startsWith("https[0] (a.example.com)")], [409, true]);
+  assertEquals([again.kind, again.message.startsWith("https[0] (a.example.com)")], [
+    "conflict",
+    true,
+  ]);
   assertEquals(
     assertThrows(
       () => planUpdate(created, parseTrafficRules({ portmaps: [{ port: 15002, dstPort: 1 }] })),
       RuleError,
-    ).status,
-    404,
+    ).kind,
+    "not_found",
   );
   const busy = assertThrows(
     () =>
@@ -53,7 +56,7 @@ Deno.test("plans change a copy, count revisions and name the offending object", 
       ),
     RuleError,
   );
-  assertEquals(busy.status, 409);
+  assertEquals(busy.kind, "conflict");
   // Creating a rule without destination clears the forward (the spec's way to clear).
   assertEquals(
     planCreate(created, parseTrafficRules({ ports: [{ port: 22872 }] })).ports,

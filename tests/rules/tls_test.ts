@@ -5,7 +5,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
 import { makeCaSignedCertificate } from "../_support/certificates.ts";
 import { needsRenewal } from "../../src/rules/certificates.ts";
-import { RuleError } from "../../src/rules/schema.ts";
+import { RuleError } from "../../src/protocol/mod.ts";
 import { readAll, relayedConnect, startEngine } from "./_fixtures.ts";
 
 /**
@@ -98,7 +98,7 @@ Deno.test("a custom certificate terminates TLS and the PROXY client reaches the 
         }),
       RuleError,
     );
-    assertEquals(error.status, 400);
+    assertEquals(error.kind, "invalid");
     assertStringIncludes(error.message, "https[0] (broken.example.com)");
     assertEquals(error.message.includes("PRIVATE KEY"), false, "no key material in errors");
   } finally {

@@ -3,7 +3,8 @@
 // Commands: create NAME PORT PRIVB64 | address CIDR | route CIDR | peer JSON | remove PUBB64 | peers | close
 
 import { createDevice, type Device } from "../../src/tun/mod.ts";
-import { keyFromBase64, keyToBase64 } from "../../src/tun/keys.ts";
+import { keyFromBase64, keyToBase64 } from "../../src/crypto/keys.ts";
+import { testRequestResponder } from "../../src/hub/mod.ts";
 
 let device: Device | null = null;
 const encoder = new TextEncoder();
@@ -19,7 +20,7 @@ async function handle(line: string): Promise<unknown> {
         name,
         listenPort: Number(port),
         privateKey: keyFromBase64(key)!,
-        answerTestRequests: true,
+        onForeignDatagram: testRequestResponder(() => device),
       });
       device.closed.then(() => answer({ event: "closed" }));
       return {

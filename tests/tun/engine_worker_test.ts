@@ -4,7 +4,7 @@ import { assertEquals } from "../_support/assert.ts";
 import { Doorbell, PacketRing } from "../../src/tun/pool.ts";
 import type { EngineReport, EngineRequest } from "../../src/tun/protocol.ts";
 import { closeUdpSockets, openUdpSockets } from "../../src/tun/udp.ts";
-import { generatePrivateKey, publicKeyOf } from "../../src/tun/keys.ts";
+import { generatePrivateKey, publicKeyOf } from "../../src/crypto/keys.ts";
 import { nextReport, startWorker } from "./_worker.ts";
 
 const next = (worker: Worker, type: EngineReport["type"]) => nextReport<EngineReport>(worker, type);
@@ -25,7 +25,7 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
           bell: new Doorbell().buffer,
           sockets: { ...sockets, ring4: PacketRing.create(8, 2048).buffer, ring6: null },
           privateKey,
-          answerTestRequests: false,
+          reportForeign: false,
         },
       } satisfies EngineRequest,
     );

@@ -1,0 +1,3 @@
+// The door of log/: the one logger (text or JSON lines, secrets redacted).
+
+export * from "./logger.ts";

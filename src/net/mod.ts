@@ -1,0 +1,65 @@
+// The door of net/: byte and address leaves shared by the agent and the hub (IP parsing, the
+// PROXY v2 header, byte streams and relays).
+
+export {
+  type Cidr,
+  cidrContains,
+  formatCidr,
+  formatIp,
+  joinHostPort,
+  maskBytes,
+  parseCidr,
+  parseHostPort,
+  parseIp,
+} from "./ip.ts";
+export {
+  decodeProxyV2,
+  encodeProxyV2,
+  encodeProxyV2Local,
+  PROXY_V2_MAX_BYTES,
+  PROXY_V2_SIGNATURE,
+  type ProxyAddress,
+  type ProxyDecodeResult,
+  type ProxyHeader,
+} from "./proxy_v2.ts";
+export {
+  type ByteReader,
+  type ByteStream,
+  type ByteWriter,
+  closeQuietly,
+  concat,
+  type OpeningParser,
+  readOpening,
+  readStreamCapped,
+  relay,
+  RELAY_BUFFER_BYTES,
+  type RelayOptions,
+  writeAll,
+} from "./stream.ts";
+export {
+  encodeLatin1,
+  formatRequestHead,
+  formatResponseHead,
+  headerHasToken,
+  type HeaderList,
+  headerValue,
+  type HostResult,
+  HttpWireError,
+  indexOfBlankLine,
+  latin1,
+  MAX_REQUEST_HEAD_BYTES,
+  parseRequestHead,
+  parseRequestHost,
+  parseResponseHead,
+  plainResponse,
+  type RequestHead,
+  type ResponseHead,
+} from "./http1_head.ts";
+export {
+  CLIENT_HELLO_READ_BYTES,
+  MAX_CLIENT_HELLO_BYTES,
+  parseClientHello,
+  type SniResult,
+  TLS_ALERT,
+  tlsAlert,
+} from "./tls_client_hello.ts";

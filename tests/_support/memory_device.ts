@@ -1,0 +1,131 @@
+// A whole WireGuard device in memory (as wireguard-go's device_test.go genTestPair): the device's
+// PacketEngine (src/tun/packet_engine.ts) wired to a MemoryTun and a MemoryUdpSocket, with a
+// clock the test sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
+// between devices until the network is quiet; `advance` moves time and fires due timers.
+
+import { type Endpoint, keyToBase64 } from "../../src/crypto/mod.ts";
+import { type EngineOutput, PacketEngine } from "../../src/tun/mod.ts";
+import { UapiApplier } from "../../src/tun/uapi_apply.ts";
+import type { UapiPeerChange } from "../../src/tun/uapi.ts";
+import { MemoryTun } from "./memory_tun.ts";
+import type { MemoryUdpSocket } from "./memory_udp.ts";
+
+/** Fake Unix time of fake monotonic 0, so handshake timestamps grow with the fake clock. */
+const WALL_AT_ZERO_MS = 1_700_000_000_000;
+/** Rounds of pump before it gives up: a ping-pong that never settles is a bug. */
+const MAX_PUMP_ROUNDS = 1000;
+
+/** A fake clock shared by the devices of one test (monotonic ms). */
+export class FakeClock {
+  constructor(public now = 1000) {}
+  wall(): number {
+    return WALL_AT_ZERO_MS + this.now;
+  }
+}
+
+/** One in-memory device: PacketEngine + MemoryTun + a socket on a MemoryNetwork. */
+export class MemoryDevice implements EngineOutput {
+  readonly engine: PacketEngine;
+  readonly uapi: UapiApplier;
+  readonly tun = new MemoryTun();
+  /** Foreign datagrams the engine let through, in order. */
+  readonly foreign: Array<{ data: Uint8Array; from: Endpoint }> = [];
+
+  constructor(
+    readonly socket: MemoryUdpSocket,
+    readonly clock: FakeClock,
+    privateKey: Uint8Array,
+    options: { mtu?: number; reportForeign?: boolean } = {},
+  ) {
+    this.engine = new PacketEngine({
+      mtu: options.mtu ?? 1420,
+      privateKey,
+      listenPort: socket.endpoint.port,
+      random: (dst) => crypto.getRandomValues(dst),
+      wallClock: () => clock.wall(),
+      reportForeign: options.reportForeign ?? true,
+      now: clock.now,
+    }, this);
+    this.uapi = new UapiApplier(this.engine, privateKey);
+  }
+
+  get publicKey(): Uint8Array {
+    return this.engine.wg.publicKey!;
+  }
+
+  /** Adds or updates a peer the way UAPI `set=1` does. */
+  setPeer(peer: Partial<UapiPeerChange> & { publicKey: Uint8Array }): void {
+    const errno = this.uapi.apply(
+      {
+        replacePeers: false,
+        peers: [{
+          remove: false,
+          updateOnly: false,
+          replaceAllowedIps: true,
+          allowedIps: [],
+          ...peer,
+        }],
+      },
+      this.socket.endpoint.port,
+      false,
+      this.clock.now,
+    );
+    if (errno !== 0) throw new Error(`Cannot set peer ${keyToBase64(peer.publicKey)}: ${errno}`);
+  }
+
+  // EngineOutput
+  writeTun(buffer: Uint8Array, length: number): void {
+    this.tun.write(buffer, length);
+  }
+  sendUdp(to: Endpoint, buffer: Uint8Array, length: number): void {
+    this.socket.send(to, buffer, length);
+  }
+  foreignDatagram(data: Uint8Array, from: Endpoint): void {
+    this.foreign.push({ data: data.slice(), from: { ...from } });
+  }
+
+  /**
+   * One round of the Worker shell's loop: what waits in the socket, then in the TUN, goes to the
+   * engine, then due timers fire. Returns how many packets there were.
+   */
+  step(): number {
+    const now = this.clock.now;
+    let work = 0;
+    const inbox = this.socket.inbox.splice(0);
+    for (const datagram of inbox) {
+      this.engine.datagramFromNetwork(datagram.data, datagram.from, now);
+    }
+    this.engine.endNetworkBatch(now);
+    work += inbox.length;
+    const packets = this.tun.outbound.splice(0);
+    for (const packet of packets) this.engine.packetFromTun(packet, now);
+    work += packets.length;
+    this.tick();
+    return work;
+  }
+
+  /** Fires the timers that are due now. */
+  tick(): void {
+    if (this.clock.now >= this.engine.nextDeadline()) this.engine.runTimers(this.clock.now);
+  }
+}
+
+/** Steps every device until nothing is queued anywhere. */
+export function pump(...devices: MemoryDevice[]): void {
+  for (let round = 0; round < MAX_PUMP_ROUNDS; round++) {
+    let work = 0;
+    for (const device of devices) work += device.step();
+    if (work === 0) return;
+  }
+  throw new Error("pump(): the devices did not settle");
+}
+
+/** Moves the clock forward in `stepMs` steps, firing due timers and pumping after each. */
+export function advance(clock: FakeClock, ms: number, devices: MemoryDevice[], stepMs = 1000) {
+  const end = clock.now + ms;
+  while (clock.now < end) {
+    clock.now = Math.min(end, clock.now + stepMs);
+    for (const device of devices) device.tick();
+    pump(...devices);
+  }
+}
