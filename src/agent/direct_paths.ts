@@ -31,6 +31,10 @@ import { PathMonitor, type PathMonitorOptions } from "./path_monitor.ts";
 const TICK_MS = 200;
 const ANNOUNCE_FIRST_MS = 1000;
 const ANNOUNCE_MAX_MS = 60_000;
+/** A direct peer's endpoint is set again this often (WireGuard roams to late relayed packets). */
+const REASSERT_MS = 2000;
+/** As every peer the agent sets (NAT mappings stay open). */
+const PERSISTENT_KEEPALIVE_S = 25;
 
 export interface DirectPathsOptions {
   /** The agent's WireGuard private key (announcements are sealed with it). */
@@ -47,11 +51,17 @@ export interface DirectPathsOptions {
 interface SitePath {
   candidate: string;
   monitor: PathMonitor;
+  reassertAt: number;
 }
 
 interface Punch {
+  /** The client's direct endpoint. */
   endpoint: string;
+  /** Its relay endpoint and tunnel address (its peer on this site's device). */
+  relay: string;
+  tunnelIP: string;
   monitor: PathMonitor;
+  reassertAt: number;
 }
 
 const hex = (bytes: Uint8Array) =>
@@ -90,9 +100,11 @@ export class DirectPaths implements SessionExtension {
       const known = this.#sites.get(site.siteId);
       if (known?.candidate === candidate) continue;
       // New, or a new mapping (the site changed network): test from the start, relayed.
+      this.#log.debug("testing a direct path", { siteId: site.siteId, candidate });
       this.#sites.set(site.siteId, {
         candidate,
         monitor: new PathMonitor(now, this.#options.monitor),
+        reassertAt: 0,
       });
       if (!known) added = true;
     }
@@ -116,9 +128,13 @@ export class DirectPaths implements SessionExtension {
       if (!endpoint || !parseIp(parseHostPort(endpoint)?.host ?? "")) continue;
       present.add(client.publicKey);
       if (this.#punches.get(client.publicKey)?.endpoint === endpoint) continue;
+      this.#log.debug("punching toward a client", { endpoint });
       this.#punches.set(client.publicKey, {
         endpoint,
+        relay: client.endpoint,
+        tunnelIP: client.tunnelIP,
         monitor: new PathMonitor(now, this.#options.monitor),
+        reassertAt: 0,
       });
     }
     for (const key of [...this.#punches.keys()]) if (!present.has(key)) this.#punches.delete(key);
@@ -145,7 +161,9 @@ export class DirectPaths implements SessionExtension {
       view.tested(probe.site, path.monitor.lastTestOk);
       if (change) this.#move(probe.site, change);
     } else if (probe.punch !== undefined) {
-      this.#punches.get(probe.punch)?.monitor.answered(probe.id, now);
+      const punch = this.#punches.get(probe.punch);
+      const change = punch?.monitor.answered(probe.id, now);
+      if (punch && change) this.#moveClient(view, probe.punch, punch, change, now);
     }
   }
 
@@ -169,11 +187,21 @@ export class DirectPaths implements SessionExtension {
       const { probe, change } = path.monitor.poll(now);
       if (probe !== null || change) view.tested(siteId, path.monitor.lastTestOk);
       if (probe !== null) this.#test(view, path.candidate, { site: siteId, id: probe });
-      if (change) this.#move(siteId, change);
+      if (change) {
+        this.#move(siteId, change);
+        path.reassertAt = now + REASSERT_MS;
+      } else if (path.monitor.route === "direct" && now >= path.reassertAt) {
+        path.reassertAt = now + REASSERT_MS;
+        this.#move(siteId, "direct");
+      }
     }
     for (const [key, punch] of this.#punches) {
-      const { probe } = punch.monitor.poll(now);
+      const { probe, change } = punch.monitor.poll(now);
       if (probe !== null) this.#test(view, punch.endpoint, { punch: key, id: probe });
+      if (change) this.#moveClient(view, key, punch, change, now);
+      else if (punch.monitor.route === "direct" && now >= punch.reassertAt) {
+        this.#moveClient(view, key, punch, "direct", now);
+      }
     }
     // Tests never answered are forgotten with their monitor's timeout (a few seconds).
     if (this.#probes.size > 1024) this.#probes.clear();
@@ -182,7 +210,7 @@ export class DirectPaths implements SessionExtension {
   #test(view: TunnelView, to: string, probe: { site?: number; punch?: string; id: number }) {
     const nonce = crypto.getRandomValues(new Uint8Array(TEST_NONCE_BYTES));
     this.#probes.set(hex(nonce), probe);
-    view.tunnel.sendDatagram!(to, testRequest(nonce)).catch(() => {});
+    view.tunnel.sendDatagram!(to, testRequest(nonce)).catch(() => {/* UDP: best effort */});
   }
 
   #move(siteId: number, route: "relay" | "direct"): void {
@@ -190,6 +218,30 @@ export class DirectPaths implements SessionExtension {
     if (!view) return;
     view.useRoute(siteId, route).catch((error) =>
       this.#log.warn("cannot move the peer's path", { siteId, route, error: String(error) })
+    );
+  }
+
+  /**
+   * As a site: a client's peer follows the same decision as the client's side, so neither
+   * side's late packets keep the other on the path it left.
+   */
+  #moveClient(
+    view: TunnelView,
+    publicKey: string,
+    punch: Punch,
+    route: "relay" | "direct",
+    now: number,
+  ): void {
+    punch.reassertAt = now + REASSERT_MS;
+    const key = keyFromBase64(publicKey);
+    if (!key) return;
+    view.tunnel.setPeer({
+      publicKey: key,
+      endpoint: route === "direct" ? punch.endpoint : punch.relay,
+      allowedIps: [`${punch.tunnelIP}/32`],
+      persistentKeepaliveS: PERSISTENT_KEEPALIVE_S,
+    }).catch((error) =>
+      this.#log.warn("cannot move a client's path", { route, error: String(error) })
     );
   }
 

@@ -142,10 +142,11 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     description: "address of the DNS proxy (default: first host of the hub's utility subnet)",
   },
   {
-    name: "holepunch",
+    name: "disable-holepunch",
     type: "boolean",
-    env: "HOLEPUNCH",
-    description: "try direct connections to peers",
+    env: "DISABLE_HOLEPUNCH",
+    description: "relay every path through the hub (the connection given on the command line " +
+      "hole-punches by default; POST /connect only with holepunch: true)",
   },
   {
     name: "state-dir",
@@ -231,7 +232,8 @@ export function daemonConfig(flags: Flags): DaemonConfig {
   const defaults: ConnectDefaults = {
     mtu: flags.number("mtu") ?? 1280,
     interfaceName: flags.string("interface") ?? "olm",
-    holepunch: flags.boolean("holepunch"),
+    // As in Olm: /connect's `holepunch` defaults to false whatever the command line says.
+    holepunch: false,
     pingIntervalMs: flags.number("ping-interval") ?? 3000,
     pingTimeoutMs: flags.number("ping-timeout") ?? 5000,
     ...optional("orgId", flags.string("org")),
@@ -254,7 +256,13 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     } catch {
       throw new UsageError(`invalid value for --endpoint: expected a URL such as https://hub`);
     }
-    connectAtStart = { endpoint, id, secret, ...defaults };
+    connectAtStart = {
+      endpoint,
+      id,
+      secret,
+      ...defaults,
+      holepunch: !flags.boolean("disable-holepunch"),
+    };
   }
   return {
     stateDir: flags.string("state-dir") ?? "/var/lib/burrow",

@@ -217,6 +217,7 @@ export class ResourceService {
       const old = before.sites.get(siteId);
       if (old === text) continue;
       sessions.send(clientId, { type: old ? MSG.peerUpdate : MSG.peerAdd, data: site });
+      log.debug("site sent to a client", { clientId, siteId, endpoint: site.endpoint });
       before.sites.set(siteId, text);
     }
   }
@@ -228,6 +229,7 @@ export class ResourceService {
     // Agents that never were a site are told only once they become one.
     if (before === text || (before === undefined && message.clients.length === 0)) return;
     sessions.send(clientId, { type: SITE_CLIENTS, data: message });
+    log.debug("site clients sent", { clientId, clients: message.clients.length });
     this.#sentClients.set(clientId, text);
   }
 

@@ -21,7 +21,8 @@ export interface TunnelView {
   exitNode: { publicKey: string; relayEndpoint: string } | null;
   /**
    * Moves a site's traffic to its relay or to its direct endpoint (the device's peer endpoint
-   * changes, `/status` follows) and tells the hub (`olm/wg/relay` / `olm/wg/unrelay`).
+   * changes, `/status` follows) and tells the hub (`olm/wg/relay` / `olm/wg/unrelay`) when the
+   * route changed; called again with the same route it only sets the endpoint again.
    */
   useRoute(siteId: number, route: "relay" | "direct"): Promise<void>;
   /** Records whether the last test of a site's direct path succeeded (`holepunchConnected`). */

@@ -142,6 +142,11 @@ export class PeerTable {
     return entry?.site;
   }
 
+  /** Whether the site's traffic goes through its relay now (undefined: unknown site). */
+  relayed(siteId: number): boolean | undefined {
+    return this.#peers.get(siteId)?.isRelay;
+  }
+
   /** Records the result of the last direct-path test of a site. */
   setTested(siteId: number, ok: boolean): void {
     const entry = this.#peers.get(siteId);

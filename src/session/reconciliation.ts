@@ -189,8 +189,12 @@ export class DeviceReconciler {
     const direct = directCandidate(site);
     if (route === "direct" && !direct) return;
     const endpoint = route === "direct" ? direct! : relayEndpointOf(site.relayEndpoint!, undefined);
+    const changed = this.#peers.relayed(siteId) !== (route === "relay");
     if (!this.#peers.setRoute(siteId, endpoint, route === "relay")) return;
+    // Set again even when unchanged: WireGuard roams to wherever the peer's last packet came
+    // from, so a late packet through the relay would otherwise keep a direct peer relayed.
     await this.installPeer(site);
+    if (!changed) return;
     this.#log.info("peer path changed", { siteId, route, endpoint });
     this.#notifyHub({ type: route === "relay" ? MSG.relay : MSG.unrelay, data: { siteId } });
   }

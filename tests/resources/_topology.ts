@@ -32,6 +32,15 @@ export interface Topology {
   startHub(): Promise<void>;
   /** A namespace on the bridge with `address` (/24), default route to the hub's host. */
   addHost(prefix: string, address: string): Promise<Netns>;
+  /**
+   * A host behind its own masquerading router: the router sits on the bridge at `wan` (/24),
+   * the host at `lanPrefix`.2/24 behind it (the router is `lanPrefix`.1).
+   */
+  addNatHost(
+    prefix: string,
+    wan: string,
+    lanPrefix: string,
+  ): Promise<{ router: Netns; host: Netns }>;
   /** Joins `site` to the LAN (10.20.0.1/24 on its side). */
   attachLan(site: Netns): Promise<void>;
   addClient(name: string, ...extra: string[]): Promise<ClientCredentials>;
@@ -66,6 +75,7 @@ export async function buildTopology(prefix: string): Promise<Topology> {
         publicHost: HUB_IP,
         interface: `${prefix}h${suffix}`.slice(0, 15),
         portRange: "22200-22209",
+        ...(Deno.env.get("BURROW_TEST_HUB_LOG") ? { logLevel: "debug", stderr: "inherit" } : {}),
       });
     },
     async addHost(hostPrefix, address) {
@@ -74,6 +84,25 @@ export async function buildTopology(prefix: string): Promise<Topology> {
       await topology.internet.exec(["ip", "link", "set", ifB, "master", "br0"]);
       await ns.exec(["ip", "route", "add", "default", "via", HUB_IP]);
       return ns;
+    },
+    async addNatHost(hostPrefix, wan, lanPrefix) {
+      const router = await topology.addHost(`${hostPrefix}-r`, wan);
+      const host = await namespaces.create(hostPrefix);
+      const { ifB: routerLan } = await linkNamespaces(host, router, [`${lanPrefix}.2/24`], [
+        `${lanPrefix}.1/24`,
+      ]);
+      await host.exec(["ip", "route", "add", "default", "via", `${lanPrefix}.1`]);
+      await router.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      await router.exec(["nft", "-f", "-"], {
+        // A home router: masquerade out, and nothing unsolicited in (a dropped packet never
+        // becomes a conntrack entry, so it cannot steal the port a hole punch needs).
+        stdin: `table ip nat {
+  chain postrouting { type nat hook postrouting priority srcnat; oifname != "${routerLan}" masquerade; }
+  chain input { type filter hook input priority filter; iifname != "${routerLan}" ct state new drop; }
+}
+`,
+      });
+      return { router, host };
     },
     async attachLan(site) {
       await linkNamespaces(site, topology.lan, [`${LAN.site}/24`], [`${LAN.web}/24`]);

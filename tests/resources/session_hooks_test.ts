@@ -60,17 +60,17 @@ Deno.test("session: `dns` resolves a site's endpoint name; extensions follow the
   });
   try {
     session.start();
-    await waitFor("registration", () => session.registered);
+    await waitFor("registration", () => session.registered, 30_000);
     const peer = [...tunnels.made[0].peerMap.values()][0];
     assertEquals(peer.endpoint, "127.0.0.9:51820", "resolved through the given server");
     assertEquals(views.length, 1);
     assertEquals(views[0].utilitySubnet, "100.96.128.0/20");
     assertEquals(views[0].sites.map((s) => s.siteId), [10]);
     hub.send(MSG.peerAdd, { ...fakeSite(11, "Site B", 0), publicKey: btoa("B".repeat(32)) });
-    await waitFor("the peer add seen", () => views.length === 2);
+    await waitFor("the peer add seen", () => views.length === 2, 30_000);
     assertEquals(views[1].sites.map((s) => s.siteId), [10, 11]);
     hub.send("burrow/test/mine", {});
-    await waitFor("the extension's message", () => handled.length === 1);
+    await waitFor("the extension's message", () => handled.length === 1, 30_000);
   } finally {
     await session.stop();
     await hub.stop();
