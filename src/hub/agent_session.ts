@@ -228,7 +228,8 @@ export class AgentSession {
     const connect: ConnectMessage = {
       sites: [
         this.#ctx.site(),
-        ...this.#ctx.resources?.sitesAtRegistration(this.clientId, this.org) ?? [],
+        ...this.#ctx.resources?.sitesAtRegistration(this.clientId, this.org, this.holepunch) ??
+          [],
       ],
       tunnelIP: `${tunnelIP}/${bits}`,
       utilitySubnet: this.#ctx.utilitySubnet,

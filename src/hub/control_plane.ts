@@ -13,7 +13,7 @@ export interface ControlResources {
   /** The org a login lands in, or null when the client is not a member of the one asked. */
   orgForLogin(clientId: string, asked: string | null | undefined): string | null;
   /** The sites a registering client gets besides the hub. */
-  sitesAtRegistration(clientId: string, org: string): SiteConfig[];
+  sitesAtRegistration(clientId: string, org: string, holepunch: boolean): SiteConfig[];
   /** Something about agents changed (a registration): push updates to everyone. */
   changed(): void;
   forget(clientId: string): void;

@@ -31,6 +31,10 @@ export interface DatagramRelayOptions {
   /** Saved indexes to restore, and where to save new ones. */
   saved?: readonly RelayIndex[];
   save?(entry: RelayIndex): void;
+  /** Agents' addresses saved before a restart (used until the device has seen each again). */
+  savedAddresses?: ReadonlyMap<string, string>;
+  /** Called with agents' addresses (key -> address) whenever they change, to save them. */
+  saveAddresses?(addresses: ReadonlyMap<string, string>): void;
   /** Datagrams that are no WireGuard message (endpoint announcements) go here. */
   foreign?(datagram: Uint8Array, from: string): void;
   /** The agent announcing from `address`, when the device's view does not know it. */
@@ -46,6 +50,7 @@ export class DatagramRelay {
   readonly sessions: RelaySessions;
   #keyAt = new Map<string, string>();
   #addressOf = new Map<string, string>();
+  #savedText = "";
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #lastRefresh = 0;
@@ -66,6 +71,11 @@ export class DatagramRelay {
     };
     this.sessions = new RelaySessions(peers, { learned: options.save });
     if (options.saved) this.sessions.restore(options.saved);
+    for (const [key, address] of options.savedAddresses ?? []) {
+      this.#addressOf.set(key, address);
+      this.#keyAt.set(address, key);
+    }
+    this.#savedText = JSON.stringify([...this.#addressOf].sort());
     this.#loop = this.#receiveLoop();
   }
 
@@ -98,15 +108,22 @@ export class DatagramRelay {
         const agents = await this.#options.agents();
         const keyAt = new Map<string, string>(), addressOf = new Map<string, string>();
         for (const agent of agents) {
-          if (!agent.endpoint) continue;
-          const split = parseHostPort(agent.endpoint);
-          if (!split) continue;
-          const address = joinHostPort(split.host, split.port);
+          const split = agent.endpoint ? parseHostPort(agent.endpoint) : null;
+          // Not seen by the device since a restart: the address saved before it.
+          const address = split
+            ? joinHostPort(split.host, split.port)
+            : this.#addressOf.get(agent.publicKey);
+          if (!address) continue;
           keyAt.set(address, agent.publicKey);
           addressOf.set(agent.publicKey, address);
         }
         this.#keyAt = keyAt;
         this.#addressOf = addressOf;
+        const text = JSON.stringify([...addressOf].sort());
+        if (text !== this.#savedText) {
+          this.#savedText = text;
+          this.#options.saveAddresses?.(addressOf);
+        }
       } catch (error) {
         if (!this.#closed) log.debug("relay: cannot read agents", { error: String(error) });
       } finally {

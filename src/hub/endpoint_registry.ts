@@ -25,6 +25,10 @@ export interface EndpointRegistryOptions {
   /** Whether `publicKey` (base64) belongs to a registered agent. */
   isAgent(publicKey: string): boolean;
   now?: () => number;
+  /** Endpoints saved before a restart (NAT mappings outlive the hub: keepalives hold them). */
+  saved?: readonly (AgentEndpoint & { publicKey: string })[];
+  /** Called with every accepted announcement, to save it. */
+  save?(entry: AgentEndpoint & { publicKey: string }): void;
 }
 
 export class EndpointRegistry {
@@ -36,6 +40,10 @@ export class EndpointRegistry {
   constructor(options: EndpointRegistryOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    for (const entry of options.saved ?? []) {
+      const { publicKey, ...endpoint } = entry;
+      this.#endpoints.set(publicKey, endpoint);
+    }
   }
 
   /**
@@ -59,8 +67,14 @@ export class EndpointRegistry {
     });
     const before = this.get(publicKey);
     this.#endpoints.set(publicKey, { public: from, local, seenAt: now });
+    this.#options.save?.({ publicKey, public: from, local, seenAt: now });
     const changed = !before || before.public !== from || before.local.join() !== local.join();
     return { publicKey, changed };
+  }
+
+  /** Forgets an agent's endpoints (it registered without hole punching). */
+  forget(publicKey: string): void {
+    this.#endpoints.delete(publicKey);
   }
 
   /** The agent's endpoints, or undefined when unknown or too old. */

@@ -70,6 +70,8 @@ export class ResourceService {
     const endpoints = new EndpointRegistry({
       hubPrivateKey: options.hubPrivateKey,
       isAgent: (key) => options.store.listClients().some((c) => c.publicKey === key),
+      saved: resources.endpoints(),
+      save: (entry) => resources.saveEndpoint(entry),
     });
     try {
       const relay = await DatagramRelay.start({
@@ -78,6 +80,8 @@ export class ResourceService {
         partnersOf: (key) => service?.view().partnersOf(key) ?? new Set(),
         saved: resources.relayIndexes(),
         save: (entry) => resources.saveRelayIndex(entry),
+        savedAddresses: resources.relayAddresses(),
+        saveAddresses: (addresses) => resources.saveRelayAddresses(addresses),
         foreign: (datagram, from) => service?.takeAnnouncement(datagram, from),
         announcedKeyAt: (address) => endpoints.keyAt(address),
         announcedAddressOf: (key) => endpoints.get(key)?.public ?? null,
@@ -113,14 +117,15 @@ export class ResourceService {
     }
   }
 
-  /** Where `fromId` reaches `toId` directly, when both hole-punch and `toId` announced. */
+  /**
+   * Where `fromId` reaches `toId` directly: only agents that hole-punch announce endpoints (and
+   * one registering without it is forgotten), so both must have announced. Known endpoints are
+   * kept across hub restarts, so direct paths stay direct while agents reconnect.
+   */
   #direct(fromId: string, toId: string): string | null {
-    const punching = new Set(
-      (this.#sessions?.registered() ?? []).filter((s) => s.holepunch).map((s) => s.clientId),
-    );
-    if (!punching.has(fromId) || !punching.has(toId)) return null;
     const keyOf = (id: string) => this.#options.store.getClient(id)?.publicKey ?? "";
-    return directEndpoint(this.endpoints.get(keyOf(fromId)), this.endpoints.get(keyOf(toId)));
+    const from = this.endpoints.get(keyOf(fromId)), to = this.endpoints.get(keyOf(toId));
+    return from && to ? directEndpoint(from, to) : null;
   }
 
   /** The current view (rebuilt after `changed()`). */
@@ -144,8 +149,12 @@ export class ResourceService {
   }
 
   /** The sites a registering client gets in `olm/wg/connect` (recorded as sent). */
-  sitesAtRegistration(clientId: string, org: string): SiteConfig[] {
+  sitesAtRegistration(clientId: string, org: string, holepunch: boolean): SiteConfig[] {
     this.#view = null; // the registration may have changed a key or an address
+    if (!holepunch) {
+      const key = this.#options.store.getClient(clientId)?.publicKey;
+      if (key) this.endpoints.forget(key);
+    }
     const sites = this.view().sitesFor(clientId, org);
     this.#sentSites.set(clientId, {
       org,

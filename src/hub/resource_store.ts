@@ -35,6 +35,14 @@ export interface NewResource {
   org?: string;
 }
 
+/** An agent's endpoints as announced (see ./endpoint_registry.ts). */
+export interface StoredEndpoint {
+  publicKey: string;
+  public: string;
+  local: string[];
+  seenAt: number;
+}
+
 /** A relay session index as the relay learned it (see ./relay_sessions.ts). */
 export interface StoredRelayIndex {
   index: number;
@@ -74,6 +82,16 @@ const MIGRATIONS: readonly string[] = [
      idx INTEGER PRIMARY KEY,
      owner_key TEXT NOT NULL,
      partner_key TEXT NOT NULL,
+     seen_at INTEGER NOT NULL
+   );`,
+  `CREATE TABLE IF NOT EXISTS relay_addresses (
+     public_key TEXT PRIMARY KEY,
+     address TEXT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS agent_endpoints (
+     public_key TEXT PRIMARY KEY,
+     public_address TEXT NOT NULL,
+     local_addresses TEXT NOT NULL,
      seen_at INTEGER NOT NULL
    );`,
 ];
@@ -345,6 +363,54 @@ export class ResourceStore {
         partner: r.partner_key,
         seenAt: r.seen_at,
       }));
+  }
+
+  // ---- agents' addresses as the relay last knew them (a restarted hub relays at once)
+
+  saveRelayAddresses(addresses: ReadonlyMap<string, string>): void {
+    this.#transaction(() => {
+      this.#db.exec("DELETE FROM relay_addresses");
+      const insert = this.#db.prepare(
+        "INSERT INTO relay_addresses (public_key, address) VALUES (?, ?)",
+      );
+      for (const [key, address] of addresses) insert.run(key, address);
+    });
+  }
+
+  relayAddresses(): Map<string, string> {
+    return new Map(
+      (this.#db.prepare("SELECT public_key, address FROM relay_addresses").all() as {
+        public_key: string;
+        address: string;
+      }[]).map((r) => [r.public_key, r.address]),
+    );
+  }
+
+  // ---- agents' endpoints (direct paths)
+
+  saveEndpoint(entry: StoredEndpoint): void {
+    this.#db.prepare(
+      "INSERT INTO agent_endpoints (public_key, public_address, local_addresses, seen_at) " +
+        "VALUES (?, ?, ?, ?) ON CONFLICT(public_key) DO UPDATE SET " +
+        "public_address = excluded.public_address, local_addresses = excluded.local_addresses, " +
+        "seen_at = excluded.seen_at",
+    ).run(entry.publicKey, entry.public, JSON.stringify(entry.local), entry.seenAt);
+  }
+
+  endpoints(): StoredEndpoint[] {
+    return (this.#db.prepare(
+      "SELECT public_key, public_address, local_addresses, seen_at FROM agent_endpoints",
+    ).all() as {
+      public_key: string;
+      public_address: string;
+      local_addresses: string;
+      seen_at: number;
+    }[]).map((r) => ({
+      publicKey: r.public_key,
+      public: r.public_address,
+      local: JSON.parse(r.local_addresses),
+      seenAt: r.seen_at,
+    }));
   }
 
   forgetRelayIndexesBefore(cutoffMs: number): void {

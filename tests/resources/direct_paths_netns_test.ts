@@ -2,8 +2,8 @@
 // each behind its own masquerading router, the hub on the "internet" between them. The path
 // goes direct (WireGuard endpoint = the site's public mapping); blocking UDP between the two
 // routers moves it to the relay within 30 s with traffic still flowing; unblocking brings it
-// back; a client without hole punching stays relayed; a forged endpoint announcement for the
-// site's key changes nothing.
+// back; a hub restart leaves the direct path alone; a client without hole punching stays
+// relayed; a forged endpoint announcement for the site's key changes nothing.
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import {
@@ -209,6 +209,31 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
       assertEquals(await page(aliceNs), "hello from the resource");
     });
 
+    await t.step("a hub restart: the direct path keeps working meanwhile and after", async () => {
+      await stopProcess(topo.hub!);
+      topo.hub = undefined;
+      await waitForAgentStatus(aliceAgent.socket, "the hub gone", (
+        s: Status & {
+          connected: boolean;
+        },
+      ) => !s.connected, 20_000);
+      assertEquals(await page(aliceNs), "hello from the resource", "direct, without the hub");
+      await topo.startHub();
+      await waitForAgentStatus(
+        aliceAgent.socket,
+        "registered again",
+        (s: Status) => s.registered,
+        30_000,
+      );
+      for (let i = 0; i < 10; i++) {
+        const peer = siteOf(await agentStatus<Status>(aliceAgent.socket))!;
+        assertEquals(peer.isRelay, false, "the hub knew the site's mapping at once");
+        assert((await aliceEndpointOfSite()).startsWith(`${R1}:`));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      assertEquals(await page(aliceNs), "hello from the resource");
+    });
+
     await t.step("without hole punching every path stays relayed", async () => {
       await waitForAgentStatus(
         bobAgent.socket,
@@ -221,7 +246,12 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
       assertEquals(peer.isRelay, true);
       assertEquals(peer.holepunchConnected, false);
       assertEquals(peer.endpoint, `${HUB_IP}:${RELAY_PORT}`);
-      assertEquals(await page(bobNs), "hello from the resource");
+      await waitFor(
+        "bob's page through the relay",
+        async () => await page(bobNs) === "hello from the resource",
+        20_000,
+        300,
+      );
     });
   } finally {
     for (const agent of agents) await stopProcess(agent);
