@@ -164,6 +164,7 @@ export class PrivateResources implements SessionExtension {
       keyFromBase64(c.publicKey) && parseIp(c.tunnelIP)?.length === 4
     );
     await this.site.apply({
+      identity: tunnel,
       interfaceName: view.interfaceName,
       tunnelIP: view.tunnelIP.split("/")[0],
       peers: {

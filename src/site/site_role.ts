@@ -19,6 +19,8 @@ export interface SitePeers {
 }
 
 export interface SiteDevice {
+  /** The device itself: a new one (the tunnel was rebuilt) has none of the old peers. */
+  identity: object;
   interfaceName: string;
   /** The agent's tunnel address, no prefix. */
   tunnelIP: string;
@@ -55,7 +57,7 @@ export class SiteRole {
   async #apply(device: SiteDevice, message: SiteClientsMessage): Promise<void> {
     if (this.#device && this.#device.interfaceName !== device.interfaceName) await this.#release();
     // A new device (reconnect) has none of the old peers.
-    if (this.#device?.peers !== device.peers) this.#installed.clear();
+    if (this.#device?.identity !== device.identity) this.#installed.clear();
     this.#device = device;
     // 1. Peers.
     const wanted = new Map(message.clients.map((c) => [c.publicKey, c]));
