@@ -2,6 +2,8 @@
 // message's header, questions and answer records (names with compression pointers), and builds
 // answers to a query (the question echoed, records with uncompressed names). Pure, no I/O.
 
+import { concat } from "../net/mod.ts";
+
 export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28 } as const;
 export const CLASS_IN = 1;
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
@@ -164,7 +166,7 @@ export function buildResponse(query: DnsMessage, options: AnswerOptions): Uint8A
     fv.setUint16(8, record.data.length);
     parts.push(encodeName(record.name), fixed, record.data);
   }
-  return concatBytes(parts);
+  return concat(parts);
 }
 
 /** A minimal query (RD set) for `name`; used by tests and health checks. */
@@ -174,7 +176,7 @@ export function buildQuery(id: number, name: string, type: number): Uint8Array {
   view.setUint16(0, id);
   view.setUint16(2, 0x0100);
   view.setUint16(4, 1);
-  return concatBytes([header, encodeName(name), u16pair(type, CLASS_IN)]);
+  return concat([header, encodeName(name), u16pair(type, CLASS_IN)]);
 }
 
 /** The header-only error answer for a message too broken to echo (id kept when readable). */
@@ -189,14 +191,4 @@ export function formatErrorFor(bytes: Uint8Array): Uint8Array | null {
 
 function u16pair(a: number, b: number): Uint8Array {
   return new Uint8Array([a >> 8, a & 0xff, b >> 8, b & 0xff]);
-}
-
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -45,6 +45,19 @@ export class DnsServer {
    * @throws {Error} when either cannot be bound (address not local, port in use)
    */
   static async start(options: DnsServerOptions): Promise<DnsServer> {
+    // Port 0: the free UDP port picked may be taken for TCP; pick again a few times.
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await DnsServer.#bind(options);
+      } catch (error) {
+        if (options.port !== 0 || !(error instanceof Deno.errors.AddrInUse) || attempt >= 8) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  static async #bind(options: DnsServerOptions): Promise<DnsServer> {
     const port = options.port ?? 53;
     const udp = dgram.createSocket(options.address.includes(":") ? "udp6" : "udp4");
     await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { DomainError } from "../errors/mod.ts";
 import { formatCidr, parseCidr } from "../net/mod.ts";
 import { isAliasName } from "../protocol/mod.ts";
-import { HubStore } from "./client_store.ts";
+import { HubStore, immediateTransaction } from "./client_store.ts";
 
 export const DEFAULT_ORG = "default";
 /** Who may reach a resource: everybody in its org, or the listed clients (in its org). */
@@ -170,15 +170,7 @@ export class ResourceStore {
   }
 
   #transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
+    return immediateTransaction(this.#db, fn);
   }
 
   #clientExists(id: string): boolean {

@@ -164,28 +164,12 @@ Deno.test("dns server: UDP and TCP on loopback, forwarding to an upstream server
   try {
     const target = { host: "127.0.0.1", port: proxy.port };
     for (const transport of ["udp", "tcp"] as const) {
-      const local = await networkExchange(
-        target,
-        buildQuery(11, "web.internal", TYPE.A),
-        transport,
-        2000,
-      );
-      assertEquals(ips(local), ["10.0.0.9"], transport);
-      const forwarded = await networkExchange(
-        target,
-        buildQuery(12, "outside.example", TYPE.A),
-        transport,
-        2000,
-      );
-      assertEquals(ips(forwarded), ["192.0.2.80"], transport);
-      const failing = await networkExchange(
-        target,
-        buildQuery(13, "nowhere.example", TYPE.A),
-        transport,
-        2000,
-      );
+      const ask = (id: number, name: string) =>
+        networkExchange(target, buildQuery(id, name, TYPE.A), transport, 2000);
+      assertEquals(ips(await ask(11, "web.internal")), ["10.0.0.9"], transport);
+      assertEquals(ips(await ask(12, "outside.example")), ["192.0.2.80"], transport);
       // The upstream forwards further to nobody and answers SERVFAIL, so the proxy does too.
-      assertEquals(rcode(failing), RCODE.SERVFAIL, transport);
+      assertEquals(rcode(await ask(13, "nowhere.example")), RCODE.SERVFAIL, transport);
     }
   } finally {
     await proxy.close();

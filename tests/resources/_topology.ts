@@ -3,7 +3,14 @@
 // agents on that bridge (a site and clients); behind the site a LAN namespace with web servers
 // at 10.20.0.5 and 10.20.0.6 and no route back to anything but its own network.
 
-import { BURROW, type ClientCredentials, DENO, startHub } from "../_support/burrow.ts";
+import {
+  addHubClient,
+  BURROW,
+  type ClientCredentials,
+  DENO,
+  startHub,
+  unixSocketApi,
+} from "../_support/burrow.ts";
 import {
   linkNamespaces,
   type Netns,
@@ -11,6 +18,7 @@ import {
   run,
   stopProcess,
   uniqueSuffix,
+  waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
 
@@ -115,7 +123,7 @@ export async function buildTopology(prefix: string): Promise<Topology> {
       await waitForTcp(topology.lan, LAN.other, 80);
     },
     addClient(name, ...extra) {
-      return addHubClientWith(topology.hubState, name, extra);
+      return addHubClient(topology.hubState, name, extra);
     },
     async close() {
       for (const child of children.splice(0)) await stopProcess(child, 1000);
@@ -152,23 +160,29 @@ export async function buildTopology(prefix: string): Promise<Topology> {
   }
 }
 
-async function addHubClientWith(
-  stateDir: string,
-  name: string,
-  extra: string[],
-): Promise<ClientCredentials> {
-  const result = await run([
-    BURROW,
-    "hub",
-    "client",
-    "add",
-    "--state-dir",
-    stateDir,
-    "--name",
-    name,
-    ...extra,
-  ]);
-  return JSON.parse(result.stdout);
+/** Starts iperf3's server on the LAN's web host and waits until it accepts. */
+export async function startIperfServer(topology: Topology): Promise<void> {
+  topology.children.push(topology.lan.spawn(["iperf3", "-s", "-B", LAN.web]));
+  await waitForTcp(topology.lan, LAN.web, 5201);
+}
+
+/** iperf3 from `client` to the LAN's web host: the received rate in Mbit/s. */
+export async function iperfToLan(client: Netns, seconds: number): Promise<number> {
+  const result = await client.exec(["iperf3", "-c", LAN.web, "-t", String(seconds), "-J"]);
+  return JSON.parse(result.stdout).end.sum_received.bits_per_second / 1e6;
+}
+
+/** `POST /connect` on an agent's socket, retried until its API answers 202. */
+export function connectThroughApi(
+  socket: string,
+  body: Record<string, unknown>,
+): Promise<void> {
+  return waitFor(
+    "the agent's API",
+    async () => (await unixSocketApi(socket)("POST", "/connect", body)).status === 202,
+    30_000,
+    200,
+  );
 }
 
 /** `burrow hub resource ...` on the topology's hub state; the parsed JSON answer. */

@@ -5,8 +5,15 @@
 
 import { requireBenchSetup } from "../_support/bench.ts";
 import { hubEndpoint, loginFlags, startAgent, waitForAgentStatus } from "../_support/burrow.ts";
-import { type Netns, stopProcess, waitFor } from "../_support/netns.ts";
-import { buildTopology, HUB_IP, hubResource, LAN } from "./_topology.ts";
+import { stopProcess, waitFor } from "../_support/netns.ts";
+import {
+  buildTopology,
+  HUB_IP,
+  hubResource,
+  iperfToLan,
+  LAN,
+  startIperfServer,
+} from "./_topology.ts";
 
 const R1 = "10.79.0.11", R2 = "10.79.0.12";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
@@ -16,11 +23,6 @@ await requireBenchSetup("direct paths benchmark", ["iperf3", "dnsmasq", "nft", "
 interface Status {
   registered: boolean;
   peers: Record<string, { name: string; isRelay: boolean; holepunchConnected: boolean }>;
-}
-
-async function iperf(client: Netns): Promise<number> {
-  const result = await client.exec(["iperf3", "-c", LAN.web, "-t", String(SECONDS), "-J"]);
-  return JSON.parse(result.stdout).end.sum_received.bits_per_second / 1e6;
 }
 
 const topo = await buildTopology("bdb");
@@ -51,16 +53,8 @@ try {
     const peer = sitePeer(s);
     return Boolean(peer && !peer.isRelay && peer.holepunchConnected);
   }, 60_000);
-  topo.children.push(topo.lan.spawn(["iperf3", "-s", "-B", LAN.web]));
-  await waitFor(
-    "iperf3 server",
-    async () =>
-      (await topo.lan.exec(["bash", "-c", `exec 3<>/dev/tcp/${LAN.web}/5201`], { check: false }))
-        .code === 0,
-    10_000,
-    100,
-  );
-  const direct = await iperf(clientNs);
+  await startIperfServer(topo);
+  const direct = await iperfToLan(clientNs, SECONDS);
 
   const block = (other: string) =>
     `table inet block_direct {
@@ -79,7 +73,7 @@ try {
   );
   const failoverMs = Date.now() - blockedAt;
   await waitForAgentStatus(clientSocket, "relayed", (s: Status) => Boolean(sitePeer(s)?.isRelay));
-  const relayed = await iperf(clientNs);
+  const relayed = await iperfToLan(clientNs, SECONDS);
 
   console.log(`client -> site resource through two NATs, iperf3 ${SECONDS} s:`);
   console.log(`  direct (hole-punched)    ${direct.toFixed(1)} Mbit/s`);

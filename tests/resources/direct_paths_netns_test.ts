@@ -13,11 +13,17 @@ import {
   loginFlags,
   REPO_ROOT,
   startAgent,
-  unixSocketApi,
   waitForAgentStatus,
 } from "../_support/burrow.ts";
 import { type Netns, netnsTest, stopProcess, waitFor } from "../_support/netns.ts";
-import { buildTopology, HUB_IP, hubResource, LAN, RELAY_PORT } from "./_topology.ts";
+import {
+  buildTopology,
+  connectThroughApi,
+  HUB_IP,
+  hubResource,
+  LAN,
+  RELAY_PORT,
+} from "./_topology.ts";
 
 const R1 = "10.79.0.11", R2 = "10.79.0.12", R3 = "10.79.0.13";
 
@@ -83,18 +89,12 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
       return {
         socket,
         connect: (credentials: { id: string; secret: string }) =>
-          waitFor(
-            "the agent's API",
-            async () =>
-              (await unixSocketApi(socket)("POST", "/connect", {
-                id: credentials.id,
-                secret: credentials.secret,
-                endpoint,
-                ...(holepunch ? { holepunch: true } : {}),
-              })).status === 202,
-            30_000,
-            200,
-          ),
+          connectThroughApi(socket, {
+            id: credentials.id,
+            secret: credentials.secret,
+            endpoint,
+            ...(holepunch ? { holepunch: true } : {}),
+          }),
       };
     };
     const aliceAgent = client(aliceNs, "alice", aliceIf, true);
@@ -108,6 +108,13 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
         .trim();
     const siteKey = async () =>
       (await siteNs.exec(["wg", "show", siteIf, "public-key"])).stdout.trim();
+    const deviceGoesDirect = () =>
+      waitFor(
+        "the device on the direct path",
+        async () => (await aliceEndpointOfSite()).startsWith(`${R1}:`),
+        10_000,
+        200,
+      );
     const aliceEndpointOfSite = async () => {
       const lines = (await aliceNs.exec(["wg", "show", aliceIf, "endpoints"])).stdout;
       const key = await siteKey();
@@ -121,12 +128,7 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
       }, 40_000);
       const peer = siteOf(await agentStatus<Status>(aliceAgent.socket))!;
       assert(peer.endpoint.startsWith(`${R1}:`), peer.endpoint);
-      await waitFor(
-        "the device on the direct path",
-        async () => (await aliceEndpointOfSite()).startsWith(`${R1}:`),
-        10_000,
-        200,
-      );
+      await deviceGoesDirect();
       assertEquals(await page(aliceNs), "hello from the resource");
     });
 
@@ -200,12 +202,7 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
         const peer = siteOf(s);
         return Boolean(peer && !peer.isRelay && peer.holepunchConnected);
       }, 40_000);
-      await waitFor(
-        "the device on the direct path",
-        async () => (await aliceEndpointOfSite()).startsWith(`${R1}:`),
-        10_000,
-        200,
-      );
+      await deviceGoesDirect();
       assertEquals(await page(aliceNs), "hello from the resource");
     });
 

@@ -5,7 +5,14 @@
 import { requireBenchSetup } from "../_support/bench.ts";
 import { hubEndpoint, loginFlags, startAgent, waitForAgentStatus } from "../_support/burrow.ts";
 import { type Netns, stopProcess, waitFor } from "../_support/netns.ts";
-import { buildTopology, HUB_IP, hubResource, LAN } from "./_topology.ts";
+import {
+  buildTopology,
+  HUB_IP,
+  hubResource,
+  iperfToLan,
+  LAN,
+  startIperfServer,
+} from "./_topology.ts";
 
 const SITE_IP = "10.79.0.2", CLIENT_IP = "10.79.0.3";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
@@ -14,12 +21,6 @@ await requireBenchSetup("relay benchmark", ["iperf3", "dnsmasq", "nft", "wg"]);
 
 const topo = await buildTopology("bpb");
 const agents: Deno.ChildProcess[] = [];
-
-async function iperf(client: Netns): Promise<number> {
-  const result = await client.exec(["iperf3", "-c", LAN.web, "-t", String(SECONDS), "-J"]);
-  const report = JSON.parse(result.stdout);
-  return report.end.sum_received.bits_per_second / 1e6;
-}
 
 async function wg(ns: Netns, args: string[]): Promise<string> {
   return (await ns.exec(["wg", ...args])).stdout.trim();
@@ -54,17 +55,9 @@ try {
   const reaches = async () =>
     (await clientNs.exec(["ping", "-c", "1", "-W", "1", LAN.web], { check: false })).code === 0;
   await waitFor("the resource through the relay", reaches, 30_000, 200);
-  topo.children.push(topo.lan.spawn(["iperf3", "-s", "-B", LAN.web]));
-  await waitFor(
-    "iperf3 server",
-    async () =>
-      (await topo.lan.exec(["bash", "-c", `exec 3<>/dev/tcp/${LAN.web}/5201`], { check: false }))
-        .code === 0,
-    10_000,
-    100,
-  );
+  await startIperfServer(topo);
 
-  const relayed = await iperf(clientNs);
+  const relayed = await iperfToLan(clientNs, SECONDS);
 
   // The same pair, direct: each peer's endpoint set to the other agent's own socket.
   const siteKey = await wg(siteNs, ["show", siteIf, "public-key"]);
@@ -83,7 +76,7 @@ try {
     10_000,
     200,
   );
-  const direct = await iperf(clientNs);
+  const direct = await iperfToLan(clientNs, SECONDS);
 
   console.log(`client -> site resource, iperf3 ${SECONDS} s:`);
   console.log(`  through the hub's relay  ${relayed.toFixed(1)} Mbit/s`);

@@ -17,7 +17,15 @@ import {
   waitForAgentStatus,
 } from "../_support/burrow.ts";
 import { type Netns, netnsTest, stopProcess, waitFor } from "../_support/netns.ts";
-import { buildTopology, HUB_IP, hubResource, LAN, OUTSIDE, RELAY_PORT } from "./_topology.ts";
+import {
+  buildTopology,
+  connectThroughApi,
+  HUB_IP,
+  hubResource,
+  LAN,
+  OUTSIDE,
+  RELAY_PORT,
+} from "./_topology.ts";
 
 const SITE_IP = "10.79.0.2", ALICE_IP = "10.79.0.3", BOB_IP = "10.79.0.4";
 const DNS_PROXY = "100.96.128.1";
@@ -108,19 +116,11 @@ Deno.test(netnsTest("private resources through the hub's relay, with a DNS proxy
     const aliceSocket = startClient(aliceNs, "alice", aliceIf);
     const bobSocket = startClient(bobNs, "bob", bobIf);
     for (const [socket, credentials] of [[aliceSocket, alice], [bobSocket, bob]] as const) {
-      await waitFor(
-        "the agent's API",
-        async () => {
-          const answer = await unixSocketApi(socket)("POST", "/connect", {
-            id: credentials.id,
-            secret: credentials.secret,
-            endpoint,
-          });
-          return answer.status === 202;
-        },
-        30_000,
-        200,
-      );
+      await connectThroughApi(socket, {
+        id: credentials.id,
+        secret: credentials.secret,
+        endpoint,
+      });
     }
 
     const siteOf = (s: Status) => Object.values(s.peers).find((p) => p.name === "lab-site");
