@@ -8,7 +8,7 @@ SHELL := /bin/bash
 TOOLS := tools/deno.sh
 DENO := .tools/bin/deno
 # Debian packages the tests drive as real peers: command -> package.
-TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 \
+TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 nft:nftables \
 	ping:iputils-ping curl:curl socat:socat pebble:pebble nginx:nginx pkill:procps \
 	openssl:openssl nft:nftables dnsmasq:dnsmasq dig:bind9-dnsutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk:wrk sshd:openssh-server ssh:openssh-client

@@ -50,6 +50,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "site",
   ],
   hub: [...LEAVES, "net", "state", "protocol", "crypto", "tun"],
+  // The typed client of the local API, for scripts and test suites: leaves only.
+  client: ["errors", "net", "protocol"],
   // The command line of the three roles: anything.
   cli: [
     ...LEAVES,

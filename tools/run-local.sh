@@ -10,28 +10,48 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-work=${BURROW_RUN_DIR:-/tmp/burrow-run}
-ns=burrow-run-hub
-host_if=brun-host hub_if=brun-hub
-host_ip=10.231.0.1 hub_ip=10.231.0.2
+# Each run takes the first free instance N (0-7), held by a lock for as long as it runs, so a
+# second `make run` on this machine gets its own namespace, addresses, socket and API port.
+# The locks are machine-wide (/run), like the namespaces and addresses they guard. Instance 0
+# keeps the plain paths the docs show (/tmp/burrow-run/agent.sock); N > 0 uses /tmp/burrow-run-N.
+base=${BURROW_RUN_DIR:-/tmp/burrow-run}
+instance="" work=""
+for n in 0 1 2 3 4 5 6 7; do
+  exec 9>"/run/burrow-run-$n.lock"
+  if flock -n 9; then instance=$n; break; fi
+  exec 9>&-
+done
+[ -n "$instance" ] || { echo "make run: eight instances already run on this machine" >&2; exit 1; }
+work=$base
+[ "$instance" -gt 0 ] && work=$base-$instance
+
+ns=burrow-run-hub$instance
+host_if=brun$instance-host hub_if=brun$instance-hub
+host_ip=10.231.$instance.1 hub_ip=10.231.$instance.2
 control_port=8080
 socket=$work/agent.sock
+api_port=$((4100 + instance))
+# Tunnel networks apart too: two agents' interfaces on this host must not route the same /20.
+tunnel_cidr=100.89.$((128 + 16 * instance)).0/20
 hub_pid="" agent_pid=""
 
 cleanup() {
-  trap - INT TERM EXIT
-  echo
-  echo "stopping agent and hub..."
-  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-  [ -n "$hub_pid" ] && kill -TERM "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
+  trap - INT TERM HUP EXIT
+  # The terminal or pipe may be gone (HUP, PIPE): writes then fail instead of killing the
+  # cleanup half way.
+  trap '' PIPE
+  { echo; echo "stopping agent and hub..."; } 2>/dev/null || true
+  [ -n "$agent_pid" ] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+  [ -n "$hub_pid" ] && kill -TERM "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null || true
   ip link del "$host_if" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
-  echo "stopped; state kept in $work"
+  echo "stopped; state kept in $work" 2>/dev/null || true
 }
 trap cleanup EXIT
-trap "exit 0" INT TERM
+trap "exit 0" INT TERM HUP PIPE
 
-# A stale run (killed hard) leaves its namespace behind.
+# A stale run of this instance (killed hard) leaves its namespace behind; the lock says no
+# live run owns it.
 ip netns del "$ns" 2>/dev/null || true
 ip link del "$host_if" 2>/dev/null || true
 mkdir -p "$work"
@@ -53,7 +73,7 @@ id=$(sed -E 's/.*"id" *: *"([^"]+)".*/\1/' "$credentials")
 secret=$(sed -E 's/.*"secret" *: *"([^"]+)".*/\1/' "$credentials")
 
 ip netns exec "$ns" ./burrow hub --state-dir "$work/hub" --listen "$hub_ip:$control_port" \
-  --public-host "$hub_ip" --interface brunhub0 &
+  --public-host "$hub_ip" --interface "brunhub$instance" --tunnel-cidr "$tunnel_cidr" &
 hub_pid=$!
 
 for _ in $(seq 1 100); do
@@ -63,7 +83,8 @@ for _ in $(seq 1 100); do
 done
 
 PANGOLIN_ENDPOINT="http://$hub_ip:$control_port" OLM_ID="$id" OLM_SECRET="$secret" \
-  ./burrow agent --socket-path "$socket" --state-dir "$work/agent" --interface brun0 &
+  ./burrow agent --socket-path "$socket" --api-port "$api_port" --state-dir "$work/agent" \
+  --interface "brun$instance" &
 agent_pid=$!
 
 tunnel_ip=""
@@ -77,12 +98,13 @@ done
 
 cat <<MSG
 
-burrow is running: a hub in namespace $ns ($hub_ip) and an agent on this host.
-  agent API socket : $socket
+burrow is running (instance $instance): a hub in namespace $ns ($hub_ip) and an agent on this host.
+  agent API socket : $socket (Olm routes)
+  agent API URL    : http://127.0.0.1:$api_port (Packetriot routes; both serve every route)
   tunnel address   : ${tunnel_ip:-not connected yet}
 Try:
   curl --unix-socket $socket http://localhost/status
-  curl --unix-socket $socket http://localhost/api/client/v1.0/info
+  curl http://127.0.0.1:$api_port/api/client/v1.0/info
 Press Ctrl-C to stop both.
 MSG
 wait

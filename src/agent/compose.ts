@@ -25,6 +25,7 @@ import { PrivateResources } from "./private_resources.ts";
 import { DirectPaths } from "./direct_paths.ts";
 import { DnsOverride } from "./dns_override.ts";
 import { resolverVia } from "./endpoint_resolver.ts";
+import { DomainError } from "../errors/mod.ts";
 import { installedVersion, runtimeVersion } from "./update.ts";
 
 /** What the agent is built from; the daemon takes it from the command line. */
@@ -33,6 +34,8 @@ export interface AgentConfig {
   api: {
     socketPath?: string;
     socketMode: number;
+    /** Group id given to the socket file (`--socket-group`). */
+    socketGroup?: number;
     tcp?: { hostname: string; port: number };
     apiToken?: string;
   };
@@ -147,13 +150,19 @@ export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> 
       router: agentRouter(agent, config.defaults, rules.engine),
       socketPath: config.api.socketPath,
       socketMode: config.api.socketMode,
+      socketGroup: config.api.socketGroup,
       tcp: config.api.tcp,
       apiToken: config.api.apiToken,
+    }).catch(async (error) => {
+      // A busy port or socket path is an operator's problem to fix: one clear line, no trace.
+      await agent.close();
+      await rules.close();
+      throw new DomainError("conflict", `cannot serve the local API: ${error.message}`, {
+        cause: error,
+      });
     });
   } else {
-    rootLog.warn(
-      "the local API is off (no --enable-api, --socket-path, --http-addr or --api-port)",
-    );
+    rootLog.warn('the local API is off (--enable-api=false, or --api-port 0 and --socket-path "")');
   }
   return {
     agent,

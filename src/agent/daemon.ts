@@ -3,7 +3,9 @@
 
 import { log } from "../log/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
+import { startServiceNotify } from "../net/mod.ts";
 import { type AgentConfig, composeAgent } from "./compose.ts";
+import { agentStatusLine } from "./service_status.ts";
 
 export interface DaemonConfig extends AgentConfig {
   /** Connect at start with these (endpoint, id and secret were all given). */
@@ -24,6 +26,8 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   };
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  // systemd (Type=notify): READY=1 now that the listeners are up, then STATUS= and WATCHDOG=1.
+  const service = await startServiceNotify(() => agentStatusLine(agent.status(), agent.isActive));
   try {
     const saved = await agent.savedConnection();
     if (config.connectAtStart) {
@@ -37,6 +41,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     await agent.exitRequested;
     log.info("shutting down");
   } finally {
+    await service.stop();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await close();
   }

@@ -3,6 +3,8 @@
 // loading the routes loads no session, device or rules engine. Refusals are DomainErrors; their
 // kind picks the HTTP status (src/api/api_errors.ts).
 
+import type { AgentStatusJson } from "../protocol/mod.ts";
+
 /** The connection `POST /connect` asks for (the agent saves it and logs in with it). */
 export interface ConnectParams {
   endpoint: string;
@@ -23,23 +25,8 @@ export interface ConnectParams {
   overrideDns?: boolean;
 }
 
-/** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
-export interface OlmStatus {
-  connected: boolean;
-  registered: boolean;
-  terminated: boolean;
-  version: string;
-  agent: string;
-  orgId: string;
-  /**
-   * One entry per site, keyed by its site id, in olm-api.txt's peer shape (the session builds
-   * them: src/session/peers.ts's PeerStatusJson); the API passes them through unread.
-   */
-  peers: Record<string, object>;
-  /** `tunnelIP`, and newt's snake_case NetworkSettings (mtu, dns_servers, ipv4_...). */
-  networkSettings: { tunnelIP: string; [key: string]: unknown };
-  error?: { code: string; message: string };
-}
+/** `GET /status` (olm-api.txt): the wire shape lives in protocol/ (the session builds the peers). */
+export type OlmStatus = AgentStatusJson;
 
 /** The agent as the Olm routes drive it (src/api/olm.ts). */
 export interface OlmBackend {

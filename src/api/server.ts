@@ -7,6 +7,7 @@ import { ApiError, errorResponse } from "./api_errors.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
+import { isPeerGone, peerGoneText } from "../net/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -17,6 +18,8 @@ export interface ApiServerOptions {
   socketPath?: string;
   /** File mode of the socket; burrow defaults to 0660 (Olm uses 0666). */
   socketMode?: number;
+  /** Group id of the socket file, so an operator group can use it (mode 0660). */
+  socketGroup?: number;
   /** TCP address to listen on; port 0 picks a free port (see {@linkcode ApiServer.tcpPort}). */
   tcp?: { hostname: string; port: number };
   /** When set, TCP requests must carry `Authorization: Bearer TOKEN`. */
@@ -89,6 +92,9 @@ export class ApiServer {
     const server = this.#createServer("unix");
     await listen(server, (done) => server.listen(path, done));
     await Deno.chmod(path, this.#options.socketMode ?? 0o660);
+    if (this.#options.socketGroup !== undefined) {
+      await Deno.chown(path, null, this.#options.socketGroup);
+    }
     log.info("API listening", { socket: path });
   }
 
@@ -103,6 +109,11 @@ export class ApiServer {
   #createServer(kind: "unix" | "tcp"): Server {
     const server = createServer((req, res) => {
       this.#serve(kind, req, res).catch((error) => {
+        // A client that hung up mid-request is no fault of ours: nothing to answer or alarm.
+        if (isPeerGone(error)) {
+          log.debug("API client went away", { error: peerGoneText(error) });
+          return;
+        }
         log.error("API request failed", { error });
         if (!res.headersSent) send(res, errorResponse("olm", error));
       });

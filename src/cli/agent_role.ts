@@ -2,6 +2,10 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { checkDnsDefaults } from "./agent_dns_flags.ts";
+import { CONFIG_FLAG } from "./config_file.ts";
+import { DomainError } from "../errors/mod.ts";
+import { readSecretFile } from "./secret_file.ts";
+import { groupId } from "./unix_group.ts";
 import type { Role } from "./role.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
@@ -9,7 +13,13 @@ import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
 import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
 
+/** Packetriot's local API base URL is http://127.0.0.1:4100. */
+export const DEFAULT_API_PORT = 4100;
+/** Olm's documented socket path. */
+export const DEFAULT_SOCKET_PATH = "/var/run/olm.sock";
+
 export const AGENT_FLAGS: readonly FlagSpec[] = [
+  CONFIG_FLAG,
   {
     name: "endpoint",
     type: "string",
@@ -30,6 +40,13 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     env: "OLM_SECRET",
     value: "SECRET",
     description: "client secret issued by the hub (kept only in the state directory)",
+  },
+  {
+    name: "secret-file",
+    type: "string",
+    env: "OLM_SECRET_FILE",
+    value: "FILE",
+    description: "file holding the client secret, so it never shows on the command line",
   },
   { name: "org", type: "string", env: "ORG", value: "ORG", description: "organization to join" },
   {
@@ -73,29 +90,30 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     name: "enable-api",
     type: "boolean",
     env: "ENABLE_API",
-    description: "serve the local API (implied by --http-addr, --api-port or --socket-path)",
+    description: "serve the local API (on by default; --enable-api=false turns every listener off)",
   },
   {
     name: "http-addr",
     type: "hostport",
     env: "HTTP_ADDR",
     value: "HOST:PORT",
-    description: "TCP address of the local API",
+    description: "TCP address of the local API instead of 127.0.0.1:--api-port (port 0: any)",
   },
   {
     name: "api-port",
     type: "port",
     env: "API_PORT",
+    default: String(DEFAULT_API_PORT),
     value: "PORT",
-    description: "same as --http-addr 127.0.0.1:PORT",
+    description: "port of the local API on 127.0.0.1 (Packetriot's base URL); 0 turns TCP off",
   },
   {
     name: "socket-path",
     type: "string",
     env: "SOCKET_PATH",
-    default: "/var/run/olm.sock",
+    default: DEFAULT_SOCKET_PATH,
     value: "PATH",
-    description: "Unix socket of the local API",
+    description: 'Unix socket of the local API (Olm\'s default); "" turns the socket off',
   },
   {
     name: "socket-mode",
@@ -104,6 +122,13 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     default: "0660",
     value: "MODE",
     description: "file mode of the API socket",
+  },
+  {
+    name: "socket-group",
+    type: "string",
+    env: "SOCKET_GROUP",
+    value: "GROUP",
+    description: "group (name or number) owning the API socket, for non-root operators",
   },
   {
     name: "api-token",
@@ -190,41 +215,28 @@ export const agentRole: Role = {
     const config = daemonConfig(flags);
     const update = pendingUpdate(config.stateDir);
     if (update) return await runUpdate(update, ["agent", ...args]);
-    return await runDaemon(config);
+    try {
+      return await runDaemon(config);
+    } catch (error) {
+      // Startup refusals (the API's port or socket in use) are one line, not a trace.
+      if (!(error instanceof DomainError)) throw error;
+      log.error("cannot start the agent", { error: error.message });
+      return 1;
+    }
   },
 };
 
 /**
  * Turns the agent's flags into the daemon's configuration.
  *
- * The API listens on the socket when `--socket-path` is given (flag or environment) or when
- * `--enable-api` is set without a TCP address, and on TCP when `--http-addr` or `--api-port`
- * is given; both at once when both are. A TCP address without a host means loopback.
- *
  * @throws {UsageError} for values the flag table cannot check alone
  */
 export function daemonConfig(flags: Flags): DaemonConfig {
-  const secret = flags.string("secret");
+  const secret = agentSecret(flags);
   const userToken = flags.string("user-token");
   const apiToken = flags.string("api-token");
   for (const value of [secret, userToken, apiToken]) log.addSecret(value);
-
-  let tcp: DaemonConfig["api"]["tcp"];
-  const httpAddr = flags.string("http-addr");
-  const apiPort = flags.number("api-port");
-  if (httpAddr !== undefined && apiPort !== undefined) {
-    throw new UsageError("give --http-addr or --api-port, not both");
-  }
-  if (httpAddr !== undefined) {
-    const parsed = parseHostPort(httpAddr)!;
-    tcp = { hostname: parsed.host || "127.0.0.1", port: parsed.port };
-  } else if (apiPort !== undefined) {
-    tcp = { hostname: "127.0.0.1", port: apiPort };
-  }
-  const socketGiven = flags.sources.get("socket-path") !== "default";
-  const socketPath = socketGiven || (flags.boolean("enable-api") && !tcp)
-    ? flags.string("socket-path")
-    : undefined;
+  const api = apiListeners(flags);
 
   const upstreamDns = flags.string("upstream-dns")?.split(",").map((s) => s.trim()).filter(
     Boolean,
@@ -266,7 +278,7 @@ export function daemonConfig(flags: Flags): DaemonConfig {
   }
   return {
     stateDir: flags.string("state-dir") ?? "/var/lib/burrow",
-    api: { socketPath, socketMode: flags.number("socket-mode") ?? 0o660, tcp, apiToken },
+    api: { ...api, apiToken },
     defaults,
     connectAtStart,
     acme: {
@@ -279,4 +291,48 @@ export function daemonConfig(flags: Flags): DaemonConfig {
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value ? { [key]: value } : {}) as { [P in K]?: string };
+}
+
+/** `--secret` or the first line of `--secret-file`, never both. */
+function agentSecret(flags: Flags): string | undefined {
+  const file = flags.string("secret-file");
+  if (!file) return flags.string("secret");
+  if (flags.string("secret") !== undefined) {
+    throw new UsageError("give --secret or --secret-file, not both");
+  }
+  return readSecretFile(file, "--secret-file");
+}
+
+/**
+ * The local API's listeners. With no API flag both of the specs' defaults are served: TCP at
+ * 127.0.0.1:4100 (Packetriot) and the Unix socket /var/run/olm.sock (Olm). `--api-port 0`
+ * turns TCP off, `--socket-path ""` the socket, `--enable-api=false` both; `--http-addr`
+ * replaces the TCP address (a missing host means loopback).
+ */
+function apiListeners(flags: Flags): Omit<DaemonConfig["api"], "apiToken"> {
+  const socketMode = flags.number("socket-mode") ?? 0o660;
+  if (flags.has("enable-api") && !flags.boolean("enable-api")) return { socketMode };
+  const httpAddr = flags.string("http-addr");
+  const apiPort = flags.number("api-port") ?? DEFAULT_API_PORT;
+  if (httpAddr !== undefined && flags.sources.get("api-port") !== "default") {
+    throw new UsageError("give --http-addr or --api-port, not both");
+  }
+  let tcp: DaemonConfig["api"]["tcp"];
+  if (httpAddr !== undefined) {
+    const parsed = parseHostPort(httpAddr)!;
+    tcp = { hostname: parsed.host || "127.0.0.1", port: parsed.port };
+  } else if (apiPort !== 0) {
+    tcp = { hostname: "127.0.0.1", port: apiPort };
+  }
+  const socketPath = flags.string("socket-path") || undefined;
+  const group = flags.string("socket-group");
+  if (group !== undefined && !socketPath) {
+    throw new UsageError("--socket-group needs a socket (--socket-path)");
+  }
+  return {
+    socketPath,
+    socketMode,
+    tcp,
+    ...(group !== undefined ? { socketGroup: groupId(group, "--socket-group") } : {}),
+  };
 }

@@ -1,5 +1,6 @@
 // Command-line flags for every role: one table per role gives each flag its type,
-// environment variable and default; precedence is flag > environment > default.
+// environment variable and default; precedence is flag > environment > config file > default
+// (the config file, `--config FILE`, is read by src/cli/config_file.ts).
 
 import { parseCidr, parseHostPort } from "../net/mod.ts";
 import { parseDurationMs } from "../protocol/mod.ts";
@@ -40,13 +41,22 @@ export interface FlagSpec {
 
 export type FlagValue = string | number | boolean | { first: number; last: number };
 
+/** Where a flag's value came from, highest precedence first. */
+export type FlagSource = "flag" | "env" | "file" | "default";
+
+/** Values from a config file: raw text per long flag name, and the file's name for errors. */
+export interface FileValues {
+  file: string;
+  values: ReadonlyMap<string, string>;
+}
+
 /** Parsed flags: typed getters that know the spec table. */
 export class Flags {
   constructor(
     readonly values: Map<string, FlagValue>,
     readonly positionals: string[],
-    /** Where each value came from: "flag", "env" or "default". */
-    readonly sources: Map<string, "flag" | "env" | "default">,
+    /** Where each value came from. */
+    readonly sources: Map<string, FlagSource>,
   ) {}
 
   has(name: string): boolean {
@@ -122,7 +132,8 @@ export function convertFlagValue(spec: FlagSpec, raw: string, origin: string): F
 }
 
 /**
- * Parses `args` against `specs`, then fills absent flags from `env` and defaults.
+ * Parses `args` against `specs`, then fills absent flags from `env`, then from the config
+ * file's values (`fromFile`, see src/cli/config_file.ts), then from defaults.
  * Long flags take one or two dashes (`-endpoint` like Olm, or `--endpoint`), values
  * after `=` or as the next argument; booleans stand alone or take `=false`.
  *
@@ -132,11 +143,12 @@ export function parseFlags(
   specs: readonly FlagSpec[],
   args: readonly string[],
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+  fromFile?: (flagsSoFar: Flags) => FileValues | undefined,
 ): Flags {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const values = new Map<string, FlagValue>();
-  const sources = new Map<string, "flag" | "env" | "default">();
+  const sources = new Map<string, FlagSource>();
   const positionals: string[] = [];
 
   for (let i = 0; i < args.length; i++) {
@@ -169,7 +181,22 @@ export function parseFlags(
     if (fromEnv !== undefined && fromEnv !== "") {
       values.set(spec.name, convertFlagValue(spec, fromEnv, spec.env!));
       sources.set(spec.name, "env");
-    } else if (spec.default !== undefined) {
+    }
+  }
+
+  // The file is found from the flags and environment read so far (`--config`/CONFIG_FILE).
+  const file = fromFile?.(new Flags(values, positionals, sources));
+  for (const [name, raw] of file?.values ?? []) {
+    const spec = byName.get(name);
+    if (!spec) throw new UsageError(`${file!.file}: unknown key ${JSON.stringify(name)}`);
+    if (values.has(name)) continue;
+    values.set(name, convertFlagValue(spec, raw, `key ${JSON.stringify(name)} in ${file!.file}`));
+    sources.set(name, "file");
+  }
+
+  for (const spec of specs) {
+    if (values.has(spec.name)) continue;
+    if (spec.default !== undefined) {
       values.set(spec.name, convertFlagValue(spec, spec.default, `default of --${spec.name}`));
       sources.set(spec.name, "default");
     }

@@ -3,6 +3,7 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import type { Role } from "./role.ts";
+import { CONFIG_FLAG } from "./config_file.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import {
@@ -19,8 +20,10 @@ import {
   runResourceCommand,
   setClientOrgs,
 } from "./hub_resources.ts";
+import { startServiceNotify } from "../net/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
+  CONFIG_FLAG,
   {
     name: "state-dir",
     type: "string",
@@ -251,6 +254,11 @@ async function serve(flags: Flags): Promise<number> {
     log.error("cannot start the hub", { error: (error as Error).message });
     return 1;
   }
+  // systemd (Type=notify): READY=1 now that every listener is up, then STATUS= and WATCHDOG=1.
+  const service = await startServiceNotify(() => {
+    const online = hub.control.connected().length;
+    return `serving, ${online} ${online === 1 ? "agent" : "agents"} online`;
+  });
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
@@ -261,6 +269,7 @@ async function serve(flags: Flags): Promise<number> {
   Deno.removeSignalListener("SIGTERM", stop);
   if (why === "device") log.error("the WireGuard device went away; stopping the hub");
   else log.info("hub stopping");
+  await service.stop();
   await hub.close();
   return why === "device" ? 1 : 0;
 }

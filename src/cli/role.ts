@@ -1,7 +1,8 @@
 // What a role (agent, hub, wg) gives the command line, and the one way roles are started.
 
 import { type Flags, type FlagSpec, formatUsage, LOG_FLAGS, parseFlags } from "./flags.ts";
-import { log, type LogFormat, type LogLevel } from "../log/mod.ts";
+import { readConfigFile } from "./config_file.ts";
+import { log, type LogFormat, type LogThreshold } from "../log/mod.ts";
 
 export interface Role {
   name: string;
@@ -15,9 +16,15 @@ export interface Role {
   run(flags: Flags, args: readonly string[]): Promise<number>;
 }
 
-/** Every flag a role accepts: its own, then the shared logging flags. */
+/** Every flag a role accepts: its own, then the shared logging flags it does not redefine. */
 export function roleFlags(role: Role): readonly FlagSpec[] {
-  return [...role.flags, ...LOG_FLAGS];
+  const own = new Set(role.flags.map((spec) => spec.name));
+  return [...role.flags, ...LOG_FLAGS.filter((spec) => !own.has(spec.name))];
+}
+
+/** The logger threshold for a --log-level value; wireguard-go's "verbose" is burrow's "debug". */
+export function logThreshold(level: string | undefined): LogThreshold {
+  return level === "verbose" ? "debug" : (level ?? "info") as LogThreshold;
 }
 
 /** Usage text for `burrow ROLE --help`. */
@@ -35,12 +42,13 @@ export async function startRole(
   args: readonly string[],
   env?: (name: string) => string | undefined,
 ): Promise<number> {
-  const flags = parseFlags(roleFlags(role), args, env);
+  const specs = roleFlags(role);
+  const flags = parseFlags(specs, args, env, (soFar) => readConfigFile(soFar, specs));
   if (flags.boolean("help")) {
     console.log(roleUsage(role));
     return 0;
   }
-  log.level = flags.string("log-level") as LogLevel;
+  log.level = logThreshold(flags.string("log-level"));
   log.format = flags.string("log-format") as LogFormat;
   return await role.run(flags, args);
 }

@@ -178,6 +178,9 @@ export class WgInterface {
         continue;
       }
       this.#zeroKeyMaterial(peer);
+      // A new key handshakes at once, not a REKEY_TIMEOUT after the last initiation (as the kernel
+      // and wireguard-go expire the keypairs).
+      peer.handshake.lastSentHandshakeMs = -Infinity;
       peer.staticStatic = this.#privateKey ? dh(this.#privateKey, peer.publicKey) : null;
     }
   }

@@ -30,6 +30,7 @@ const registerSchema = z.looseObject({
   chainId: z.string().max(256).optional(),
   /** Olm's `relay`: true when the agent does not hole-punch (every path relayed). */
   relay: z.boolean().optional(),
+  olmVersion: z.string().max(64).optional(),
 });
 const portsRequestSchema = z.looseObject({ requestId: requestIdSchema });
 const portReleaseSchema = z.looseObject({
@@ -53,6 +54,7 @@ export class AgentSession {
   #queue: Promise<void> = Promise.resolve();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #lastTouch = 0;
   /** Set once `olm/wg/connect` was sent. */
   registered = false;
   /** Whether the agent registered with `relay: false` (it hole-punches). */
@@ -77,6 +79,7 @@ export class AgentSession {
     };
     socket.onmessage = (event) => {
       this.#armIdle();
+      this.#touch();
       // Frames are handled one after the other so answers keep the order of requests.
       this.#queue = this.#queue.then(() => this.#receive(event.data)).catch((error) => {
         this.#log.error("frame handling failed", { error });
@@ -105,6 +108,14 @@ export class AgentSession {
     clearTimeout(this.#idleTimer);
     this.#log.info("agent session closed");
     this.#options.onClose(this);
+  }
+
+  // lastSeen for `hub client list`: at most one write a minute per agent.
+  #touch(): void {
+    const now = Date.now();
+    if (now - this.#lastTouch < 60_000) return;
+    this.#lastTouch = now;
+    this.#ctx.store.touchClient(this.clientId);
   }
 
   #armIdle(): void {
@@ -235,6 +246,7 @@ export class AgentSession {
       utilitySubnet: this.#ctx.utilitySubnet,
       chainId: parsed.data.chainId ?? "",
     };
+    store.markOnline(this.clientId, parsed.data.olmVersion ?? "");
     this.#log.info("agent registered", { tunnelIP, org: this.org });
     this.send({ type: MSG.connect, data: connect });
     this.registered = true;

@@ -18,6 +18,12 @@ export interface ClientRecord {
   /** WireGuard public key (base64) from the last registration, or null. */
   publicKey: string | null;
   createdAt: number;
+  /** Whether a running hub has a registered session of this agent. */
+  online: boolean;
+  /** When the hub last heard from the agent (ms since the epoch), or null if never. */
+  lastSeen: number | null;
+  /** The version the agent reported at its last registration, or null if never. */
+  agentVersion: string | null;
 }
 
 /** The rules an agent last synced, kept verbatim for ingress after a restart. */
@@ -61,6 +67,10 @@ const MIGRATIONS: readonly string[] = [
      revision INTEGER NOT NULL,
      body TEXT NOT NULL
    );`,
+  // Presence, written by the running hub and read by `burrow hub client list`.
+  `ALTER TABLE clients ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE clients ADD COLUMN last_seen INTEGER;
+   ALTER TABLE clients ADD COLUMN agent_version TEXT;`,
 ];
 
 /** The schema version a fully migrated database has. */
@@ -234,16 +244,41 @@ export class HubStore {
 
   getClient(id: string): ClientRecord | null {
     const row = this.#db.prepare(
-      "SELECT id, name, tunnel_ip, public_key, created_at FROM clients WHERE id = ?",
+      `SELECT ${CLIENT_COLUMNS} FROM clients WHERE id = ?`,
     ).get(id) as ClientRow | undefined;
     return row ? toClient(row) : null;
   }
 
   listClients(): ClientRecord[] {
     const rows = this.#db.prepare(
-      "SELECT id, name, tunnel_ip, public_key, created_at FROM clients ORDER BY created_at, id",
+      `SELECT ${CLIENT_COLUMNS} FROM clients ORDER BY created_at, id`,
     ).all() as unknown as ClientRow[];
     return rows.map(toClient);
+  }
+
+  // ---- presence (the running hub writes, `hub client list` reads)
+
+  /** The agent registered a session and reported `agentVersion`. */
+  markOnline(id: string, agentVersion: string): void {
+    this.#db.prepare(
+      "UPDATE clients SET online = 1, last_seen = ?, agent_version = ? WHERE id = ?",
+    ).run(Date.now(), agentVersion, id);
+  }
+
+  /** The hub heard from the agent (any message of a registered session). */
+  touchClient(id: string): void {
+    this.#db.prepare("UPDATE clients SET last_seen = ? WHERE id = ?").run(Date.now(), id);
+  }
+
+  /** The agent's session ended. */
+  markOffline(id: string): void {
+    this.#db.prepare("UPDATE clients SET online = 0, last_seen = ? WHERE id = ? AND online = 1")
+      .run(Date.now(), id);
+  }
+
+  /** No session survives a hub start or stop. */
+  markAllOffline(): void {
+    this.#db.prepare("UPDATE clients SET online = 0 WHERE online = 1").run();
   }
 
   /** Deletes a client with its ports, domains and rules. */
@@ -424,12 +459,18 @@ export class HubStore {
   }
 }
 
+const CLIENT_COLUMNS =
+  "id, name, tunnel_ip, public_key, created_at, online, last_seen, agent_version";
+
 interface ClientRow {
   id: string;
   name: string;
   tunnel_ip: string | null;
   public_key: string | null;
   created_at: number;
+  online: number;
+  last_seen: number | null;
+  agent_version: string | null;
 }
 
 function toClient(row: ClientRow): ClientRecord {
@@ -439,6 +480,9 @@ function toClient(row: ClientRow): ClientRecord {
     tunnelIP: row.tunnel_ip,
     publicKey: row.public_key,
     createdAt: row.created_at,
+    online: row.online === 1,
+    lastSeen: row.last_seen,
+    agentVersion: row.agent_version,
   };
 }
 

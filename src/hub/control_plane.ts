@@ -120,6 +120,7 @@ export class HubControl {
         if (this.#sessions.get(s.clientId) !== s) return;
         this.#sessions.delete(s.clientId);
         this.#ctx.resources?.forget(s.clientId);
+        this.#ctx.store.markOffline(s.clientId);
       },
     });
     const previous = this.#sessions.get(clientId);

@@ -121,6 +121,8 @@ export class Hub {
       );
     }
     const store = HubStore.open(config.stateDir);
+    // Sessions do not survive a hub: whatever a crashed run left online is not.
+    store.markAllOffline();
     let device: Device | null = null;
     let resources: ResourceService | null = null;
     let hub: Hub | null = null;

@@ -4,16 +4,25 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
 export type LogFields = Record<string, unknown>;
 
+/** The least severe level a logger prints; "silent" prints nothing (wireguard-go's LOG_LEVEL=silent). */
+export type LogThreshold = LogLevel | "silent";
+
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const RANK: Record<LogThreshold, number> = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+  silent: 100,
+};
 // Field names whose values are secrets whatever they hold.
 const SECRET_FIELD = /secret|token|password|private|psk|preshared|authorization/i;
 const REDACTED = "[redacted]";
 
 export interface LoggerOptions {
-  level?: LogLevel;
+  level?: LogThreshold;
   format?: LogFormat;
   /** Where finished lines go; stderr by default. */
   write?: (line: string) => void;
@@ -32,7 +41,7 @@ export interface LoggerOptions {
  * ```
  */
 export class Logger {
-  level: LogLevel;
+  level: LogThreshold;
   format: LogFormat;
   readonly #write: (line: string) => void;
   readonly #now: () => Date;

@@ -102,6 +102,91 @@ export function headerHasToken(headers: HeaderList, name: string, token: string)
   return false;
 }
 
+// ---- Body framing (RFC 9112 section 6), one rule for the hub's edge and the agent
+
+/** How a message's body is delimited. */
+export type BodyFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  | { kind: "close" };
+
+/**
+ * Framing of a request body. The shapes a front end and a back end could read differently are
+ * refused rather than repaired (RFC 9112 section 6.3 allows either; refusing leaves nothing
+ * for a smuggler to choose): `Transfer-Encoding` together with `Content-Length`,
+ * `Transfer-Encoding` in an HTTP/1.0 request, codings that do not end in exactly one
+ * `chunked`, and a `Content-Length` that is not one decimal number.
+ *
+ * @throws {HttpWireError} naming what is wrong
+ */
+export function requestFraming(head: RequestHead): BodyFraming {
+  const transfer = transferCodings(head.headers);
+  if (transfer !== null) {
+    if (head.version === "HTTP/1.0") {
+      throw new HttpWireError("Transfer-Encoding in an HTTP/1.0 request");
+    }
+    if (head.headers.some(([key]) => key.toLowerCase() === "content-length")) {
+      throw new HttpWireError("both Content-Length and Transfer-Encoding");
+    }
+    if (transfer[transfer.length - 1] !== "chunked") {
+      throw new HttpWireError("request Transfer-Encoding does not end in chunked");
+    }
+    if (transfer.indexOf("chunked") !== transfer.length - 1) {
+      throw new HttpWireError("chunked applied twice");
+    }
+    return { kind: "chunked" };
+  }
+  return contentLength(head.headers) ?? { kind: "none" };
+}
+
+/**
+ * Framing of a response body: chunked when `Transfer-Encoding` ends in `chunked` (it overrides
+ * any `Content-Length`), until close for other codings, else by `Content-Length`, else until
+ * close.
+ *
+ * @throws {HttpWireError} for a bad or conflicting `Content-Length`
+ */
+export function responseBodyFraming(headers: HeaderList): BodyFraming {
+  const transfer = transferCodings(headers);
+  if (transfer !== null) {
+    return transfer[transfer.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
+  }
+  return contentLength(headers) ?? { kind: "close" };
+}
+
+/**
+ * Every Transfer-Encoding line's codings in order, lower case; null without the header.
+ *
+ * @throws {HttpWireError} for a coding that is not a token (parameters aside), so that no
+ *   oddly spaced `chunked` is read as chunked here and as something else further on
+ */
+function transferCodings(headers: HeaderList): string[] | null {
+  const lines = headers.filter(([key]) => key.toLowerCase() === "transfer-encoding");
+  if (lines.length === 0) return null;
+  const codings: string[] = [];
+  for (const [, value] of lines) {
+    for (const part of value.toLowerCase().split(",")) {
+      const coding = part.split(";")[0].replace(/^[ \t]+|[ \t]+$/g, "");
+      if (coding === "" && part.trim() === "") continue; // an empty list element
+      if (!TOKEN.test(coding)) throw new HttpWireError("malformed Transfer-Encoding");
+      codings.push(coding);
+    }
+  }
+  return codings;
+}
+
+function contentLength(headers: HeaderList): BodyFraming | null {
+  const lengths = headers.filter(([key]) => key.toLowerCase() === "content-length");
+  if (lengths.length === 0) return null;
+  const values = new Set(lengths.flatMap(([, v]) => v.split(",").map((s) => s.trim())));
+  if (values.size !== 1) throw new HttpWireError("conflicting Content-Length");
+  const [text] = values;
+  if (!/^\d{1,15}$/.test(text)) throw new HttpWireError("bad Content-Length");
+  const length = Number(text);
+  return length === 0 ? { kind: "none" } : { kind: "length", length };
+}
+
 /** Serializes a request head. */
 export function formatRequestHead(head: RequestHead): Uint8Array {
   let text = `${head.method} ${head.target} ${head.version}\r\n`;
@@ -134,13 +219,18 @@ export type HostResult =
   | { kind: "invalid"; status: 400 | 431; reason: string };
 
 /**
- * Parses the request head received so far.
+ * Parses the request head received so far, as strictly as the agent will: a head the agent
+ * would refuse (bare LF line ends, a malformed line, a body framing it refuses) is refused here
+ * with a 400 that says why, instead of being relayed to be dropped on the far side.
  *
  * @param data every byte received so far
  * @returns the lower-case host without port and the request path once the head is complete
  */
 export function parseRequestHost(data: Uint8Array): HostResult {
-  const end = headEnd(data);
+  const end = indexOfBlankLine(data, 0, data.length);
+  if (hasBareLf(data, end < 0 ? data.length : end + 4)) {
+    return { kind: "invalid", status: 400, reason: "line ends must be CRLF" };
+  }
   if (end < 0) {
     if (data.length >= MAX_REQUEST_HEAD_BYTES) {
       return { kind: "invalid", status: 431, reason: "request head too large" };
@@ -152,22 +242,28 @@ export function parseRequestHost(data: Uint8Array): HostResult {
     }
     return { kind: "need-more" };
   }
-  const lines = latin1(data.subarray(0, end)).split(/\r?\n/);
-  const requestLine = /^([A-Z]{1,16}) (\S+) HTTP\/1\.[01]$/.exec(lines[0]);
-  if (!requestLine) return { kind: "invalid", status: 400, reason: "bad request line" };
+  let head: RequestHead;
+  try {
+    head = parseRequestHead(latin1(data.subarray(0, end)));
+    requestFraming(head);
+  } catch (error) {
+    if (!(error instanceof HttpWireError)) throw error;
+    return { kind: "invalid", status: 400, reason: error.message };
+  }
+  if (!/^[A-Z]{1,16}$/.test(head.method)) {
+    return { kind: "invalid", status: 400, reason: "bad request line" };
+  }
   let host: string | null = null;
-  const target = /^https?:\/\/([^/?#]+)/i.exec(requestLine[2]);
+  const target = /^https?:\/\/([^/?#]+)/i.exec(head.target);
   if (target) host = target[1];
   // The origin-form path, also of an absolute-form target ("http://host/path").
-  const path = target ? requestLine[2].slice(target[0].length) || "/" : requestLine[2];
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    if (line.slice(0, colon).trim().toLowerCase() !== "host") continue;
+  const path = target ? head.target.slice(target[0].length) || "/" : head.target;
+  for (const [name, value] of head.headers) {
+    if (name.toLowerCase() !== "host") continue;
     if (host !== null && !target) {
       return { kind: "invalid", status: 400, reason: "two Host headers" };
     }
-    host ??= line.slice(colon + 1).trim();
+    host ??= value;
   }
   if (!host) return { kind: "invalid", status: 400, reason: "missing Host header" };
   const name = host.replace(/:\d{1,5}$/, "").toLowerCase().replace(/\.$/, "");
@@ -177,13 +273,12 @@ export function parseRequestHost(data: Uint8Array): HostResult {
   return { kind: "found", host: name, path };
 }
 
-function headEnd(data: Uint8Array): number {
-  for (let i = 0; i + 1 < data.length; i++) {
-    if (data[i] !== 10) continue;
-    if (data[i + 1] === 10) return i;
-    if (data[i + 1] === 13 && data[i + 2] === 10) return i;
+/** Whether `data[0, end)` holds an LF without the CR before it. */
+function hasBareLf(data: Uint8Array, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    if (data[i] === 10 && (i === 0 || data[i - 1] !== 13)) return true;
   }
-  return -1;
+  return false;
 }
 
 /** A complete, closing HTTP/1.1 answer for refusals (404, 403, 502 ...). */

@@ -1,5 +1,5 @@
 // The door of net/: byte and address leaves shared by the agent and the hub (IP parsing, the
-// PROXY v2 header, byte streams and relays).
+// PROXY v2 header, byte streams and relays, which errors mean the peer went away).
 
 export {
   type Cidr,
@@ -12,6 +12,7 @@ export {
   parseHostPort,
   parseIp,
 } from "./ip.ts";
+export { isPeerGone, peerGoneText } from "./peer_gone.ts";
 export {
   decodeProxyV2,
   encodeProxyV2,
@@ -37,6 +38,7 @@ export {
   writeAll,
 } from "./stream.ts";
 export {
+  type BodyFraming,
   encodeLatin1,
   formatRequestHead,
   formatResponseHead,
@@ -52,7 +54,9 @@ export {
   parseRequestHost,
   parseResponseHead,
   plainResponse,
+  requestFraming,
   type RequestHead,
+  responseBodyFraming,
   type ResponseHead,
 } from "./http1_head.ts";
 export {
@@ -63,3 +67,4 @@ export {
   TLS_ALERT,
   tlsAlert,
 } from "./tls_client_hello.ts";
+export { SdNotifier, type ServiceNotify, startServiceNotify } from "./sd_notify.ts";

@@ -76,3 +76,4 @@ export {
   siteClientsSchema,
   type Upstream,
 } from "./resources.ts";
+export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";

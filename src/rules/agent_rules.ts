@@ -1,6 +1,6 @@
 // Joins the traffic engine to the running agent: the agent's hub session carries the burrow
-// requests, every (re)registration moves the listeners to the tunnel address and syncs the
-// rules, and port maps dial the hub's tunnel address.
+// requests, every (re)registration moves the listeners to the tunnel address (admitting only
+// the hub's tunnel address) and syncs the rules, and port maps dial the hub's tunnel address.
 
 import { log } from "../log/mod.ts";
 import { dialPortMap } from "./portmap_dialer.ts";
@@ -74,7 +74,7 @@ export async function startAgentRules(
   engine.setSession(rulesSessionOf(agent));
   const unhook = agent.onRegistered(async (event) => {
     try {
-      await engine.onRegistered(event.tunnelIP);
+      await engine.onRegistered(event.tunnelIP, hubAddressOf(agent));
     } catch (error) {
       log.warn("rules not applied after registration", { error: String(error) });
     }

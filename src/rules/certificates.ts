@@ -1,10 +1,11 @@
-// Certificates for secure sites: a site's own (`ca` + `privateKey`, PEM text or file paths) or
+// Certificates for secure sites: a site's own (`ca` + `privateKey`, PEM text or file paths,
+// checked to cover the site's domain and to belong together) or
 // one obtained from an ACME server (`useLetsEnc`) through HTTP-01, answered by the site engine
 // on port 80 (the hub relays it). Issued certificates are kept in the state directory and
 // renewed before they expire.
 
 import acme from "acme-client";
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { Agent as HttpsAgent } from "node:https";
 import { log } from "../log/mod.ts";
 import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
@@ -59,13 +60,83 @@ export function needsRenewal(pair: { notBefore: Date; notAfter: Date }, now: num
 }
 
 /**
- * Loads a site's custom certificate: each field is PEM text or a path to a PEM file.
+ * The DNS names a certificate is for (lower case): its subjectAltName DNS entries, or its
+ * subject's CN when it has none (RFC 6125 section 6.4.4).
+ */
+export function certificateNames(cert: X509Certificate): string[] {
+  const dns = (cert.subjectAltName ?? "").split(/,\s*/)
+    .filter((entry) => entry.startsWith("DNS:"))
+    .map((entry) => entry.slice(4).replace(/^"(.*)"$/, "$1").trim().toLowerCase());
+  if (dns.length > 0) return dns;
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
+  return cn ? [cn.trim().toLowerCase()] : [];
+}
+
+/**
+ * Whether a certificate's name covers `domain` (RFC 6125 section 6.4.3): equal ignoring case
+ * and a final dot, or a wildcard that is the whole left-most label (`*.example.com`) standing
+ * for exactly one label, under at least two more. Partial wildcards (`w*.example.com`) match
+ * nothing, as browsers do.
+ */
+export function nameCovers(name: string, domain: string): boolean {
+  const pattern = name.toLowerCase().replace(/\.$/, "");
+  const host = domain.toLowerCase().replace(/\.$/, "");
+  if (pattern === host) return true;
+  if (!pattern.startsWith("*.")) return false;
+  const suffix = pattern.slice(1);
+  if (suffix.includes("*") || !suffix.slice(1).includes(".")) return false;
+  if (!host.endsWith(suffix)) return false;
+  const label = host.slice(0, -suffix.length);
+  return label !== "" && !label.includes(".");
+}
+
+/**
+ * Checks that a custom certificate can serve `domain`: its names cover the domain and the
+ * private key is the certificate's own.
+ *
+ * @throws {TypeError} naming the domain and the certificate's names (never key material)
+ */
+export function checkCertificateFor(domain: string, certPem: string, keyPem: string): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    throw new TypeError("Cannot read the certificate: not a PEM X.509 certificate");
+  }
+  const names = certificateNames(cert);
+  if (!names.some((name) => nameCovers(name, domain))) {
+    const listed = names.length === 0
+      ? "no DNS name"
+      : names.slice(0, 5).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
+    throw new TypeError(`the certificate does not cover ${domain}: it is for ${listed}`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
+    throw new TypeError("Cannot use the private key: not a PEM private key that can be read");
+  }
+  let matches = false;
+  try {
+    matches = cert.checkPrivateKey(key);
+  } catch {
+    // A key of another type than the certificate's: no match either.
+  }
+  if (!matches) {
+    throw new TypeError(`the private key does not belong to the certificate for ${domain}`);
+  }
+}
+
+/**
+ * Loads a site's custom certificate for `domain`: each field is PEM text or a path to a PEM
+ * file; the certificate must cover the domain and the key must be its own.
  *
  * @throws {TypeError} with a message safe to show (no key material)
  */
 export async function loadCustomCertificate(
   ca: string,
   privateKey: string,
+  domain: string,
 ): Promise<CertificatePair> {
   const read = async (value: string, what: string) => {
     if (value.includes("-----BEGIN")) return value;
@@ -80,7 +151,9 @@ export async function loadCustomCertificate(
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw new TypeError("Cannot use the private key: not a PEM private key");
   }
-  return { cert, key, ...certificateValidity(cert) };
+  const validity = certificateValidity(cert);
+  checkCertificateFor(domain, cert, key);
+  return { cert, key, ...validity };
 }
 
 /**

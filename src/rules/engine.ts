@@ -51,6 +51,8 @@ export interface TrafficEngineOptions {
   portMapDialer?: PortMapDialer;
   /** Listen here right away instead of waiting for the tunnel address (tests). */
   listenAddress?: string;
+  /** With `listenAddress`: the hub's address, the one peer whose connections are accepted. */
+  hubAddress?: string;
   /** Ingress ports. @default {http: 80, https: 443} */
   ingressPorts?: { http: number; https: number };
 }
@@ -98,7 +100,7 @@ export class TrafficEngine implements IngressRoutes {
         try {
           engine.#customCerts.set(
             rule.domain,
-            await loadCustomCertificate(rule.ca, rule.privateKey),
+            await loadCustomCertificate(rule.ca, rule.privateKey, rule.domain),
           );
         } catch (error) {
           log.warn("stored site certificate unusable", {
@@ -110,7 +112,9 @@ export class TrafficEngine implements IngressRoutes {
     }
     await (await engine.#portmaps.stage([])).commit(current.portmaps);
     await engine.#applyLive(current);
-    if (options.listenAddress) await engine.#ingress.listenOn(options.listenAddress);
+    if (options.listenAddress) {
+      await engine.#ingress.listenOn(options.listenAddress, options.hubAddress);
+    }
     return engine;
   }
 
@@ -120,12 +124,13 @@ export class TrafficEngine implements IngressRoutes {
   }
 
   /**
-   * Called on every (re)registration: listen on the (new) tunnel address, take the hub's
-   * port allocations and sync the rules.
+   * Called on every (re)registration: listen on the (new) tunnel address, accepting
+   * connections from the hub's tunnel address only, take the hub's port allocations and sync
+   * the rules.
    */
-  async onRegistered(tunnelAddress: string): Promise<void> {
+  async onRegistered(tunnelAddress: string, hubAddress: string | undefined): Promise<void> {
     if (this.#closed) return;
-    await this.#ingress.listenOn(tunnelAddress.replace(/\/\d+$/, ""));
+    await this.#ingress.listenOn(tunnelAddress.replace(/\/\d+$/, ""), hubAddress);
     const session = this.#session;
     if (!session) return;
     try {
@@ -275,7 +280,10 @@ export class TrafficEngine implements IngressRoutes {
       for (const [index, rule] of (request?.https ?? []).entries()) {
         if (!rule.ca || !rule.privateKey) continue;
         try {
-          certs.set(rule.domain, await loadCustomCertificate(rule.ca, rule.privateKey));
+          certs.set(
+            rule.domain,
+            await loadCustomCertificate(rule.ca, rule.privateKey, rule.domain),
+          );
         } catch (error) {
           throw new RuleError(
             "invalid",

@@ -1,18 +1,18 @@
 // HTTP/1.1 bodies on a raw byte stream, for the agent's site engine: a buffered reader that
-// finds heads (parsed by net/http1_head.ts), and bodies copied by their framing
-// (Content-Length, chunked, until close) without decoding them, so streamed bodies and upgrades
-// pass through.
+// finds heads (parsed by net/http1_head.ts, which also decides the framing), and bodies copied
+// by their framing (Content-Length, chunked, until close) without decoding them, so streamed
+// bodies and upgrades pass through.
 
 import {
+  type BodyFraming,
   type ByteReader,
   type ByteWriter,
   encodeLatin1,
-  type HeaderList,
-  headerValue,
   HttpWireError,
   indexOfBlankLine,
   latin1,
-  type RequestHead,
+  requestFraming,
+  responseBodyFraming,
   type ResponseHead,
   writeAll,
 } from "../net/mod.ts";
@@ -152,19 +152,13 @@ export class BufferedReader {
   }
 }
 
-/** How a message's body is delimited. */
-export type BodyFraming =
-  | { kind: "none" }
-  | { kind: "length"; length: number }
-  | { kind: "chunked" }
-  | { kind: "close" };
+export { requestFraming };
 
-/** Framing of a request body (RFC 9112 section 6.3). @throws {HttpWireError} */
-export function requestFraming(head: RequestHead): BodyFraming {
-  return framing(head.headers, false);
-}
-
-/** Framing of a response body to a request with `method`. @throws {HttpWireError} */
+/**
+ * Framing of a response body to a request with `method` (RFC 9112 section 6.3).
+ *
+ * @throws {HttpWireError}
+ */
 export function responseFraming(method: string, head: ResponseHead): BodyFraming {
   if (
     method === "HEAD" || (head.status >= 100 && head.status < 200) || head.status === 204 ||
@@ -172,27 +166,7 @@ export function responseFraming(method: string, head: ResponseHead): BodyFraming
   ) {
     return { kind: "none" };
   }
-  return framing(head.headers, true);
-}
-
-function framing(headers: HeaderList, isResponse: boolean): BodyFraming {
-  const transfer = headerValue(headers, "transfer-encoding");
-  if (transfer !== undefined) {
-    const codings = transfer.toLowerCase().split(",").map((part) => part.trim());
-    if (codings[codings.length - 1] === "chunked") return { kind: "chunked" };
-    if (!isResponse) throw new HttpWireError("request transfer-encoding without chunked");
-    return { kind: "close" };
-  }
-  const lengths = headers.filter(([key]) => key.toLowerCase() === "content-length");
-  if (lengths.length > 0) {
-    const values = new Set(lengths.flatMap(([, v]) => v.split(",").map((s) => s.trim())));
-    if (values.size !== 1) throw new HttpWireError("conflicting content-length");
-    const [text] = values;
-    if (!/^\d{1,15}$/.test(text)) throw new HttpWireError("bad content-length");
-    const length = Number(text);
-    return length === 0 ? { kind: "none" } : { kind: "length", length };
-  }
-  return isResponse ? { kind: "close" } : { kind: "none" };
+  return responseBodyFraming(head.headers);
 }
 
 /** Largest body sent in the same write as its head (one packet through the tunnel). */

@@ -1,9 +1,11 @@
 // The agent's reverse proxy for one request of a site with an upstream: forwards the head with
-// hop-by-hop headers dropped and X-Forwarded-* set, streams the body while the answer is read,
+// hop-by-hop headers and the client's own forwarding claims dropped and X-Forwarded-*,
+// X-Real-IP and Forwarded set, streams the body while the answer is read,
 // passes WebSocket upgrades on as a raw relay, and says whether either connection is reusable.
 
 import {
   type ByteStream,
+  closeQuietly,
   formatRequestHead,
   formatResponseHead,
   headerHasToken,
@@ -34,12 +36,41 @@ const HOP_BY_HOP = new Set([
   "trailer",
   "upgrade",
 ]);
+// What a client says about where a request came from is never passed on: the proxy writes
+// these itself. Names are compared with `_` read as `-`, because CGI-style servers (and many
+// frameworks) fold `X_Forwarded_For` into the same variable as `X-Forwarded-For`.
 const FORWARDING = new Set([
+  "forwarded",
   "x-forwarded-for",
   "x-forwarded-proto",
   "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-server",
   "x-real-ip",
+  "x-client-ip",
 ]);
+
+/** Whether a client's header claims forwarding information (any case, `_` or `-`). */
+export function isForwardingHeader(name: string): boolean {
+  return FORWARDING.has(name.toLowerCase().replaceAll("_", "-"));
+}
+
+/** An RFC 7239 `Forwarded` element for the client, the scheme and the Host asked for. */
+export function forwardedElement(
+  client: string,
+  scheme: "http" | "https",
+  host: string,
+): string {
+  const node = client.includes(":") ? `"[${client}]"` : client;
+  const parts = [`for=${node}`, `proto=${scheme}`];
+  if (host !== "") parts.push(`host=${quotedIfNeeded(host)}`);
+  return parts.join(";");
+}
+
+function quotedIfNeeded(value: string): string {
+  if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) return value;
+  return `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
 
 /** A kept-alive upstream connection, keyed by where it goes. */
 export interface UpstreamConn {
@@ -79,7 +110,9 @@ export async function proxyRequest(
   const headers: HeaderList = [];
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || FORWARDING.has(lower) || listed.has(lower) || lower === "host") {
+    if (
+      HOP_BY_HOP.has(lower) || isForwardingHeader(lower) || listed.has(lower) || lower === "host"
+    ) {
       continue;
     }
     headers.push([name, value]);
@@ -90,6 +123,7 @@ export async function proxyRequest(
     ["X-Forwarded-Proto", context.scheme],
     ["X-Forwarded-Host", originalHost],
     ["X-Real-IP", context.from.address],
+    ["Forwarded", forwardedElement(context.from.address, context.scheme, originalHost)],
   );
   if (upgrade !== undefined) headers.push(["Connection", "Upgrade"], ["Upgrade", upgrade]);
   // An HTTP/1.0 client cannot read a chunked answer: ask the upstream in its version.
@@ -117,14 +151,18 @@ export async function proxyRequest(
   // The request body flows while the response is read: an upstream may answer 100 Continue
   // (or an early error) before it reads the body.
   let bodyDone = false;
+  let bodyError: unknown = null;
   const body = copyBody(
     clientReader,
     upstream.conn,
     requestBodySent ? { kind: "none" } : requestBody,
   ).then(() => {
     bodyDone = true;
+  }, (error) => {
+    // A malformed chunk or a client gone mid-body: the upstream would wait for the rest.
+    bodyError = error;
+    closeQuietly(upstream.conn);
   });
-  body.catch(() => {});
 
   let response;
   while (true) {
@@ -137,10 +175,20 @@ export async function proxyRequest(
     }
     if (text === null) {
       if (retryable) return "retry";
-      await answer(client, 502, "Bad Gateway", "upstream closed\n", false);
+      if (bodyError instanceof HttpWireError) {
+        await answer(client, 400, "Bad Request", `bad request: ${bodyError.message}\n`, false);
+      } else if (bodyError === null) {
+        await answer(client, 502, "Bad Gateway", "upstream closed\n", false);
+      }
       return "closed";
     }
-    response = parseResponseHead(text);
+    try {
+      response = parseResponseHead(text);
+    } catch (error) {
+      if (!(error instanceof HttpWireError)) throw error;
+      await answer(client, 502, "Bad Gateway", "upstream answered malformed HTTP\n", false);
+      return "closed";
+    }
     if (response.status === 101 && upgrade !== undefined) {
       await writeAll(client, formatResponseHead(response));
       await relay(client, upstream.conn, { readA: clientReader, readB: upstream.reader });
@@ -152,7 +200,14 @@ export async function proxyRequest(
     }
     break;
   }
-  const framing = responseFraming(head.method, response);
+  let framing;
+  try {
+    framing = responseFraming(head.method, response);
+  } catch (error) {
+    if (!(error instanceof HttpWireError)) throw error;
+    await answer(client, 502, "Bad Gateway", "upstream answered malformed HTTP\n", false);
+    return "closed";
+  }
   const upstreamReusable = framing.kind !== "close" &&
     !headerHasToken(response.headers, "connection", "close");
   const clientKeep = context.keepAlive && framing.kind !== "close";
@@ -163,7 +218,10 @@ export async function proxyRequest(
   const outHeaders: HeaderList = response.headers.filter(([name]) => {
     const lower = name.toLowerCase();
     return !(lower === "connection" || lower === "keep-alive" || lower === "proxy-connection" ||
-      responseListed.has(lower));
+      responseListed.has(lower) ||
+      // Transfer-Encoding overrides a Content-Length, which must not travel on beside it.
+      (lower === "content-length" &&
+        headerValue(response.headers, "transfer-encoding") !== undefined));
   });
   outHeaders.push(["Connection", clientKeep ? "keep-alive" : "close"]);
   const sent = await writeHeadWithBufferedBody(

@@ -101,9 +101,11 @@ export async function serveHttpConnection(
         const text = await reader.readHead();
         if (text === null) return;
         head = parseRequestHead(text);
+        // A framing the upstream might read differently (smuggling) is refused up front.
+        requestFraming(head);
       } catch (error) {
         if (!(error instanceof HttpWireError)) throw error;
-        await answer(client, 400, "Bad Request", "bad request\n", false);
+        await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
         return;
       } finally {
         clearTimeout(idle);
@@ -119,7 +121,7 @@ export async function serveHttpConnection(
       if (scheme === "http" && path.startsWith(ACME_CHALLENGE_PREFIX)) {
         const keyAuthorization = sites.acmeChallenge(path.slice(ACME_CHALLENGE_PREFIX.length));
         if (keyAuthorization !== undefined) {
-          await copyBody(reader, DISCARD, requestFraming(head));
+          if (!await discardBody(client, reader, head)) return;
           await answer(client, 200, "OK", keyAuthorization, keepAlive, "text/plain");
           if (!keepAlive) return;
           continue;
@@ -179,7 +181,7 @@ export async function serveHttpConnection(
         return;
       }
       if (site.rule.webRoot !== "") {
-        await copyBody(reader, DISCARD, requestFraming(head));
+        if (!await discardBody(client, reader, head)) return;
         await serveStatic(client, head, site.rule.webRoot, path, keepAlive);
         if (!keepAlive) return;
         continue;
@@ -192,6 +194,26 @@ export async function serveHttpConnection(
   } finally {
     dropUpstream();
     closeQuietly(client);
+  }
+}
+
+/**
+ * Reads past a request body the engine does not forward.
+ *
+ * @returns false after answering 400 when the body's chunks are malformed
+ */
+async function discardBody(
+  client: ByteStream,
+  reader: BufferedReader,
+  head: RequestHead,
+): Promise<boolean> {
+  try {
+    await copyBody(reader, DISCARD, requestFraming(head));
+    return true;
+  } catch (error) {
+    if (!(error instanceof HttpWireError)) throw error;
+    await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
+    return false;
   }
 }
 

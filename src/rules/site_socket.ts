@@ -1,15 +1,11 @@
 // Socket-level helpers of the agent's relays and site engine: which errors mean the peer went
 // away, and turning Nagle's algorithm off.
 
-import { HttpWireError } from "../net/mod.ts";
+import { HttpWireError, isPeerGone } from "../net/mod.ts";
 
-/** Errors that mean the peer went away; they end a connection quietly. */
+/** Errors that mean the peer went away (or spoke garbage); they end a connection quietly. */
 export function isConnectionError(error: unknown): boolean {
-  return error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.UnexpectedEof ||
+  return isPeerGone(error) ||
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted ||
     error instanceof HttpWireError ||

@@ -5,8 +5,13 @@
 // the old one finish untouched.
 
 import { log } from "../log/mod.ts";
-import { closeQuietly } from "../net/mod.ts";
-import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
+import { closeQuietly, peerGoneText } from "../net/mod.ts";
+import {
+  type ClientAddress,
+  REQUEST_HEAD_TIMEOUT_MS,
+  serveHttpConnection,
+  type SiteLookup,
+} from "./site_routing.ts";
 import { isConnectionError, noDelay } from "./site_socket.ts";
 
 interface Terminator {
@@ -74,10 +79,26 @@ export class TlsTerminators {
     }
   }
 
-  /** Announces the client behind the next connection from loopback port `localPort`. */
+  /**
+   * Announces the client behind the next connection from `127.0.0.1:localPort` (the ingress's
+   * own connection). It is taken once, and only by a connection from exactly that address:
+   * another local process (from 127.0.0.2, say, with the same port) is served as itself.
+   */
   expect(localPort: number, client: ClientAddress): () => void {
     this.#expected.set(localPort, client);
-    return () => this.#expected.delete(localPort);
+    return () => {
+      if (this.#expected.get(localPort) === client) this.#expected.delete(localPort);
+    };
+  }
+
+  /** The announced client of a connection from `remote`, taken once; else `remote` itself. */
+  #clientOf(remote: Deno.NetAddr): ClientAddress {
+    const announced = remote.hostname === "127.0.0.1" ? this.#expected.get(remote.port) : undefined;
+    if (announced) {
+      this.#expected.delete(remote.port);
+      return announced;
+    }
+    return { address: remote.hostname, port: remote.port };
   }
 
   async #accept(terminator: Terminator): Promise<void> {
@@ -85,21 +106,16 @@ export class TlsTerminators {
       for await (const conn of terminator.listener) {
         noDelay(conn);
         this.#conns.add(conn);
-        const remote = conn.remoteAddr as Deno.NetAddr;
-        const client = this.#expected.get(remote.port) ??
-          { address: remote.hostname, port: remote.port };
-        serveHttpConnection(
-          conn,
-          new Uint8Array(0),
-          client,
-          "https",
-          this.sites,
-          terminator.domain,
-        ).catch((error) => {
+        this.#serve(conn, terminator.domain).catch((error) => {
           if (
-            !isConnectionError(error) &&
-            !(error instanceof Error && /handshake|tls|certificate/i.test(error.message))
+            isConnectionError(error) ||
+            (error instanceof Error && /handshake|tls|certificate/i.test(error.message))
           ) {
+            log.debug("TLS connection ended", {
+              domain: terminator.domain,
+              error: peerGoneText(error),
+            });
+          } else {
             log.error("TLS connection failed", { error: String(error) });
           }
         }).finally(() => {
@@ -112,6 +128,19 @@ export class TlsTerminators {
         log.error("TLS listener failed", { error: String(error) });
       }
     }
+  }
+
+  async #serve(conn: Deno.TlsConn, domain: string): Promise<void> {
+    // The ingress announces the client before it relays the ClientHello, so once the
+    // handshake is done the announcement is there (looked up at accept, it could be early).
+    const timer = setTimeout(() => closeQuietly(conn), REQUEST_HEAD_TIMEOUT_MS);
+    try {
+      await conn.handshake();
+    } finally {
+      clearTimeout(timer);
+    }
+    const client = this.#clientOf(conn.remoteAddr as Deno.NetAddr);
+    await serveHttpConnection(conn, new Uint8Array(0), client, "https", this.sites, domain);
   }
 
   /** Closes every listener and connection; resolves once the listeners are gone. */

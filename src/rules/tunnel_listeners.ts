@@ -1,6 +1,9 @@
 // The agent's public side: listeners on its tunnel address for :80, :443 and every allocated
-// port, where the hub relays clients behind a PROXY v2 header. Each connection is checked
-// against the current rules when it arrives, so rule changes never touch open connections.
+// port, where the hub relays clients behind a PROXY v2 header. Only the hub may connect here:
+// a connection from any other address (a local process, a neighbour routing the tunnel address
+// through this host) is closed before a byte is read, so nobody else can name a client address
+// in a PROXY header and walk past a firewall. Each connection is checked against the current
+// rules when it arrives, so rule changes never touch open connections.
 
 import { log } from "../log/mod.ts";
 import {
@@ -9,9 +12,13 @@ import {
   decodeProxyV2,
   parseClientHello,
   parseIp,
+  peerGoneText,
   PROXY_V2_MAX_BYTES,
   readOpening,
   relay,
+  TLS_ALERT,
+  tlsAlert,
+  writeAll,
 } from "../net/mod.ts";
 import type { FirewallCheck } from "../protocol/mod.ts";
 import { type ClientAddress, serveHttpConnection, type SiteLookup } from "./site_routing.ts";
@@ -48,6 +55,8 @@ export const HTTPS_PORT = 443;
  */
 export class AgentIngress {
   #address: string | null = null;
+  #local: Uint8Array | null = null;
+  #hub: Uint8Array | null = null;
   readonly #listeners = new Map<number, { listener: Deno.TcpListener; loop: Promise<void> }>();
   readonly #conns = new Set<Deno.Conn>();
   #wanted = new Set<number>();
@@ -74,13 +83,31 @@ export class AgentIngress {
   /**
    * Moves every listener to `address` (always rebinding: after a tunnel restart the address
    * was removed and added again). Connections accepted earlier stay open.
+   *
+   * @param hub the hub's tunnel address: the only remote address accepted from now on (none
+   *   at all when it is unknown)
    */
-  listenOn(address: string): Promise<void> {
+  listenOn(address: string, hub: string | undefined): Promise<void> {
     return this.#serialize(async () => {
       await this.#closeListeners(() => true);
       this.#address = address;
+      this.#local = parseIp(address);
+      this.#hub = hub === undefined ? null : parseIp(hub);
+      if (this.#hub === null) {
+        log.warn("the hub's tunnel address is unknown: relayed connections are refused", {
+          address,
+        });
+      }
       this.#bindWanted();
     });
+  }
+
+  /** Whether `conn` is the hub's, arriving on the tunnel address. */
+  #fromHub(conn: Deno.Conn): boolean {
+    const remote = parseIp((conn.remoteAddr as Deno.NetAddr).hostname);
+    const local = parseIp((conn.localAddr as Deno.NetAddr).hostname);
+    return remote !== null && local !== null && this.#hub !== null && this.#local !== null &&
+      sameAddress(remote, this.#hub) && sameAddress(local, this.#local);
   }
 
   /** The allocated ports with a forward; listeners open and close to match. */
@@ -139,10 +166,23 @@ export class AgentIngress {
   async #acceptLoop(listener: Deno.TcpListener, port: number): Promise<void> {
     try {
       for await (const conn of listener) {
+        if (!this.#fromHub(conn)) {
+          // Not the hub: whatever it would send (a PROXY header naming an allowed client
+          // above all) is not to be believed. Closed unread.
+          const remote = conn.remoteAddr as Deno.NetAddr;
+          log.debug("refused a connection that did not come from the hub", {
+            port,
+            remote: remote.hostname,
+          });
+          closeQuietly(conn);
+          continue;
+        }
         noDelay(conn);
         this.#conns.add(conn);
         this.#handle(conn, port).catch((error) => {
-          if (!isConnectionError(error)) {
+          if (isConnectionError(error)) {
+            log.debug("relayed connection ended", { port, error: peerGoneText(error) });
+          } else {
             log.error("relayed connection failed", { port, error: String(error) });
           }
         }).finally(() => {
@@ -170,7 +210,10 @@ export class AgentIngress {
       rest = header.rest;
       if (port === this.ports.https) {
         const hello = await readOpening(conn, parseClientHello, CLIENT_HELLO_READ_BYTES, rest);
-        if (hello?.verdict.kind !== "found") return;
+        if (!hello) return;
+        if (hello.verdict.kind !== "found") {
+          return await refuseTls(conn, TLS_ALERT.unrecognizedName);
+        }
         rest = hello.bytes;
         clearTimeout(timer);
         return await this.#tls(conn, client, hello.verdict.serverName, rest);
@@ -188,8 +231,11 @@ export class AgentIngress {
   }
 
   async #tls(conn: Deno.Conn, client: ClientAddress, serverName: string, hello: Uint8Array) {
+    // A name with no TLS here (unknown, not `secure`, or still waiting for its certificate)
+    // is told so, as the hub does for names it does not route, instead of a bare close.
     const route = this.routes.tlsRoute(serverName.toLowerCase());
-    if (!route || !allowed(route.allows, client)) return;
+    if (!route) return await refuseTls(conn, TLS_ALERT.unrecognizedName);
+    if (!allowed(route.allows, client)) return await refuseTls(conn, TLS_ALERT.accessDenied);
     if (route.kind === "passthrough") {
       const upstream = noDelay(await Deno.connect({ hostname: route.hostname, port: route.port }));
       return await relay(conn, upstream, { first: hello });
@@ -218,6 +264,16 @@ export class AgentIngress {
 function remoteOf(conn: Deno.Conn): ClientAddress {
   const addr = conn.remoteAddr as Deno.NetAddr;
   return { address: addr.hostname, port: addr.port };
+}
+
+/** Sends a fatal TLS alert and ends the connection's sending side. */
+async function refuseTls(conn: Deno.Conn, description: number): Promise<void> {
+  await writeAll(conn, tlsAlert(description));
+  await conn.closeWrite();
+}
+
+function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 function allowed(check: FirewallCheck, client: ClientAddress): boolean {

@@ -2,20 +2,11 @@
 // messages plus health measured by the RTT probe. Pure: time comes in as arguments.
 
 import { parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import type { PeerStatusJson } from "../protocol/mod.ts";
 import type { Site } from "./hub_messages.ts";
 
-/** One peer as `GET /status` reports it (olm-api.txt). */
-export interface PeerStatusJson {
-  siteId: number;
-  name: string;
-  connected: boolean;
-  rtt: number;
-  lastSeen: string;
-  endpoint: string;
-  isRelay: boolean;
-  peerAddress: string;
-  holepunchConnected: boolean;
-}
+// One peer as `GET /status` reports it: the wire shape lives in protocol/ (the client reads it).
+export type { PeerStatusJson };
 
 /** Go's zero time in RFC 3339, what Olm reports for a peer never seen. */
 export const NEVER_SEEN = "0001-01-01T00:00:00Z";

@@ -4,7 +4,7 @@
 import { log } from "../log/mod.ts";
 import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
-import { Doorbell, PacketRing } from "./pool.ts";
+import { Doorbell, PACKET_BYTES_MAX, PacketRing } from "./pool.ts";
 import type {
   EngineReport,
   EngineRequest,
@@ -13,7 +13,8 @@ import type {
   ReaderReport,
   ReaderRequest,
 } from "./protocol.ts";
-import { addLinkAddress, addLinkRoute, closeFd, linkExists, openTun, setLinkUp } from "./tun.ts";
+import { addLinkAddress, addLinkRoute, closeFd, openTun, setLinkUp } from "./tun.ts";
+import { TunLink } from "./tun_link.ts";
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
 import { FOREIGN_MAX_BYTES } from "./foreign_gate.ts";
 import {
@@ -31,11 +32,10 @@ const DEFAULT_MTU = 1420;
 const RING_SLOTS = 512;
 const STOP_TIMEOUT_MS = 3000;
 const LINK_CHECK_MS = 1000;
-
-function ringDataBytes(mtu: number): number {
-  // Room for the largest transport datagram (MTU + 32) and then some, in whole cache lines.
-  return Math.ceil(Math.max(2048, mtu + 128) / 64) * 64;
-}
+// Every slot holds the largest packet a TUN (MTU up to 65535) or a UDP socket can hand over, so
+// `ip link set IF mtu N` at run time needs nothing resized: packets of any MTU pass whole. Slots
+// are only touched as far as packets reach, so the memory in use follows the traffic.
+const RING_DATA_BYTES = PACKET_BYTES_MAX;
 
 /** A Worker with its report stream and the promise of its "stopped". */
 class WorkerHandle<Request, Report extends { type: string }> {
@@ -90,6 +90,10 @@ export interface DeviceInternals {
   generateKey: boolean;
   /** UAPI socket directory (tests). */
   uapiDirectory?: string;
+  /** An open TUN descriptor to use instead of creating the interface (WG_TUN_FD). */
+  tunFd?: number;
+  /** An open, listening UAPI socket to serve instead of creating one (WG_UAPI_FD). */
+  uapiFd?: number;
 }
 
 class WgDevice implements Device {
@@ -110,9 +114,10 @@ class WgDevice implements Device {
   #closing: Promise<void> | null = null;
   #markClosed!: () => void;
   #linkTimer: ReturnType<typeof setTimeout> | undefined;
+  #link: TunLink | null = null;
+  #mtu: number;
   /** Serializes configuration changes so each is applied whole, in arrival order. */
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #mtu: number;
   readonly #log;
 
   constructor(readonly options: DeviceOptions, readonly internals: DeviceInternals) {
@@ -137,11 +142,20 @@ class WgDevice implements Device {
       privateKey = clampPrivateKey(privateKey.slice());
       this.#publicKey = publicKeyOf(privateKey);
     }
-    this.#tunFd = openTun(this.name);
-    this.#tunRing = PacketRing.create(RING_SLOTS, ringDataBytes(this.#mtu));
+    const inherited = this.internals.tunFd !== undefined;
+    this.#tunFd = inherited ? this.internals.tunFd! : openTun(this.name);
+    this.#link = new TunLink(this.#tunFd);
+    this.#tunRing = PacketRing.create(RING_SLOTS, RING_DATA_BYTES);
     this.#udp = this.#openUdp(this.options.listenPort ?? 0);
     this.#listenPort = this.#udp.sockets.port;
-    await setLinkUp(this.name, this.#mtu);
+    try {
+      await setLinkUp(this.name, this.#mtu);
+    } catch (error) {
+      // An inherited interface may live elsewhere already; its owner sets it up.
+      if (!inherited) throw error;
+      this.#mtu = this.#link.state()?.mtu ?? this.#mtu;
+      this.#log.warn("cannot set up the inherited interface", { error: String(error) });
+    }
     this.#engine = new WorkerHandle<EngineRequest, EngineReport>(
       "./engine_worker.ts",
       (report) => this.#onEngineReport(report),
@@ -163,10 +177,15 @@ class WgDevice implements Device {
     await started;
     this.#tunReader = this.#startReader("tun", this.#tunFd, this.#tunRing);
     if (this.options.uapi ?? true) {
-      this.#uapi = await listenUapi(this.name, {
-        get: () => this.#snapshot(),
-        set: (change) => this.#applyUapi(change),
-      }, this.internals.uapiDirectory);
+      this.#uapi = await listenUapi(
+        this.name,
+        {
+          get: () => this.#snapshot(),
+          set: (change) => this.#applyUapi(change),
+        },
+        this.internals.uapiDirectory,
+        this.internals.uapiFd,
+      );
       // Removing the socket is how wireguard-go is told to exit; burrow does the same.
       this.#uapi.removed.then(() => {
         this.#log.info("uapi socket removed; closing the device");
@@ -178,7 +197,7 @@ class WgDevice implements Device {
 
   #openUdp(port: number): UdpSide {
     const sockets = openUdpSockets(port, this.#fwmark);
-    const dataBytes = ringDataBytes(this.#mtu);
+    const dataBytes = RING_DATA_BYTES;
     const ring4 = sockets.fd4 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
     const ring6 = sockets.fd6 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
     const readers: ReaderHandle[] = [];
@@ -214,14 +233,32 @@ class WgDevice implements Device {
     return reader;
   }
 
+  /**
+   * Asks the TUN descriptor about its interface every second: gone (deleted in whatever namespace
+   * it lives now) ends the device, next to the TUN reader's EBADFD; a new MTU goes to the engine
+   * (padding). Never by name in this namespace: the interface may have been moved away.
+   */
   #watchLink(): void {
-    // Belt and braces next to the TUN reader's EBADFD: `ip link del` must always end the device.
     this.#linkTimer = setTimeout(() => {
-      if (this.#closing) return;
-      if (!linkExists(this.name)) {
+      if (this.#closing || !this.#link) return;
+      let state;
+      try {
+        state = this.#link.state();
+      } catch (error) {
+        this.#log.warn("cannot ask the tun descriptor about its interface", {
+          error: String(error),
+        });
+        state = undefined;
+      }
+      if (state === null) {
         this.#log.info("interface is gone; closing the device");
         this.close();
         return;
+      }
+      if (state?.mtu && state.mtu !== this.#mtu) {
+        this.#log.info("interface mtu changed", { from: this.#mtu, to: state.mtu });
+        this.#mtu = state.mtu;
+        this.#engine?.post({ type: "mtu", mtu: state.mtu });
       }
       this.#watchLink();
     }, LINK_CHECK_MS);
@@ -430,6 +467,7 @@ class WgDevice implements Device {
     }
     if (this.#udp) closeUdpSockets(this.#udp.sockets);
     // Closing the last descriptor of a non-persistent TUN deletes the interface.
+    this.#link?.close();
     if (this.#tunFd >= 0) closeFd(this.#tunFd);
     this.#tunFd = -1;
     this.#markClosed();

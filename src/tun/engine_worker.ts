@@ -21,6 +21,12 @@ import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from ".
 import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { UapiApplier } from "./uapi_apply.ts";
 import { decodeSockaddr, encodeSockaddr, SOCKADDR_IN6_SIZE } from "./udp.ts";
+import {
+  SLOT_CONTROL_LENGTH_OFFSET,
+  SLOT_CONTROL_OFFSET,
+  StickySender,
+  StickySources,
+} from "./udp_sticky.ts";
 
 /** Packets taken from one ring before looking at the others (fairness between directions). */
 const BATCH = 32;
@@ -66,9 +72,15 @@ class SenderCache {
   }
 }
 
-/** The engine's output on a real device: libc writes to the TUN and sendto on the UDP sockets. */
+/**
+ * The engine's output on a real device: libc writes to the TUN, and sendto on the UDP sockets, or
+ * sendmsg from the local address the peer contacted (source-address stickiness, udp_sticky.ts).
+ */
 class LibcOutput implements EngineOutput {
   sockets: EngineSockets;
+  /** The local address each remote endpoint contacted, filled by the UDP drain. */
+  readonly sticky = new StickySources();
+  readonly #stickySender = new StickySender();
   readonly #c = libc();
   readonly #tunFd: number;
   readonly #sockaddrs = new WeakMap<Endpoint, Uint8Array>();
@@ -95,14 +107,29 @@ class LibcOutput implements EngineOutput {
     }
     const fd = address.length === SOCKADDR_IN6_SIZE ? this.sockets.fd6 : this.sockets.fd4;
     if (fd < 0) return;
+    const source = this.sticky.sourceOf(to);
+    if (source) {
+      let failed = this.#stickySender.send(fd, address, source, buffer, length);
+      if (failed === EAGAIN) {
+        this.#waitWritable(fd);
+        failed = this.#stickySender.send(fd, address, source, buffer, length);
+      }
+      if (failed === 0 || failed === EAGAIN) return;
+      // The address the peer contacted is gone: let the routing pick the source again.
+      this.sticky.forget(to);
+    }
     if (this.#c.sendto(fd, buffer, length, 0, address, address.length) >= 0) return;
     if (errno() !== EAGAIN) return; // unreachable and the like: the datagram is lost, as UDP may
-    // The socket buffer is full: wait briefly for room once rather than drop at once.
+    this.#waitWritable(fd);
+    this.#c.sendto(fd, buffer, length, 0, address, address.length);
+  }
+
+  /** The socket buffer is full: wait briefly for room once rather than drop at once. */
+  #waitWritable(fd: number): void {
     const view = new DataView(this.#pollOut.buffer);
     view.setInt32(0, fd, true);
     view.setInt16(4, POLLOUT, true);
     this.#c.poll(this.#pollOut, 1, 5);
-    this.#c.sendto(fd, buffer, length, 0, address, address.length);
   }
 
   foreignDatagram(data: Uint8Array, from: Endpoint): void {
@@ -224,6 +251,11 @@ class EngineShell {
         ring.headerOffset(index) + SLOT_SOCKADDR_OFFSET,
       );
       if (!from) continue;
+      const header = ring.headerOffset(index);
+      const control = ring.view.getInt32(header + SLOT_CONTROL_LENGTH_OFFSET, true);
+      if (control > 0) {
+        this.output.sticky.remember(from, ring.bytes, header + SLOT_CONTROL_OFFSET, control);
+      }
       this.engine.datagramFromNetwork(ring.bytes.subarray(offset, offset + length), from, now);
     }
     if (count > 0) ring.release(count);
@@ -291,6 +323,9 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
       }
       case "send":
         engine?.engine.sendDatagram(message.to, message.data);
+        break;
+      case "mtu":
+        if (engine) engine.engine.wg.mtu = message.mtu;
         break;
       case "shutdown":
         shutdown();

@@ -15,6 +15,17 @@ const SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // poll on a pool thread: the UAPI server waits on an inherited listener without blocking the loop.
+  pollAsync: {
+    name: "poll",
+    parameters: ["buffer", "usize", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -43,6 +54,11 @@ export interface Libc {
     addressLength: number,
   ): number;
   recvmmsg(fd: number, headers: Pointer, count: number, flags: number, timeout: Pointer): number;
+  sendmsg(fd: number, message: Buffer, flags: number): number;
+  accept4(fd: number, address: Buffer, length: Buffer, flags: number): number;
+  shutdown(fd: number, how: number): number;
+  setns(fd: number, nstype: number): number;
+  pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }
 
@@ -96,6 +112,18 @@ export const IPV6_V6ONLY = 26;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const EADDRINUSE = 98;
+export const EINVAL = 22;
+export const EIO = 5;
+export const ENODEV = 19;
+export const ENXIO = 6;
+export const EADDRNOTAVAIL = 99;
+export const ENETUNREACH = 101;
+export const IPPROTO_IP = 0;
+export const IP_PKTINFO = 8;
+export const IPV6_RECVPKTINFO = 49;
+export const IPV6_PKTINFO = 50;
+export const CLONE_NEWNET = 0x40000000;
+export const SHUT_RDWR = 2;
 
 /** A C string (NUL-terminated UTF-8) for FFI. */
 export function cString(text: string): Uint8Array {

@@ -11,6 +11,6 @@ export type {
   PeerStatus,
 } from "./types.ts";
 export { createDevice, type DeviceInternals, startDevice } from "./device.ts";
-export { isValidInterfaceName } from "./tun.ts";
+export { adoptTun, isValidInterfaceName } from "./tun.ts";
 export { type EngineOptions, type EngineOutput, PacketEngine } from "./packet_engine.ts";
 export { FOREIGN_BURST, FOREIGN_MAX_BYTES, FOREIGN_PER_SECOND } from "./foreign_gate.ts";

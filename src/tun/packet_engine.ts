@@ -33,6 +33,7 @@ import {
   WgInterface,
 } from "../crypto/mod.ts";
 import { ForeignGate } from "./foreign_gate.ts";
+import { PACKET_BYTES_MAX } from "./pool.ts";
 
 /** This many handshake messages in one receive batch means they arrive faster than answered. */
 const UNDER_LOAD_HANDSHAKES = 8;
@@ -93,7 +94,8 @@ export class PacketEngine {
     });
     if (options.privateKey) this.wg.setPrivateKey(options.privateKey, options.now);
     this.wg.listenPort = options.listenPort;
-    this.out = new Uint8Array(Math.max(2048, options.mtu + 128));
+    // Room for the largest sealed packet, whatever MTU the interface is given later.
+    this.out = new Uint8Array(PACKET_BYTES_MAX + 128);
     this.#output = output;
     this.#reportForeign = options.reportForeign;
   }

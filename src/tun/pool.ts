@@ -2,8 +2,13 @@
 // SharedArrayBuffer (reader Worker -> engine Worker), and the doorbell the engine sleeps on.
 // Nothing is copied between threads and nothing is allocated per packet.
 
-/** Bytes before a slot's data: length, flags, then the sender's sockaddr (UDP rings). */
-export const SLOT_HEADER_BYTES = 64;
+/** The largest packet a TUN (MTU up to 65535) or a UDP socket hands over, rounded to a cache line. */
+export const PACKET_BYTES_MAX = 65536;
+/**
+ * Bytes before a slot's data: length, control length, the sender's sockaddr (UDP rings), then
+ * from byte 64 the datagram's pktinfo control message (udp_sticky.ts).
+ */
+export const SLOT_HEADER_BYTES = 128;
 /** Offset of the sockaddr inside a slot header. */
 export const SLOT_SOCKADDR_OFFSET = 8;
 /** Size of one `struct mmsghdr` on LP64 Linux. */

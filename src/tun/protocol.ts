@@ -51,6 +51,8 @@ export type EngineRequest =
   /** Applies a validated change set; `sockets` replaces the UDP side when the port changed. */
   | { type: "apply"; id: number; change: UapiSet; sockets?: EngineSockets }
   | { type: "get"; id: number }
+  /** The interface's MTU changed (`ip link set IF mtu N`): the core pads up to it. */
+  | { type: "mtu"; mtu: number }
   /** Sends a raw datagram from the WireGuard socket; `data` is transferred. */
   | { type: "send"; to: { address: string; port: number }; data: Uint8Array }
   | { type: "shutdown" };

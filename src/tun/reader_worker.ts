@@ -19,6 +19,11 @@ import {
   POLLNVAL,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
+import {
+  SLOT_CONTROL_BYTES,
+  SLOT_CONTROL_LENGTH_OFFSET,
+  SLOT_CONTROL_OFFSET,
+} from "./udp_sticky.ts";
 
 const POLL_TIMEOUT_MS = 100;
 // Yield to the event loop this often under load, so a shutdown message is seen promptly.
@@ -59,6 +64,13 @@ function run(kind: ReaderKind, fd: number, ring: PacketRing, bell: Doorbell): vo
       ring.view.setUint32(header + 8, SOCKADDR_IN6_SIZE, true);
       ring.view.setBigUint64(header + 16, pointerAt(iovec), true);
       ring.view.setBigUint64(header + 24, 1n, true);
+      // The pktinfo control message (the local address contacted) lands in the slot header.
+      ring.view.setBigUint64(
+        header + 32,
+        pointerAt(ring.headerOffset(i) + SLOT_CONTROL_OFFSET),
+        true,
+      );
+      ring.view.setBigUint64(header + 40, BigInt(SLOT_CONTROL_BYTES), true);
       ring.view.setBigUint64(iovec, pointerAt(ring.dataOffset(i)), true);
       ring.view.setBigUint64(iovec + 8, BigInt(ring.dataBytes), true);
       mmsgPointers.push(Deno.UnsafePointer.create(pointerAt(header))!);
@@ -98,6 +110,13 @@ function run(kind: ReaderKind, fd: number, ring: PacketRing, bell: Doorbell): vo
           ring.setLength(index + i, truncated ? -1 : ring.view.getUint32(header + 56, true));
           ring.view.setUint32(header + 8, SOCKADDR_IN6_SIZE, true);
           ring.view.setInt32(header + 48, 0, true);
+          const control = Number(ring.view.getBigUint64(header + 40, true));
+          ring.view.setInt32(
+            ring.headerOffset(index + i) + SLOT_CONTROL_LENGTH_OFFSET,
+            control,
+            true,
+          );
+          ring.view.setBigUint64(header + 40, BigInt(SLOT_CONTROL_BYTES), true);
         }
       }
       if (received > 0) {

@@ -13,6 +13,8 @@ import {
 } from "./libc.ts";
 
 const TUNSETIFF = 0x400454ca;
+const TUNGETIFF = 0x800454d2;
+const EBADFD = 77;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
 const IFNAMSIZ = 16;
@@ -49,6 +51,38 @@ export function openTun(name: string): number {
   return fd;
 }
 
+/**
+ * The name of the interface behind a TUN descriptor, asked of the descriptor itself (TUNGETIFF),
+ * so it answers wherever the interface lives now (another namespace, a new name).
+ *
+ * @returns the name, or null once the interface is gone (the descriptor is detached: EBADFD)
+ * @throws {SyscallError} when `fd` is no TUN descriptor
+ */
+export function tunInterfaceName(fd: number): string | null {
+  const ifreq = new Uint8Array(40);
+  if (libc().ioctl(fd, BigInt(TUNGETIFF), ifreq) < 0) {
+    const code = errno();
+    if (code === EBADFD) return null;
+    throw new SyscallError("ioctl TUNGETIFF", code);
+  }
+  const end = ifreq.indexOf(0);
+  return new TextDecoder().decode(ifreq.subarray(0, end < 0 ? IFNAMSIZ : Math.min(end, IFNAMSIZ)));
+}
+
+/**
+ * Takes over a TUN descriptor opened by someone else (wireguard-go's WG_TUN_FD): non-blocking,
+ * close-on-exec.
+ *
+ * @returns the interface name
+ * @throws {SyscallError} when `fd` is no attached TUN descriptor
+ */
+export function adoptTun(fd: number): string {
+  const name = tunInterfaceName(fd);
+  if (name === null) throw new SyscallError("ioctl TUNGETIFF", EBADFD);
+  setNonBlocking(fd);
+  return name;
+}
+
 /** Puts a descriptor in non-blocking mode so readers can poll with a timeout. */
 export function setNonBlocking(fd: number): void {
   const c = libc();
@@ -61,17 +95,6 @@ export function setNonBlocking(fd: number): void {
 /** Closes a descriptor opened through libc. */
 export function closeFd(fd: number): void {
   libc().close(fd);
-}
-
-/** Whether the interface exists in this namespace. */
-export function linkExists(name: string): boolean {
-  try {
-    Deno.statSync(`/sys/class/net/${name}`);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** Runs `ip ARGS…`; throws with its stderr when it fails. */

@@ -11,6 +11,7 @@ import {
   type UapiSet,
   type UapiSnapshot,
 } from "./uapi.ts";
+import { listenOnInheritedFd, type UapiConnection, type UapiListener } from "./uapi_fd_listener.ts";
 
 export const UAPI_DIRECTORY = "/var/run/wireguard";
 const MAX_REQUEST_BYTES = 1 << 20;
@@ -47,7 +48,8 @@ async function socketInUse(path: string): Promise<boolean> {
 }
 
 /**
- * Listens on the interface's UAPI socket.
+ * Listens on the interface's UAPI socket, or serves `inheritedFd`, a socket already listening
+ * there (WG_UAPI_FD; its path is still watched and removed like one made here).
  *
  * @throws {Error} when another process serves that socket
  */
@@ -55,7 +57,13 @@ export async function listenUapi(
   name: string,
   handler: UapiHandler,
   directory = UAPI_DIRECTORY,
+  inheritedFd?: number,
 ): Promise<UapiServer> {
+  if (inheritedFd !== undefined) {
+    const path = uapiSocketPath(name, directory);
+    const identity = await Deno.stat(path).catch(() => null);
+    return serveUapi(path, identity, listenOnInheritedFd(inheritedFd), handler);
+  }
   await Deno.mkdir(directory, { recursive: true, mode: 0o755 });
   await Deno.chmod(directory, 0o755);
   const path = uapiSocketPath(name, directory);
@@ -76,14 +84,27 @@ export async function listenUapi(
     await Deno.remove(path);
     listener = listen();
   }
-  const identity = await Deno.stat(path);
-  const connections = new Set<Deno.UnixConn>();
+  return serveUapi(path, await Deno.stat(path), listener, handler);
+}
+
+/**
+ * Serves `listener` at `path`; `identity` is the socket file as it was when serving began (null:
+ * no file to watch), so a file someone removed or replaced is noticed and never removed by us.
+ */
+function serveUapi(
+  path: string,
+  identity: Deno.FileInfo | null,
+  listener: UapiListener,
+  handler: UapiHandler,
+): UapiServer {
+  const connections = new Set<UapiConnection>();
   let closing = false;
   let watchTimer: ReturnType<typeof setTimeout> | undefined;
   let signalRemoved!: () => void;
   const removed = new Promise<void>((resolve) => signalRemoved = resolve);
 
   const stillOurs = async (): Promise<boolean> => {
+    if (!identity) return false;
     try {
       const now = await Deno.stat(path);
       return now.ino === identity.ino && now.dev === identity.dev;
@@ -100,7 +121,7 @@ export async function listenUapi(
     }
     if (!closing) watchTimer = setTimeout(watch, WATCH_INTERVAL_MS);
   };
-  watchTimer = setTimeout(watch, WATCH_INTERVAL_MS);
+  if (identity) watchTimer = setTimeout(watch, WATCH_INTERVAL_MS);
 
   const accepting = (async () => {
     for await (const connection of listener) {
@@ -138,7 +159,7 @@ export async function listenUapi(
 }
 
 /** Serves one client: any number of get/set operations until it hangs up. */
-async function serveConnection(connection: Deno.UnixConn, handler: UapiHandler): Promise<void> {
+async function serveConnection(connection: UapiConnection, handler: UapiHandler): Promise<void> {
   const decoder = new TextDecoder();
   const encoder = new TextEncoder();
   const chunk = new Uint8Array(65536);

@@ -7,7 +7,10 @@ import {
   AF_INET6,
   EADDRINUSE,
   errno,
+  IP_PKTINFO,
+  IPPROTO_IP,
   IPPROTO_IPV6,
+  IPV6_RECVPKTINFO,
   IPV6_V6ONLY,
   libc,
   SO_MARK,
@@ -53,6 +56,9 @@ function openOne(family: number, port: number, fwmark: number): number {
   c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, int32Option(SOCKET_BUFFER_BYTES), 4);
   if (fwmark !== 0) c.setsockopt(fd, SOL_SOCKET, SO_MARK, int32Option(fwmark), 4);
   if (family === AF_INET6) c.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, int32Option(1), 4);
+  // Each datagram says which local address it came to, so replies leave from it (udp_sticky.ts).
+  if (family === AF_INET) c.setsockopt(fd, IPPROTO_IP, IP_PKTINFO, int32Option(1), 4);
+  else c.setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, int32Option(1), 4);
   const address = family === AF_INET
     ? encodeSockaddr({ address: "0.0.0.0", port })
     : encodeSockaddr({ address: "::", port });

@@ -114,7 +114,11 @@ export async function startHub(
 
 export interface AgentOptions extends SpawnOptions {
   stateDir: string;
-  /** The local API's Unix socket; none when absent (unless other flags ask for one). */
+  /**
+   * The local API's Unix socket; none when absent. Without `--api-port`/`--http-addr` in
+   * `args` no TCP listener either: the agent's defaults (127.0.0.1:4100, /var/run/olm.sock)
+   * would clash between agents on one host.
+   */
   socket?: string;
   /** The agent's WireGuard interface name. */
   interface?: string;
@@ -124,11 +128,14 @@ export interface AgentOptions extends SpawnOptions {
 
 /** Starts `burrow agent` in `ns` (on this host when null). */
 export function startAgent(ns: Netns | null, options: AgentOptions): Deno.ChildProcess {
+  const args = options.args ?? [];
+  const tcpGiven = args.some((arg) => /^--?(api-port|http-addr)(=|$)/.test(arg));
   return spawnBurrow(ns, [
     "agent",
     "--state-dir",
     options.stateDir,
-    ...(options.socket ? ["--socket-path", options.socket] : []),
+    `--socket-path=${options.socket ?? ""}`,
+    ...(tcpGiven ? [] : ["--api-port", "0"]),
     ...(options.interface ? ["--interface", options.interface] : []),
     ...(options.args ?? []),
   ], options);

@@ -34,3 +34,45 @@ Deno.test("parseRequestHost() reads Host, strips the port, and refuses bad heads
   const tooBig = parseRequestHost(bytes("GET / HTTP/1.1\r\nX: " + "a".repeat(20000)));
   assert(tooBig.kind === "invalid" && tooBig.status === 431);
 });
+
+Deno.test("parseRequestHost() answers 400 to every framing the agent would refuse", () => {
+  const cases: [string, string][] = [
+    [
+      "POST / HTTP/1.1\r\nHost: a.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "both Content-Length and Transfer-Encoding",
+    ],
+    [
+      "POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
+      "both Content-Length and Transfer-Encoding",
+    ],
+    ["POST / HTTP/1.0\r\nHost: a.com\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.0"],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: gzip\r\n\r\n", "chunked"],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nContent-Length: 1, 2\r\n\r\n", "Content-Length"],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nContent-Length: +5\r\n\r\n", "Content-Length"],
+    ["GET / HTTP/1.1\nHost: a.com\n\n", "CRLF"],
+    ["GET / HTTP/1.1\r\nHost: a.com\n\r\n", "CRLF"],
+    ["GET / HTTP/1.1\r\nHost: a.com\r\n folded\r\n\r\n", "header"],
+    ["GET / HTTP/1.1\r\nHost : a.com\r\n\r\n", "header"],
+    ["get / HTTP/1.1\r\nHost: a.com\r\n\r\n", ""],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: gzip,\vchunked\r\n\r\n", "Transfer"],
+    ["POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: ,\r\n\r\n", "chunked"],
+  ];
+  for (const [head, reason] of cases) {
+    const result = parseRequestHost(bytes(head));
+    assert(result.kind === "invalid", `${JSON.stringify(head)}: ${JSON.stringify(result)}`);
+    assertEquals(result.status, 400);
+    assert(result.reason.includes(reason), `${JSON.stringify(head)}: ${result.reason}`);
+  }
+  // A bare LF is refused before the head ends: nothing to wait for.
+  assertEquals(parseRequestHost(bytes("GET / HTTP/1.1\nHost: a.com\n")).kind, "invalid");
+  // Well-formed bodies pass: a length, or chunks.
+  for (
+    const head of [
+      "POST / HTTP/1.1\r\nHost: a.com\r\nContent-Length: 4\r\n\r\nbody",
+      "POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n",
+      "POST / HTTP/1.1\r\nHost: a.com\r\nTransfer-Encoding: gzip , ,\tchunked\r\n\r\n",
+    ]
+  ) {
+    assertEquals(parseRequestHost(bytes(head)).kind, "found", head);
+  }
+});

@@ -68,6 +68,8 @@ export async function startEngine(
     pool?: number[];
     dialer?: PortMapDialer;
     acme?: { directoryUrl: string; caPem?: string };
+    /** The hub's address as the listeners see it. @default "127.0.0.1" (every test client) */
+    hubAddress?: string;
   } = {},
 ): Promise<EngineFixture> {
   const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "brl-state-" });
@@ -77,6 +79,7 @@ export async function startEngine(
   const engine = await TrafficEngine.start({
     stateDir,
     listenAddress: "127.0.0.1",
+    hubAddress: options.hubAddress ?? "127.0.0.1",
     ingressPorts: { http, https },
     portMapDialer: options.dialer,
     acme: options.acme,

@@ -27,6 +27,8 @@ import {
   waitFor,
 } from "../_support/netns.ts";
 import { type Pebble, startPebble } from "./_pebble.ts";
+import { concat } from "../../src/net/stream.ts";
+import { encodeProxyV2 } from "../../src/net/proxy_v2.ts";
 import { CLIENT, CLIENT_OTHER, createRulesTopology, HUB_A } from "./_topology.ts";
 
 const PUBLIC_PORT_RANGE = "22200-22209";
@@ -247,6 +249,45 @@ Deno.test(netnsTest("traffic rules end to end through burrow hub and burrow agen
       assertEquals(allowed.json<EchoAnswer>().headers["x-forwarded-for"], CLIENT_OTHER);
       const dropped = await statusOf([...resolve("fw.brl.test"), "http://fw.brl.test/"]);
       assert(dropped !== 200, `dropped client got ${dropped}`);
+    });
+
+    await t.step("TLS to a site that is not secure gets an unrecognized_name alert", async () => {
+      const tls = await clientNs.exec(
+        [
+          "curl",
+          "-sS",
+          "-k",
+          "--max-time",
+          "5",
+          ...resolve("site.brl.test", 443),
+          "https://site.brl.test/",
+        ],
+        { check: false },
+      );
+      assert(tls.code !== 0);
+      assertStringIncludes(tls.stderr.toLowerCase(), "unrecognized name");
+    });
+
+    await t.step("a process beside the agent cannot forge a client address", async () => {
+      // It connects to the tunnel address itself (its source is then that address, not the
+      // hub's) and claims the allowed client in a PROXY header: closed without an answer.
+      const status = (await apiA("GET", "/status")).json<
+        { networkSettings: { tunnelIP: string } }
+      >();
+      const tunnelIP = status.networkSettings.tunnelIP.split("/")[0];
+      const forged = `${dir}/forged.bin`;
+      await Deno.writeFile(
+        forged,
+        concat([
+          encodeProxyV2({ address: CLIENT_OTHER, port: 40000 }, { address: tunnelIP, port: 80 }),
+          new TextEncoder().encode("GET / HTTP/1.1\r\nHost: fw.brl.test\r\n\r\n"),
+        ]),
+      );
+      const answer = await agentNs.exec(
+        ["bash", "-c", `socat -T2 - TCP:${tunnelIP}:80 < ${forged}`],
+        { check: false },
+      );
+      assertEquals(answer.stdout, "", "a forged PROXY header got an answer");
     });
 
     let forwardPort = 0;

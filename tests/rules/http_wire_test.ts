@@ -60,8 +60,33 @@ Deno.test("framing follows RFC 9112 and refuses smuggling shapes", () => {
   );
   assertThrows(() => requestFraming(req("\r\nContent-Length: -1")), HttpWireError);
   assertThrows(() => requestFraming(req("\r\nTransfer-Encoding: gzip")), HttpWireError);
+  // RFC 9112 section 6.3 lets a server drop Content-Length or refuse: burrow refuses.
+  assertThrows(
+    () => requestFraming(req("\r\nTransfer-Encoding: chunked\r\nContent-Length: 3")),
+    HttpWireError,
+    "both Content-Length and Transfer-Encoding",
+  );
+  assertThrows(
+    () =>
+      requestFraming(parseRequestHead("POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked")),
+    HttpWireError,
+    "HTTP/1.0",
+  );
+  assertThrows(() => requestFraming(req("\r\nTransfer-Encoding: chunked, chunked")), HttpWireError);
+  assertThrows(
+    () => requestFraming(req("\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip")),
+    HttpWireError,
+  );
   assertEquals(
-    requestFraming(req("\r\nTransfer-Encoding: chunked\r\nContent-Length: 3")),
+    requestFraming(req("\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: Chunked")),
+    { kind: "chunked" },
+  );
+  // An answer may carry both: chunked wins and the length is not trusted.
+  assertEquals(
+    responseFraming(
+      "GET",
+      parseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"),
+    ),
     { kind: "chunked" },
   );
   const res = parseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 10");

@@ -42,6 +42,37 @@ export function exists(path: string): boolean {
   }
 }
 
+/** Whether a process still runs. */
+export function processAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `wg set` arguments giving `self` its key and port and `peer` as its peer (inner /32 and /128). */
+export function wgSetPeerArgs(
+  self: { ifname: string; keys: KeyPair; port: number },
+  peer: { keys: KeyPair; inner4: string; inner6: string },
+  endpoint?: string,
+): string[] {
+  return [
+    "set",
+    self.ifname,
+    "private-key",
+    self.keys.file,
+    "listen-port",
+    String(self.port),
+    "peer",
+    peer.keys.publicKey,
+    "allowed-ips",
+    `${peer.inner4}/32,${peer.inner6}/128`,
+    ...(endpoint ? ["endpoint", endpoint] : []),
+  ];
+}
+
 /** Which program runs a side. */
 export type Implementation = "burrow" | "wireguard-go";
 
@@ -153,20 +184,7 @@ export async function createPair(
     const outerOf = (side: Side) =>
       options.outerFamily === 6 ? `[${side.outer6}]:${side.port}` : `${side.outer4}:${side.port}`;
     for (const [self, other] of [[a, b], [b, a]] as const) {
-      await wg(self, [
-        "set",
-        self.ifname,
-        "private-key",
-        self.keys.file,
-        "listen-port",
-        String(self.port),
-        "peer",
-        other.keys.publicKey,
-        "allowed-ips",
-        `${other.inner4}/32,${other.inner6}/128`,
-        "endpoint",
-        outerOf(other),
-      ]);
+      await wg(self, wgSetPeerArgs(self, other, outerOf(other)));
       await self.ns.exec(["ip", "addr", "add", `${self.inner4}/24`, "dev", self.ifname]);
       await self.ns.exec([
         "ip",

@@ -1,0 +1,170 @@
+// Source-address stickiness, as the kernel's WireGuard and wireguard-go do it: a reply leaves from
+// the local address the peer contacted (on a host with several), and falls over to whatever the
+// routing picks when that address is gone.
+//
+//   receive: the UDP sockets ask for IP_PKTINFO / IPV6_RECVPKTINFO; the reader Worker's recvmmsg
+//            leaves the control message in the slot (SLOT_CONTROL_OFFSET, its length at
+//            SLOT_CONTROL_LENGTH_OFFSET); StickySources.remember keeps the local address per
+//            remote endpoint;
+//   send:    StickySender sends with sendmsg and an IP_PKTINFO / IPV6_PKTINFO control message
+//            naming that source; when the kernel refuses it (the address was removed: EINVAL and
+//            the like) the source is forgotten and the datagram goes out with plain sendto.
+//
+// The source is taken from every datagram of a remote endpoint, before authentication: a forged
+// one can at most make the replies to that endpoint leave from another of this host's addresses.
+
+import type { Endpoint } from "../crypto/mod.ts";
+import {
+  AF_INET,
+  errno,
+  IP_PKTINFO,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_PKTINFO,
+  libc,
+} from "./libc.ts";
+
+/** Where in a slot header the reader leaves the control message, and its room. */
+export const SLOT_CONTROL_OFFSET = 64;
+export const SLOT_CONTROL_BYTES = 64;
+/** Where in a slot header the reader leaves the control message's length. */
+export const SLOT_CONTROL_LENGTH_OFFSET = 4;
+
+const CMSG_HEADER_BYTES = 16;
+const MAX_REMOTES = 4096;
+
+/** The local address a remote endpoint last contacted: 4 or 16 bytes. */
+interface Source {
+  address: Uint8Array;
+  length: number;
+}
+
+/** Remembers, per remote endpoint, the local address its datagrams arrive at. */
+export class StickySources {
+  readonly #byRemote = new Map<string, Source>();
+  readonly #ofEndpoint = new WeakMap<Endpoint, Source>();
+
+  #entry(endpoint: Endpoint): Source {
+    let source = this.#ofEndpoint.get(endpoint);
+    if (source) return source;
+    const key = `${endpoint.address}|${endpoint.port}`;
+    source = this.#byRemote.get(key);
+    if (!source) {
+      if (this.#byRemote.size >= MAX_REMOTES) this.#byRemote.clear();
+      source = { address: new Uint8Array(16), length: 0 };
+      this.#byRemote.set(key, source);
+    }
+    this.#ofEndpoint.set(endpoint, source);
+    return source;
+  }
+
+  /** Reads the pktinfo control message at `bytes[offset…offset+length)` for datagrams of `from`. */
+  remember(from: Endpoint, bytes: Uint8Array, offset: number, length: number): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    for (let at = offset; at + CMSG_HEADER_BYTES <= offset + length;) {
+      const cmsgLength = Number(view.getBigUint64(at, true));
+      if (cmsgLength < CMSG_HEADER_BYTES) return;
+      const level = view.getInt32(at + 8, true), type = view.getInt32(at + 12, true);
+      const data = at + CMSG_HEADER_BYTES;
+      if (level === IPPROTO_IP && type === IP_PKTINFO && cmsgLength >= CMSG_HEADER_BYTES + 12) {
+        // struct in_pktinfo { ifindex; spec_dst (the local address to answer from); addr }
+        this.#set(from, bytes.subarray(data + 4, data + 8));
+        return;
+      }
+      if (level === IPPROTO_IPV6 && type === IPV6_PKTINFO && cmsgLength >= CMSG_HEADER_BYTES + 20) {
+        // struct in6_pktinfo { addr (the local address contacted); ifindex }
+        this.#set(from, bytes.subarray(data, data + 16));
+        return;
+      }
+      at += (cmsgLength + 7) & ~7;
+    }
+  }
+
+  #set(from: Endpoint, address: Uint8Array): void {
+    const source = this.#entry(from);
+    if (source.length === address.length) {
+      let same = true;
+      for (let i = 0; i < address.length; i++) {
+        if (source.address[i] !== address[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    source.address.set(address);
+    source.length = address.length;
+  }
+
+  /** The local address to send to `to` from, or null to let the routing choose. */
+  sourceOf(to: Endpoint): Source | null {
+    const source = this.#ofEndpoint.get(to) ?? this.#entry(to);
+    return source.length > 0 ? source : null;
+  }
+
+  /** Lets the routing choose again (the remembered address is no longer usable). */
+  forget(to: Endpoint): void {
+    this.#entry(to).length = 0;
+  }
+}
+
+/** sendmsg with a pktinfo control message; one msghdr, iovec and control buffer, reused. */
+export class StickySender {
+  readonly #header = new Uint8Array(56);
+  readonly #headerView = new DataView(this.#header.buffer);
+  readonly #iovec = new Uint8Array(16);
+  readonly #iovecView = new DataView(this.#iovec.buffer);
+  readonly #name = new Uint8Array(28);
+  readonly #control = new Uint8Array(40);
+  readonly #controlView = new DataView(this.#control.buffer);
+  #buffer: Uint8Array | null = null;
+
+  constructor() {
+    const pointer = (bytes: Uint8Array) =>
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+    this.#headerView.setBigUint64(0, pointer(this.#name), true);
+    this.#headerView.setBigUint64(16, pointer(this.#iovec), true);
+    this.#headerView.setBigUint64(24, 1n, true);
+    this.#headerView.setBigUint64(32, pointer(this.#control), true);
+  }
+
+  /**
+   * Sends `buffer[0…length)` to the sockaddr `address` from `source`.
+   *
+   * @returns 0 when sent, else the errno
+   */
+  send(
+    fd: number,
+    address: Uint8Array,
+    source: Source,
+    buffer: Uint8Array,
+    length: number,
+  ): number {
+    if (this.#buffer !== buffer) {
+      this.#buffer = buffer;
+      const at = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+      this.#iovecView.setBigUint64(0, at, true);
+    }
+    this.#iovecView.setBigUint64(8, BigInt(length), true);
+    this.#name.set(address);
+    this.#headerView.setUint32(8, address.length, true);
+    this.#control.fill(0);
+    const v4 = (address[0] | (address[1] << 8)) === AF_INET;
+    if (v4) {
+      this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 12), true);
+      this.#controlView.setInt32(8, IPPROTO_IP, true);
+      this.#controlView.setInt32(12, IP_PKTINFO, true);
+      this.#control.set(source.address.subarray(0, 4), CMSG_HEADER_BYTES + 4);
+      this.#headerView.setBigUint64(40, 32n, true);
+    } else {
+      this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 20), true);
+      this.#controlView.setInt32(8, IPPROTO_IPV6, true);
+      this.#controlView.setInt32(12, IPV6_PKTINFO, true);
+      this.#control.set(source.address.subarray(0, 16), CMSG_HEADER_BYTES);
+      this.#headerView.setBigUint64(40, 40n, true);
+    }
+    // A source of the other family (a mapped or stale entry) is not sent with.
+    if ((source.length === 4) !== v4) return 22;
+    return libc().sendmsg(fd, this.#header, 0) >= 0 ? 0 : errno();
+  }
+}
