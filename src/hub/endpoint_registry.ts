@@ -107,15 +107,40 @@ export class EndpointRegistry {
 }
 
 /**
- * Where `from` should send to reach `to` directly: `to`'s LAN address when both share a public
- * address (the same NAT), else `to`'s public mapping; null when `to` has none.
+ * Where `from` should send to reach `to` directly: behind the same NAT (one public address),
+ * `to`'s local address closest to one of `from`'s (the longest common prefix: the LAN they
+ * share, not another network `to` sits on); else `to`'s public mapping; null when `to` has none.
  */
 export function directEndpoint(
   from: AgentEndpoint | undefined,
   to: AgentEndpoint | undefined,
 ): string | null {
   if (!to) return null;
-  const hostOf = (address: string) => parseHostPort(address)?.host;
-  if (from && to.local.length && hostOf(from.public) === hostOf(to.public)) return to.local[0];
-  return to.public;
+  const hostOf = (address: string) => parseHostPort(address)?.host ?? "";
+  if (!from || !to.local.length || hostOf(from.public) !== hostOf(to.public)) return to.public;
+  let best = to.local[0], bestBits = -1;
+  for (const candidate of to.local) {
+    const mine = parseIp(hostOf(candidate));
+    if (!mine) continue;
+    for (const own of from.local) {
+      const theirs = parseIp(hostOf(own));
+      if (!theirs || theirs.length !== mine.length) continue;
+      const bits = commonPrefixBits(mine, theirs);
+      if (bits > bestBits) [best, bestBits] = [candidate, bits];
+    }
+  }
+  return best;
+}
+
+function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
+  let bits = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ^ b[i];
+    if (x === 0) {
+      bits += 8;
+      continue;
+    }
+    return bits + Math.clz32(x) - 24;
+  }
+  return bits;
 }

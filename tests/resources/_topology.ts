@@ -49,6 +49,13 @@ export interface Topology {
     wan: string,
     lanPrefix: string,
   ): Promise<{ router: Netns; host: Netns }>;
+  /** Like addNatHost with `count` hosts on one LAN behind the router (`lanPrefix`.2, .3, ...). */
+  addNatLan(
+    prefix: string,
+    wan: string,
+    lanPrefix: string,
+    count: number,
+  ): Promise<{ router: Netns; hosts: Netns[] }>;
   /** Joins `site` to the LAN (10.20.0.1/24 on its side). */
   attachLan(site: Netns): Promise<void>;
   addClient(name: string, ...extra: string[]): Promise<ClientCredentials>;
@@ -94,12 +101,23 @@ export async function buildTopology(prefix: string): Promise<Topology> {
       return ns;
     },
     async addNatHost(hostPrefix, wan, lanPrefix) {
+      const { router, hosts } = await topology.addNatLan(hostPrefix, wan, lanPrefix, 1);
+      return { router, host: hosts[0] };
+    },
+    async addNatLan(hostPrefix, wan, lanPrefix, count) {
       const router = await topology.addHost(`${hostPrefix}-r`, wan);
-      const host = await namespaces.create(hostPrefix);
-      const { ifB: routerLan } = await linkNamespaces(host, router, [`${lanPrefix}.2/24`], [
-        `${lanPrefix}.1/24`,
-      ]);
-      await host.exec(["ip", "route", "add", "default", "via", `${lanPrefix}.1`]);
+      const routerLan = "lan0";
+      await router.exec(["ip", "link", "add", routerLan, "type", "bridge"]);
+      await router.exec(["ip", "addr", "add", `${lanPrefix}.1/24`, "dev", routerLan]);
+      await router.exec(["ip", "link", "set", routerLan, "up"]);
+      const hosts: Netns[] = [];
+      for (let i = 0; i < count; i++) {
+        const host = await namespaces.create(`${hostPrefix}${i || ""}`);
+        const { ifB } = await linkNamespaces(host, router, [`${lanPrefix}.${i + 2}/24`], []);
+        await router.exec(["ip", "link", "set", ifB, "master", routerLan]);
+        await host.exec(["ip", "route", "add", "default", "via", `${lanPrefix}.1`]);
+        hosts.push(host);
+      }
       await router.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
       await router.exec(["nft", "-f", "-"], {
         // A home router: masquerade out, and nothing unsolicited in (a dropped packet never
@@ -110,7 +128,7 @@ export async function buildTopology(prefix: string): Promise<Topology> {
 }
 `,
       });
-      return { router, host };
+      return { router, hosts };
     },
     async attachLan(site) {
       await linkNamespaces(site, topology.lan, [`${LAN.site}/24`], [`${LAN.web}/24`]);

@@ -255,3 +255,48 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
     await topo.close();
   }
 }));
+
+Deno.test(netnsTest("direct paths behind one NAT: the site's LAN address, no hairpin", async () => {
+  const topo = await buildTopology("bdn");
+  const { suffix, dir } = topo;
+  const agents: Deno.ChildProcess[] = [];
+  try {
+    const { hosts: [siteNs, aliceNs] } = await topo.addNatLan("bdn-h", R1, "192.168.71", 2);
+    await topo.attachLan(siteNs);
+    const site = await topo.addClient("lan-site"), alice = await topo.addClient("alice");
+    const endpoint = hubEndpoint(HUB_IP);
+    const siteSocket = `${dir}/site.sock`, aliceSocket = `${dir}/alice.sock`;
+    agents.push(startAgent(siteNs, {
+      stateDir: `${dir}/site`,
+      socket: siteSocket,
+      interface: `bdns${suffix}`,
+      args: [...loginFlags(endpoint, site), "--ping-interval", "500ms"],
+    }));
+    await waitForAgentStatus(siteSocket, "the site registered", (s: Status) => s.registered);
+    await hubResource(topo, ["add", "--site", site.id, "--destination", LAN.web]);
+    agents.push(startAgent(aliceNs, {
+      stateDir: `${dir}/alice`,
+      socket: aliceSocket,
+      interface: `bdna${suffix}`,
+      args: [...loginFlags(endpoint, alice), "--ping-interval", "500ms"],
+    }));
+    await waitForAgentStatus(aliceSocket, "a direct path on the LAN", (s: Status) => {
+      const peer = Object.values(s.peers).find((p) => p.name === "lan-site");
+      return Boolean(peer && !peer.isRelay && peer.holepunchConnected && peer.connected);
+    }, 60_000);
+    const peer = Object.values((await agentStatus<Status>(aliceSocket)).peers)
+      .find((p) => p.name === "lan-site")!;
+    assert(peer.endpoint.startsWith("192.168.71.2:"), peer.endpoint);
+    await waitFor(
+      "the page over the LAN",
+      async () =>
+        (await aliceNs.exec(["curl", "-sS", "-m", "3", `http://${LAN.web}/`], { check: false }))
+          .stdout.trim() === "hello from the resource",
+      30_000,
+      500,
+    );
+  } finally {
+    for (const agent of agents) await stopProcess(agent);
+    await topo.close();
+  }
+}));

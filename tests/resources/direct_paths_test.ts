@@ -75,6 +75,13 @@ Deno.test("direct endpoint: the public mapping, or the LAN address behind the sa
   const c = { public: "203.0.113.7:61500", local: ["10.0.0.3:53000"], seenAt: 0 };
   assertEquals(directEndpoint(a, b), "198.51.100.9:40000");
   assertEquals(directEndpoint(a, c), "10.0.0.3:53000");
+  // A site on two networks behind the same NAT: the one the client shares.
+  const site = {
+    public: "203.0.113.7:62000",
+    local: ["10.20.0.1:54000", "10.0.0.9:54000"],
+    seenAt: 0,
+  };
+  assertEquals(directEndpoint(a, site), "10.0.0.9:54000");
   assertEquals(directEndpoint(a, undefined), null);
   assertEquals(directEndpoint(undefined, b), "198.51.100.9:40000");
 });
