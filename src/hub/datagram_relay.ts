@@ -51,6 +51,7 @@ export class DatagramRelay {
   #keyAt = new Map<string, string>();
   #addressOf = new Map<string, string>();
   #savedText = "";
+  readonly #targets = new Map<string, Deno.NetAddr>();
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #lastRefresh = 0;
@@ -158,18 +159,25 @@ export class DatagramRelay {
         }
         continue;
       }
-      const split = parseHostPort(target)!;
-      try {
-        await this.#conn.send(datagram, {
-          transport: "udp",
-          hostname: split.host,
-          port: split.port,
-        });
-        this.forwarded++;
-      } catch {
-        this.dropped++;
-      }
+      // Not awaited: the next datagram is read while this one is sent (UDP keeps no order
+      // anyway, and WireGuard's replay window takes what reordering this adds).
+      this.#conn.send(datagram, this.#addrOf(target)).then(
+        () => this.forwarded++,
+        () => this.dropped++,
+      );
     }
+  }
+
+  /** The send address of `target` ("ip:port"), parsed once per agent address. */
+  #addrOf(target: string): Deno.NetAddr {
+    let addr = this.#targets.get(target);
+    if (!addr) {
+      const split = parseHostPort(target)!;
+      addr = { transport: "udp", hostname: split.host, port: split.port };
+      if (this.#targets.size > 4096) this.#targets.clear();
+      this.#targets.set(target, addr);
+    }
+    return addr;
   }
 
   async close(): Promise<void> {
