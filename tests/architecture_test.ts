@@ -21,9 +21,12 @@ import { REPO_ROOT } from "./_support/burrow.ts";
 
 // 1. The contract: folder -> the src folders it may import.
 const LEAVES = ["errors", "log"] as const;
+/** What every role may build on: the leaves, the wire modules and the device. */
+const ROLE_BASE = [...LEAVES, "net", "state", "protocol", "crypto", "tun"] as const;
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   errors: [],
   log: [],
+  metrics: [],
   net: [...LEAVES],
   state: [...LEAVES],
   protocol: ["errors", "net"],
@@ -36,36 +39,12 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   dns: [...LEAVES, "net", "protocol"],
   site: [...LEAVES, "net", "protocol"],
   // The agent's composition root: anything except the hub and the command line.
-  agent: [
-    ...LEAVES,
-    "net",
-    "state",
-    "protocol",
-    "crypto",
-    "tun",
-    "session",
-    "rules",
-    "api",
-    "dns",
-    "site",
-  ],
-  hub: [...LEAVES, "net", "state", "protocol", "crypto", "tun"],
+  agent: [...ROLE_BASE, "session", "rules", "api", "metrics", "dns", "site"],
+  hub: [...ROLE_BASE, "metrics"],
   // The typed client of the local API, for scripts and test suites: leaves only.
   client: ["errors", "net", "protocol"],
   // The command line of the three roles: anything.
-  cli: [
-    ...LEAVES,
-    "net",
-    "state",
-    "protocol",
-    "crypto",
-    "tun",
-    "session",
-    "rules",
-    "api",
-    "agent",
-    "hub",
-  ],
+  cli: [...ROLE_BASE, "session", "rules", "api", "agent", "hub", "metrics"],
 };
 
 /** Files directly in src/ that import nothing from src/ and that every folder may import. */
@@ -462,7 +441,7 @@ Deno.test("architecture: the checker reports each broken rule on a synthetic tre
   assertEquals(
     edge.message,
     `[edge] src/hub/ingress.ts:1 import "../rules/mod.ts": hub may not import rules ` +
-      `(hub may import: errors, log, net, state, protocol, crypto, tun)`,
+      `(hub may import: errors, log, net, state, protocol, crypto, tun, metrics)`,
   );
   const cycle = violations.find((v) => v.rule === "cycle")!;
   assertEquals(cycle.message.includes("session -> tun -> session"), true, cycle.message);

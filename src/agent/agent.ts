@@ -31,6 +31,7 @@ import {
   type Session,
   SessionRequestError,
   type StateStore,
+  type TunnelPeerStats,
 } from "../session/mod.ts";
 
 /** `GET /status` (olm-api.txt), plus `error` when the hub refused or ended the session. */
@@ -75,6 +76,8 @@ export class Agent implements OlmBackend {
   #stopped: Promise<void> = Promise.resolve();
   #exitTimer: ReturnType<typeof setTimeout> | undefined;
   #exitRequested = false;
+  /** Reconnects of the sessions before the current one (for metrics). */
+  #pastReconnects = 0;
   readonly #exit = Promise.withResolvers<void>();
 
   private constructor(options: AgentOptions, privateKey: Uint8Array) {
@@ -116,6 +119,7 @@ export class Agent implements OlmBackend {
     this.#log.addSecret(params.secret);
     this.#log.addSecret(params.userToken);
     const session = this.#sessions(params, this.#privateKey);
+    this.#pastReconnects += this.#session?.reconnects ?? 0;
     for (const listener of this.#listeners) session.onRegistered(listener);
     this.#session = session;
     // The slot is claimed synchronously: a new session counts as active until stopped.
@@ -230,6 +234,16 @@ export class Agent implements OlmBackend {
       shutdown: () => this.stopTunnel(),
       restart: () => this.restartTunnel(),
     };
+  }
+
+  /** Reconnects of every session this agent ran (a counter: it never goes down). */
+  get reconnects(): number {
+    return this.#pastReconnects + (this.#session?.reconnects ?? 0);
+  }
+
+  /** Byte counts and handshakes of the current session's peers (none without a tunnel). */
+  tunnelStats(): Promise<TunnelPeerStats[]> {
+    return this.#session?.tunnelStats() ?? Promise.resolve([]);
   }
 
   /** The tunnel address without prefix, once registered. */

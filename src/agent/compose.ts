@@ -6,10 +6,13 @@
 import {
   ApiServer,
   type ConnectDefaults,
+  metricsRoute,
   olmRoutes,
+  openApiRoute,
   packetriotRoutes,
   Router,
 } from "../api/mod.ts";
+import { agentMetrics } from "./agent_metrics.ts";
 import { log as rootLog, type Logger } from "../log/mod.ts";
 import { startAgentRules } from "../rules/mod.ts";
 import { goArch, type TrafficEngine } from "../rules/mod.ts";
@@ -44,6 +47,8 @@ export interface AgentConfig {
   /** The WireGuard device of each session. @default wireguardTunnels (src/tun) */
   tunnels?: TunnelFactory;
   timing?: Partial<SessionTiming>;
+  /** PEM file of a private CA for the hub's HTTPS (`--hub-ca`). */
+  hubCaFile?: string;
   /** ACME settings for `useLetsEnc` sites; `caFile` is read at start. */
   acme?: { directoryUrl?: string; email?: string; caFile?: string };
 }
@@ -56,6 +61,8 @@ export interface NewAgentOptions {
   timing?: Partial<SessionTiming>;
   /** Delay between answering `/exit` and shutting down. @default 100 */
   exitDelayMs?: number;
+  /** PEM file of a private CA for the hub's HTTPS. */
+  hubCaFile?: string;
 }
 
 /**
@@ -93,6 +100,7 @@ export async function newAgent(options: NewAgentOptions): Promise<Agent> {
         timing: options.timing,
         extensions: [paths, resources],
         resolveHost,
+        hubCaFile: options.hubCaFile,
       });
     },
     log: options.log,
@@ -114,10 +122,13 @@ export function agentRouter(
     runtimeVersion: runtimeVersion(),
     arch: goArch(),
   };
-  return new Router([
+  const metrics = agentMetrics(agent, rules);
+  const routes = [
     ...olmRoutes(agent, defaults),
     ...(rules ? packetriotRoutes(agent.packetriotSession(), rules, versions) : []),
-  ]);
+    metricsRoute(() => metrics.render()),
+  ];
+  return new Router([...routes, openApiRoute(routes)]);
 }
 
 /** The agent with its parts running; `close` stops them in reverse order. */
@@ -137,6 +148,7 @@ export async function composeAgent(config: AgentConfig): Promise<ComposedAgent> 
     stateDir: config.stateDir,
     tunnels: config.tunnels,
     timing: config.timing,
+    hubCaFile: config.hubCaFile,
   });
   const acme = config.acme ?? {};
   const rules = await startAgentRules(agent, {

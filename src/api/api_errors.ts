@@ -29,15 +29,37 @@ export const STATUS_OF_KIND: Readonly<Record<FaultKind, number>> = {
   upstream: 502,
 };
 
+/** How an Olm-route error is written: Olm's plain text, or JSON when the client asks for it. */
+export type ErrorFormat = "text" | "json";
+
+/**
+ * The format a request asks its errors in: `json` with `?format=json` or an `Accept` header
+ * naming `application/json`, else `text` (Olm's own format).
+ */
+export function errorFormatOf(
+  query: URLSearchParams,
+  headers: Record<string, string | string[] | undefined>,
+): ErrorFormat {
+  if (query.get("format") === "json") return "json";
+  const accept = headers["accept"];
+  const text = Array.isArray(accept) ? accept.join(",") : accept ?? "";
+  return /(^|[,\s])application\/json\b/i.test(text) ? "json" : "text";
+}
+
 /**
  * The answer for an error thrown by a handler, in the envelope of the route's family.
  *
- * - Olm routes: `text/plain` with the message and a newline, as Olm's `http.Error` writes it.
+ * - Olm routes: `text/plain` with the message and a newline, as Olm's `http.Error` writes it;
+ *   with `format` `json`, the same message as `{"error": message, "status": N}`.
  * - Packetriot routes: `{"status": false, "error": message}`.
  *
  * Anything that is not an {@linkcode ApiError} is logged and answered 500 without details.
  */
-export function errorResponse(family: RouteFamily, error: unknown): ApiResponse {
+export function errorResponse(
+  family: RouteFamily,
+  error: unknown,
+  format: ErrorFormat = "text",
+): ApiResponse {
   let status = 500;
   let message = "Internal server error";
   if (error instanceof ApiError) {
@@ -52,6 +74,7 @@ export function errorResponse(family: RouteFamily, error: unknown): ApiResponse 
     });
   }
   if (family === "packetriot") return { status, json: { status: false, error: message } };
+  if (format === "json") return { status, json: { error: message, status } };
   return {
     status,
     text: message + "\n",

@@ -23,6 +23,8 @@ export interface ConnectParams {
   dnsProxyIP?: string;
   /** Point the host's resolver at the DNS proxy while connected (Olm's --override-dns). */
   overrideDns?: boolean;
+  /** Path of the client certificate for the hub: PEM (certificate and key) or PKCS#12. */
+  tlsClientCert?: string;
 }
 
 /** `GET /status` (olm-api.txt): the wire shape lives in protocol/ (the session builds the peers). */

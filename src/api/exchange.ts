@@ -1,6 +1,9 @@
 // One exchange of the local API as plain data: the request the handlers read, the answer they
 // give, the route that maps one to the other and the two route families. A leaf of api/ (it
-// imports nothing), so the router, the error envelope and the server share it without a cycle.
+// imports only zod's types), so the router, the error envelope and the server share it without
+// a cycle.
+
+import type { z } from "zod";
 
 export type RouteFamily = "olm" | "packetriot";
 
@@ -29,6 +32,25 @@ export interface ApiResponse {
   headers?: Record<string, string>;
 }
 
+/** One documented answer of a route: JSON with a schema, or text of a media type. */
+export type ResponseDoc =
+  | { description: string; json: z.ZodType }
+  | { description: string; text: string };
+
+/**
+ * What `GET /openapi.json` says of a route (src/api/openapi.ts). `request` is the very zod
+ * schema the handler validates the body with, so the document cannot drift from the code.
+ */
+export interface RouteDoc {
+  summary: string;
+  /** The JSON body's schema; absent when the route reads no body. */
+  request?: z.ZodType;
+  /** Success answers by status. Error answers follow from `errors` and the family. */
+  responses: Record<number, ResponseDoc>;
+  /** Error statuses this route answers besides 404/405 (and 401/403/413 of the listeners). */
+  errors?: number[];
+}
+
 export interface Route {
   /** Methods served, upper case; any other method on this path is answered 405. */
   methods: readonly string[];
@@ -36,6 +58,8 @@ export interface Route {
   path: string;
   handle(req: ApiRequest): Promise<ApiResponse> | ApiResponse;
   family: RouteFamily;
+  /** Its entry in the OpenAPI document. */
+  doc?: RouteDoc;
 }
 
 /** The family that answers `path` when no route matches it. */

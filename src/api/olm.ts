@@ -8,6 +8,7 @@ import { ApiError } from "./api_errors.ts";
 import type { Route } from "./exchange.ts";
 import { parseJsonBody } from "./json.ts";
 import { parseIp } from "../net/mod.ts";
+import { olmStatusSchema, olmStatusTextSchema } from "./api_schemas.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
 export type ConnectDefaults = Omit<ConnectParams, "endpoint" | "id" | "secret">;
@@ -21,7 +22,7 @@ export const OLM_CONNECT_DEFAULTS: ConnectDefaults = {
 };
 
 // Olm reads these fields and ignores others, so unknown fields are accepted here too.
-const connectBodySchema = z.object({
+export const connectBodySchema = z.object({
   id: z.string().optional(),
   secret: z.string().optional(),
   endpoint: z.string().optional(),
@@ -40,7 +41,7 @@ const connectBodySchema = z.object({
   orgId: z.string().optional(),
 });
 
-const switchOrgBodySchema = z.object({
+export const switchOrgBodySchema = z.object({
   orgId: z.string().optional(),
   // Olm itself reads the snake_case name.
   org_id: z.string().optional(),
@@ -58,6 +59,12 @@ export function olmRoutes(
       family: "olm",
       methods: ["POST"],
       path: "/connect",
+      doc: {
+        summary: "start a session with a hub",
+        request: connectBodySchema,
+        responses: { 202: { description: "the session is starting", json: olmStatusTextSchema } },
+        errors: [400, 409],
+      },
       async handle(req) {
         const body = parseJsonBody(req, connectBodySchema);
         if (!body.id || !body.secret || !body.endpoint) {
@@ -72,12 +79,21 @@ export function olmRoutes(
       family: "olm",
       methods: ["GET"],
       path: "/status",
+      doc: {
+        summary: "the session's state",
+        responses: { 200: { description: "the live status", json: olmStatusSchema } },
+      },
       handle: () => ({ status: 200, json: agent.status() }),
     },
     {
       family: "olm",
       methods: ["POST"],
       path: "/disconnect",
+      doc: {
+        summary: "end the session",
+        responses: { 200: { description: "the session is gone", json: olmStatusTextSchema } },
+        errors: [409],
+      },
       async handle() {
         await agent.disconnect();
         return { status: 200, json: { status: "disconnect initiated" } };
@@ -87,6 +103,12 @@ export function olmRoutes(
       family: "olm",
       methods: ["POST"],
       path: "/switch-org",
+      doc: {
+        summary: "move the session to another organisation",
+        request: switchOrgBodySchema,
+        responses: { 200: { description: "switched", json: olmStatusTextSchema } },
+        errors: [400, 500],
+      },
       async handle(req) {
         const body = parseJsonBody(req, switchOrgBodySchema);
         const orgId = body.orgId || body.org_id;
@@ -104,6 +126,10 @@ export function olmRoutes(
       family: "olm",
       methods: ["POST"],
       path: "/exit",
+      doc: {
+        summary: "stop the agent process",
+        responses: { 200: { description: "the agent stops", json: olmStatusTextSchema } },
+      },
       handle() {
         agent.requestExit();
         return { status: 200, json: { status: "shutdown initiated" } };
@@ -113,6 +139,10 @@ export function olmRoutes(
       family: "olm",
       methods: ["GET"],
       path: "/health",
+      doc: {
+        summary: "the API is up",
+        responses: { 200: { description: "always", json: olmStatusTextSchema } },
+      },
       handle: () => ({ status: 200, json: { status: "ok" } }),
     },
   ];
@@ -170,6 +200,8 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectPar
     params.dnsProxyIP = dnsProxyIP;
   }
   if (defaults.overrideDns) params.overrideDns = true;
+  const tlsClientCert = body.tlsClientCert || defaults.tlsClientCert;
+  if (tlsClientCert) params.tlsClientCert = tlsClientCert;
   return params;
 }
 

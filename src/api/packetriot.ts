@@ -8,8 +8,25 @@ import { stringifyJson } from "../protocol/mod.ts";
 import { releaseSchema } from "../protocol/mod.ts";
 import type { PacketriotRules, PacketriotTunnel } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";
-import { type ApiRequest, type ApiResponse, PACKETRIOT_PREFIX, type Route } from "./exchange.ts";
+import {
+  type ApiRequest,
+  type ApiResponse,
+  PACKETRIOT_PREFIX,
+  type Route,
+  type RouteDoc,
+} from "./exchange.ts";
 import { readJsonBody } from "./json.ts";
+import {
+  allocateSchema,
+  configSchema,
+  envelopeSchema,
+  healthSchema,
+  infoSchema,
+  portsListSchema,
+  trafficKeysBodySchema,
+  trafficRulesBodySchema,
+  tunStartSchema,
+} from "./api_schemas.ts";
 
 /** What `info` and `config` report about the program (src/agent/update.ts computes it). */
 export interface PacketriotOptions {
@@ -30,6 +47,68 @@ async function rules<T>(work: () => Promise<T>): Promise<T> {
   return await work();
 }
 
+const done = (description: string) => ({ 200: { description, json: envelopeSchema } });
+
+/** What `GET /openapi.json` says of each Packetriot route, by path under the prefix. */
+const PACKETRIOT_DOCS: Record<string, RouteDoc> = {
+  "info": {
+    summary: "versions and whether the tunnel is connected",
+    responses: { 200: { description: "the versions", json: infoSchema } },
+  },
+  "config": {
+    summary: "the platform and every stored traffic rule",
+    responses: { 200: { description: "the rules", json: configSchema } },
+  },
+  "tun/start": {
+    summary: "start the session with the saved parameters",
+    responses: { 200: { description: "started, or running already", json: tunStartSchema } },
+    errors: [409],
+  },
+  "tun/shutdown": { summary: "end the session", responses: done("ended (or none ran)") },
+  "tun/restart": {
+    summary: "end the session and start a new one",
+    responses: done("restarted"),
+    errors: [409],
+  },
+  "health": {
+    summary: "check the upstream of every rule",
+    responses: { 200: { description: "one entry per service", json: healthSchema } },
+  },
+  "traffic/create": {
+    summary: "add rules (all or nothing)",
+    request: trafficRulesBodySchema,
+    responses: done("added, stored and synced"),
+    errors: [400, 409],
+  },
+  "traffic/update": {
+    summary: "replace rules found by key",
+    request: trafficRulesBodySchema,
+    responses: done("replaced"),
+    errors: [400, 404, 409],
+  },
+  "traffic/delete": {
+    summary: "delete rules by key",
+    request: trafficKeysBodySchema,
+    responses: done("deleted"),
+    errors: [400, 404, 409],
+  },
+  "ports/allocate": {
+    summary: "allocate a public TCP port on the hub",
+    responses: { 200: { description: "the port", json: allocateSchema } },
+    errors: [409, 502],
+  },
+  "ports/release": {
+    summary: "give a port back to the hub",
+    request: releaseSchema,
+    responses: done("released"),
+    errors: [400, 404, 502],
+  },
+  "ports/list": {
+    summary: "every allocated port (a bare array)",
+    responses: { 200: { description: "the ports", json: portsListSchema } },
+  },
+};
+
 /**
  * The Packetriot routes.
  *
@@ -48,7 +127,13 @@ export function packetriotRoutes(
     methods: string[],
     path: string,
     handle: (req: ApiRequest) => Promise<ApiResponse> | ApiResponse,
-  ): Route => ({ methods, path: PACKETRIOT_PREFIX + path, handle, family: "packetriot" });
+  ): Route => ({
+    methods,
+    path: PACKETRIOT_PREFIX + path,
+    handle,
+    family: "packetriot",
+    doc: PACKETRIOT_DOCS[path],
+  });
 
   return [
     route(["GET"], "info", () => {
@@ -89,8 +174,12 @@ export function packetriotRoutes(
     }),
 
     route(["GET"], "health", async () => {
-      const services = await engine.health();
-      // flowIDs are 64-bit: written as exact integers, which JSON.stringify cannot do.
+      // flowIDs are 64-bit: written as exact integers, which JSON.stringify cannot do, and
+      // again as decimal strings for readers (jq, JavaScript) that round integers above 2^53.
+      const services = (await engine.health()).map((service) => ({
+        ...service,
+        flowIDString: String((service as { flowID?: unknown }).flowID),
+      }));
       return {
         status: 200,
         text: stringifyJson({ status: true, error: "", services }),

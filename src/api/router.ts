@@ -2,7 +2,7 @@
 // /api/client/v1.0/) are matched here, and errors become each family's envelope. No I/O:
 // src/api/server.ts adapts sockets to `ApiRequest`/`ApiResponse`, tests call `handle` directly.
 
-import { ApiError, errorResponse } from "./api_errors.ts";
+import { ApiError, errorFormatOf, errorResponse } from "./api_errors.ts";
 import { type ApiRequest, type ApiResponse, familyOfPath, type Route } from "./exchange.ts";
 
 /**
@@ -41,8 +41,9 @@ export class Router {
   /** Answers one request; never throws. */
   async handle(req: ApiRequest): Promise<ApiResponse> {
     const candidates = this.#byPath.get(req.path);
+    const format = errorFormatOf(req.query, req.headers);
     if (!candidates) {
-      return errorResponse(familyOfPath(req.path), new ApiError(404, "Not found"));
+      return errorResponse(familyOfPath(req.path), new ApiError(404, "Not found"), format);
     }
     const route = candidates.find((r) => r.methods.includes(req.method));
     if (!route) {
@@ -50,13 +51,14 @@ export class Router {
       const answer = errorResponse(
         candidates[0].family,
         new ApiError(405, "Method not allowed"),
+        format,
       );
       return { ...answer, headers: { ...answer.headers, allow: allowed } };
     }
     try {
       return await route.handle(req);
     } catch (error) {
-      return errorResponse(route.family, error);
+      return errorResponse(route.family, error, format);
     }
   }
 }

@@ -3,7 +3,7 @@
 // (no browser origin, capped body, bearer token on TCP) and handed to the router as plain data.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { ApiError, errorResponse } from "./api_errors.ts";
+import { ApiError, errorFormatOf, errorResponse } from "./api_errors.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
@@ -124,9 +124,10 @@ export class ApiServer {
 
   async #serve(kind: "unix" | "tcp", req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = req.url ?? "/";
-    const path = new URL(target, "http://localhost").pathname;
+    const { pathname: path, searchParams } = new URL(target, "http://localhost");
     const refuse = (status: number, message: string) => {
-      send(res, errorResponse(familyOfPath(path), new ApiError(status, message)));
+      const format = errorFormatOf(searchParams, req.headers);
+      send(res, errorResponse(familyOfPath(path), new ApiError(status, message), format));
       req.resume();
     };
     // A browser sends Origin or Referer; scripts and curl don't. Refusing them stops CSRF

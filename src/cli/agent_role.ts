@@ -196,6 +196,21 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     description: "contact address of the ACME account",
   },
   {
+    name: "hub-ca",
+    type: "string",
+    env: "HUB_CA",
+    value: "FILE",
+    description: "PEM CA trusted for the hub's HTTPS (besides the system's roots)",
+  },
+  {
+    name: "tls-client-cert",
+    type: "string",
+    env: "TLS_CLIENT_CERT",
+    value: "FILE",
+    description:
+      "client certificate for the hub: PEM (certificate and key) or PKCS#12, no password",
+  },
+  {
     name: "acme-ca-file",
     type: "string",
     env: "BURROW_ACME_CA_FILE",
@@ -254,6 +269,7 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     ...(upstreamDns?.length ? { upstreamDns } : {}),
     ...optional("dnsProxyIP", flags.string("dns-proxy-ip")),
     ...(flags.boolean("override-dns") ? { overrideDns: true } : {}),
+    ...optional("tlsClientCert", flags.string("tls-client-cert")),
   };
   checkDnsDefaults(defaults);
   if (defaults.interfaceName.length > 15) {
@@ -281,6 +297,7 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     api: { ...api, apiToken },
     defaults,
     connectAtStart,
+    ...optional("hubCaFile", flags.string("hub-ca")),
     acme: {
       ...optional("directoryUrl", flags.string("acme-directory")),
       ...optional("email", flags.string("acme-email")),

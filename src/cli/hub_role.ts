@@ -62,6 +62,20 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     description: "PEM private key of the control endpoint",
   },
   {
+    name: "client-ca",
+    type: "string",
+    env: "BURROW_HUB_CLIENT_CA",
+    value: "FILE",
+    description: "PEM CA: agents must present a client certificate it signed (needs --tls-cert)",
+  },
+  {
+    name: "metrics-addr",
+    type: "hostport",
+    env: "BURROW_HUB_METRICS_ADDR",
+    value: "HOST:PORT",
+    description: "serve Prometheus metrics at http://HOST:PORT/metrics",
+  },
+  {
     name: "wg-port",
     type: "port",
     env: "BURROW_HUB_WG_PORT",
@@ -228,6 +242,10 @@ async function serve(flags: Flags): Promise<number> {
   if (Boolean(cert) !== Boolean(key)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
+  const clientCa = flags.string("client-ca");
+  if (clientCa && !cert) throw new UsageError("--client-ca needs --tls-cert and --tls-key");
+  const metricsAddr = flags.string("metrics-addr");
+  const metrics = metricsAddr ? parseHostPort(metricsAddr)! : undefined;
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
     : createDevice;
@@ -238,8 +256,13 @@ async function serve(flags: Flags): Promise<number> {
       listen: { hostname: listen.host || "0.0.0.0", port: listen.port },
       publicHost,
       tls: cert && key
-        ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) }
+        ? {
+          cert: await Deno.readTextFile(cert),
+          key: await Deno.readTextFile(key),
+          ...(clientCa ? { clientCa: await Deno.readTextFile(clientCa) } : {}),
+        }
         : undefined,
+      metrics: metrics && { hostname: metrics.host || "127.0.0.1", port: metrics.port },
       wgPort: flags.number("wg-port")!,
       relayPort: flags.number("relay-port")!,
       tunnelCidr: flags.string("tunnel-cidr")!,

@@ -83,6 +83,17 @@ export class BurrowClient {
     return this.#olm("GET", "/health");
   }
 
+  /** `GET /metrics`: the Prometheus scrape (text exposition format 0.0.4). */
+  async metrics(): Promise<string> {
+    const answer = await this.#transport.send("GET", "/metrics");
+    return expectOk(answer, "GET", "/metrics", "olm");
+  }
+
+  /** `GET /openapi.json`: the OpenAPI 3.1 document of every route. */
+  openApi(): Promise<Record<string, unknown>> {
+    return this.#olm("GET", "/openapi.json");
+  }
+
   // ---- Packetriot routes
 
   /** `GET info`: installed and running versions, whether the tunnel is up. */

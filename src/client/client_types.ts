@@ -92,6 +92,8 @@ export interface TunnelStartResponse extends PacketriotAck {
 /** One rule's health; `flowID` is 64-bit, kept exact as a bigint. */
 export interface ServiceHealth {
   flowID: bigint;
+  /** `flowID` in decimal, as the API also writes it. */
+  flowIDString: string;
   available: boolean;
   http?: Omit<HttpsRule, "privateKey">;
   port?: PortRule;

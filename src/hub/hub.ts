@@ -11,6 +11,8 @@ import { HubStore, hubTunnelAddress } from "./client_store.ts";
 import { HubControl } from "./control_plane.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";
+import { HubMetrics } from "./hub_metrics.ts";
+import { type MutualTlsFront, startMutualTlsFront } from "./mutual_tls_front.ts";
 import { PortMapService } from "./portmap.ts";
 import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe_answer.ts";
 import { ResourceService } from "./resource_service.ts";
@@ -24,7 +26,11 @@ export interface HubConfig {
   listen: { hostname: string; port: number };
   /** Host agents and internet clients use; goes into `sites[].endpoint`. */
   publicHost: string;
-  tls?: { cert: string; key: string };
+  /**
+   * PEM certificate and key of the control endpoint; with `clientCa`, agents must present a
+   * client certificate that CA signed.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
   wgPort: number;
   tunnelCidr: string;
   portRange: { first: number; last: number };
@@ -46,6 +52,8 @@ export interface HubConfig {
   watchIntervalMs?: number;
   /** UDP port relaying WireGuard between agents (the CLI's default is 21820). @default 0 (free) */
   relayPort?: number;
+  /** Serve Prometheus metrics at `GET /metrics` here (`--metrics-addr`); port 0 picks one. */
+  metrics?: { hostname: string; port: number };
 }
 
 const SITE_ID = 1;
@@ -65,6 +73,7 @@ export class Hub {
   readonly hubTunnelIP: string;
   #routes: RouteTable;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #tlsFront: MutualTlsFront | null = null;
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -74,6 +83,8 @@ export class Hub {
   readonly #peers = new Map<string, string>();
   #httpPort = 0;
   #httpsPort = 0;
+  readonly metrics: HubMetrics;
+  #metricsPort = 0;
   #reconciling: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -87,7 +98,12 @@ export class Hub {
     this.resources = resources;
     this.hubTunnelIP = hubTunnelAddress(config.tunnelCidr);
     this.#routes = buildRoutes(store);
+    this.metrics = new HubMetrics({
+      onlineAgents: () => this.control.connected(),
+      device: () => this.device,
+    });
     this.ingress = new Ingress({
+      counters: this.metrics,
       routes: () => this.#routes,
       dial: config.dial ?? dialThroughTunnel,
       listenHost: config.ingressHost,
@@ -194,16 +210,28 @@ export class Hub {
         routes: () => this.#routes,
         tunnelNetwork: parseCidr(config.tunnelCidr)!,
         dialAgent: config.dial ?? dialThroughTunnel,
+        counters: this.metrics,
       });
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
     }
-    // 4. Control endpoint.
+    // 4. Control endpoint (behind a TLS front on loopback when client certificates are required).
+    const front = config.tls?.clientCa ? config.tls : undefined;
     this.#server = Deno.serve({
-      hostname: config.listen.hostname,
-      port: config.listen.port,
-      ...(config.tls ? { cert: config.tls.cert, key: config.tls.key } : {}),
+      hostname: front ? "127.0.0.1" : config.listen.hostname,
+      port: front ? 0 : config.listen.port,
+      ...(config.tls && !front ? { cert: config.tls.cert, key: config.tls.key } : {}),
       onListen: () => {},
     }, this.control.handler);
+    if (front) {
+      this.#tlsFront = await startMutualTlsFront({
+        ...config.listen,
+        cert: front.cert,
+        key: front.key,
+        clientCa: front.clientCa!,
+        backend: { hostname: "127.0.0.1", port: this.#server.addr.port },
+      });
+    }
+    if (config.metrics) this.#metricsPort = await this.metrics.listen(config.metrics);
     // 5. Follow other processes' changes (burrow hub client remove).
     this.#dataVersion = this.store.dataVersion();
     this.#watchTimer = setInterval(() => {
@@ -224,7 +252,11 @@ export class Hub {
   }
 
   get controlPort(): number {
-    return this.#server?.addr.port ?? 0;
+    return this.#tlsFront?.port ?? this.#server?.addr.port ?? 0;
+  }
+  /** The port of `GET /metrics`, 0 when not served. */
+  get metricsPort(): number {
+    return this.#metricsPort;
   }
   get httpPort(): number {
     return this.#httpPort;
@@ -302,7 +334,9 @@ export class Hub {
     clearInterval(this.#guardTimer);
     await this.#reconciling;
     this.control.closeAll();
+    await this.#tlsFront?.close();
     await this.#server?.shutdown();
+    await this.metrics.close();
     await this.ingress.close();
     await this.#portMaps?.close();
     await this.#probe?.close();

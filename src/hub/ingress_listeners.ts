@@ -22,6 +22,7 @@ import {
 } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import type { AgentRoute, RouteTable } from "./route_table.ts";
+import { countingReader, type IngressCounters } from "./hub_metrics.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 
 /** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
@@ -44,20 +45,26 @@ export interface IngressOptions {
   dialTimeoutMs?: number;
   /** How long a client may take to send its request head or ClientHello. @default 10_000 */
   headTimeoutMs?: number;
+  /** Counts relayed connections and bytes by agent (the hub's metrics). */
+  counters?: IngressCounters;
 }
 
 type Listener = Deno.TcpListener;
 
 /** The public listeners and what happens on each accepted connection. */
 export class Ingress {
-  readonly #options: Required<Omit<IngressOptions, "listenHost">> & { listenHost?: string };
+  readonly #options:
+    & Required<Omit<IngressOptions, "listenHost" | "counters">>
+    & { listenHost?: string };
   readonly #portListeners = new Map<number, Listener>();
   readonly #siteListeners: Listener[] = [];
   readonly #connections = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
+  readonly #counters: IngressCounters | undefined;
   #closed = false;
 
   constructor(options: IngressOptions) {
+    this.#counters = options.counters;
     this.#options = {
       dial: options.dial ?? dialThroughTunnel,
       dialTimeoutMs: options.dialTimeoutMs ?? 900,
@@ -178,7 +185,7 @@ export class Ingress {
     if (!route?.tunnelIP || !this.#admits(route, conn)) return;
     const upstream = await this.#dialAgent(route, port);
     if (!upstream) return;
-    await this.#relayWithHeader(conn, upstream, new Uint8Array(0));
+    await this.#relayWithHeader(conn, upstream, route, new Uint8Array(0));
   }
 
   async #handleHttp(conn: Deno.TcpConn): Promise<void> {
@@ -204,7 +211,7 @@ export class Ingress {
     if (!upstream) {
       return await answer(conn, plainResponse(502, "Bad Gateway", "site is offline\n"));
     }
-    await this.#relayWithHeader(conn, upstream, bytes);
+    await this.#relayWithHeader(conn, upstream, route, bytes);
   }
 
   async #handleTls(conn: Deno.TcpConn): Promise<void> {
@@ -220,7 +227,7 @@ export class Ingress {
     if (!this.#admits(route, conn)) return await answer(conn, tlsAlert(TLS_ALERT.accessDenied));
     const upstream = await this.#dialAgent(route, 443);
     if (!upstream) return await answer(conn, tlsAlert(TLS_ALERT.internalError));
-    await this.#relayWithHeader(conn, upstream, bytes);
+    await this.#relayWithHeader(conn, upstream, route, bytes);
   }
 
   /** Reads until `parse` stops asking for more; null on EOF, timeout or error. */
@@ -258,7 +265,12 @@ export class Ingress {
     }
   }
 
-  async #relayWithHeader(conn: Deno.TcpConn, upstream: Deno.TcpConn, first: Uint8Array) {
+  async #relayWithHeader(
+    conn: Deno.TcpConn,
+    upstream: Deno.TcpConn,
+    route: AgentRoute,
+    first: Uint8Array,
+  ) {
     this.#connections.add(upstream);
     // Relayed segments go out at once: Nagle on top of the endpoints' own would add delay.
     conn.setNoDelay(true);
@@ -268,7 +280,17 @@ export class Ingress {
         { address: unmapped(conn.remoteAddr.hostname), port: conn.remoteAddr.port },
         { address: unmapped(conn.localAddr.hostname), port: conn.localAddr.port },
       );
-      await relay(conn, upstream, { first: concat([header, first]) });
+      const counters = this.#counters;
+      const id = route.clientId;
+      counters?.connection(id);
+      counters?.bytes(id, "in", first.length);
+      await relay(conn, upstream, {
+        first: concat([header, first]),
+        ...(counters && {
+          readA: countingReader(conn, (n) => counters.bytes(id, "in", n)),
+          readB: countingReader(upstream, (n) => counters.bytes(id, "out", n)),
+        }),
+      });
     } finally {
       this.#connections.delete(upstream);
     }

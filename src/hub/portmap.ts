@@ -18,6 +18,7 @@ import {
 import { log } from "../log/mod.ts";
 import type { RouteTable } from "./route_table.ts";
 import type { AgentDialer } from "./ingress_listeners.ts";
+import { countingReader, type PortMapCounters } from "./hub_metrics.ts";
 import {
   decodePortMapRequest,
   encodePortMapAnswer,
@@ -42,6 +43,8 @@ export interface PortMapServiceOptions {
   /** @default 900 for agents, 5000 for outside destinations */
   agentDialTimeoutMs?: number;
   outsideDialTimeoutMs?: number;
+  /** Counts relayed bytes by calling agent (the hub's metrics). */
+  counters?: PortMapCounters;
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -96,6 +99,16 @@ export class PortMapService {
     }
   }
 
+  /** Relay options that count `caller`'s bytes both ways (none without counters). */
+  #counted(caller: string, conn: Deno.TcpConn, upstream: Deno.TcpConn) {
+    const counters = this.#options.counters;
+    if (!counters) return {};
+    return {
+      readA: countingReader(conn, (n) => counters.portMapBytes(caller, "sent", n)),
+      readB: countingReader(upstream, (n) => counters.portMapBytes(caller, "received", n)),
+    };
+  }
+
   async #handle(conn: Deno.TcpConn): Promise<void> {
     const routes = this.#options.routes();
     // 1. WireGuard's source check makes the tunnel source address an identity.
@@ -114,9 +127,9 @@ export class PortMapService {
     );
     if (!listed) return await refuse(conn, "no such port map in your synced rules");
     try {
-      if (request.destination === "") await this.#toTunnel(conn, request, routes);
-      else if (request.transport === "tcp") await this.#toOutsideTcp(conn, request);
-      else await this.#toOutsideUdp(conn, request);
+      if (request.destination === "") await this.#toTunnel(conn, request, routes, caller);
+      else if (request.transport === "tcp") await this.#toOutsideTcp(conn, request, caller);
+      else await this.#toOutsideUdp(conn, request, caller);
     } catch (error) {
       if (error instanceof Refusal) return await refuse(conn, error.message);
       throw error;
@@ -124,7 +137,12 @@ export class PortMapService {
   }
 
   /** 4a. Another tunnel's allocated port, as if the caller were an internet client. */
-  async #toTunnel(conn: Deno.TcpConn, request: PortMapRequest, routes: RouteTable) {
+  async #toTunnel(
+    conn: Deno.TcpConn,
+    request: PortMapRequest,
+    routes: RouteTable,
+    caller: string,
+  ) {
     if (request.transport !== "tcp") throw new Refusal("allocated ports carry TCP only");
     const target = routes.ports.get(request.dstPort);
     if (!target?.tunnelIP) throw new Refusal(`port ${request.dstPort} is not allocated`);
@@ -149,7 +167,7 @@ export class PortMapService {
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
         { address: this.#options.hostname, port: request.dstPort },
       );
-      await relay(conn, upstream, { first: header });
+      await relay(conn, upstream, { first: header, ...this.#counted(caller, conn, upstream) });
     } finally {
       this.#connections.delete(upstream);
     }
@@ -176,7 +194,7 @@ export class PortMapService {
   }
 
   /** 4b. An outside TCP destination the hub dials itself. */
-  async #toOutsideTcp(conn: Deno.TcpConn, request: PortMapRequest) {
+  async #toOutsideTcp(conn: Deno.TcpConn, request: PortMapRequest, caller: string) {
     const address = await this.#outsideAddress(request.destination);
     let upstream: Deno.TcpConn;
     try {
@@ -191,14 +209,15 @@ export class PortMapService {
     this.#connections.add(upstream);
     try {
       await writeAll(conn, encodePortMapAnswer({ ok: true }));
-      await relay(conn, upstream);
+      await relay(conn, upstream, this.#counted(caller, conn, upstream));
     } finally {
       this.#connections.delete(upstream);
     }
   }
 
   /** 4c. An outside UDP destination: datagrams framed on the TCP stream both ways. */
-  async #toOutsideUdp(conn: Deno.TcpConn, request: PortMapRequest) {
+  async #toOutsideUdp(conn: Deno.TcpConn, request: PortMapRequest, caller: string) {
+    const counters = this.#options.counters;
     const address = await this.#outsideAddress(request.destination);
     const socket = dgram.createSocket(address.includes(":") ? "udp6" : "udp4");
     const handle = { close: () => socket.close() };
@@ -207,6 +226,7 @@ export class PortMapService {
     // Replies are written in order; a slow client applies back-pressure through this chain.
     let writing = Promise.resolve();
     socket.on("message", (message: Uint8Array) => {
+      counters?.portMapBytes(caller, "received", message.length);
       const framed = frameDatagram(new Uint8Array(message));
       writing = writing.then(() => writeAll(conn, framed)).catch(() => {
         failed = true;
@@ -227,6 +247,7 @@ export class PortMapService {
       await writeAll(conn, encodePortMapAnswer({ ok: true }));
       for await (const datagram of readDatagrams(conn)) {
         if (failed) break;
+        counters?.portMapBytes(caller, "sent", datagram.length);
         socket.send(Buffer.from(datagram));
       }
     } catch {

@@ -47,6 +47,7 @@ export {
   RuleError,
   type SyncResult,
   type TrafficKeys,
+  trafficKeySchemas,
   type TrafficRules,
 } from "./rules_sync.ts";
 export { parseDurationMs } from "./duration.ts";

@@ -101,6 +101,8 @@ export const portMapRuleSchema = z.strictObject({
 // are not checked beyond their shape.
 const httpsKeySchema = z.looseObject({ domain: domainSchema });
 const portKeySchema = z.looseObject({ port: portSchema });
+/** The objects of a delete body (for the API's OpenAPI document). */
+export const trafficKeySchemas = { https: httpsKeySchema, port: portKeySchema } as const;
 
 export type FirewallRule = { sequence: number; action: "allow" | "drop"; network: string };
 

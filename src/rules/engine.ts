@@ -17,7 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./certificates.ts";
 import { checkHealth, type HealthEntry } from "./health.ts";
-import type { ClientAddress, CompiledSite } from "./site_routing.ts";
+import type { ClientAddress, CompiledSite, SiteEvent } from "./site_routing.ts";
 import { askHub, type RulesSession, syncPayload } from "./hub_link.ts";
 import { compilePortRoutes, compileSites, type LiveTables } from "./live_tables.ts";
 import {
@@ -68,6 +68,7 @@ export class TrafficEngine implements IngressRoutes {
   #tables: LiveTables = { sites: new Map(), tls: new Map(), ports: new Map() };
   readonly #customCerts = new Map<string, { cert: string; key: string }>();
   #closed = false;
+  #siteObserver: ((domain: string, event: SiteEvent) => void) | undefined;
 
   private constructor(store: RuleStore, readonly options: TrafficEngineOptions) {
     this.#store = store;
@@ -385,6 +386,15 @@ export class TrafficEngine implements IngressRoutes {
 
   acmeChallenge(token: string): string | undefined {
     return this.#acme.challenge(token);
+  }
+
+  siteEvent(domain: string, event: SiteEvent): void {
+    this.#siteObserver?.(domain, event);
+  }
+
+  /** Tells `observer` of each site request and unreachable upstream (the agent's metrics). */
+  observeSites(observer: (domain: string, event: SiteEvent) => void): void {
+    this.#siteObserver = observer;
   }
 
   tlsRoute(domain: string): TlsRoute | undefined {

@@ -6,5 +6,6 @@ export { TrafficEngine, type TrafficEngineOptions } from "./engine.ts";
 export { flowId } from "./flow_id.ts";
 export { goArch } from "./go_arch.ts";
 export type { HealthEntry } from "./health.ts";
+export type { SiteEvent } from "./site_routing.ts";
 export type { RulesSession } from "./hub_link.ts";
 export { dialPortMap, type DialPortMapOptions } from "./portmap_dialer.ts";

@@ -47,7 +47,12 @@ export interface SiteLookup {
   site(domain: string): CompiledSite | undefined;
   /** The key authorization for an HTTP-01 token, when a challenge is pending. */
   acmeChallenge(token: string): string | undefined;
+  /** Told of each request a site serves and each upstream it could not reach (metrics). */
+  siteEvent?(domain: string, event: SiteEvent): void;
 }
+
+/** What {@linkcode SiteLookup.siteEvent} is told. */
+export type SiteEvent = "request" | "upstream_error";
 
 /** The upstream of a site: destination+port, else upstreamURL, else null (webRoot or tls). */
 export function upstreamOf(rule: HttpsRule): Upstream | null {
@@ -150,6 +155,7 @@ export async function serveHttpConnection(
         return;
       }
       // 3. Upstream, else webRoot.
+      sites.siteEvent?.(host, "request");
       if (site.upstream) {
         const key = `${site.upstream.tls}|${site.upstream.hostname}|${site.upstream.port}`;
         if (upstream && upstream.key !== key) dropUpstream();
@@ -161,6 +167,7 @@ export async function serveHttpConnection(
             try {
               upstream = await dialUpstream(site.upstream, key);
             } catch {
+              sites.siteEvent?.(host, "upstream_error");
               await answer(client, 502, "Bad Gateway", "upstream unreachable\n", false);
               return;
             }

@@ -22,12 +22,20 @@ import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
+import {
+  hasHubTls,
+  hubHttpClient,
+  HubTlsFileError,
+  type HubTlsMaterial,
+  loadHubTls,
+  tlsFailureOf,
+} from "./hub_tls.ts";
 import { decodeFrame, type Site } from "./hub_messages.ts";
 import type { PeerStatusJson } from "./peers.ts";
 import { DeviceReconciler, type HostResolver } from "./reconciliation.ts";
 import type { SessionExtension } from "./extensions.ts";
 import type { ConnectionParams } from "./state.ts";
-import type { TunnelFactory } from "./tunnel.ts";
+import type { TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
 
 /** Timings of the control channel; tests shorten them. */
 export interface SessionTiming {
@@ -95,6 +103,8 @@ export interface SessionOptions {
   extensions?: SessionExtension[];
   /** Resolves peers' endpoint names (`dns` of /connect); the system resolver when absent. */
   resolveHost?: HostResolver;
+  /** PEM file of a private CA the hub's certificate chains to (`--hub-ca`). */
+  hubCaFile?: string;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -121,6 +131,10 @@ export class Session {
   #wakeSleep: (() => void) | undefined;
   #nextToken: string | undefined;
   #registrations = 0;
+  #reconnects = 0;
+  readonly #hubCaFile: string | undefined;
+  /** The CA and client certificate, read again before every login. */
+  #tls: HubTlsMaterial = {};
   #configVersion = 0;
 
   /** Device work happens one message at a time, in arrival order. */
@@ -136,6 +150,7 @@ export class Session {
     this.#log.addSecret(options.params.userToken);
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
+    this.#hubCaFile = options.hubCaFile;
     this.#device = new DeviceReconciler({
       params: this.#params,
       privateKey: this.#privateKey,
@@ -174,6 +189,16 @@ export class Session {
   get tunnelIP(): string {
     return this.#device.tunnelIP;
   }
+  /** How many times the connect loop went back to log in after a drop or a failure. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Byte counts and handshakes of the tunnel's peers, for metrics. */
+  tunnelStats(): Promise<TunnelPeerStats[]> {
+    return this.#device.tunnelStats();
+  }
+
   /** Resolves when the connect loop has ended (stopped or terminated). */
   get done(): Promise<void> {
     return this.#loop ?? Promise.resolve();
@@ -210,7 +235,12 @@ export class Session {
    */
   async switchOrg(orgId: string): Promise<void> {
     if (!this.active) throw new Error("not connected");
-    const result = await login(this.#params.endpoint, this.#loginRequest(orgId));
+    const result = await login(
+      this.#params.endpoint,
+      this.#loginRequest(orgId),
+      undefined,
+      this.#tls,
+    );
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
@@ -289,10 +319,13 @@ export class Session {
           });
           break;
         }
-        this.#log.warn("hub unreachable", { error: errorText(error) });
+        if (!this.#reportTls(error)) {
+          this.#log.warn("hub unreachable", { error: errorText(error) });
+        }
       }
       if (this.#stopping || this.#terminated) break;
       if (registered) attempt = 0;
+      this.#reconnects++;
       if (this.#nextToken) continue; // an org switch: reconnect at once
       const delay = backoffDelayMs(
         attempt++,
@@ -314,8 +347,39 @@ export class Session {
     };
   }
 
-  #login() {
-    return login(this.#params.endpoint, this.#loginRequest());
+  async #login() {
+    this.#tls = await loadHubTls({
+      caFile: this.#hubCaFile,
+      clientCertFile: this.#params.tlsClientCert,
+    });
+    return await login(this.#params.endpoint, this.#loginRequest(), undefined, this.#tls);
+  }
+
+  /**
+   * Reports a TLS problem with the hub (an unusable certificate file, a refused handshake) in
+   * the status and the log, naming the files (never their contents). The loop keeps retrying:
+   * a fixed file or hub is picked up at the next attempt.
+   *
+   * @returns whether `error` was one
+   */
+  #reportTls(error: unknown): boolean {
+    const clientCert = this.#params.tlsClientCert ?? "none";
+    const hubCa = this.#hubCaFile ?? "system roots";
+    if (error instanceof HubTlsFileError) {
+      this.#error = { code: "tls_file", message: error.message };
+      this.#log.error("cannot read a TLS file for the hub", {
+        file: error.path,
+        error: error.message,
+      });
+      return true;
+    }
+    const reason = tlsFailureOf(error);
+    if (reason === undefined) return false;
+    const message = `TLS handshake with the hub failed: ${reason} ` +
+      `(client certificate: ${clientCert}; hub CA: ${hubCa})`;
+    this.#error = { code: "tls", message };
+    this.#log.error("TLS handshake with the hub failed", { reason, clientCert, hubCa });
+    return true;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -332,7 +396,9 @@ export class Session {
   /** One WebSocket's life; resolves when it closes, true if it got registered. */
   #runSocket(token: string): Promise<boolean> {
     const url = webSocketUrl(this.#params.endpoint, WS_PATH, token);
-    const ws = new WebSocket(url);
+    // The same CA and client certificate as the login (Deno's WebSocket takes an HTTP client).
+    const client = hasHubTls(this.#tls) ? hubHttpClient(this.#tls) : undefined;
+    const ws = client ? new WebSocket(url, { client }) : new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
     let registeredHere = false;
@@ -405,6 +471,7 @@ export class Session {
         clearTimeout(registerTimer);
         clearInterval(pingTimer);
         clearTimeout(pongTimer);
+        client?.close();
         const wasConnected = this.#connected;
         this.#connected = false;
         this.#registered = false;
@@ -453,6 +520,8 @@ export class Session {
     await device.startProbes();
     this.#registered = true;
     this.#registrations++;
+    // A TLS problem reported while retrying is over once registered.
+    if (this.#error?.code.startsWith("tls")) this.#error = undefined;
     this.#log.info("registered with the hub", { tunnelIP, sites: sites.length });
     const event: RegisteredEvent = { tunnelIP, registrations: this.#registrations };
     for (const listener of this.#listeners) {

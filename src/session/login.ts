@@ -8,6 +8,7 @@ import {
   type LoginRequest,
   type LoginResponse,
 } from "../protocol/mod.ts";
+import { hubHttpClient, type HubTlsMaterial } from "./hub_tls.ts";
 
 /** The hub refused the credentials (401/403): retrying cannot help. */
 export class LoginRefused extends Error {
@@ -29,6 +30,7 @@ export interface LoginResult {
  * new connection (a pooled one could still point at an address the name no longer has).
  *
  * @param endpoint the hub URL, e.g. `https://hub.example.com`
+ * @param tls a private CA and a client certificate for the hub, when configured
  * @throws {LoginRefused} on 401 or 403
  * @throws {Error} on any other failure (network, 5xx, malformed answer): transient
  */
@@ -36,9 +38,10 @@ export async function login(
   endpoint: string,
   request: LoginRequest,
   timeoutMs = 15_000,
+  tls: HubTlsMaterial = {},
 ): Promise<LoginResult> {
   const url = new URL(LOGIN_PATH, withTrailingSlashless(endpoint));
-  const client = Deno.createHttpClient({});
+  const client = hubHttpClient(tls);
   try {
     const response = await fetch(url, {
       method: "POST",

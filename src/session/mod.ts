@@ -17,4 +17,10 @@ export { type ConnectionParams, StateStore } from "./state.ts";
 export type { SessionExtension, TunnelView } from "./extensions.ts";
 export type { HostResolver } from "./reconciliation.ts";
 export { allowedIpsOf, directCandidate } from "./peers.ts";
-export { type Tunnel, type TunnelFactory, type TunnelOptions, wireguardTunnels } from "./tunnel.ts";
+export {
+  type Tunnel,
+  type TunnelFactory,
+  type TunnelOptions,
+  type TunnelPeerStats,
+  wireguardTunnels,
+} from "./tunnel.ts";

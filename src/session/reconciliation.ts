@@ -12,7 +12,7 @@ import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, directCandidate, PeerTable, relayEndpointOf } from "./peers.ts";
 import { ProbeSocket } from "./peer_probe.ts";
 import type { ConnectionParams } from "./state.ts";
-import type { Tunnel, TunnelFactory } from "./tunnel.ts";
+import type { Tunnel, TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
 import { type Frame, MSG } from "../protocol/mod.ts";
 import type { SessionExtension, TunnelView } from "./extensions.ts";
 
@@ -80,6 +80,11 @@ export class DeviceReconciler {
   /** The tunnel address with prefix, "" before the first registration. */
   get tunnelIP(): string {
     return this.#tunnelIP;
+  }
+
+  /** Byte counts and handshakes of the tunnel's peers (none without a tunnel). */
+  async tunnelStats(): Promise<TunnelPeerStats[]> {
+    return await this.#tunnel?.peers?.() ?? [];
   }
 
   /** Whether a tunnel interface is up. */

@@ -26,6 +26,8 @@ const connectionSchema = z.object({
   dnsProxyIP: z.string().optional(),
   /** Point the host's resolver at the DNS proxy while connected (Olm's --override-dns). */
   overrideDns: z.boolean().optional(),
+  /** PEM (certificate and key) or PKCS#12 file presented to the hub; a path, never contents. */
+  tlsClientCert: z.string().optional(),
 });
 
 /** Everything a session needs to log in and bring up its device (as saved in the state). */

@@ -1,7 +1,9 @@
 // The WireGuard device as the session sees it: an injectable factory, so the session is
 // tested with a fake and runs with the real device from src/tun in production.
 
-import { createDevice, type Device, type DeviceOptions } from "../tun/mod.ts";
+import { createDevice, type Device, type DeviceOptions, type PeerStatus } from "../tun/mod.ts";
+
+export type { PeerStatus as TunnelPeerStats };
 
 /**
  * The subset of src/tun's `Device` the session uses. The session resolves each peer's endpoint
@@ -20,6 +22,8 @@ export type Tunnel =
     | "closed"
     | "sendDatagram"
   >
+  // Per-peer byte counts and handshakes, for the agent's metrics (a fake may leave it out).
+  & Partial<Pick<Device, "peers">>
   & {
     /** The WireGuard UDP port (direct paths announce it with the agent's local addresses). */
     readonly listenPort?: number;

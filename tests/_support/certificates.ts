@@ -82,11 +82,24 @@ export async function makeCaSignedCertificate(
     "-subj",
     `/CN=${names[0]}`,
   ]);
-  const extensions = `${dir}/server.ext`;
-  await Deno.writeTextFile(
-    extensions,
+  await signWithCa(
+    csr,
+    { caFile, caKey },
+    certFile,
     `subjectAltName=${altNames(names)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
   );
+  return { caFile, certFile, keyFile };
+}
+
+/** `openssl x509 -req`: signs `csr` with the CA into `certFile` (a day), with `extensions`. */
+export async function signWithCa(
+  csr: string,
+  ca: { caFile: string; caKey: string },
+  certFile: string,
+  extensions: string,
+): Promise<void> {
+  const extFile = `${certFile}.ext`;
+  await Deno.writeTextFile(extFile, extensions);
   await run([
     "openssl",
     "x509",
@@ -94,16 +107,15 @@ export async function makeCaSignedCertificate(
     "-in",
     csr,
     "-CA",
-    caFile,
+    ca.caFile,
     "-CAkey",
-    caKey,
+    ca.caKey,
     "-CAcreateserial",
     "-out",
     certFile,
     "-days",
     "1",
     "-extfile",
-    extensions,
+    extFile,
   ]);
-  return { caFile, certFile, keyFile };
 }
