@@ -12,8 +12,12 @@ import {
   parseHostPort,
   parseIp,
 } from "../net/mod.ts";
-import type { Frame } from "../protocol/mod.ts";
-import { SITE_CLIENTS, siteClientsSchema } from "../protocol/mod.ts";
+import {
+  type Frame,
+  type NetworkSettingsJson,
+  SITE_CLIENTS,
+  siteClientsSchema,
+} from "../protocol/mod.ts";
 import {
   AliasTable,
   DnsResolver,
@@ -35,16 +39,8 @@ import { DnsOverride } from "./dns_override.ts";
 
 const PERSISTENT_KEEPALIVE_S = 25;
 
-/** newt's NetworkSettings as real Olm reports it, beside burrow's `tunnelIP`. */
-export interface NetworkSettings {
-  [key: string]: unknown;
-  tunnelIP: string;
-  mtu?: number;
-  dns_servers?: string[];
-  ipv4_addresses?: string[];
-  ipv4_subnet_masks?: string[];
-  ipv4_included_routes?: { destination_address: string; subnet_mask: string }[];
-}
+/** newt's NetworkSettings as real Olm reports it, beside burrow's `tunnelIP` (protocol/). */
+export type NetworkSettings = NetworkSettingsJson & { [key: string]: unknown };
 
 function maskOf(bits: number): string {
   const mask = new Uint8Array(4);

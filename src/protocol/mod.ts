@@ -77,4 +77,4 @@ export {
   siteClientsSchema,
   type Upstream,
 } from "./resources.ts";
-export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";
+export type { AgentStatusJson, NetworkSettingsJson, PeerStatusJson } from "./local_api_status.ts";
