@@ -125,7 +125,7 @@ export class Agent implements OlmBackend {
     // The slot is claimed synchronously: a new session counts as active until stopped.
     try {
       await this.#stopped;
-      await this.#store.saveConnection(params, true);
+      await this.#saveOrRefuse(params);
     } catch (error) {
       await session.stop();
       throw error;
@@ -154,8 +154,40 @@ export class Agent implements OlmBackend {
   async switchOrg(orgId: string): Promise<void> {
     const session = this.#session;
     if (!session || !this.isActive) throw new Error("not connected");
-    await session.switchOrg(orgId);
-    await this.#store.saveConnection({ ...session.params, orgId }, true);
+    // The state first: a switch that cannot be saved must not happen (a restart would bring
+    // the old org back while the API said the switch failed, or the other way round).
+    const before = { ...session.params };
+    await this.#saveOrRefuse({ ...before, orgId });
+    try {
+      await session.switchOrg(orgId);
+    } catch (error) {
+      await this.#store.saveConnection(before, true).catch((rollback) =>
+        this.#log.error("cannot restore the saved connection", { error: String(rollback) })
+      );
+      throw error;
+    }
+  }
+
+  /** Saves the connection, or refuses with a message that names no path. */
+  async #saveOrRefuse(params: ConnectionParams): Promise<void> {
+    try {
+      await this.#store.saveConnection(params, true);
+    } catch (error) {
+      this.#log.error("cannot save the connection", { error: String(error) });
+      throw new DomainError("internal", "cannot save the connection in the state directory");
+    }
+  }
+
+  /**
+   * Resolves with the error once the session running now ends terminated (the hub refused the
+   * credentials or ended it, or the device failed); with undefined when it is stopped instead
+   * or none runs.
+   */
+  async whenTerminated(): Promise<{ code: string; message: string } | undefined> {
+    const session = this.#session;
+    if (!session) return undefined;
+    await session.done;
+    return session.terminated ? session.status().error : undefined;
   }
 
   /** The live status; with no session: all false, no peers, empty addresses. */

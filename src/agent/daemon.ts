@@ -5,6 +5,7 @@ import { log } from "../log/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
 import { startServiceNotify } from "../net/mod.ts";
 import { type AgentConfig, composeAgent } from "./compose.ts";
+import { exitWhenStartSessionEnds } from "./exit_policy.ts";
 import { agentStatusLine } from "./service_status.ts";
 
 export interface DaemonConfig extends AgentConfig {
@@ -13,7 +14,8 @@ export interface DaemonConfig extends AgentConfig {
 }
 
 /**
- * Runs the agent until `/exit` or SIGTERM/SIGINT; resolves to the exit code.
+ * Runs the agent until `/exit` or SIGTERM/SIGINT; resolves to the exit code: 0, or 1 when
+ * the session given at start was ended for good (src/agent/exit_policy.ts).
  * Without connection flags it reconnects with the saved connection if that was active when
  * the agent last stopped, else it waits for `POST /connect`.
  */
@@ -26,12 +28,14 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   };
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  let exitCode: Promise<number> = Promise.resolve(0);
   // systemd (Type=notify): READY=1 now that the listeners are up, then STATUS= and WATCHDOG=1.
   const service = await startServiceNotify(() => agentStatusLine(agent.status(), agent.isActive));
   try {
     const saved = await agent.savedConnection();
     if (config.connectAtStart) {
       await agent.connect(config.connectAtStart);
+      exitCode = exitWhenStartSessionEnds(agent, log);
     } else if (saved?.active) {
       log.info("reconnecting with the saved connection", { endpoint: saved.params.endpoint });
       await agent.connect(saved.params);
@@ -45,5 +49,6 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await close();
   }
-  return 0;
+  // The start session is over by now: stopped (0) or terminated (it asked for the exit).
+  return await exitCode;
 }

@@ -1,12 +1,15 @@
-// The local API's listeners: a Unix socket and/or a TCP port, both served by node:http (unlike
-// Deno.serve it keeps the body of a GET, which the Packetriot API needs), each request checked
-// (no browser origin, capped body, bearer token on TCP) and handed to the router as plain data.
+// The local API's listeners: a Unix socket and/or a TCP port, both served by
+// src/api/api_listener.ts (it keeps the body of a GET, which the Packetriot API needs, and
+// survives held-open connections and descriptor exhaustion), each request checked (no browser
+// origin, capped body, bearer token on TCP) and handed to the router as plain data.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ApiError, errorFormatOf, errorResponse } from "./api_errors.ts";
+import { ApiListener, DEFAULT_LISTENER_LIMITS, type ListenerLimits } from "./api_listener.ts";
+import type { RawRequest } from "./api_listener.ts";
 import { apiRequest, type ApiResponse, familyOfPath } from "./exchange.ts";
 import type { Router } from "./router.ts";
 import { log } from "../log/mod.ts";
+import { bindUnixSocket, claimSocketPath } from "./socket_guard.ts";
 import { isPeerGone, peerGoneText } from "../net/mod.ts";
 
 /** Largest request body accepted; larger ones are answered 413. */
@@ -25,6 +28,8 @@ export interface ApiServerOptions {
   /** When set, TCP requests must carry `Authorization: Bearer TOKEN`. */
   apiToken?: string;
   maxBodyBytes?: number;
+  /** Timeouts and connection caps; see src/api/api_listener.ts for the defaults. */
+  limits?: Partial<Omit<ListenerLimits, "maxBodyBytes">>;
 }
 
 /**
@@ -38,8 +43,10 @@ export interface ApiServerOptions {
  */
 export class ApiServer {
   readonly #options: ApiServerOptions;
-  readonly #servers: Server[] = [];
+  readonly #servers: ApiListener[] = [];
   #tcpPort: number | undefined;
+  /** Whether this server created the socket file (only then does stop() remove it). */
+  #ownsSocket = false;
   #stopped: Promise<void> | undefined;
 
   private constructor(options: ApiServerOptions) {
@@ -58,7 +65,7 @@ export class ApiServer {
     const server = new ApiServer(options);
     try {
       if (options.socketPath) await server.#listenUnix(options.socketPath);
-      if (options.tcp) await server.#listenTcp(options.tcp);
+      if (options.tcp) server.#listenTcp(options.tcp);
     } catch (error) {
       await server.stop();
       throw error;
@@ -74,13 +81,10 @@ export class ApiServer {
   /** Closes every listener (open connections are ended) and removes the socket file. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
-      await Promise.all(this.#servers.map((server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        })
-      ));
-      if (this.#options.socketPath) await removeSocketFile(this.#options.socketPath);
+      await Promise.all(this.#servers.map((server) => server.close()));
+      if (this.#options.socketPath && this.#ownsSocket) {
+        await removeSocketFile(this.#options.socketPath);
+      }
     })();
     return this.#stopped;
   }
@@ -88,47 +92,58 @@ export class ApiServer {
   async #listenUnix(path: string): Promise<void> {
     const slash = path.lastIndexOf("/");
     if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true, mode: 0o755 });
-    await removeSocketFile(path);
-    const server = this.#createServer("unix");
-    await listen(server, (done) => server.listen(path, done));
-    await Deno.chmod(path, this.#options.socketMode ?? 0o660);
-    if (this.#options.socketGroup !== undefined) {
-      await Deno.chown(path, null, this.#options.socketGroup);
-    }
+    await claimSocketPath(path);
+    // Bound under a temporary name, given its mode and group, then renamed into place: the
+    // socket never appears at `path` with the process's default mode.
+    const listener = await bindUnixSocket(path, async (bound) => {
+      await Deno.chmod(bound, this.#options.socketMode ?? 0o660);
+      if (this.#options.socketGroup !== undefined) {
+        await Deno.chown(bound, null, this.#options.socketGroup);
+      }
+    });
+    this.#ownsSocket = true;
+    this.#serveOn(listener, "unix");
     log.info("API listening", { socket: path });
   }
 
-  async #listenTcp(addr: { hostname: string; port: number }): Promise<void> {
-    const server = this.#createServer("tcp");
-    await listen(server, (done) => server.listen(addr.port, addr.hostname, done));
-    const bound = server.address();
-    this.#tcpPort = typeof bound === "object" && bound ? bound.port : addr.port;
+  #listenTcp(addr: { hostname: string; port: number }): void {
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ hostname: addr.hostname, port: addr.port });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`Cannot listen on ${addr.hostname}:${addr.port}: ${reason}`, {
+        cause: error,
+      });
+    }
+    this.#serveOn(listener, "tcp");
+    this.#tcpPort = (listener.addr as Deno.NetAddr).port;
     log.info("API listening", { addr: `${addr.hostname}:${this.#tcpPort}` });
   }
 
-  #createServer(kind: "unix" | "tcp"): Server {
-    const server = createServer((req, res) => {
-      this.#serve(kind, req, res).catch((error) => {
-        // A client that hung up mid-request is no fault of ours: nothing to answer or alarm.
-        if (isPeerGone(error)) {
-          log.debug("API client went away", { error: peerGoneText(error) });
-          return;
-        }
-        log.error("API request failed", { error });
-        if (!res.headersSent) send(res, errorResponse("olm", error));
+  #serveOn(listener: Deno.Listener, kind: "unix" | "tcp"): void {
+    const limits: ListenerLimits = {
+      ...DEFAULT_LISTENER_LIMITS,
+      ...this.#options.limits,
+      maxBodyBytes: this.#options.maxBodyBytes ?? MAX_BODY_BYTES,
+    };
+    const handler = (req: RawRequest) =>
+      this.#serve(kind, req).catch((error) => {
+        // A client that hung up mid-request is no fault of ours: nothing to alarm about.
+        if (isPeerGone(error)) log.debug("API client went away", { error: peerGoneText(error) });
+        else log.error("API request failed", { error });
+        return errorResponse("olm", error);
       });
-    });
-    this.#servers.push(server);
-    return server;
+    this.#servers.push(new ApiListener(listener, handler, limits, log));
   }
 
-  async #serve(kind: "unix" | "tcp", req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = req.url ?? "/";
+  async #serve(kind: "unix" | "tcp", req: RawRequest): Promise<ApiResponse> {
+    const target = req.target;
     const { pathname: path, searchParams } = new URL(target, "http://localhost");
-    const refuse = (status: number, message: string) => {
+    const refuse = (status: number, message: string, headers: Record<string, string> = {}) => {
       const format = errorFormatOf(searchParams, req.headers);
-      send(res, errorResponse(familyOfPath(path), new ApiError(status, message), format));
-      req.resume();
+      const answer = errorResponse(familyOfPath(path), new ApiError(status, message), format);
+      return { ...answer, headers: { ...answer.headers, ...headers } };
     };
     // A browser sends Origin or Referer; scripts and curl don't. Refusing them stops CSRF
     // and DNS rebinding from a web page.
@@ -138,81 +153,14 @@ export class ApiServer {
     if (kind === "tcp" && this.#options.apiToken !== undefined) {
       const auth = req.headers.authorization ?? "";
       if (!timingSafeEqualText(auth, `Bearer ${this.#options.apiToken}`)) {
-        res.setHeader("www-authenticate", "Bearer");
-        return refuse(401, "Unauthorized");
+        return refuse(401, "Unauthorized", { "www-authenticate": "Bearer" });
       }
     }
-    const cap = this.#options.maxBodyBytes ?? MAX_BODY_BYTES;
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > cap) return refuse(413, "Request body too large");
-    const body = await readBody(req, cap);
-    if (body === null) return refuse(413, "Request body too large");
-    const headers: Record<string, string | undefined> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      headers[name] = Array.isArray(value) ? value.join(", ") : value;
-    }
-    const answer = await this.#options.router.handle(
-      apiRequest({ method: req.method ?? "GET", target, headers, body }),
+    if (req.body === null) return refuse(413, "Request body too large");
+    return await this.#options.router.handle(
+      apiRequest({ method: req.method, target, headers: req.headers, body: req.body }),
     );
-    send(res, answer);
   }
-}
-
-function listen(server: Server, start: (done: () => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    start(() => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-}
-
-/** The whole body, or null once it grows past `cap`. */
-function readBody(req: IncomingMessage, cap: number): Promise<Uint8Array | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let over = false;
-    req.on("data", (chunk: Uint8Array) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > cap) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (over) return resolve(null);
-      const body = new Uint8Array(size);
-      let offset = 0;
-      for (const chunk of chunks) {
-        body.set(chunk, offset);
-        offset += chunk.length;
-      }
-      resolve(body);
-    });
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, answer: ApiResponse): void {
-  let body = "";
-  const headers: Record<string, string> = {};
-  if (answer.json !== undefined) {
-    body = JSON.stringify(answer.json);
-    headers["content-type"] = "application/json";
-  } else if (answer.text !== undefined) {
-    body = answer.text;
-    headers["content-type"] = "text/plain; charset=utf-8";
-  }
-  Object.assign(headers, answer.headers);
-  const bytes = new TextEncoder().encode(body);
-  headers["content-length"] = String(bytes.length);
-  res.writeHead(answer.status, headers);
-  res.end(bytes);
 }
 
 async function removeSocketFile(path: string): Promise<void> {

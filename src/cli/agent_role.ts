@@ -7,6 +7,7 @@ import { DomainError } from "../errors/mod.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { groupId } from "./unix_group.ts";
 import type { Role } from "./role.ts";
+import { checkAgentValues } from "./agent_checks.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
@@ -247,6 +248,7 @@ export const agentRole: Role = {
  * @throws {UsageError} for values the flag table cannot check alone
  */
 export function daemonConfig(flags: Flags): DaemonConfig {
+  checkAgentValues(flags);
   const secret = agentSecret(flags);
   const userToken = flags.string("user-token");
   const apiToken = flags.string("api-token");

@@ -68,3 +68,4 @@ export {
   tlsAlert,
 } from "./tls_client_hello.ts";
 export { SdNotifier, type ServiceNotify, startServiceNotify } from "./sd_notify.ts";
+export { unixSocketAnswers } from "./unix_socket.ts";

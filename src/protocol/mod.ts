@@ -77,4 +77,5 @@ export {
   siteClientsSchema,
   type Upstream,
 } from "./resources.ts";
+export { HUB_MAX_FRAME_BYTES, requestFrameBytes } from "./frame_limit.ts";
 export type { AgentStatusJson, NetworkSettingsJson, PeerStatusJson } from "./local_api_status.ts";

@@ -19,6 +19,8 @@ import { AcmeCertificates, type AcmeOptions, loadCustomCertificate } from "./cer
 import { checkHealth, type HealthEntry } from "./health.ts";
 import type { ClientAddress, CompiledSite, SiteEvent } from "./site_routing.ts";
 import { askHub, type RulesSession, syncPayload } from "./hub_link.ts";
+import { assertSyncFits } from "./sync_limit.ts";
+import { recordOrReturnPort } from "./port_allocation.ts";
 import { compilePortRoutes, compileSites, type LiveTables } from "./live_tables.ts";
 import {
   AgentIngress,
@@ -228,11 +230,16 @@ export class TrafficEngine implements IngressRoutes {
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
       throw new RuleError("upstream", "the hub answered without a port");
     }
-    await this.#store.exclusive(async () => {
-      const next = planAllocated(this.#store.current, port);
-      await this.#store.replace(next);
-      await this.#applyLive(next);
-    });
+    await recordOrReturnPort(
+      port,
+      (type, data) => this.#ask(type, data),
+      () =>
+        this.#store.exclusive(async () => {
+          const next = planAllocated(this.#store.current, port);
+          await this.#store.replace(next);
+          await this.#applyLive(next);
+        }),
+    );
     return port;
   }
 
@@ -265,6 +272,7 @@ export class TrafficEngine implements IngressRoutes {
    * @throws {RuleError} 409 when the hub refuses them, 502 when it cannot be reached
    */
   async sync(): Promise<void> {
+    assertSyncFits(this.#store.current);
     await this.#ask(MSG.rulesSync, syncPayload(this.#store.current));
   }
 
@@ -276,6 +284,7 @@ export class TrafficEngine implements IngressRoutes {
     await this.#store.exclusive(async () => {
       const previous = this.#store.current;
       const next = plan(previous);
+      assertSyncFits(next);
       // Custom certificates are read and checked before anything changes.
       const certs = new Map<string, { cert: string; key: string }>();
       for (const [index, rule] of (request?.https ?? []).entries()) {

@@ -20,6 +20,7 @@ import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";
+import { describeHubFailure } from "./hub_failure.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
 import {
@@ -51,6 +52,17 @@ export interface SessionTiming {
   backoffBaseMs: number;
   /** @default 30_000 */
   backoffCapMs: number;
+  /**
+   * Cap of the backoff while the hub is not reached at all (refused, DNS, no route, timeout):
+   * such attempts cost the hub nothing, and a lower cap brings the agent back within seconds
+   * of the hub listening again. @default 5_000
+   */
+  backoffUnreachedCapMs: number;
+  /**
+   * A registered socket that stayed open this long resets the backoff; one that closes
+   * sooner (the hub refused a frame, a crash loop) keeps backing off. @default 60_000
+   */
+  stableAfterMs: number;
   /** Default wait for the answer of {@linkcode Session.request}. @default 10_000 */
   requestTimeoutMs: number;
 }
@@ -62,6 +74,8 @@ export const DEFAULT_TIMING: SessionTiming = {
   registerAttempts: 20,
   backoffBaseMs: 1_000,
   backoffCapMs: 30_000,
+  backoffUnreachedCapMs: 5_000,
+  stableAfterMs: 60_000,
   requestTimeoutMs: 10_000,
 };
 
@@ -108,6 +122,9 @@ export interface SessionOptions {
 }
 
 type Timer = ReturnType<typeof setTimeout>;
+
+/** How long one login may take before it counts as a timeout. */
+const LOGIN_TIMEOUT_MS = 15_000;
 
 export class Session {
   readonly #params: ConnectionParams;
@@ -238,9 +255,12 @@ export class Session {
     const result = await login(
       this.#params.endpoint,
       this.#loginRequest(orgId),
-      undefined,
+      LOGIN_TIMEOUT_MS,
       this.#tls,
-    );
+    ).catch((error) => {
+      if (error instanceof LoginRefused) throw error;
+      throw new Error(describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS).message);
+    });
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
@@ -258,7 +278,11 @@ export class Session {
       registered: this.#registered,
       terminated: this.#terminated,
       orgId: this.#params.orgId ?? "",
-      peers: this.#device.peers.toStatus(nowMs, this.#params.pingTimeoutMs),
+      peers: this.#device.peers.toStatus(
+        nowMs,
+        this.#params.pingTimeoutMs,
+        this.#device.hasTunnel,
+      ),
       tunnelIP: this.#device.tunnelIP,
       networkSettings: this.#device.networkSettings(),
     };
@@ -300,7 +324,8 @@ export class Session {
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#stopping && !this.#terminated) {
-      let registered = false;
+      let registeredAt: number | undefined;
+      let reached = true;
       try {
         let token = this.#nextToken;
         if (!token) {
@@ -310,28 +335,34 @@ export class Session {
         }
         this.#nextToken = undefined;
         if (this.#stopping) break;
-        registered = await this.#runSocket(token);
+        registeredAt = await this.#runSocket(token);
       } catch (error) {
         if (error instanceof LoginRefused) {
           await this.#terminate({
             code: error.status === 401 ? "unauthorized" : "forbidden",
             message: error.message,
-          });
+          }, "the hub refused the credentials");
           break;
         }
+        const failure = describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS);
+        reached = failure.reached;
         if (!this.#reportTls(error)) {
-          this.#log.warn("hub unreachable", { error: errorText(error) });
+          this.#log.warn("hub unreachable", { error: failure.message });
         }
       }
       if (this.#stopping || this.#terminated) break;
-      if (registered) attempt = 0;
+      // Only a socket that stayed up resets the pacing: one the hub closes right after the
+      // registration (a refused frame, a crash loop) must not bring a login a second.
+      if (registeredAt !== undefined && Date.now() - registeredAt >= this.#timing.stableAfterMs) {
+        attempt = 0;
+      }
       this.#reconnects++;
       if (this.#nextToken) continue; // an org switch: reconnect at once
       const delay = backoffDelayMs(
         attempt++,
         this.#random,
         this.#timing.backoffBaseMs,
-        this.#timing.backoffCapMs,
+        reached ? this.#timing.backoffCapMs : this.#timing.backoffUnreachedCapMs,
       );
       this.#log.info("reconnecting", { inMs: delay, attempt });
       await this.#sleep(delay);
@@ -352,7 +383,7 @@ export class Session {
       caFile: this.#hubCaFile,
       clientCertFile: this.#params.tlsClientCert,
     });
-    return await login(this.#params.endpoint, this.#loginRequest(), undefined, this.#tls);
+    return await login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS, this.#tls);
   }
 
   /**
@@ -393,15 +424,15 @@ export class Session {
     }).finally(() => this.#wakeSleep = undefined);
   }
 
-  /** One WebSocket's life; resolves when it closes, true if it got registered. */
-  #runSocket(token: string): Promise<boolean> {
+  /** One WebSocket's life; resolves when it closes, with the time it registered (if it did). */
+  #runSocket(token: string): Promise<number | undefined> {
     const url = webSocketUrl(this.#params.endpoint, WS_PATH, token);
     // The same CA and client certificate as the login (Deno's WebSocket takes an HTTP client).
     const client = hasHubTls(this.#tls) ? hubHttpClient(this.#tls) : undefined;
     const ws = client ? new WebSocket(url, { client }) : new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
-    let registeredHere = false;
+    let registeredAt: number | undefined;
     let registerTimer: Timer | undefined;
     let pingTimer: Timer | undefined;
     let pongTimer: Timer | undefined;
@@ -427,7 +458,7 @@ export class Session {
       registerTimer = setTimeout(() => sendRegister(attempt + 1), this.#timing.registerRetryMs);
     };
 
-    return new Promise<boolean>((resolve) => {
+    return new Promise<number | undefined>((resolve) => {
       ws.onopen = () => {
         if (this.#stopping) return ws.close(1000, "disconnecting");
         this.#connected = true;
@@ -461,7 +492,7 @@ export class Session {
           if (this.#ws !== ws) return;
           const registeredNow = await dispatchHubMessage(frame, chainId, this.#dispatch);
           if (registeredNow) {
-            registeredHere = true;
+            registeredAt = Date.now();
             clearTimeout(registerTimer);
           }
         });
@@ -481,7 +512,7 @@ export class Session {
           this.#log.warn("hub connection closed", { code: event.code, reason: event.reason });
         }
         // Let queued message work finish before the loop moves on.
-        this.#queue.then(() => resolve(registeredHere));
+        this.#queue.then(() => resolve(registeredAt));
       };
     });
   }
@@ -507,16 +538,22 @@ export class Session {
     }
     const device = this.#device;
     if (device.hasTunnel && device.tunnelIP !== tunnelIP) await device.closeTunnel();
+    const reused = device.hasTunnel;
     if (!device.hasTunnel) {
       try {
         await device.openTunnel(tunnelIP, () => this.#ws?.close(1000, "tunnel lost"));
       } catch (error) {
-        await this.#terminate({ code: "tunnel_failed", message: errorText(error) });
+        await this.#terminate(
+          { code: "tunnel_failed", message: errorText(error) },
+          "the tunnel interface could not be created",
+        );
         return false;
       }
     }
     await device.syncPeers(sites);
     await device.peersChanged();
+    // A re-registration on the same device: handshake at once (the hub may have restarted).
+    if (reused) await device.restartHandshakes();
     await device.startProbes();
     this.#registered = true;
     this.#registrations++;
@@ -535,11 +572,12 @@ export class Session {
 
   // ---- endings ----
 
-  async #terminate(error: SessionError): Promise<void> {
+  /** Ends the session for good; `why` says which party ended it, for the log. */
+  async #terminate(error: SessionError, why = "the hub ended the session"): Promise<void> {
     if (this.#terminated) return;
     this.#terminated = true;
     this.#error = error;
-    this.#log.error("the hub ended the session", { code: error.code, message: error.message });
+    this.#log.error(why, { code: error.code, message: error.message });
     this.#wakeSleep?.();
     this.#ws?.close(1000, "terminated");
     await this.#teardown();

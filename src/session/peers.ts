@@ -174,13 +174,14 @@ export class PeerTable {
   }
 
   /**
-   * The `peers` object of `GET /status`, keyed by site id. A peer is connected when it
-   * answered a probe within `timeoutMs`.
+   * The `peers` object of `GET /status`, keyed by site id. A peer is connected when the
+   * tunnel is up (`tunnelUp`) and it answered a probe within `timeoutMs`: a stopped or
+   * terminated session has no connected peer, however recent its last answer.
    */
-  toStatus(nowMs: number, timeoutMs: number): Record<string, PeerStatusJson> {
+  toStatus(nowMs: number, timeoutMs: number, tunnelUp = true): Record<string, PeerStatusJson> {
     const out: Record<string, PeerStatusJson> = {};
     for (const [siteId, e] of this.#peers) {
-      const connected = e.lastSeenMs !== null && nowMs - e.lastSeenMs <= timeoutMs;
+      const connected = tunnelUp && e.lastSeenMs !== null && nowMs - e.lastSeenMs <= timeoutMs;
       out[String(siteId)] = {
         siteId,
         name: e.site.name,

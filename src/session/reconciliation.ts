@@ -253,13 +253,28 @@ export class DeviceReconciler {
     this.#probe = await ProbeSocket.open((address, port, rttNs) => {
       this.#peers.recordReply(address, port, rttNs, Date.now());
     });
-    const round = () => {
-      for (const target of this.#peers.probeTargets()) {
-        this.#probe?.send(target.address, target.port);
-      }
-    };
-    round();
-    this.#probeTimer = setInterval(round, this.#params.pingIntervalMs);
+    this.#probeRound();
+    this.#probeTimer = setInterval(() => this.#probeRound(), this.#params.pingIntervalMs);
+  }
+
+  #probeRound(): void {
+    for (const target of this.#peers.probeTargets()) {
+      this.#probe?.send(target.address, target.port);
+    }
+  }
+
+  /**
+   * Starts a fresh WireGuard handshake with every peer now: each is removed from the device and
+   * set again (its old session forgotten, its keepalive switched on anew), then probed. After a
+   * hub restart the hub has forgotten the session the agent still holds; without this the
+   * agent would keep sending on it until WireGuard gives up on it (15 s or more).
+   */
+  async restartHandshakes(): Promise<void> {
+    for (const site of this.#peers.sites()) {
+      await this.uninstallPeer(site);
+      await this.installPeer(site);
+    }
+    this.#probeRound();
   }
 
   /** Closes the probes, then the device (interface and its routes). */

@@ -3,6 +3,7 @@
 
 import process from "node:process";
 import { log } from "../log/mod.ts";
+import { unixSocketAnswers } from "../net/mod.ts";
 import {
   formatErrno,
   formatUapiGet,
@@ -35,16 +36,6 @@ export interface UapiServer {
 /** The socket path of an interface. */
 export function uapiSocketPath(name: string, directory = UAPI_DIRECTORY): string {
   return `${directory}/${name}.sock`;
-}
-
-async function socketInUse(path: string): Promise<boolean> {
-  try {
-    const connection = await Deno.connect({ transport: "unix", path });
-    connection.close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -80,7 +71,9 @@ export async function listenUapi(
     listener = listen();
   } catch (error) {
     if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    if (await socketInUse(path)) throw new Error(`Cannot serve ${path}: in use by another process`);
+    if (await unixSocketAnswers(path)) {
+      throw new Error(`Cannot serve ${path}: in use by another process`);
+    }
     await Deno.remove(path);
     listener = listen();
   }

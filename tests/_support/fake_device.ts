@@ -14,6 +14,8 @@ export class FakeDevice implements Device {
   readonly addresses: string[] = [];
   readonly routes: string[] = [];
   isClosed = false;
+  /** Every peer change in order: "set KEY" or "remove KEY" (base64 keys). */
+  readonly peerLog: string[] = [];
   readonly #closed = Promise.withResolvers<void>();
 
   constructor(readonly options: DeviceOptions) {
@@ -27,10 +29,12 @@ export class FakeDevice implements Device {
   }
   setPeer(peer: PeerSettings): Promise<void> {
     this.peerMap.set(keyToBase64(peer.publicKey), peer);
+    this.peerLog.push(`set ${keyToBase64(peer.publicKey)}`);
     return Promise.resolve();
   }
   removePeer(publicKey: Uint8Array): Promise<void> {
     this.peerMap.delete(keyToBase64(publicKey));
+    this.peerLog.push(`remove ${keyToBase64(publicKey)}`);
     return Promise.resolve();
   }
   peers(): Promise<PeerStatus[]> {

@@ -43,6 +43,13 @@ export class FakeHub {
   answerPings: boolean;
   /** While true, logins get 503 (a hub that is down but not refusing). */
   unavailable = false;
+  /** While true, each socket is closed (1009, as for a frame over the limit) once registered. */
+  closeAfterRegister = false;
+  /** Ports handed out by burrow/ports/allocate and not released. */
+  readonly allocated = new Set<number>();
+  /** Every port released by burrow/ports/release. */
+  readonly released: number[] = [];
+  #nextPort = 22001;
   sites: SiteConfig[];
   tunnelIP: string;
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
@@ -186,19 +193,34 @@ export class FakeHub {
           utilitySubnet: "100.96.128.0/20",
           chainId: data.chainId,
         });
+        if (this.closeAfterRegister) socket.close(1009, "frame too large");
         return;
       case MSG.ping:
         if (this.answerPings) reply(MSG.pong, { timestamp: Date.now() });
         return;
-      case MSG.portsAllocate:
-        reply(MSG.portsAllocated, { requestId: data.requestId, port: 22001 });
+      case MSG.portsAllocate: {
+        const port = this.#nextPort++;
+        this.allocated.add(port);
+        reply(MSG.portsAllocated, { requestId: data.requestId, port });
         return;
+      }
       case MSG.portsRelease:
+        if (this.allocated.delete(data.port as number)) {
+          this.released.push(data.port as number);
+          reply(MSG.portsReleased, { requestId: data.requestId, port: data.port });
+          return;
+        }
         reply(MSG.burrowError, {
           requestId: data.requestId,
           code: "not_found",
           message: "no such port",
         });
+        return;
+      case MSG.portsList:
+        reply(MSG.portsListed, { requestId: data.requestId, ports: [...this.allocated] });
+        return;
+      case MSG.rulesSync:
+        reply(MSG.rulesApplied, { requestId: data.requestId, revision: data.revision });
         return;
       case "burrow/test/silent":
         return;

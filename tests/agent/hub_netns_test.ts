@@ -1,8 +1,11 @@
 // `burrow agent` against a real `burrow hub`, each in a network namespace this test creates
 // (prefix bag), joined by a veth pair: connect, registered, ping through the real WireGuard
-// tunnel, measured rtt, hub restart with reconnect and re-register on its own, /disconnect
+// tunnel, measured rtt, a site served through the hub, a hub restart with reconnect and
+// re-register on its own and the site answering within 10 s of the hub listening again
+// (issue #13 item 11: the agent handshakes at once on re-registration), /disconnect
 // removing the interface, a wrong secret ending terminated, restart restoring the identity.
 import { assert, assertEquals } from "../_support/assert.ts";
+import { curlAnswer } from "../_support/curl.ts";
 import {
   addHubClient,
   agentStatus,
@@ -116,13 +119,41 @@ Deno.test(netnsTest("burrow agent and burrow hub end to end in namespaces", asyn
       },
     );
 
-    await t.step("a hub restart: the agent reconnects and registers again on its own", async () => {
-      await stopProcess(hub!);
-      await statusUntil("the drop", (s) => !s.connected, 20_000);
-      await launchHub();
-      await statusUntil("re-registered", (s) => s.connected && s.registered, 60_000);
-      await waitFor("ping after the restart", pingsHub, 30_000);
+    const siteAnswers = async () => {
+      const answer = await curlAnswer(hubNs, [
+        "--max-time",
+        "2",
+        "--resolve",
+        `site.bag.test:80:${HUB_IP}`,
+        "http://site.bag.test/",
+      ]).catch(() => undefined);
+      return answer?.status === 200 && answer.body === "<p>through the hub</p>";
+    };
+    await t.step("a site with a web root answers through the hub", async () => {
+      const webRoot = `${dir}/www`;
+      await Deno.mkdir(webRoot);
+      await Deno.writeTextFile(`${webRoot}/index.html`, "<p>through the hub</p>");
+      const created = await api("POST", "/api/client/v1.0/traffic/create", {
+        https: [{ domain: "site.bag.test", webRoot }],
+      });
+      assertEquals(created.status, 200, created.body);
+      await waitFor("the site", siteAnswers, 20_000);
     });
+
+    await t.step(
+      "a hub restart: the agent registers again and the site answers within 10 s",
+      async () => {
+        await stopProcess(hub!);
+        await statusUntil("the drop", (s) => !s.connected, 20_000);
+        await launchHub();
+        const listening = Date.now();
+        await waitFor("the site after the restart", siteAnswers, 60_000);
+        const elapsed = Date.now() - listening;
+        assert(elapsed <= 10_000, `the site answered ${elapsed} ms after the hub listened`);
+        await statusUntil("re-registered", (s) => s.connected && s.registered, 10_000);
+        await waitFor("ping after the restart", pingsHub, 30_000);
+      },
+    );
 
     await t.step(
       "state: 0600 files in a 0700 directory, secret only there and not in /status",

@@ -1,10 +1,13 @@
-// Tests for src/api/server.ts: browser requests refused, bodies capped, the bearer token on
-// TCP, GET bodies kept, and the Unix socket's directory, mode, stale file and removal.
+// Tests for src/api/server.ts and its listener (src/api/api_listener.ts): browser requests
+// refused, bodies capped, the bearer token on TCP, GET bodies kept, the Unix socket's
+// directory, mode, stale file, removal and a live one refused; head timeouts, connection caps,
+// malformed framing and keep-alive (issue #13 items 3 and 10).
 import { assert, assertEquals, assertRejects } from "../_support/assert.ts";
 import { curlAnswer, type HttpAnswer } from "../_support/curl.ts";
 import { waitFor } from "../_support/netns.ts";
 import { ApiServer, MAX_BODY_BYTES } from "../../src/api/server.ts";
 import { Router } from "../../src/api/router.ts";
+import { DomainError } from "../../src/errors/mod.ts";
 
 const echo = new Router([
   {
@@ -148,4 +151,153 @@ Deno.test("ApiServer replaces a stale socket but never a regular file", async ()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// Issue #13 item 10: a live socket is someone else's API; never take it over or delete it.
+Deno.test("ApiServer refuses a socket another server answers on, and leaves it in place", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-srv-" });
+  try {
+    const socketPath = `${dir}/api.sock`;
+    const first = await ApiServer.start({ router: echo, socketPath });
+    try {
+      const refused = await assertRejects(
+        () => ApiServer.start({ router: echo, socketPath }),
+        DomainError,
+        socketPath,
+      );
+      assertEquals(refused.kind, "conflict");
+      assert(refused.message.includes("another process is serving it"), refused.message);
+      const still = await curl(["--unix-socket", socketPath, "http://localhost/echo"]);
+      assertEquals(still.status, 200, "the first server keeps its socket");
+    } finally {
+      await first.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Whether the server closed `conn` (a read ends) rather than keeping it open for `ms`. */
+async function closedWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race([
+    conn.read(new Uint8Array(1024)).then((n) => n === null, () => true),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+  ]);
+  clearTimeout(timer);
+  return result;
+}
+
+// Issue #13 item 3: a connection that sends no complete head is closed after the head timeout.
+Deno.test("ApiServer closes a connection whose head does not arrive in time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-srv-" });
+  const server = await ApiServer.start({
+    router: echo,
+    tcp: { hostname: "127.0.0.1", port: 0 },
+    limits: { headTimeoutMs: 200 },
+  });
+  try {
+    const idle = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+    const partial = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+    await partial.write(new TextEncoder().encode("GET /echo HTTP/1.1\r\nHost: x\r\n"));
+    assert(await closedWithin(idle, 5000), "an idle connection is closed");
+    assert(await closedWithin(partial, 5000), "a half-sent head is closed");
+    idle.close();
+    partial.close();
+    assertEquals((await curl([`http://127.0.0.1:${server.tcpPort}/echo`])).status, 200);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Issue #13 item 3: per-source and total caps close the extra connection at once.
+Deno.test("ApiServer caps connections per source address and in total", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bag-srv-" });
+  const socketPath = `${dir}/api.sock`;
+  const server = await ApiServer.start({
+    router: echo,
+    socketPath,
+    tcp: { hostname: "127.0.0.1", port: 0 },
+    limits: { maxPerSource: 3, maxConnections: 4 },
+  });
+  const held: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      held.push(await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! }));
+    }
+    const extra = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+    assert(await closedWithin(extra, 5000), "a fourth connection from 127.0.0.1 is closed");
+    extra.close();
+    for (let i = 0; i < 4; i++) {
+      held.push(await Deno.connect({ transport: "unix", path: socketPath }));
+    }
+    const over = await Deno.connect({ transport: "unix", path: socketPath });
+    assert(await closedWithin(over, 5000), "a fifth connection on the socket is closed");
+    over.close();
+    // The held ones are still served.
+    await held[0].write(new TextEncoder().encode("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const buffer = new Uint8Array(4096);
+    const n = await held[0].read(buffer);
+    assert(new TextDecoder().decode(buffer.subarray(0, n ?? 0)).startsWith("HTTP/1.1 200 OK"));
+    for (const conn of held.splice(0)) conn.close();
+    await waitFor(
+      "room again",
+      async () =>
+        (await curl(["--unix-socket", socketPath, "http://localhost/echo"])).status === 200,
+    );
+  } finally {
+    for (const conn of held) conn.close();
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ApiServer answers 400 to a malformed head and to both framings at once", async () => {
+  await withServer(async (server) => {
+    const send = async (text: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+      try {
+        await conn.write(new TextEncoder().encode(text));
+        const buffer = new Uint8Array(4096);
+        const n = await conn.read(buffer);
+        return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+      } finally {
+        conn.close();
+      }
+    };
+    assert((await send("NOT A REQUEST\r\n\r\n")).startsWith("HTTP/1.1 400 "));
+    assert(
+      (await send(
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+      )).startsWith("HTTP/1.1 400 "),
+    );
+    const chunked = await send(
+      "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    );
+    assert(chunked.startsWith("HTTP/1.1 200 OK"), chunked);
+    assert(chunked.includes('"bytes":5'), chunked);
+  });
+});
+
+Deno.test("ApiServer serves several requests on one kept-alive connection, pipelined too", async () => {
+  await withServer(async (server) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.tcpPort! });
+    try {
+      const request = "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n";
+      await conn.write(new TextEncoder().encode(request + request));
+      let text = "";
+      const buffer = new Uint8Array(4096);
+      while ((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length < 2) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        text += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+      assertEquals((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length, 2, text);
+      assert(!text.includes("connection: close"), text);
+    } finally {
+      conn.close();
+    }
+  });
 });

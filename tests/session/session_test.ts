@@ -260,3 +260,94 @@ Deno.test("Session terminates with tunnel_failed when the device cannot be creat
     assertEquals(session.status().error, { code: "tunnel_failed", message: "no /dev/net/tun" });
   });
 });
+
+// Issue #13 item 12: a peer is not connected once the tunnel is gone, however recent its
+// last probe answer.
+Deno.test("Session reports no connected peer after stop() or a hub terminate", async () => {
+  for (const end of ["stop", "terminate"] as const) {
+    await withSession(async ({ hub, session }) => {
+      session.start();
+      await waitFor("a probe answer", () => session.status().peers["10"]?.connected === true);
+      if (end === "stop") {
+        await session.stop();
+      } else {
+        hub.send(MSG.terminate, { code: "client_removed", message: "removed by the admin" });
+        await session.done;
+      }
+      const peer = session.status().peers["10"];
+      assertEquals([peer?.connected, peer?.rtt], [false, 0], end);
+    });
+  }
+});
+
+// Issue #13 item 8 (agent half): a hub that closes the socket right after each registration
+// (as for a frame over its limit) gets logins further and further apart, not one a second.
+Deno.test("Session backs off on every reconnect, even right after a registration", async () => {
+  const hub = await FakeHub.start({ clients: { "agent-1": SECRET } });
+  hub.closeAfterRegister = true;
+  const { log, lines } = capturingLogger();
+  const session = new Session({
+    params: params(hub),
+    privateKey: generatePrivateKey(),
+    tunnels: fakeTunnels(),
+    log,
+    timing: { ...FAST, backoffBaseMs: 20, backoffCapMs: 160 },
+    random: () => 0,
+  });
+  try {
+    session.start();
+    await waitFor("five logins", () => hub.logins.length >= 5, 10_000);
+    const delays = lines.filter((l) => l.includes("reconnecting")).map((l) =>
+      Number(/inMs=(\d+)/.exec(l)?.[1])
+    );
+    // random() = 0: each delay is half of base * 2^attempt, capped.
+    assertEquals(delays.slice(0, 4), [10, 20, 40, 80]);
+  } finally {
+    await session.stop();
+    await hub.stop();
+  }
+});
+
+// Issue #13 item 14: the log says what failed, not "fetch failed".
+Deno.test("Session logs why the hub is unreachable", async () => {
+  const hub = await FakeHub.start({ clients: { "agent-1": SECRET } });
+  const endpoint = hub.endpoint;
+  await hub.stop();
+  const { log, lines } = capturingLogger();
+  const session = new Session({
+    params: { ...params(hub), endpoint },
+    privateKey: generatePrivateKey(),
+    tunnels: fakeTunnels(),
+    log,
+    timing: FAST,
+  });
+  try {
+    session.start();
+    await waitFor("a failed login", () => lines.some((l) => l.includes("hub unreachable")));
+    const line = lines.find((l) => l.includes("hub unreachable"))!;
+    assert(line.includes("connection refused"), line);
+    assert(!line.includes("fetch failed"), line);
+  } finally {
+    await session.stop();
+  }
+});
+
+// Issue #13 item 11: on re-registration the hub's peer is set afresh (its old WireGuard session
+// forgotten), so the handshake starts at once instead of when the stale session times out.
+Deno.test("Session restarts the peers' handshakes when it registers again", async () => {
+  await withSession(async ({ hub, session, tunnels }) => {
+    session.start();
+    await waitFor("registration", () => session.registered);
+    const device = tunnels.made[0];
+    assertEquals(device.peerLog, [`set ${FAKE_SITE_KEY}`]);
+    hub.dropAll();
+    await waitFor("re-registration", () => hub.registrations === 2 && session.registered);
+    await waitFor("the fresh peer", () => device.peerLog.length >= 4);
+    assertEquals(device.peerLog.slice(1), [
+      `set ${FAKE_SITE_KEY}`,
+      `remove ${FAKE_SITE_KEY}`,
+      `set ${FAKE_SITE_KEY}`,
+    ]);
+    assertEquals(tunnels.made.length, 1, "the same device");
+  });
+});
