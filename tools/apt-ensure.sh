@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages whose commands are missing. Arguments: COMMAND:PACKAGE ...
+# Installs the Debian packages whose commands (or shared libraries) are missing.
+# Arguments: COMMAND:PACKAGE ... ; a COMMAND with ".so" in its name is a library
+# looked up with ldconfig (e.g. libsodium.so.23:libsodium23).
 set -euo pipefail
 missing=()
 for pair in "$@"; do
   command=${pair%%:*} package=${pair#*:}
+  if [[ $command == *.so* ]]; then
+    /sbin/ldconfig -p 2>/dev/null | grep -qE "^[[:space:]]$command " || missing+=("$package")
+    continue
+  fi
   command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -9,7 +9,10 @@ BURROW_DENO="$BURROW_TOOLS/bin/deno"
 
 # Everything the program touches: TUN through FFI, sockets, `ip` and `wg`
 # for interface setup, its state directory, environment flags, hostname/os.
-BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net)
+# V8's young generation capped at 1 MiB semi-spaces, in every isolate (the device's Workers
+# too): about 12 MiB less resident per idle process, and no loss of throughput measured
+# (tests/tun/idle_rss_bench.ts, tests/tun/throughput_bench.ts; docs/data-plane.md).
+BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --v8-flags=--max-semi-space-size=1)
 
 # Installs the pinned Deno from the npm registry into .tools/ when missing.
 burrow_ensure_deno() {

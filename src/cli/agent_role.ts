@@ -12,7 +12,7 @@ import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { ConnectDefaults } from "../api/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
-import { type DaemonConfig, pendingUpdate, runDaemon, runUpdate } from "../agent/mod.ts";
+import type { DaemonConfig } from "../agent/mod.ts";
 
 /** Packetriot's local API base URL is http://127.0.0.1:4100. */
 export const DEFAULT_API_PORT = 4100;
@@ -229,6 +229,8 @@ export const agentRole: Role = {
   flags: AGENT_FLAGS,
   async run(flags, args) {
     const config = daemonConfig(flags);
+    // Loaded here, not at start: the hub and wg roles never pay for the agent's modules.
+    const { pendingUpdate, runDaemon, runUpdate } = await import("../agent/mod.ts");
     const update = pendingUpdate(config.stateDir);
     if (update) return await runUpdate(update, ["agent", ...args]);
     try {

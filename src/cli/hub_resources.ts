@@ -4,7 +4,10 @@
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
 import { isDomainError } from "../errors/mod.ts";
-import { type Access, checkOrg, ResourceStore } from "../hub/mod.ts";
+import type { Access, ResourceStore } from "../hub/mod.ts";
+
+/** The hub's modules, loaded only when a hub command runs (as in ./hub_role.ts). */
+const hubModule = () => import("../hub/mod.ts");
 
 export const RESOURCE_FLAGS: readonly FlagSpec[] = [
   {
@@ -138,13 +141,15 @@ export function setClientOrgs(
 
 /** The orgs a client may be put in, checked before the client is created. */
 export function checkClientOrgs(rawArgs: readonly string[]): Promise<number> {
-  return refusalsExit2(() => {
+  return refusalsExit2(async () => {
+    const { checkOrg } = await hubModule();
     for (const org of repeatedFlag(rawArgs, "org")) checkOrg(org);
     return 0;
   });
 }
 
-function withStore<T>(stateDir: string, fn: (store: ResourceStore) => T): T {
+async function withStore<T>(stateDir: string, fn: (store: ResourceStore) => T): Promise<T> {
+  const { ResourceStore } = await hubModule();
   const store = ResourceStore.open(stateDir);
   try {
     return fn(store);

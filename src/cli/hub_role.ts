@@ -6,21 +6,14 @@ import type { Role } from "./role.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
 import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
-import {
-  createWireguardGoDevice,
-  Hub,
-  HubStore,
-  ResourceStore,
-  type TunnelFactory,
-} from "../hub/mod.ts";
-import { createDevice } from "../tun/mod.ts";
+import type { Hub, TunnelFactory } from "../hub/mod.ts";
+import { startServiceNotify } from "../net/mod.ts";
 import {
   checkClientOrgs,
   RESOURCE_FLAGS,
   runResourceCommand,
   setClientOrgs,
 } from "./hub_resources.ts";
-import { startServiceNotify } from "../net/mod.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
   CONFIG_FLAG,
@@ -167,6 +160,9 @@ export const hubRole: Role = {
   run: runHub,
 };
 
+/** The hub's modules, loaded when the hub runs: the agent and wg roles never pay for them. */
+const hubModule = () => import("../hub/mod.ts");
+
 async function runHub(flags: Flags, args: readonly string[]): Promise<number> {
   const [command, ...rest] = flags.positionals;
   if (command === "client") return await runClientCommand(flags, rest, args);
@@ -182,6 +178,7 @@ async function runClientCommand(
 ): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
+  const { HubStore, ResourceStore } = await hubModule();
   if (action === "add") {
     if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
     if (await checkClientOrgs(rawArgs) !== 0) return 2;
@@ -246,9 +243,10 @@ async function serve(flags: Flags): Promise<number> {
   if (clientCa && !cert) throw new UsageError("--client-ca needs --tls-cert and --tls-key");
   const metricsAddr = flags.string("metrics-addr");
   const metrics = metricsAddr ? parseHostPort(metricsAddr)! : undefined;
+  const { createWireguardGoDevice, Hub } = await hubModule();
   const tunnel: TunnelFactory = flags.string("wg-device") === "wireguard-go"
     ? createWireguardGoDevice
-    : createDevice;
+    : (await import("../tun/mod.ts")).createDevice;
   let hub: Hub;
   try {
     hub = await Hub.start({

@@ -3,18 +3,10 @@
 // re-export it, so only the device (which does I/O anyway) pulls in node:crypto.
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import {
-  openedLength,
-  type RawOpen,
-  type RawSeal,
-  sealedLength,
-  TAG_BYTES,
-  type TransportAead,
-  transportAeadOf,
-} from "./aead.ts";
+import * as aead from "./aead.ts";
 
 const ALGORITHM = "chacha20-poly1305";
-const OPTIONS = { authTagLength: TAG_BYTES } as const;
+const OPTIONS = { authTagLength: aead.TAG_BYTES } as const;
 
 /**
  * ChaCha20-Poly1305 (RFC 8439) seal through node:crypto: `plaintext` into `out` as ciphertext
@@ -22,8 +14,8 @@ const OPTIONS = { authTagLength: TAG_BYTES } as const;
  *
  * @returns bytes written (plaintext length + 16)
  */
-export const nativeSeal: RawSeal = (key, nonce, aad, plaintext, out) => {
-  const length = sealedLength(plaintext, out);
+export const nativeSeal: aead.RawSeal = (key, nonce, aad, plaintext, out) => {
+  const length = aead.sealedLength(plaintext, out);
   const cipher = createCipheriv(ALGORITHM, key, nonce, OPTIONS);
   if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   // update() returns a fresh buffer, so plaintext may alias out.
@@ -40,8 +32,8 @@ export const nativeSeal: RawSeal = (key, nonce, aad, plaintext, out) => {
  *
  * @returns plaintext length, or -1 when the tag does not verify (nothing is written then)
  */
-export const nativeOpen: RawOpen = (key, nonce, aad, ciphertext, out) => {
-  const length = openedLength(ciphertext, out);
+export const nativeOpen: aead.RawOpen = (key, nonce, aad, ciphertext, out) => {
+  const length = aead.openedLength(ciphertext, out);
   if (length < 0) return -1;
   const decipher = createDecipheriv(ALGORITHM, key, nonce, OPTIONS);
   decipher.setAuthTag(ciphertext.subarray(length));
@@ -69,6 +61,6 @@ export const nativeOpen: RawOpen = (key, nonce, aad, ciphertext, out) => {
  * });
  * ```
  */
-export function createNativeTransportAead(): TransportAead {
-  return transportAeadOf(nativeSeal, nativeOpen);
+export function createNativeTransportAead(): aead.TransportAead {
+  return aead.transportAeadOf(nativeSeal, nativeOpen);
 }

@@ -4,7 +4,7 @@
 // on port 80 (the hub relays it). Issued certificates are kept in the state directory and
 // renewed before they expire.
 
-import acme from "acme-client";
+import type acmeModule from "acme-client";
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { Agent as HttpsAgent } from "node:https";
 import { log } from "../log/mod.ts";
@@ -166,7 +166,8 @@ export class AcmeCertificates {
   readonly #running = new Map<string, Promise<void>>();
   readonly #retry = new Map<string, { delay: number; timer: Timer }>();
   #renewTimer: Timer | undefined;
-  #client: acme.Client | null = null;
+  #client: acmeModule.Client | null = null;
+  #acme: Promise<typeof acmeModule> | null = null;
   #closed = false;
 
   /**
@@ -177,20 +178,30 @@ export class AcmeCertificates {
     readonly dir: string,
     readonly options: AcmeOptions,
     readonly onIssued: (domain: string) => void,
-  ) {
-    // acme-client retries a failed request up to 5 times, 5 s apart and growing; this class
-    // retries whole issuances with its own backoff, so one quick retry is enough here.
-    const settings = (acme.axios.defaults as unknown as {
-      acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number };
-    }).acmeSettings;
-    if (settings) {
-      settings.retryMaxAttempts = 1;
-      settings.retryDefaultDelay = 1;
-    }
-    if (options.caPem) {
-      // acme-client talks through axios: trust the ACME server's CA there.
-      acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: options.caPem });
-    }
+  ) {}
+
+  /**
+   * acme-client, loaded on first use: it is the largest module of the agent (about 30 MiB
+   * resident), and most agents never issue a certificate.
+   */
+  #library(): Promise<typeof acmeModule> {
+    this.#acme ??= import("acme-client").then(({ default: acme }) => {
+      // acme-client retries a failed request up to 5 times, 5 s apart and growing; this class
+      // retries whole issuances with its own backoff, so one quick retry is enough here.
+      const settings = (acme.axios.defaults as unknown as {
+        acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number };
+      }).acmeSettings;
+      if (settings) {
+        settings.retryMaxAttempts = 1;
+        settings.retryDefaultDelay = 1;
+      }
+      if (this.options.caPem) {
+        // acme-client talks through axios: trust the ACME server's CA there.
+        acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: this.options.caPem });
+      }
+      return acme;
+    });
+    return this.#acme;
   }
 
   /** The key authorization for a pending HTTP-01 token. */
@@ -269,8 +280,9 @@ export class AcmeCertificates {
     this.#running.set(domain, run);
   }
 
-  async #account(): Promise<acme.Client> {
+  async #account(): Promise<acmeModule.Client> {
     if (this.#client) return this.#client;
+    const acme = await this.#library();
     const path = `${this.dir}/account.json`;
     const stored = await readJsonFile(path) as { key?: string; directoryUrl?: string } | undefined;
     const directoryUrl = this.options.directoryUrl ?? DEFAULT_ACME_DIRECTORY;
@@ -285,6 +297,7 @@ export class AcmeCertificates {
 
   async #issue(domain: string): Promise<void> {
     const client = await this.#account();
+    const acme = await this.#library();
     const [keyBuffer, csr] = await acme.crypto.createCsr({
       commonName: domain,
       altNames: [domain],

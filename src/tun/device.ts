@@ -9,9 +9,9 @@ import type {
   EngineReport,
   EngineRequest,
   EngineSockets,
-  ReaderKind,
   ReaderReport,
   ReaderRequest,
+  ReaderSource,
 } from "./protocol.ts";
 import { addLinkAddress, addLinkRoute, closeFd, openTun, setLinkUp } from "./tun.ts";
 import { TunLink } from "./tun_link.ts";
@@ -81,7 +81,6 @@ type EngineHandle = WorkerHandle<EngineRequest, EngineReport>;
 interface UdpSide {
   sockets: UdpSockets;
   rings: { ring4: PacketRing | null; ring6: PacketRing | null };
-  readers: ReaderHandle[];
 }
 
 /** Internal options `burrow wg` needs beyond the public ones. */
@@ -105,7 +104,9 @@ class WgDevice implements Device {
   #tunFd = -1;
   #tunRing!: PacketRing;
   #bell = new Doorbell();
-  #tunReader: ReaderHandle | null = null;
+  /** The one reader Worker: the TUN and the UDP sockets. */
+  #reader: ReaderHandle | null = null;
+  #readerAnswers = new Map<number, () => void>();
   #udp: UdpSide | null = null;
   #engine: EngineHandle | null = null;
   #uapi: UapiServer | null = null;
@@ -175,7 +176,10 @@ class WgDevice implements Device {
       },
     });
     await started;
-    this.#tunReader = this.#startReader("tun", this.#tunFd, this.#tunRing);
+    this.#reader = this.#startReader([
+      { kind: "tun", fd: this.#tunFd, ring: this.#tunRing.buffer },
+      ...this.#udpSources(this.#udp),
+    ]);
     if (this.options.uapi ?? true) {
       this.#uapi = await listenUapi(
         this.name,
@@ -200,10 +204,27 @@ class WgDevice implements Device {
     const dataBytes = RING_DATA_BYTES;
     const ring4 = sockets.fd4 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
     const ring6 = sockets.fd6 >= 0 ? PacketRing.create(RING_SLOTS, dataBytes) : null;
-    const readers: ReaderHandle[] = [];
-    if (ring4) readers.push(this.#startReader("udp", sockets.fd4, ring4));
-    if (ring6) readers.push(this.#startReader("udp", sockets.fd6, ring6));
-    return { sockets, rings: { ring4, ring6 }, readers };
+    return { sockets, rings: { ring4, ring6 } };
+  }
+
+  /** What the reader drains of a UDP side (one reader serves the TUN and both sockets). */
+  #udpSources(udp: UdpSide): ReaderSource[] {
+    const sources: ReaderSource[] = [];
+    const { ring4, ring6 } = udp.rings;
+    if (ring4) sources.push({ kind: "udp", fd: udp.sockets.fd4, ring: ring4.buffer });
+    if (ring6) sources.push({ kind: "udp", fd: udp.sockets.fd6, ring: ring6.buffer });
+    return sources;
+  }
+
+  /** Moves the reader to a new UDP side; resolves once it no longer reads the old sockets. */
+  #moveReader(udp: UdpSide): Promise<void> {
+    const reader = this.#reader;
+    if (!reader) return Promise.resolve();
+    const id = this.#nextId++;
+    const moved = new Promise<void>((resolve) => this.#readerAnswers.set(id, resolve));
+    reader.post({ type: "udp", id, sources: this.#udpSources(udp) });
+    // A reader that stopped (or crashed) reads nothing any more either.
+    return Promise.race([moved, reader.stopped]).finally(() => this.#readerAnswers.delete(id));
   }
 
   #engineSockets(udp: UdpSide): EngineSockets {
@@ -216,11 +237,13 @@ class WgDevice implements Device {
     };
   }
 
-  #startReader(kind: ReaderKind, fd: number, ring: PacketRing): ReaderHandle {
+  #startReader(sources: ReaderSource[]): ReaderHandle {
     const reader = new WorkerHandle<ReaderRequest, ReaderReport>(
       "./reader_worker.ts",
       (report) => {
-        if (report.type === "failed" && kind === "tun") {
+        if (report.type === "udpMoved") {
+          this.#readerAnswers.get(report.id)?.();
+        } else if (report.type === "failed" && report.kind === "tun") {
           this.#log.info("interface is gone; closing the device", { errno: report.errno });
           this.close();
         } else if (report.type === "failed") {
@@ -229,7 +252,7 @@ class WgDevice implements Device {
       },
       (error) => this.#fail("reader worker crashed", error),
     );
-    reader.post({ type: "start", kind, fd, ring: ring.buffer, bell: this.#bell.buffer });
+    reader.post({ type: "start", sources, bell: this.#bell.buffer });
     return reader;
   }
 
@@ -283,6 +306,7 @@ class WgDevice implements Device {
       return;
     }
     if (report.type === "started") {
+      this.#log.info("engine started", { aead: report.aead });
       this.#started?.(report);
       return;
     }
@@ -346,7 +370,7 @@ class WgDevice implements Device {
         const old = this.#udp;
         this.#udp = fresh;
         this.#listenPort = fresh.sockets.port;
-        await Promise.all(old.readers.map((r) => r.shutdown({ type: "shutdown" })));
+        await this.#moveReader(fresh);
         closeUdpSockets(old.sockets);
       }
       if (change.fwmark !== undefined) {
@@ -458,8 +482,7 @@ class WgDevice implements Device {
     } catch (error) {
       this.#log.warn("cannot remove the uapi socket", { error: String(error) });
     }
-    const readers = [...(this.#udp?.readers ?? []), ...(this.#tunReader ? [this.#tunReader] : [])];
-    await Promise.all(readers.map((reader) => reader.shutdown({ type: "shutdown" })));
+    await this.#reader?.shutdown({ type: "shutdown" });
     await this.#engine?.shutdown({ type: "shutdown" });
     for (const [id, waiter] of this.#pending) {
       this.#pending.delete(id);

@@ -6,14 +6,17 @@
 //
 //   1. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
 //   2. drain the TUN ring (a batch);
-//   3. run the PacketEngine's timers when due;
-//   4. after YIELD_AFTER_MS of work, yield so configuration messages run;
-//   5. with nothing to do, sleep on the doorbell until a reader rings or the next timer.
+//   3. run a few queued handshake messages (transport data of the round went first);
+//   4. run the PacketEngine's timers when due;
+//   5. after YIELD_AFTER_MS of work, yield so configuration messages run;
+//   6. with nothing to do, sleep on the doorbell until a reader rings or the next timer. (A
+//      blocking Atomics.wait in slices measured worse round trips than this asynchronous wait
+//      on a loaded machine: 4.95x against 1.10x and 2.03x of wireguard-go in the same runs.)
 
 /// <reference lib="deno.worker" />
 
 import type { Endpoint } from "../crypto/mod.ts";
-import { transportAead } from "./aead_choice.ts";
+import { type AeadChoice, type AeadName, chooseTransportAead } from "./aead_choice.ts";
 import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
 import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
@@ -151,14 +154,18 @@ class EngineShell {
   readonly #yieldChannel = new MessageChannel();
   #yieldResolve: (() => void) | null = null;
 
-  constructor(config: EngineConfig) {
+  /** Which transport AEAD the engine uses. */
+  readonly aead: AeadName;
+
+  constructor(config: EngineConfig, choice: AeadChoice) {
     this.output = new LibcOutput(config.tunFd, config.sockets);
+    this.aead = choice.name;
     this.engine = new PacketEngine({
       mtu: config.mtu,
       privateKey: config.privateKey,
       listenPort: config.sockets.port,
       random: (dst) => crypto.getRandomValues(dst),
-      aead: transportAead(),
+      aead: choice.aead,
       reportForeign: config.reportForeign,
       now: performance.now(),
     }, this.output);
@@ -191,6 +198,7 @@ class EngineShell {
       let work = 0;
       for (let i = 0; i < this.udpRings.length; i++) work += this.#drainUdp(this.udpRings[i], now);
       work += this.#drainTun(now);
+      work += engine.processHandshakes(now);
       if (now >= engine.nextDeadline()) engine.runTimers(now);
       if (work > 0) {
         if (now - lastYield > YIELD_AFTER_MS) {
@@ -218,7 +226,7 @@ class EngineShell {
   }
 
   #anyAvailable(): boolean {
-    if (this.tunRing.available() > 0) return true;
+    if (this.tunRing.available() > 0 || this.engine.handshakes.depth > 0) return true;
     for (const ring of this.udpRings) if (ring.available() > 0) return true;
     return false;
   }
@@ -259,7 +267,6 @@ class EngineShell {
       this.engine.datagramFromNetwork(ring.bytes.subarray(offset, offset + length), from, now);
     }
     if (count > 0) ring.release(count);
-    this.engine.endNetworkBatch(now);
     return count;
   }
 
@@ -298,18 +305,30 @@ function shutdown(): void {
   (finished ?? Promise.resolve()).finally(exit);
 }
 
-self.onmessage = (event: MessageEvent<EngineRequest>) => {
-  const message = event.data;
+/** Settles once "start" was handled: later messages wait for it (choosing the AEAD is async). */
+let ready: Promise<void> = Promise.resolve();
+
+async function start(config: EngineConfig): Promise<void> {
+  const choice = await chooseTransportAead();
+  if (choice.error) report({ type: "error", message: choice.error });
+  engine = new EngineShell(config, choice);
+  finished = engine.loop().catch((error) => {
+    report({ type: "error", message: String(error?.stack ?? error) });
+  });
+  report({ type: "started", publicKey: engine.engine.wg.publicKey, aead: engine.aead });
+}
+
+function handle(message: EngineRequest): void {
   try {
     switch (message.type) {
-      case "start": {
-        engine = new EngineShell(message.config);
-        finished = engine.loop().catch((error) => {
-          report({ type: "error", message: String(error?.stack ?? error) });
+      case "start":
+        ready = start(message.config).catch((error) => {
+          report({
+            type: "error",
+            message: error instanceof Error ? error.message : String(error),
+          });
         });
-        report({ type: "started", publicKey: engine.engine.wg.publicKey });
         break;
-      }
       case "apply": {
         if (!engine) throw new Error("apply before start");
         const errno = engine.apply(message.change, message.sockets);
@@ -338,4 +357,10 @@ self.onmessage = (event: MessageEvent<EngineRequest>) => {
     }
     report({ type: "error", message: text });
   }
+}
+
+self.onmessage = (event: MessageEvent<EngineRequest>) => {
+  const message = event.data;
+  if (message.type === "start") handle(message);
+  else ready = ready.then(() => handle(message));
 };

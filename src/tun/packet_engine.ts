@@ -13,32 +13,43 @@
 //   network -> TUN   datagramFromNetwork:
 //     1. type word: a datagram that is no WireGuard message is foreign: through the ForeignGate to
 //        EngineOutput.foreignDatagram (the hub's reachability test, endpoint discovery);
-//     2. decapsulate: data goes to the TUN (EngineOutput.writeTun), handshake answers and cookie
-//        replies back to the network;
-//     3. handshake messages are counted for the batch (under-load, step 5);
+//     2. a handshake message of its exact size is copied into the handshake queue
+//        (handshake_queue.ts) for step 5; one of another size is dropped;
+//     3. transport data is decapsulated at once: data to the TUN (EngineOutput.writeTun);
 //     4. flush: packets staged during a handshake go out once it completed;
-//     5. endNetworkBatch: many handshakes in one batch put the device under load (cookies first).
+//   handshakes       processHandshakes, after each receive batch:
+//     5. a few queued handshake messages run through the core (more when under load, since then
+//        they cost no Diffie-Hellman); the queue's depth decides "under load": initiations then
+//        need a cookie (mac2) first, and a sender with one is rate-limited by address.
 //   timers -> network   runTimers: retransmits, rekeys, keepalives, key zeroing, until quiet.
 //   raw -> network      sendDatagram: bytes as they are from the WireGuard socket.
 
 import {
+  COOKIE_REPLY_BYTES,
   type Endpoint,
+  INITIATION_BYTES,
   MESSAGE_INITIATION,
-  MESSAGE_RESPONSE,
   MESSAGE_TRANSPORT,
   messageType,
   type Peer,
+  RESPONSE_BYTES,
   type Step,
   type TransportAead,
   WgInterface,
 } from "../crypto/mod.ts";
 import { ForeignGate } from "./foreign_gate.ts";
+import { HandshakeQueue } from "./handshake_queue.ts";
 import { PACKET_BYTES_MAX } from "./pool.ts";
 
-/** This many handshake messages in one receive batch means they arrive faster than answered. */
-const UNDER_LOAD_HANDSHAKES = 8;
-/** How long the device stays under load after the backlog was last seen (as wireguard-go). */
-const UNDER_LOAD_HOLD_MS = 1000;
+/**
+ * Queued handshake messages run per round when calm: each may cost a Diffie-Hellman, and the
+ * round's data should not wait long behind them.
+ */
+export const HANDSHAKES_PER_ROUND = 2;
+/** Per round under load, when most of them cost only a mac check and a cookie reply. */
+export const HANDSHAKES_PER_ROUND_UNDER_LOAD = 64;
+/** The exact size of each handshake message type (index: the type). */
+const HANDSHAKE_BYTES = [0, INITIATION_BYTES, RESPONSE_BYTES, COOKIE_REPLY_BYTES];
 /** A runaway step loop is a core bug; stop it rather than hang the device. */
 const MAX_STEPS = 4096;
 
@@ -81,9 +92,9 @@ export class PacketEngine {
   readonly #foreignGate = new ForeignGate();
   /** Peers with packets possibly staged until a handshake completes. */
   readonly #waiting = new Set<Peer>();
-  #handshakesInBatch = 0;
+  /** Handshake messages waiting for processHandshakes. */
+  readonly handshakes = new HandshakeQueue();
   #underLoad = false;
-  #underLoadUntil = 0;
 
   constructor(options: EngineOptions, output: EngineOutput) {
     this.wg = new WgInterface({
@@ -118,42 +129,46 @@ export class PacketEngine {
     }
   }
 
-  /** Network -> TUN (or back to the network), steps 1-4; call endNetworkBatch after a batch. */
+  /** Network -> TUN (or back to the network), steps 1-4; call processHandshakes after a batch. */
   datagramFromNetwork(datagram: Uint8Array, from: Endpoint, now: number): void {
     const type = messageType(datagram);
     if (type < MESSAGE_INITIATION || type > MESSAGE_TRANSPORT) {
       this.#foreign(datagram, from, now);
       return;
     }
-    if (type === MESSAGE_INITIATION || type === MESSAGE_RESPONSE) this.#handshakesInBatch++;
-    const step = this.wg.decapsulate(datagram, from, this.out, now);
-    const peer = step.peer;
-    if (step.action === "toTunnel") {
-      this.#output.writeTun(this.out, step.length);
-    } else if (step.action === "toNetwork") {
-      this.#send(step);
+    if (type !== MESSAGE_TRANSPORT) {
+      if (datagram.length === HANDSHAKE_BYTES[type]) this.handshakes.push(datagram, from);
+      return;
     }
-    if (
-      peer && step.action !== "error" && (type !== MESSAGE_TRANSPORT || this.#waiting.has(peer))
-    ) {
-      this.#flush(peer, now);
-    }
+    this.#decapsulate(datagram, from, now);
   }
 
-  /** Network step 5: under load, initiations need a cookie (mac2) first, so a flood costs no DH. */
-  endNetworkBatch(now: number): void {
-    const handshakes = this.#handshakesInBatch;
-    this.#handshakesInBatch = 0;
-    if (handshakes >= UNDER_LOAD_HANDSHAKES) {
-      this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
-      if (!this.#underLoad) {
-        this.#underLoad = true;
-        this.wg.setUnderLoad(true);
+  /**
+   * Network step 5: runs queued handshake messages, at most HANDSHAKES_PER_ROUND (or
+   * HANDSHAKES_PER_ROUND_UNDER_LOAD under load) so transport data is not held up behind them.
+   *
+   * @returns how many ran; the caller comes back while `handshakes.depth` is above 0
+   */
+  processHandshakes(now: number): number {
+    const queue = this.handshakes;
+    let ran = 0;
+    while (queue.depth > 0) {
+      const underLoad = queue.underLoad(now);
+      if (underLoad !== this.#underLoad) {
+        this.#underLoad = underLoad;
+        this.wg.setUnderLoad(underLoad);
       }
-    } else if (this.#underLoad && now > this.#underLoadUntil) {
-      this.#underLoad = false;
-      this.wg.setUnderLoad(false);
+      if (ran >= (underLoad ? HANDSHAKES_PER_ROUND_UNDER_LOAD : HANDSHAKES_PER_ROUND)) break;
+      const { message, from } = queue.shift()!;
+      this.#decapsulate(message, from, now);
+      ran++;
     }
+    return ran;
+  }
+
+  /** Whether initiations currently need a cookie (the handshake queue's verdict). */
+  get underLoad(): boolean {
+    return this.#underLoad;
   }
 
   /** Timers -> network: runs every due timer until the core is quiet. */
@@ -180,6 +195,23 @@ export class PacketEngine {
   /** Forgets every waiting peer (all peers were replaced). */
   forgetAllPeers(): void {
     this.#waiting.clear();
+  }
+
+  /** Network steps 3-4 for transport data, step 5 for a queued handshake message. */
+  #decapsulate(datagram: Uint8Array, from: Endpoint, now: number): void {
+    const step = this.wg.decapsulate(datagram, from, this.out, now);
+    const peer = step.peer;
+    if (step.action === "toTunnel") {
+      this.#output.writeTun(this.out, step.length);
+    } else if (step.action === "toNetwork") {
+      this.#send(step);
+    }
+    if (
+      peer && step.action !== "error" &&
+      (datagram[0] !== MESSAGE_TRANSPORT || this.#waiting.has(peer))
+    ) {
+      this.#flush(peer, now);
+    }
   }
 
   /** Network step 4. */

@@ -6,22 +6,30 @@ import type { UapiSet, UapiSnapshot } from "./uapi.ts";
 /** Which descriptor a reader Worker drains into its ring. */
 export type ReaderKind = "tun" | "udp";
 
-/** Main thread -> reader Worker. */
+/** One descriptor a reader drains, and the ring it fills. */
+export interface ReaderSource {
+  kind: ReaderKind;
+  fd: number;
+  ring: SharedArrayBuffer;
+}
+
+/** Main thread -> reader Worker. One reader serves the TUN and both UDP sockets. */
 export type ReaderRequest =
-  | {
-    type: "start";
-    kind: ReaderKind;
-    fd: number;
-    ring: SharedArrayBuffer;
-    bell: SharedArrayBuffer;
-  }
+  | { type: "start"; sources: ReaderSource[]; bell: SharedArrayBuffer }
+  /** Replaces every UDP source (the listen port changed); answered by "udpMoved". */
+  | { type: "udp"; id: number; sources: ReaderSource[] }
   | { type: "shutdown" };
 
 /** Reader Worker -> main thread. */
 export type ReaderReport =
   | { type: "started" }
-  /** The descriptor broke (e.g. the interface was deleted: EBADFD); the reader stopped. */
-  | { type: "failed"; errno: number }
+  /**
+   * A descriptor broke (e.g. the interface was deleted: EBADFD). The reader stops when it was
+   * the TUN or its last descriptor, else goes on without it.
+   */
+  | { type: "failed"; kind: ReaderKind; errno: number }
+  /** The old UDP sockets are no longer read (they may be closed now). */
+  | { type: "udpMoved"; id: number }
   /** Sent last, just before the Worker closes itself. */
   | { type: "stopped" };
 
@@ -59,7 +67,8 @@ export type EngineRequest =
 
 /** Engine Worker -> main thread. */
 export type EngineReport =
-  | { type: "started"; publicKey: Uint8Array | null }
+  /** `aead`: the transport AEAD chosen (aead_choice.ts); the device logs it. */
+  | { type: "started"; publicKey: Uint8Array | null; aead: string }
   | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
   | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
   | { type: "error"; message: string }

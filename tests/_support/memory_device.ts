@@ -3,17 +3,19 @@
 // clock the test sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
 // between devices until the network is quiet; `advance` moves time and fires due timers.
 
-import { type Endpoint, keyToBase64 } from "../../src/crypto/mod.ts";
 import { type EngineOutput, PacketEngine } from "../../src/tun/mod.ts";
 import { UapiApplier } from "../../src/tun/uapi_apply.ts";
 import type { UapiPeerChange } from "../../src/tun/uapi.ts";
+import { type Endpoint, generatePrivateKey, keyToBase64 } from "../../src/crypto/mod.ts";
 import { MemoryTun } from "./memory_tun.ts";
-import type { MemoryUdpSocket } from "./memory_udp.ts";
+import { type MemoryNetwork, memoryUdpPair, type MemoryUdpSocket } from "./memory_udp.ts";
 
 /** Fake Unix time of fake monotonic 0, so handshake timestamps grow with the fake clock. */
 const WALL_AT_ZERO_MS = 1_700_000_000_000;
 /** Rounds of pump before it gives up: a ping-pong that never settles is a bug. */
-const MAX_PUMP_ROUNDS = 1000;
+const MAX_PUMP_ROUNDS = 10_000;
+/** Datagrams one step takes from the socket, as the Worker shell takes from a receive ring. */
+export const RECEIVE_BATCH = 32;
 
 /** A fake clock shared by the devices of one test (monotonic ms). */
 export class FakeClock {
@@ -85,21 +87,22 @@ export class MemoryDevice implements EngineOutput {
   }
 
   /**
-   * One round of the Worker shell's loop: what waits in the socket, then in the TUN, goes to the
-   * engine, then due timers fire. Returns how many packets there were.
+   * One round of the Worker shell's loop: what waits in the socket (in receive batches of BATCH),
+   * then in the TUN, goes to the engine, then a few queued handshakes run, then due timers fire.
+   * Returns how much work there was (packets and handshakes).
    */
   step(): number {
     const now = this.clock.now;
     let work = 0;
-    const inbox = this.socket.inbox.splice(0);
+    const inbox = this.socket.inbox.splice(0, RECEIVE_BATCH);
     for (const datagram of inbox) {
       this.engine.datagramFromNetwork(datagram.data, datagram.from, now);
     }
-    this.engine.endNetworkBatch(now);
     work += inbox.length;
     const packets = this.tun.outbound.splice(0);
     for (const packet of packets) this.engine.packetFromTun(packet, now);
     work += packets.length;
+    work += this.engine.processHandshakes(now);
     this.tick();
     return work;
   }
@@ -128,4 +131,31 @@ export function advance(clock: FakeClock, ms: number, devices: MemoryDevice[], s
     for (const device of devices) device.tick();
     pump(...devices);
   }
+}
+
+/** The outer (UDP) and inner (tunnel) addresses of {@link twoMemoryDevices}. */
+export const PAIR = {
+  a: { address: "192.0.2.1", port: 51820 },
+  b: { address: "198.51.100.2", port: 51821 },
+  innerA: "10.9.0.1",
+  innerB: "10.9.0.2",
+} as const;
+
+/**
+ * Devices A and B on one MemoryNetwork and one clock, each the other's peer; A knows B's
+ * endpoint, B learns A's from the handshake.
+ */
+export function twoMemoryDevices(): {
+  clock: FakeClock;
+  network: MemoryNetwork;
+  a: MemoryDevice;
+  b: MemoryDevice;
+} {
+  const clock = new FakeClock();
+  const { network, a: socketA, b: socketB } = memoryUdpPair(PAIR.a, PAIR.b);
+  const a = new MemoryDevice(socketA, clock, generatePrivateKey());
+  const b = new MemoryDevice(socketB, clock, generatePrivateKey());
+  a.setPeer({ publicKey: b.publicKey, endpoint: PAIR.b, allowedIps: [`${PAIR.innerB}/32`] });
+  b.setPeer({ publicKey: a.publicKey, allowedIps: [`${PAIR.innerA}/32`] });
+  return { clock, network, a, b };
 }

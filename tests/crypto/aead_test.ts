@@ -9,7 +9,14 @@ import {
   writeCounterNonce,
 } from "../../src/crypto/aead.ts";
 import { createNativeTransportAead, nativeOpen, nativeSeal } from "../../src/crypto/aead_native.ts";
+import { loadSodium } from "../../src/tun/aead_sodium.ts";
+import { transportAeadOf } from "../../src/crypto/aead.ts";
 import { fromHex, toHex } from "./_hex.ts";
+
+// make test installs libsodium23 (tools/apt-ensure.sh); without it these tests fail rather than
+// pass on two implementations out of three.
+const sodium = loadSodium();
+if (!sodium) throw new Error("libsodium.so.23 is missing: install Debian's libsodium23");
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -55,6 +62,12 @@ const RFC8439_A5 = {
 const IMPLEMENTATIONS = [
   { name: "noble", seal: nobleSeal, open: nobleOpen, transport: createNobleTransportAead },
   { name: "native", seal: nativeSeal, open: nativeOpen, transport: createNativeTransportAead },
+  {
+    name: "libsodium",
+    seal: sodium.seal,
+    open: sodium.open,
+    transport: () => transportAeadOf(sodium.seal, sodium.open),
+  },
 ];
 
 for (const impl of IMPLEMENTATIONS) {
@@ -113,6 +126,31 @@ for (const impl of IMPLEMENTATIONS) {
     }
   });
 }
+
+Deno.test("the three ChaCha20-Poly1305 implementations agree on random packets and open each other's", () => {
+  const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+  for (let round = 0; round < 200; round++) {
+    const length = round < 3 ? round : Math.floor(Math.random() * 1500);
+    const key = random(32), nonce = random(12), plaintext = random(length);
+    const aad = round % 2 === 0 ? null : random(round % 48);
+    const sealed = IMPLEMENTATIONS.map((impl) => {
+      // Sealed in place: the plaintext is the head of the output buffer.
+      const out = new Uint8Array(length + 16);
+      out.set(plaintext);
+      assertEquals(impl.seal(key, nonce, aad, out.subarray(0, length), out), length + 16);
+      return out;
+    });
+    for (const other of sealed.slice(1)) assertEquals(toHex(other), toHex(sealed[0]));
+    for (const impl of IMPLEMENTATIONS) {
+      const back = new Uint8Array(length);
+      assertEquals(impl.open(key, nonce, aad, sealed[round % sealed.length], back), length);
+      assertEquals(toHex(back), toHex(plaintext));
+      const bad = sealed[0].slice();
+      bad[Math.floor(Math.random() * bad.length)] ^= 1 << (round % 8);
+      assertEquals(impl.open(key, nonce, aad, bad, back), -1, `${impl.name} refuses a flipped bit`);
+    }
+  }
+});
 
 Deno.test("writeCounterNonce() puts four zero bytes then the little-endian 64-bit counter", () => {
   const nonce = new Uint8Array(12).fill(0xff);

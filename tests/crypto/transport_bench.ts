@@ -1,6 +1,7 @@
 // Transport hot path: encapsulate/decapsulate of 1420-byte packets through two in-process
-// interfaces, with the noble (pure TypeScript) and the native (node:crypto) AEAD.
+// interfaces, with the noble (pure TypeScript), the node:crypto and the libsodium (FFI) AEAD.
 import { createNativeTransportAead } from "../../src/crypto/aead_native.ts";
+import { loadSodiumTransportAead } from "../../src/tun/aead_sodium.ts";
 import type { TransportAead } from "../../src/crypto/aead.ts";
 import { deliver, ENDPOINT_A, ipv4, makePair, take } from "./_pair.ts";
 
@@ -15,7 +16,11 @@ function setup(aead: TransportAead | undefined) {
 }
 
 for (
-  const [name, make] of [["noble", () => undefined], ["native", createNativeTransportAead]] as const
+  const [name, make] of [
+    ["noble", () => undefined],
+    ["native", createNativeTransportAead],
+    ["libsodium", () => loadSodiumTransportAead() ?? undefined],
+  ] as const
 ) {
   const s = setup(make());
   Deno.bench({

@@ -3,11 +3,27 @@
 import { assertEquals } from "../_support/assert.ts";
 import { Doorbell, PacketRing } from "../../src/tun/pool.ts";
 import type { EngineReport, EngineRequest } from "../../src/tun/protocol.ts";
-import { closeUdpSockets, openUdpSockets } from "../../src/tun/udp.ts";
+import { closeUdpSockets, openUdpSockets, type UdpSockets } from "../../src/tun/udp.ts";
 import { generatePrivateKey, publicKeyOf } from "../../src/crypto/keys.ts";
 import { nextReport, startWorker } from "./_worker.ts";
 
 const next = (worker: Worker, type: EngineReport["type"]) => nextReport<EngineReport>(worker, type);
+
+/** "start" for an engine without a TUN, on `sockets` with small rings. */
+function startMessage(sockets: UdpSockets, privateKey: Uint8Array): EngineRequest {
+  return {
+    type: "start",
+    config: {
+      tunFd: -1,
+      mtu: 1420,
+      tunRing: PacketRing.create(8, 2048).buffer,
+      bell: new Doorbell().buffer,
+      sockets: { ...sockets, ring4: PacketRing.create(8, 2048).buffer, ring6: null },
+      privateKey,
+      reportForeign: false,
+    },
+  };
+}
 
 Deno.test("engine worker applies a change set, reports it, and exits on shutdown", async () => {
   const sockets = openUdpSockets(0);
@@ -15,22 +31,10 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
   try {
     const privateKey = generatePrivateKey();
     const started = next(worker, "started");
-    worker.postMessage(
-      {
-        type: "start",
-        config: {
-          tunFd: -1,
-          mtu: 1420,
-          tunRing: PacketRing.create(8, 2048).buffer,
-          bell: new Doorbell().buffer,
-          sockets: { ...sockets, ring4: PacketRing.create(8, 2048).buffer, ring6: null },
-          privateKey,
-          reportForeign: false,
-        },
-      } satisfies EngineRequest,
-    );
+    worker.postMessage(startMessage(sockets, privateKey));
     const report = await started;
     assertEquals(report.type === "started" && report.publicKey, publicKeyOf(privateKey));
+    assertEquals(report.type === "started" && report.aead, "libsodium", "the fastest AEAD");
     const peerKey = publicKeyOf(generatePrivateKey());
     const applied = next(worker, "applied");
     worker.postMessage(
@@ -64,6 +68,25 @@ Deno.test("engine worker applies a change set, reports it, and exits on shutdown
     worker.postMessage({ type: "shutdown" } satisfies EngineRequest);
     assertEquals((await stopped).type, "stopped");
   } finally {
+    worker.terminate();
+    closeUdpSockets(sockets);
+  }
+});
+
+Deno.test("BURROW_AEAD=noble makes the engine worker seal with the pure @noble AEAD", async () => {
+  const sockets = openUdpSockets(0);
+  Deno.env.set("BURROW_AEAD", "noble"); // Workers read the process environment
+  const worker = startWorker("engine_worker.ts");
+  try {
+    const started = next(worker, "started");
+    worker.postMessage(startMessage(sockets, generatePrivateKey()));
+    const report = await started;
+    assertEquals(report.type === "started" && report.aead, "noble");
+    const stopped = next(worker, "stopped");
+    worker.postMessage({ type: "shutdown" } satisfies EngineRequest);
+    await stopped;
+  } finally {
+    Deno.env.delete("BURROW_AEAD");
     worker.terminate();
     closeUdpSockets(sockets);
   }

@@ -3,31 +3,20 @@
 // foreign-datagram hook. No root, no FFI, no Workers.
 
 import { assert, assertEquals } from "../_support/assert.ts";
-import {
-  generatePrivateKey,
-  MESSAGE_INITIATION,
-  REKEY_AFTER_TIME_MS,
-} from "../../src/crypto/mod.ts";
+import { MESSAGE_INITIATION, REKEY_AFTER_TIME_MS } from "../../src/crypto/mod.ts";
 import { FOREIGN_BURST, FOREIGN_MAX_BYTES, ForeignGate } from "../../src/tun/foreign_gate.ts";
 import { icmpEcho, icmpEchoReplyTo, readIcmpEcho } from "../_support/ip_packets.ts";
-import { advance, FakeClock, MemoryDevice, pump } from "../_support/memory_device.ts";
-import { type MemoryNetwork, memoryUdpPair } from "../_support/memory_udp.ts";
+import {
+  advance,
+  type MemoryDevice,
+  PAIR,
+  pump,
+  twoMemoryDevices,
+} from "../_support/memory_device.ts";
+import type { MemoryNetwork } from "../_support/memory_udp.ts";
 
-const A = { address: "192.0.2.1", port: 51820 };
-const B = { address: "198.51.100.2", port: 51821 };
-const INNER_A = "10.9.0.1";
-const INNER_B = "10.9.0.2";
-
-/** A and B, each the other's peer; A knows B's endpoint, B learns A's from the handshake. */
-function twoDevices() {
-  const clock = new FakeClock();
-  const { network, a: socketA, b: socketB } = memoryUdpPair(A, B);
-  const a = new MemoryDevice(socketA, clock, generatePrivateKey());
-  const b = new MemoryDevice(socketB, clock, generatePrivateKey());
-  a.setPeer({ publicKey: b.publicKey, endpoint: B, allowedIps: [`${INNER_B}/32`] });
-  b.setPeer({ publicKey: a.publicKey, allowedIps: [`${INNER_A}/32`] });
-  return { clock, network, a, b };
-}
+const { a: A, innerA: INNER_A, innerB: INNER_B } = PAIR;
+const twoDevices = twoMemoryDevices;
 
 /** A pings B once; B plays the kernel and answers. Returns whether A got the reply. */
 function ping(a: MemoryDevice, b: MemoryDevice, sequence: number): boolean {

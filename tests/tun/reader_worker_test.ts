@@ -26,22 +26,15 @@ function udpSender() {
   };
 }
 
-/** A reader Worker started on `fd` with a fresh ring, and a sender to feed it. */
-function startReader(fd: number, slots: number) {
-  const ring = PacketRing.create(slots, 2048);
+/** A reader Worker started on UDP `fds`, each with a fresh ring (`ring` is the first's). */
+function startReader(fds: number[], slots: number) {
+  const rings = fds.map(() => PacketRing.create(slots, 2048));
   const bell = new Doorbell();
   const worker = startWorker("reader_worker.ts");
   const started = nextReport<ReaderReport>(worker, "started");
-  worker.postMessage(
-    {
-      type: "start",
-      kind: "udp",
-      fd,
-      ring: ring.buffer,
-      bell: bell.buffer,
-    } satisfies ReaderRequest,
-  );
-  return { ring, bell, worker, started };
+  const sources = fds.map((fd, i) => ({ kind: "udp" as const, fd, ring: rings[i].buffer }));
+  worker.postMessage({ type: "start", sources, bell: bell.buffer } satisfies ReaderRequest);
+  return { ring: rings[0], rings, bell, worker, started };
 }
 
 /** Asks the worker to shut down. @returns its "stopped" report */
@@ -53,7 +46,7 @@ function shutdown(worker: Worker): Promise<ReaderReport> {
 
 Deno.test("reader worker moves UDP datagrams into its ring and exits on shutdown", async () => {
   const sockets = openUdpSockets(0);
-  const { ring, bell, worker, started } = startReader(sockets.fd4, 64);
+  const { ring, bell, worker, started } = startReader([sockets.fd4], 64);
   const sender = udpSender();
   try {
     await started;
@@ -83,7 +76,7 @@ Deno.test("reader worker moves UDP datagrams into its ring and exits on shutdown
 
 Deno.test("reader worker drops nothing when the ring is full, and waits for space", async () => {
   const sockets = openUdpSockets(0);
-  const { ring, worker } = startReader(sockets.fd4, 4);
+  const { ring, worker } = startReader([sockets.fd4], 4);
   const sender = udpSender();
   try {
     for (let i = 0; i < 8; i++) sender.send(new Uint8Array([i]), sockets.port);
@@ -101,5 +94,66 @@ Deno.test("reader worker drops nothing when the ring is full, and waits for spac
     sender.close();
     worker.terminate();
     closeUdpSockets(sockets);
+  }
+});
+
+Deno.test("one reader worker drains two sockets, each into its own ring", async () => {
+  const first = openUdpSockets(0), second = openUdpSockets(0);
+  const { rings, worker, started } = startReader([first.fd4, second.fd4], 16);
+  const sender = udpSender();
+  try {
+    await started;
+    for (let i = 0; i < 3; i++) sender.send(new Uint8Array([1, i]), first.port);
+    for (let i = 0; i < 5; i++) sender.send(new Uint8Array([2, i]), second.port);
+    const deadline = Date.now() + 5000;
+    while ((rings[0].available() < 3 || rings[1].available() < 5) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const [r, ring] of rings.entries()) {
+      const count = r === 0 ? 3 : 5;
+      assertEquals(ring.available(), count);
+      for (let i = 0; i < count; i++) {
+        const offset = ring.dataOffset(ring.index(ring.tail() + i));
+        assertEquals([...ring.bytes.subarray(offset, offset + 2)], [r + 1, i]);
+      }
+      ring.release(count);
+    }
+    assertEquals((await shutdown(worker)).type, "stopped");
+  } finally {
+    sender.close();
+    worker.terminate();
+    closeUdpSockets(first);
+    closeUdpSockets(second);
+  }
+});
+
+Deno.test("a reader moved to new UDP sockets answers udpMoved and fills the new ring", async () => {
+  const old = openUdpSockets(0), fresh = openUdpSockets(0);
+  const { worker, started } = startReader([old.fd4], 16);
+  const sender = udpSender();
+  try {
+    await started;
+    const ring = PacketRing.create(16, 2048);
+    const moved = nextReport<ReaderReport>(worker, "udpMoved");
+    worker.postMessage(
+      {
+        type: "udp",
+        id: 7,
+        sources: [{ kind: "udp", fd: fresh.fd4, ring: ring.buffer }],
+      } satisfies ReaderRequest,
+    );
+    assertEquals(await moved, { type: "udpMoved", id: 7 });
+    sender.send(new Uint8Array([42]), fresh.port);
+    const deadline = Date.now() + 5000;
+    while (ring.available() < 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals(ring.bytes[ring.dataOffset(ring.index(ring.tail()))], 42);
+    assertEquals((await shutdown(worker)).type, "stopped");
+  } finally {
+    sender.close();
+    worker.terminate();
+    closeUdpSockets(old);
+    closeUdpSockets(fresh);
   }
 });

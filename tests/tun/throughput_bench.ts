@@ -1,11 +1,15 @@
 // Benchmark (make bench): iperf3 TCP throughput both ways and ping RTT between burrow and
 // wireguard-go, against wireguard-go to wireguard-go, each pair in its own two namespaces; prints
-// the ratios and burrow's peak RSS. Run: deno run -A --unstable-net tests/tun/throughput_bench.ts
+// the ratios and burrow's peak RSS. Both pairs stay up and are measured in alternating rounds,
+// each figure the median of its rounds, so load from elsewhere on the machine hits both alike.
+// Run: deno run -A --unstable-net tests/tun/throughput_bench.ts
 
 import { netnsCapability, stopProcess, waitFor } from "../_support/netns.ts";
 import { createPair, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
 
-const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
+const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
+const PINGS_PER_ROUND = 100;
 
 interface Figures {
   forwardMbps: number;
@@ -30,18 +34,40 @@ async function iperf(pair: Pair, reverse: boolean): Promise<number> {
   }
 }
 
+/** Median RTT (ms) of PINGS_PER_ROUND pings. */
 async function rtt(pair: Pair): Promise<number> {
-  const result = await pair.a.ns.exec(["ping", "-c", "50", "-i", "0.02", "-q", pair.b.inner4]);
-  const match = /= [\d.]+\/([\d.]+)\//.exec(result.stdout);
-  return match ? Number(match[1]) : NaN;
+  const result = await pair.a.ns.exec([
+    "ping",
+    "-c",
+    String(PINGS_PER_ROUND),
+    "-i",
+    "0.01",
+    pair.b.inner4,
+  ]);
+  return median([...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])));
 }
 
-async function measure(pair: Pair): Promise<Figures> {
-  await pingUntilAnswered(pair.a, pair.b.inner4);
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** One round: each figure once, for each pair in turn. */
+async function round(pairs: Pair[], into: Figures[][]): Promise<void> {
+  for (const [i, pair] of pairs.entries()) {
+    into[i].push({ forwardMbps: await iperf(pair, false) } as Figures);
+  }
+  for (const [i, pair] of pairs.entries()) into[i].at(-1)!.reverseMbps = await iperf(pair, true);
+  for (const [i, pair] of pairs.entries()) into[i].at(-1)!.rttMs = await rtt(pair);
+}
+
+function medians(rounds: Figures[]): Figures {
   return {
-    forwardMbps: await iperf(pair, false),
-    reverseMbps: await iperf(pair, true),
-    rttMs: await rtt(pair),
+    forwardMbps: median(rounds.map((f) => f.forwardMbps)),
+    reverseMbps: median(rounds.map((f) => f.reverseMbps)),
+    rttMs: median(rounds.map((f) => f.rttMs)),
   };
 }
 
@@ -59,22 +85,28 @@ if (import.meta.main) {
   const burrowPair = await createPair("burrow", "wireguard-go", { net: 71 });
   let burrow: Figures, reference: Figures, rssKb: number;
   try {
-    burrow = await measure(burrowPair);
-    rssKb = peakRssKb(burrowPair.a.process.pid);
+    const referencePair = await createPair("wireguard-go", "wireguard-go", { net: 81 });
+    try {
+      const pairs = [burrowPair, referencePair];
+      for (const pair of pairs) await pingUntilAnswered(pair.a, pair.b.inner4);
+      const rounds: Figures[][] = [[], []];
+      for (let i = 0; i < ROUNDS; i++) await round(pairs, rounds);
+      [burrow, reference] = rounds.map(medians);
+      rssKb = peakRssKb(burrowPair.a.process.pid);
+    } finally {
+      await referencePair.destroy();
+    }
   } finally {
     await burrowPair.destroy();
-  }
-  const referencePair = await createPair("wireguard-go", "wireguard-go", { net: 81 });
-  try {
-    reference = await measure(referencePair);
-  } finally {
-    await referencePair.destroy();
   }
   const row = (name: string, f: Figures) =>
     `${name.padEnd(28)}${f.forwardMbps.toFixed(0).padStart(10)}${
       f.reverseMbps.toFixed(0).padStart(10)
     }${f.rttMs.toFixed(3).padStart(10)}`;
-  console.log(`iperf3 TCP ${SECONDS}s per direction; Mbit/s; ping RTT ms (avg of 50)`);
+  console.log(
+    `iperf3 TCP ${SECONDS}s per direction, Mbit/s; ping RTT ms (median of ${PINGS_PER_ROUND}); ` +
+      `each the median of ${ROUNDS} alternating rounds`,
+  );
   console.log(
     `${"pair".padEnd(28)}${"A->B".padStart(10)}${"B->A".padStart(10)}${"RTT".padStart(10)}`,
   );
