@@ -14,6 +14,7 @@ import type { SiteConfig } from "../protocol/mod.ts";
 import type { HubStateStore } from "./state_store.ts";
 import { LoginBusy, type LoginGate } from "./login_gate.ts";
 import type { ResumeCredentials } from "./resume_credentials.ts";
+import type { HubControlContext } from "./control_plane.ts";
 
 const MAX_LOGIN_BODY_BYTES = 8 * 1024;
 /** A WebSocket token opens one socket within this long of the login. */
@@ -29,6 +30,8 @@ const loginSchema = z.object({
 
 interface TokenEntry {
   clientId: string;
+  /** The org the session runs in. */
+  org: string;
   expiresAt: number;
 }
 
@@ -38,23 +41,26 @@ export class LoginTokens {
 
   constructor(readonly ttlMs: number = TOKEN_TTL_MS) {}
 
-  /** A new token for `clientId` (expired ones are swept first). */
-  issue(clientId: string): string {
+  /** A new token for `clientId` in `org` (expired ones are swept first). */
+  issue(clientId: string, org = "default"): string {
     const now = Date.now();
     for (const [token, entry] of this.#tokens) {
       if (entry.expiresAt <= now) this.#tokens.delete(token);
     }
     const token = randomToken();
-    this.#tokens.set(token, { clientId, expiresAt: now + this.ttlMs });
+    this.#tokens.set(token, { clientId, org, expiresAt: now + this.ttlMs });
     return token;
   }
 
-  /** Uses up a token: the client it was issued to, or null when unknown, used or expired. */
-  take(token: string): string | null {
+  /**
+   * Uses up a token: the client and org it was issued for, or null when unknown, used or
+   * expired.
+   */
+  take(token: string): { clientId: string; org: string } | null {
     const entry = this.#tokens.get(token);
     if (!entry) return null;
     this.#tokens.delete(token);
-    return entry.expiresAt > Date.now() ? entry.clientId : null;
+    return entry.expiresAt > Date.now() ? { clientId: entry.clientId, org: entry.org } : null;
   }
 
   /** Forgets every token of a removed client. */
@@ -72,6 +78,8 @@ export interface LoginContext {
   tokens: LoginTokens;
   gate: LoginGate;
   resume: ResumeCredentials;
+  /** Orgs and the relay port, when the hub serves resources. */
+  resources?: HubControlContext["resources"];
 }
 
 /**
@@ -120,7 +128,11 @@ export async function answerLogin(
     }
     nextResume = await ctx.resume.issue(olmId);
   }
-  const token = ctx.tokens.issue(olmId);
+  const org = ctx.resources
+    ? ctx.resources.orgForLogin(olmId, parsed.data.orgId)
+    : parsed.data.orgId || "default";
+  if (org === null) return loginError(403, "not a member of this organization");
+  const token = ctx.tokens.issue(olmId, org);
   const site = ctx.site();
   const body: LoginResponse = {
     success: true,
@@ -133,7 +145,7 @@ export async function answerLogin(
       exitNodes: [{
         publicKey: site.publicKey,
         endpoint: site.endpoint,
-        relayPort: site.serverPort,
+        relayPort: ctx.resources?.relayPort ?? site.serverPort,
         siteIds: [site.siteId],
       }],
       resumeToken: nextResume!,

@@ -3,7 +3,7 @@
 // table of agent sessions (agent_session.ts), one per agent, a newer one replacing the older.
 // Everything else the hub does is reached through HubControlContext.
 
-import { LOGIN_PATH, MSG, type SiteConfig } from "../protocol/mod.ts";
+import { type Frame, LOGIN_PATH, MSG, type SiteConfig } from "../protocol/mod.ts";
 import type { HubStore } from "./client_store.ts";
 import { answerLogin, type LoginContext, LoginTokens, TOKEN_TTL_MS } from "./agent_login.ts";
 import { AgentSession, WS_TERMINATED } from "./agent_session.ts";
@@ -11,9 +11,26 @@ import { LoginGate, type LoginGateOptions } from "./login_gate.ts";
 import { ResumeCredentials } from "./resume_credentials.ts";
 import type { UpgradeDecision } from "./control_listener.ts";
 
+/** The private-resources service as the control plane uses it (./resource_service.ts). */
+export interface ControlResources {
+  /** The org a login lands in, or null when the client is not a member of the one asked. */
+  orgForLogin(clientId: string, asked: string | null | undefined): string | null;
+  /** The sites a registering client gets besides the hub. */
+  sitesAtRegistration(clientId: string, org: string, holepunch: boolean): SiteConfig[];
+  /** Something about agents changed (a registration): push updates to everyone. */
+  changed(): void;
+  forget(clientId: string): void;
+  /** The UDP port of the hub's relay (login's `exitNodes[].relayPort`). */
+  readonly relayPort: number;
+  /** The answer to `olm/wg/relay` (relayed true) or `olm/wg/unrelay`, or null for none. */
+  answerRelay(clientId: string, siteId: number, relayed: boolean): Frame | null;
+}
+
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {
   store: HubStore;
+  /** Private resources; without it every agent gets only the hub as its site. */
+  resources?: ControlResources;
   /** The hub as the one site every agent gets. */
   site(): SiteConfig;
   tunnelCidr: string;
@@ -68,6 +85,9 @@ export class HubControl {
       tokens: this.#tokens,
       gate: new LoginGate(options.loginGate),
       resume: new ResumeCredentials(ctx.store, options.resumeTtlMs),
+      get resources() {
+        return ctx.resources;
+      },
     };
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 100_000;
@@ -80,6 +100,17 @@ export class HubControl {
 
   isConnected(clientId: string): boolean {
     return this.#sessions.has(clientId);
+  }
+
+  /** Registered sessions, the org each runs in and whether its agent hole-punches. */
+  registered(): { clientId: string; org: string; holepunch: boolean }[] {
+    return [...this.#sessions.values()].filter((s) => s.registered)
+      .map((s) => ({ clientId: s.clientId, org: s.org, holepunch: s.holepunch }));
+  }
+
+  /** Sends a frame to the agent's session, if it has one. */
+  send(clientId: string, frame: Frame): void {
+    this.#sessions.get(clientId)?.send(frame);
   }
 
   /** Largest WebSocket message; the listener refuses bigger frames from their header. */
@@ -100,17 +131,19 @@ export class HubControl {
    */
   upgrade = (url: URL): UpgradeDecision => {
     const token = url.searchParams.get("token") ?? "";
-    const clientId = this.#tokens.take(token);
+    const entry = this.#tokens.take(token);
+    const clientId = entry?.clientId ?? null;
     if (clientId === null || !this.#ctx.store.getClient(clientId)) {
       return new Response("invalid, used or expired token\n", { status: 401 });
     }
     return (socket) => {
-      const session = new AgentSession(clientId, socket, this.#ctx, {
+      const session = new AgentSession(clientId, entry!.org, socket, this.#ctx, {
         maxFrameBytes: this.#maxFrameBytes,
         idleTimeoutMs: this.#idleTimeoutMs,
         onClose: (s) => {
           if (this.#sessions.get(s.clientId) !== s) return;
           this.#sessions.delete(s.clientId);
+          this.#ctx.resources?.forget(s.clientId);
           this.#ctx.store.markOffline(s.clientId);
         },
       });

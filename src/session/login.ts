@@ -26,6 +26,8 @@ export class LoginRefused extends Error {
 export interface LoginResult {
   token: string;
   serverVersion: string;
+  /** The hub's WireGuard key and relay (`exitNodes[0]`), when it named one. */
+  exitNode?: { publicKey: string; endpoint: string; relayPort: number };
 }
 
 /** The hub answered 429 past the login's time budget: transient, try again later. */
@@ -85,8 +87,9 @@ export async function login(
       tls,
     );
     if ("token" in attempt) {
-      if (attempt.resumeToken) resumeTokens.set(key, attempt.resumeToken);
-      return { token: attempt.token, serverVersion: attempt.serverVersion };
+      const { resumeToken: next, ...result } = attempt;
+      if (next) resumeTokens.set(key, next);
+      return result;
     }
     const waitMs = retryDelayMs(attempt.retryAfter, random);
     if (Date.now() + waitMs >= deadline) {
@@ -140,9 +143,15 @@ async function loginOnce(
       throw new Error(`login failed with HTTP ${response.status}: ${message}`);
     }
     const resumeToken = body?.data?.resumeToken;
+    const node = body?.data?.exitNodes?.[0];
+    const exitNode = node && typeof node.publicKey === "string" &&
+        typeof node.endpoint === "string" && Number.isInteger(node.relayPort)
+      ? { publicKey: node.publicKey, endpoint: node.endpoint, relayPort: node.relayPort }
+      : undefined;
     return {
       token,
       serverVersion: String(body?.data?.serverVersion ?? ""),
+      ...(exitNode ? { exitNode } : {}),
       ...(typeof resumeToken === "string" && resumeToken ? { resumeToken } : {}),
     };
   } finally {

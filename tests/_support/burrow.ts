@@ -38,8 +38,12 @@ export function spawnBurrow(
 }
 
 /** `burrow hub client add`: a new agent identity in the hub's state directory. */
-export async function addHubClient(stateDir: string, name: string): Promise<ClientCredentials> {
-  return JSON.parse(await hubClientAdd(stateDir, ["--name", name]));
+export async function addHubClient(
+  stateDir: string,
+  name: string,
+  extra: string[] = [],
+): Promise<ClientCredentials> {
+  return JSON.parse(await hubClientAdd(stateDir, ["--name", name, ...extra]));
 }
 
 /** `burrow hub client add --count N --name PREFIX`: a fleet of identities in one run. */
