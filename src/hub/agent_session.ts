@@ -239,7 +239,7 @@ export class AgentSession {
     this.#log.info("agent registered", { tunnelIP, org: this.org });
     this.send({ type: MSG.connect, data: connect });
     this.registered = true;
-    this.#ctx.resources?.changed();
+    this.#ctx.resources?.changedSoon();
   }
 
   #allocate(data: unknown): void {

@@ -19,6 +19,8 @@ export interface ControlResources {
   sitesAtRegistration(clientId: string, org: string, holepunch: boolean): SiteConfig[];
   /** Something about agents changed (a registration): push updates to everyone. */
   changed(): void;
+  /** The same, coalesced over a short moment (registrations come in storms). */
+  changedSoon(): void;
   forget(clientId: string): void;
   /** The UDP port of the hub's relay (login's `exitNodes[].relayPort`). */
   readonly relayPort: number;

@@ -42,6 +42,7 @@ export class ResourceService {
   readonly #options: ResourceServiceOptions;
   #view: ResourceView | null = null;
   #sessions: ResourceSessions | null = null;
+  #soon: ReturnType<typeof setTimeout> | undefined;
   /** What each connected client was last told: its sites by id (as JSON), and its org. */
   readonly #sentSites = new Map<string, { org: string; sites: Map<number, string> }>();
   /** What each site was last told (as JSON). */
@@ -190,6 +191,20 @@ export class ResourceService {
   }
 
   /**
+   * `changed()` within 100 ms, once however often it is asked for: a storm of a thousand
+   * registrations pushes a few times instead of rebuilding and walking every session a
+   * thousand times (hub helper, issue #16).
+   */
+  changedSoon(): void {
+    this.#view = null;
+    if (this.#soon !== undefined) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.changed();
+    }, 100);
+  }
+
+  /**
    * The store or an agent changed: rebuilds the view and sends each registered agent what
    * differs from what it was last told.
    */
@@ -243,6 +258,7 @@ export class ResourceService {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#soon);
     await this.relay.close().catch((error) =>
       log.warn("relay did not close cleanly", { error: String(error) })
     );
