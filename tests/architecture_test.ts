@@ -35,8 +35,11 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   session: [...LEAVES, "net", "state", "protocol", "crypto", "tun"],
   rules: [...LEAVES, "net", "state", "protocol"],
   api: [...LEAVES, "net", "protocol"],
+  // The client's DNS proxy, and an agent acting as a site (private resources).
+  dns: [...LEAVES, "net", "protocol"],
+  site: [...LEAVES, "net", "protocol"],
   // The agent's composition root: anything except the hub and the command line.
-  agent: [...ROLE_BASE, "session", "rules", "api", "metrics"],
+  agent: [...ROLE_BASE, "session", "rules", "api", "metrics", "dns", "site"],
   hub: [...ROLE_BASE, "metrics"],
   // The typed client of the local API, for scripts and test suites: leaves only.
   client: ["errors", "net", "protocol"],

@@ -201,7 +201,7 @@ export class Agent implements OlmBackend {
       agent: AGENT_NAME,
       orgId: s?.orgId ?? "",
       peers: s?.peers ?? {},
-      networkSettings: { tunnelIP: s?.tunnelIP ?? "" },
+      networkSettings: { ...s?.networkSettings, tunnelIP: s?.tunnelIP ?? "" },
     };
     if (s?.error) status.error = s.error;
     return status;

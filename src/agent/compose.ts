@@ -24,6 +24,10 @@ import {
   wireguardTunnels,
 } from "../session/mod.ts";
 import { Agent } from "./agent.ts";
+import { PrivateResources } from "./private_resources.ts";
+import { DirectPaths } from "./direct_paths.ts";
+import { DnsOverride } from "./dns_override.ts";
+import { resolverVia } from "./endpoint_resolver.ts";
 import { DomainError } from "../errors/mod.ts";
 import { installedVersion, runtimeVersion } from "./update.ts";
 
@@ -65,20 +69,40 @@ export interface NewAgentOptions {
  * The agent over its state directory, whose every connection runs a hub session
  * (src/session) over the device `tunnels` makes.
  */
-export function newAgent(options: NewAgentOptions): Promise<Agent> {
+export async function newAgent(options: NewAgentOptions): Promise<Agent> {
   const tunnels = options.tunnels ?? wireguardTunnels;
   const log = options.log ?? rootLog;
-  return Agent.create({
-    store: new StateStore(options.stateDir),
-    sessions: (params, privateKey) =>
-      new Session({
+  const store = new StateStore(options.stateDir);
+  await store.identity(); // the state directory exists before the repair below writes there
+  // A crash while --override-dns was in force left the host's resolver pointing at a proxy
+  // that is gone: put it back before anything else.
+  await new DnsOverride({ stateDir: options.stateDir }).repair().catch((error) =>
+    log.warn("cannot restore the host's resolver", { error: String(error) })
+  );
+  return await Agent.create({
+    store,
+    sessions: (params, privateKey) => {
+      // Each session gets its own DNS proxy and site role (src/agent/private_resources.ts).
+      const resolveHost = params.dns ? resolverVia(params.dns) : undefined;
+      const resources = new PrivateResources({
+        params,
+        stateDir: options.stateDir,
+        log,
+        resolveHost,
+      });
+      // Direct paths first: it reads burrow/site/clients, which the site role then consumes.
+      const paths = new DirectPaths({ privateKey, holepunch: params.holepunch, log, resolveHost });
+      return new Session({
         params,
         privateKey,
         tunnels,
         log,
         timing: options.timing,
+        extensions: [paths, resources],
+        resolveHost,
         hubCaFile: options.hubCaFile,
-      }),
+      });
+    },
     log: options.log,
     exitDelayMs: options.exitDelayMs,
   });

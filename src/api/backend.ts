@@ -19,6 +19,10 @@ export interface ConnectParams {
   pingTimeoutMs: number;
   dns?: string;
   upstreamDns?: string[];
+  /** Where the DNS proxy listens; the first host of the hub's utilitySubnet when absent. */
+  dnsProxyIP?: string;
+  /** Point the host's resolver at the DNS proxy while connected (Olm's --override-dns). */
+  overrideDns?: boolean;
   /** Path of the client certificate for the hub: PEM (certificate and key) or PKCS#12. */
   tlsClientCert?: string;
 }

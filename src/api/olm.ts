@@ -2,11 +2,12 @@
 // /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
 
 import { z } from "zod";
-import { parseDurationMs } from "../protocol/mod.ts";
+import { parseDurationMs, parseUpstreams } from "../protocol/mod.ts";
 import type { ConnectParams, OlmBackend } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";
 import type { Route } from "./exchange.ts";
 import { parseJsonBody } from "./json.ts";
+import { parseIp } from "../net/mod.ts";
 import { olmStatusSchema, olmStatusTextSchema } from "./api_schemas.ts";
 
 /** What `POST /connect` falls back to for fields the body leaves out (from the command line). */
@@ -174,9 +175,31 @@ function connectParams(body: ConnectBody, defaults: ConnectDefaults): ConnectPar
   const userToken = body.userToken || defaults.userToken;
   if (userToken) params.userToken = userToken;
   const dns = body.dns || defaults.dns;
-  if (dns) params.dns = dns;
+  if (dns) {
+    if (!Array.isArray(parseUpstreams([dns]))) {
+      throw new ApiError(400, "Invalid request: dns must be IP or IP:port");
+    }
+    params.dns = dns;
+  }
   const upstreamDns = body.upstreamDNS ?? defaults.upstreamDns;
-  if (upstreamDns) params.upstreamDns = upstreamDns;
+  if (upstreamDns) {
+    const parsed = parseUpstreams(upstreamDns);
+    if (!Array.isArray(parsed)) {
+      throw new ApiError(
+        400,
+        `Invalid request: upstreamDNS entries must be IP or IP:port, received ${parsed.bad}`,
+      );
+    }
+    params.upstreamDns = upstreamDns;
+  }
+  const dnsProxyIP = body.dnsProxyIP || defaults.dnsProxyIP;
+  if (dnsProxyIP) {
+    if (parseIp(dnsProxyIP)?.length !== 4) {
+      throw new ApiError(400, "Invalid request: dnsProxyIP must be an IPv4 address");
+    }
+    params.dnsProxyIP = dnsProxyIP;
+  }
+  if (defaults.overrideDns) params.overrideDns = true;
   const tlsClientCert = body.tlsClientCert || defaults.tlsClientCert;
   if (tlsClientCert) params.tlsClientCert = tlsClientCert;
   return params;

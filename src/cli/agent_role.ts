@@ -1,6 +1,7 @@
 // `burrow agent`: the edge agent daemon. Flags follow Olm's names and environment variables.
 
 import { type Flags, type FlagSpec, UsageError } from "./flags.ts";
+import { checkDnsDefaults } from "./agent_dns_flags.ts";
 import { CONFIG_FLAG } from "./config_file.ts";
 import { DomainError } from "../errors/mod.ts";
 import { readSecretFile } from "./secret_file.ts";
@@ -154,10 +155,24 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     description: "time after which a peer without answers is down",
   },
   {
-    name: "holepunch",
+    name: "override-dns",
     type: "boolean",
-    env: "HOLEPUNCH",
-    description: "try direct connections to peers",
+    env: "OVERRIDE_DNS",
+    description: "point the host's resolver at the DNS proxy while connected (undone after)",
+  },
+  {
+    name: "dns-proxy-ip",
+    type: "string",
+    env: "DNS_PROXY_IP",
+    value: "IP",
+    description: "address of the DNS proxy (default: first host of the hub's utility subnet)",
+  },
+  {
+    name: "disable-holepunch",
+    type: "boolean",
+    env: "DISABLE_HOLEPUNCH",
+    description: "relay every path through the hub (the connection given on the command line " +
+      "hole-punches by default; POST /connect only with holepunch: true)",
   },
   {
     name: "state-dir",
@@ -248,15 +263,19 @@ export function daemonConfig(flags: Flags): DaemonConfig {
   const defaults: ConnectDefaults = {
     mtu: flags.number("mtu") ?? 1280,
     interfaceName: flags.string("interface") ?? "olm",
-    holepunch: flags.boolean("holepunch"),
+    // As in Olm: /connect's `holepunch` defaults to false whatever the command line says.
+    holepunch: false,
     pingIntervalMs: flags.number("ping-interval") ?? 3000,
     pingTimeoutMs: flags.number("ping-timeout") ?? 5000,
     ...optional("orgId", flags.string("org")),
     ...optional("userToken", userToken),
     ...optional("dns", flags.string("dns")),
     ...(upstreamDns?.length ? { upstreamDns } : {}),
+    ...optional("dnsProxyIP", flags.string("dns-proxy-ip")),
+    ...(flags.boolean("override-dns") ? { overrideDns: true } : {}),
     ...optional("tlsClientCert", flags.string("tls-client-cert")),
   };
+  checkDnsDefaults(defaults);
   if (defaults.interfaceName.length > 15) {
     throw new UsageError(`invalid value for --interface: at most 15 characters`);
   }
@@ -269,7 +288,13 @@ export function daemonConfig(flags: Flags): DaemonConfig {
     } catch {
       throw new UsageError(`invalid value for --endpoint: expected a URL such as https://hub`);
     }
-    connectAtStart = { endpoint, id, secret, ...defaults };
+    connectAtStart = {
+      endpoint,
+      id,
+      secret,
+      ...defaults,
+      holepunch: !flags.boolean("disable-holepunch"),
+    };
   }
   return {
     stateDir: flags.string("state-dir") ?? "/var/lib/burrow",

@@ -8,6 +8,12 @@ import { log } from "../log/mod.ts";
 import { parseHostPort } from "../net/mod.ts";
 import type { Hub, TunnelFactory } from "../hub/mod.ts";
 import { startServiceNotify } from "../net/mod.ts";
+import {
+  checkClientOrgs,
+  RESOURCE_FLAGS,
+  runResourceCommand,
+  setClientOrgs,
+} from "./hub_resources.ts";
 
 export const HUB_FLAGS: readonly FlagSpec[] = [
   CONFIG_FLAG,
@@ -87,6 +93,14 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     description: "public TCP ports allocated to agents",
   },
   {
+    name: "relay-port",
+    type: "port",
+    env: "BURROW_HUB_RELAY_PORT",
+    default: "21820",
+    value: "PORT",
+    description: "UDP port relaying WireGuard between agents (never decrypted)",
+  },
+  {
     name: "http-port",
     type: "port",
     env: "BURROW_HUB_HTTP_PORT",
@@ -125,15 +139,20 @@ export const HUB_FLAGS: readonly FlagSpec[] = [
     value: "NAME",
     description: "label of a new client (hub client add)",
   },
+  ...RESOURCE_FLAGS,
 ];
 
 export const hubRole: Role = {
   name: "hub",
   summary: "run the hub that agents connect to: control, WireGuard endpoint, public ingress",
   synopsis: "burrow hub --state-dir DIR --listen HOST:PORT --public-host HOST [flags]\n" +
-    "       burrow hub client add --state-dir DIR [--name NAME]\n" +
+    "       burrow hub client add --state-dir DIR [--name NAME] [--org ORG]...\n" +
     "       burrow hub client list --state-dir DIR\n" +
-    "       burrow hub client remove --state-dir DIR ID",
+    "       burrow hub client remove --state-dir DIR ID\n" +
+    "       burrow hub resource add --state-dir DIR --site CLIENT_ID --destination IP|CIDR\n" +
+    "                          [--alias NAME] [--access ID,...|all] [--org ORG]\n" +
+    "       burrow hub resource list --state-dir DIR\n" +
+    "       burrow hub resource remove --state-dir DIR ID",
   description: "Serves agent logins and sessions, allocates public ports and routes ingress.\n" +
     '"client add" prints {"id", "secret"} once; "client list" never shows secrets;\n' +
     '"client remove" ends that agent\'s session on the running hub and frees its ports and domains.',
@@ -144,37 +163,49 @@ export const hubRole: Role = {
 /** The hub's modules, loaded when the hub runs: the agent and wg roles never pay for them. */
 const hubModule = () => import("../hub/mod.ts");
 
-async function runHub(flags: Flags): Promise<number> {
+async function runHub(flags: Flags, args: readonly string[]): Promise<number> {
   const [command, ...rest] = flags.positionals;
-  if (command === "client") return await runClientCommand(flags, rest);
+  if (command === "client") return await runClientCommand(flags, rest, args);
+  if (command === "resource") return await runResourceCommand(flags, rest, args);
   if (command !== undefined) throw new UsageError(`unknown hub command "${command}"`);
   return await serve(flags);
 }
 
-async function runClientCommand(flags: Flags, args: string[]): Promise<number> {
+async function runClientCommand(
+  flags: Flags,
+  args: string[],
+  rawArgs: readonly string[],
+): Promise<number> {
   const stateDir = flags.string("state-dir")!;
   const [action, ...more] = args;
-  const { HubStore } = await hubModule();
+  const { HubStore, ResourceStore } = await hubModule();
   if (action === "add") {
     if (more.length) throw new UsageError("hub client add takes no arguments besides --name");
+    if (await checkClientOrgs(rawArgs) !== 0) return 2;
     const store = HubStore.open(stateDir);
+    let client: { id: string; secret: string };
     try {
-      const client = await store.addClient(flags.string("name") ?? "");
-      console.log(JSON.stringify({ id: client.id, secret: client.secret }));
+      client = await store.addClient(flags.string("name") ?? "");
     } finally {
       store.close();
     }
+    const orgs = await setClientOrgs(stateDir, client.id, rawArgs);
+    if (orgs !== 0) return orgs;
+    console.log(JSON.stringify({ id: client.id, secret: client.secret }));
     return 0;
   }
   if (action === "list") {
     if (more.length) throw new UsageError("hub client list takes no arguments");
     const store = HubStore.open(stateDir);
     try {
+      const resources = ResourceStore.open(stateDir);
       const clients = store.listClients().map((client) => ({
         ...client,
+        orgs: resources.orgsOf(client.id),
         ports: store.portsOf(client.id),
         domains: store.domainsOf(client.id),
       }));
+      resources.close();
       console.log(JSON.stringify(clients, null, 2));
     } finally {
       store.close();
@@ -231,6 +262,7 @@ async function serve(flags: Flags): Promise<number> {
         : undefined,
       metrics: metrics && { hostname: metrics.host || "127.0.0.1", port: metrics.port },
       wgPort: flags.number("wg-port")!,
+      relayPort: flags.number("relay-port")!,
       tunnelCidr: flags.string("tunnel-cidr")!,
       portRange: flags.range("port-range")!,
       httpPort: flags.number("http-port")!,

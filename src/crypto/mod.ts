@@ -40,3 +40,6 @@ export {
   RESPONSE_BYTES,
 } from "./wire_messages.ts";
 export * from "./constants.ts";
+// mac1 alone: the hub's relay tells a handshake's responder by it, without any private key.
+export { mac1Key } from "./cookie.ts";
+export { equalBytes, mac } from "./kdf.ts";

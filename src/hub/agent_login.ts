@@ -19,6 +19,8 @@ const loginSchema = z.object({
 
 interface TokenEntry {
   clientId: string;
+  /** The org the session runs in. */
+  org: string;
   expiresAt: number;
 }
 
@@ -28,26 +30,31 @@ export class LoginTokens {
 
   constructor(readonly ttlMs: number) {}
 
-  /** A new token for `clientId` (expired ones are swept first). */
-  issue(clientId: string): string {
+  /** A new token for `clientId` in `org` (expired ones are swept first). */
+  issue(clientId: string, org = "default"): string {
     const now = Date.now();
     for (const [token, entry] of this.#tokens) {
       if (entry.expiresAt <= now) this.#tokens.delete(token);
     }
     const token = randomToken();
-    this.#tokens.set(token, { clientId, expiresAt: now + this.ttlMs });
+    this.#tokens.set(token, { clientId, org, expiresAt: now + this.ttlMs });
     return token;
   }
 
   /** The client a token was issued to, or null when unknown or expired (then forgotten). */
   clientOf(token: string): string | null {
+    return this.entryOf(token)?.clientId ?? null;
+  }
+
+  /** The client and org of a token, or null when unknown or expired (then forgotten). */
+  entryOf(token: string): { clientId: string; org: string } | null {
     const entry = this.#tokens.get(token);
     if (!entry) return null;
     if (entry.expiresAt <= Date.now()) {
       this.#tokens.delete(token);
       return null;
     }
-    return entry.clientId;
+    return { clientId: entry.clientId, org: entry.org };
   }
 
   forget(token: string): void {
@@ -68,7 +75,7 @@ export class LoginTokens {
  */
 export async function answerLogin(
   request: Request,
-  ctx: Pick<HubControlContext, "store" | "site">,
+  ctx: Pick<HubControlContext, "store" | "site" | "resources">,
   tokens: LoginTokens,
 ): Promise<Response> {
   if (request.method !== "POST") return loginError(405, "use POST");
@@ -90,7 +97,11 @@ export async function answerLogin(
     log.warn("login refused", { clientId: olmId.slice(0, 128) });
     return loginError(401, "invalid id or secret");
   }
-  const token = tokens.issue(olmId);
+  const org = ctx.resources
+    ? ctx.resources.orgForLogin(olmId, parsed.data.orgId)
+    : parsed.data.orgId || "default";
+  if (org === null) return loginError(403, "not a member of this organization");
+  const token = tokens.issue(olmId, org);
   const site = ctx.site();
   const body: LoginResponse = {
     success: true,
@@ -103,7 +114,7 @@ export async function answerLogin(
       exitNodes: [{
         publicKey: site.publicKey,
         endpoint: site.endpoint,
-        relayPort: site.serverPort,
+        relayPort: ctx.resources?.relayPort ?? site.serverPort,
         siteIds: [site.siteId],
       }],
     },

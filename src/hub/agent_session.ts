@@ -28,6 +28,8 @@ const registerSchema = z.looseObject({
     message: "publicKey must be a base64 WireGuard key",
   }),
   chainId: z.string().max(256).optional(),
+  /** Olm's `relay`: true when the agent does not hole-punch (every path relayed). */
+  relay: z.boolean().optional(),
   olmVersion: z.string().max(64).optional(),
 });
 const portsRequestSchema = z.looseObject({ requestId: requestIdSchema });
@@ -53,9 +55,15 @@ export class AgentSession {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #lastTouch = 0;
+  /** Set once `olm/wg/connect` was sent. */
+  registered = false;
+  /** Whether the agent registered with `relay: false` (it hole-punches). */
+  holepunch = false;
 
   constructor(
     readonly clientId: string,
+    /** The org the session runs in (chosen at login). */
+    readonly org: string,
     socket: WebSocket,
     ctx: HubControlContext,
     options: SessionOptions,
@@ -178,9 +186,19 @@ export class AgentSession {
       case MSG.disconnecting:
         return this.close(1000, "agent disconnecting");
       case MSG.relay:
-      case MSG.unrelay:
-        // burrow's hub has no relay: the agent always talks to the hub's WireGuard port.
+      case MSG.unrelay: {
+        // The agent moved a site's traffic to the relay or back to the direct path: confirm
+        // with olm/wg/peer/relay or olm/wg/peer/unrelay (Olm's exchange).
+        const siteId = (data as { siteId?: unknown }).siteId;
+        if (typeof siteId !== "number") return this.#error("siteId must be a number", frame.type);
+        const answer = this.#ctx.resources?.answerRelay(
+          this.clientId,
+          siteId,
+          frame.type === MSG.relay,
+        );
+        if (answer) this.send(answer);
         return;
+      }
       case MSG.portsAllocate:
         return this.#allocate(data);
       case MSG.portsRelease:
@@ -214,18 +232,25 @@ export class AgentSession {
       return this.send({ type: MSG.error, data: { code: error.code, message: error.message } });
     }
     const previousKey = before.publicKey !== parsed.data.publicKey ? before.publicKey : null;
+    this.holepunch = parsed.data.relay === false;
     await this.#ctx.attachPeer(parsed.data.publicKey, tunnelIP, previousKey);
     if (previousKey || before.tunnelIP !== tunnelIP) this.#ctx.ingressChanged();
     const bits = this.#ctx.tunnelCidr.split("/")[1];
     const connect: ConnectMessage = {
-      sites: [this.#ctx.site()],
+      sites: [
+        this.#ctx.site(),
+        ...this.#ctx.resources?.sitesAtRegistration(this.clientId, this.org, this.holepunch) ??
+          [],
+      ],
       tunnelIP: `${tunnelIP}/${bits}`,
       utilitySubnet: this.#ctx.utilitySubnet,
       chainId: parsed.data.chainId ?? "",
     };
     store.markOnline(this.clientId, parsed.data.olmVersion ?? "");
-    this.#log.info("agent registered", { tunnelIP });
+    this.#log.info("agent registered", { tunnelIP, org: this.org });
     this.send({ type: MSG.connect, data: connect });
+    this.registered = true;
+    this.#ctx.resources?.changed();
   }
 
   #allocate(data: unknown): void {

@@ -186,15 +186,7 @@ export class HubStore {
   }
 
   #transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
+    return immediateTransaction(this.#db, fn);
   }
 
   schemaVersion(): number {
@@ -502,6 +494,22 @@ function numberToIpv4(value: number): string {
   return formatIp(
     new Uint8Array([(value >>> 24) & 255, (value >>> 16) & 255, (value >>> 8) & 255, value & 255]),
   );
+}
+
+/**
+ * Runs `fn` in one write transaction on `db` (taken at once: no deadlock between two writers
+ * of the hub's file), committed when it returns, rolled back when it throws.
+ */
+export function immediateTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (error) {
+    db.exec("ROLLBACK");
+    throw error;
+  }
 }
 
 /** The hub's own tunnel address: the first host of the tunnel network. */

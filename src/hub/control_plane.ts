@@ -3,14 +3,31 @@
 // (agent_session.ts), one per agent, a newer one replacing the older. Everything else the hub
 // does is reached through HubControlContext.
 
-import { LOGIN_PATH, MSG, type SiteConfig, WS_PATH } from "../protocol/mod.ts";
+import { type Frame, LOGIN_PATH, MSG, type SiteConfig, WS_PATH } from "../protocol/mod.ts";
 import type { HubStore } from "./client_store.ts";
 import { answerLogin, LoginTokens } from "./agent_login.ts";
 import { AgentSession, WS_TERMINATED } from "./agent_session.ts";
 
+/** The private-resources service as the control plane uses it (./resource_service.ts). */
+export interface ControlResources {
+  /** The org a login lands in, or null when the client is not a member of the one asked. */
+  orgForLogin(clientId: string, asked: string | null | undefined): string | null;
+  /** The sites a registering client gets besides the hub. */
+  sitesAtRegistration(clientId: string, org: string, holepunch: boolean): SiteConfig[];
+  /** Something about agents changed (a registration): push updates to everyone. */
+  changed(): void;
+  forget(clientId: string): void;
+  /** The UDP port of the hub's relay (login's `exitNodes[].relayPort`). */
+  readonly relayPort: number;
+  /** The answer to `olm/wg/relay` (relayed true) or `olm/wg/unrelay`, or null for none. */
+  answerRelay(clientId: string, siteId: number, relayed: boolean): Frame | null;
+}
+
 /** What the control plane needs from the rest of the hub. */
 export interface HubControlContext {
   store: HubStore;
+  /** Private resources; without it every agent gets only the hub as its site. */
+  resources?: ControlResources;
   /** The hub as the one site every agent gets. */
   site(): SiteConfig;
   tunnelCidr: string;
@@ -65,6 +82,17 @@ export class HubControl {
     return this.#sessions.has(clientId);
   }
 
+  /** Registered sessions, the org each runs in and whether its agent hole-punches. */
+  registered(): { clientId: string; org: string; holepunch: boolean }[] {
+    return [...this.#sessions.values()].filter((s) => s.registered)
+      .map((s) => ({ clientId: s.clientId, org: s.org, holepunch: s.holepunch }));
+  }
+
+  /** Sends a frame to the agent's session, if it has one. */
+  send(clientId: string, frame: Frame): void {
+    this.#sessions.get(clientId)?.send(frame);
+  }
+
   /** Serves the login endpoint and the WebSocket; anything else is 404. */
   handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
@@ -75,7 +103,8 @@ export class HubControl {
 
   #upgrade(request: Request, url: URL): Response {
     const token = url.searchParams.get("token") ?? "";
-    const clientId = this.#tokens.clientOf(token);
+    const entry = this.#tokens.entryOf(token);
+    const clientId = entry?.clientId ?? null;
     if (clientId === null || !this.#ctx.store.getClient(clientId)) {
       this.#tokens.forget(token);
       return new Response("invalid or expired token\n", { status: 401 });
@@ -84,12 +113,13 @@ export class HubControl {
       return new Response("expected a WebSocket upgrade\n", { status: 426 });
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const session = new AgentSession(clientId, socket, this.#ctx, {
+    const session = new AgentSession(clientId, entry!.org, socket, this.#ctx, {
       maxFrameBytes: this.#maxFrameBytes,
       idleTimeoutMs: this.#idleTimeoutMs,
       onClose: (s) => {
         if (this.#sessions.get(s.clientId) !== s) return;
         this.#sessions.delete(s.clientId);
+        this.#ctx.resources?.forget(s.clientId);
         this.#ctx.store.markOffline(s.clientId);
       },
     });

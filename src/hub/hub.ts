@@ -15,6 +15,7 @@ import { HubMetrics } from "./hub_metrics.ts";
 import { type MutualTlsFront, startMutualTlsFront } from "./mutual_tls_front.ts";
 import { PortMapService } from "./portmap.ts";
 import { type ProbeResponder, startProbeResponder, testRequestResponder } from "./probe_answer.ts";
+import { ResourceService } from "./resource_service.ts";
 
 /** Makes the hub's tunnel device (burrow's own, wireguard-go, or a fake in tests). */
 export type TunnelFactory = (options: DeviceOptions) => Promise<Device>;
@@ -49,6 +50,8 @@ export interface HubConfig {
   maxFrameBytes?: number;
   /** How often to look for changes by other processes. @default 250 */
   watchIntervalMs?: number;
+  /** UDP port relaying WireGuard between agents (the CLI's default is 21820). @default 0 (free) */
+  relayPort?: number;
   /** Serve Prometheus metrics at `GET /metrics` here (`--metrics-addr`); port 0 picks one. */
   metrics?: { hostname: string; port: number };
 }
@@ -66,6 +69,7 @@ export class Hub {
   readonly control: HubControl;
   readonly ingress: Ingress;
   readonly device: Device;
+  readonly resources: ResourceService;
   readonly hubTunnelIP: string;
   #routes: RouteTable;
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
@@ -83,9 +87,15 @@ export class Hub {
   #metricsPort = 0;
   #reconciling: Promise<void> = Promise.resolve();
 
-  private constructor(readonly config: HubConfig, store: HubStore, device: Device) {
+  private constructor(
+    readonly config: HubConfig,
+    store: HubStore,
+    device: Device,
+    resources: ResourceService,
+  ) {
     this.store = store;
     this.device = device;
+    this.resources = resources;
     this.hubTunnelIP = hubTunnelAddress(config.tunnelCidr);
     this.#routes = buildRoutes(store);
     this.metrics = new HubMetrics({
@@ -100,6 +110,7 @@ export class Hub {
     });
     this.control = new HubControl({
       store,
+      resources,
       site: () => this.site(),
       tunnelCidr: config.tunnelCidr,
       hubTunnelIP: this.hubTunnelIP,
@@ -110,6 +121,7 @@ export class Hub {
       closePort: (port) => this.ingress.closePort(port),
       ingressChanged: () => this.#rebuildRoutes(),
     }, { tokenTtlMs: config.tokenTtlMs, maxFrameBytes: config.maxFrameBytes });
+    resources.attach(this.control);
   }
 
   /**
@@ -128,6 +140,7 @@ export class Hub {
     // Sessions do not survive a hub: whatever a crashed run left online is not.
     store.markAllOffline();
     let device: Device | null = null;
+    let resources: ResourceService | null = null;
     let hub: Hub | null = null;
     try {
       let privateKey = keyFromBase64(store.setting(PRIVATE_KEY_SETTING) ?? "");
@@ -145,12 +158,26 @@ export class Hub {
         DEVICE_START_TIMEOUT_MS,
         "the WireGuard device did not come up",
       );
-      hub = new Hub(config, store, device);
+      const hubDevice = device;
+      resources = await ResourceService.start({
+        stateDir: config.stateDir,
+        store,
+        publicHost: config.publicHost,
+        relayPort: config.relayPort ?? 0,
+        hubPrivateKey: privateKey,
+        agents: async () =>
+          (await hubDevice.peers()).map((peer) => ({
+            publicKey: keyToBase64(peer.publicKey),
+            endpoint: peer.endpoint,
+          })),
+      });
+      hub = new Hub(config, store, device, resources);
       await hub.#startParts();
       return hub;
     } catch (error) {
       if (hub) await hub.close();
       else {
+        await resources?.close();
         await device?.close().catch(() => {});
         store.close();
       }
@@ -298,6 +325,7 @@ export class Hub {
       if (!allocated.has(port)) this.ingress.closePort(port);
     }
     this.#rebuildRoutes();
+    this.resources.changed();
   }
 
   /** Stops everything and closes the store. */
@@ -312,6 +340,7 @@ export class Hub {
     await this.ingress.close();
     await this.#portMaps?.close();
     await this.#probe?.close();
+    await this.resources.close();
     await this.device.close().catch(() => {});
     this.store.close();
   }

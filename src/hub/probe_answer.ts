@@ -5,45 +5,11 @@
 
 import dgram from "node:dgram";
 import { Buffer } from "node:buffer";
-import {
-  PROBE_LENGTH,
-  PROBE_MAGIC,
-  PROBE_REPLY,
-  PROBE_REQUEST,
-  TEST_REQUEST_PREFIX,
-  TEST_RESPONSE_PREFIX,
-} from "../protocol/mod.ts";
+import { answerProbe, answerTestRequest } from "../protocol/mod.ts";
 import type { Device } from "../tun/mod.ts";
 
-const TEST_REQUEST = new TextEncoder().encode(TEST_REQUEST_PREFIX);
-const TEST_RESPONSE = new TextEncoder().encode(TEST_RESPONSE_PREFIX);
-/** The random bytes after the prefix, echoed in the response. */
-const TEST_NONCE_BYTES = 8;
-
-/**
- * The reply to a probe, or null when `datagram` is not a probe request. Pure.
- */
-export function answerProbe(datagram: Uint8Array): Uint8Array | null {
-  if (datagram.length !== PROBE_LENGTH) return null;
-  const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
-  if (view.getUint32(0) !== PROBE_MAGIC || datagram[4] !== PROBE_REQUEST) return null;
-  const reply = datagram.slice();
-  reply[4] = PROBE_REPLY;
-  return reply;
-}
-
-/**
- * The response to a reachability test ("PANGOLIN_TEST_REQ" + 8 bytes -> "PANGOLIN_TEST_RSP" + the
- * same 8 bytes), or null when `datagram` is not one. Pure.
- */
-export function answerTestRequest(datagram: Uint8Array): Uint8Array | null {
-  if (datagram.length !== TEST_REQUEST.length + TEST_NONCE_BYTES) return null;
-  for (let i = 0; i < TEST_REQUEST.length; i++) if (datagram[i] !== TEST_REQUEST[i]) return null;
-  const reply = new Uint8Array(datagram.length);
-  reply.set(TEST_RESPONSE, 0);
-  reply.set(datagram.subarray(TEST_REQUEST.length), TEST_RESPONSE.length);
-  return reply;
-}
+// The pure answers live in protocol/ (agents answer the same probes).
+export { answerProbe, answerTestRequest };
 
 /**
  * A foreign-datagram hook that answers reachability tests from the device `device()` returns

@@ -14,6 +14,20 @@ export interface PeerStatusJson {
   holepunchConnected: boolean;
 }
 
+/**
+ * `networkSettings`: burrow's `tunnelIP` (with prefix), and once registered newt's snake_case
+ * NetworkSettings as real Olm reports them.
+ */
+export interface NetworkSettingsJson {
+  tunnelIP: string;
+  mtu?: number;
+  /** The DNS proxy's address. */
+  dns_servers?: string[];
+  ipv4_addresses?: string[];
+  ipv4_subnet_masks?: string[];
+  ipv4_included_routes?: { destination_address: string; subnet_mask: string }[];
+}
+
 /** `GET /status`, plus `error` when the hub refused or ended the session. */
 export interface AgentStatusJson {
   connected: boolean;
@@ -24,6 +38,6 @@ export interface AgentStatusJson {
   orgId: string;
   /** One entry per site, keyed by its site id. */
   peers: Record<string, PeerStatusJson>;
-  networkSettings: { tunnelIP: string };
+  networkSettings: NetworkSettingsJson;
   error?: { code: string; message: string };
 }

@@ -52,5 +52,30 @@ export {
 } from "./rules_sync.ts";
 export { parseDurationMs } from "./duration.ts";
 export { stringifyJson } from "./exact_json.ts";
+export {
+  answerProbe,
+  answerTestRequest,
+  TEST_NONCE_BYTES,
+  testRequest,
+  testResponseNonce,
+} from "./probe_replies.ts";
+export {
+  type Announcement,
+  type AnnouncePayload,
+  looksLikeAnnouncement,
+  MAX_ANNOUNCE_BYTES,
+  openAnnouncement,
+  sealAnnouncement,
+} from "./endpoint_announce.ts";
+export {
+  isAliasName,
+  parseUpstreams,
+  SITE_CLIENTS,
+  SITE_SERVER_PORT,
+  type SiteClient,
+  type SiteClientsMessage,
+  siteClientsSchema,
+  type Upstream,
+} from "./resources.ts";
 export { HUB_MAX_FRAME_BYTES, requestFrameBytes } from "./frame_limit.ts";
-export type { AgentStatusJson, PeerStatusJson } from "./local_api_status.ts";
+export type { AgentStatusJson, NetworkSettingsJson, PeerStatusJson } from "./local_api_status.ts";

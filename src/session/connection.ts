@@ -33,7 +33,8 @@ import {
 } from "./hub_tls.ts";
 import { decodeFrame, type Site } from "./hub_messages.ts";
 import type { PeerStatusJson } from "./peers.ts";
-import { DeviceReconciler } from "./reconciliation.ts";
+import { DeviceReconciler, type HostResolver } from "./reconciliation.ts";
+import type { SessionExtension } from "./extensions.ts";
 import type { ConnectionParams } from "./state.ts";
 import type { TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
 
@@ -91,6 +92,8 @@ export interface SessionStatus {
   orgId: string;
   peers: Record<string, PeerStatusJson>;
   tunnelIP: string;
+  /** What extensions add to `networkSettings` (the DNS proxy, newt's snake_case fields). */
+  networkSettings: Record<string, unknown>;
   error?: SessionError;
 }
 
@@ -110,6 +113,10 @@ export interface SessionOptions {
   log?: Logger;
   timing?: Partial<SessionTiming>;
   random?: () => number;
+  /** Parts of the agent that follow the tunnel (DNS proxy, site role). */
+  extensions?: SessionExtension[];
+  /** Resolves peers' endpoint names (`dns` of /connect); the system resolver when absent. */
+  resolveHost?: HostResolver;
   /** PEM file of a private CA the hub's certificate chains to (`--hub-ca`). */
   hubCaFile?: string;
 }
@@ -166,6 +173,9 @@ export class Session {
       privateKey: this.#privateKey,
       tunnels: options.tunnels,
       log: this.#log,
+      extensions: options.extensions,
+      resolveHost: options.resolveHost,
+      notifyHub: (frame) => this.#send(frame),
     });
     this.#dispatch = {
       device: this.#device,
@@ -254,6 +264,7 @@ export class Session {
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
+    this.#device.exitNode = result.exitNode ?? null;
     this.#log.info("switching organization", { orgId });
     // Closing the socket makes the loop log in (with the new token) and register again.
     this.#ws?.close(1000, "switching organization");
@@ -273,6 +284,7 @@ export class Session {
         this.#device.hasTunnel,
       ),
       tunnelIP: this.#device.tunnelIP,
+      networkSettings: this.#device.networkSettings(),
     };
     if (this.#error) status.error = { ...this.#error };
     return status;
@@ -315,7 +327,12 @@ export class Session {
       let registeredAt: number | undefined;
       let reached = true;
       try {
-        const token = this.#nextToken ?? (await this.#login()).token;
+        let token = this.#nextToken;
+        if (!token) {
+          const result = await this.#login();
+          token = result.token;
+          this.#device.exitNode = result.exitNode ?? null;
+        }
         this.#nextToken = undefined;
         if (this.#stopping) break;
         registeredAt = await this.#runSocket(token);
@@ -534,6 +551,7 @@ export class Session {
       }
     }
     await device.syncPeers(sites);
+    await device.peersChanged();
     // A re-registration on the same device: handshake at once (the hub may have restarted).
     if (reused) await device.restartHandshakes();
     await device.startProbes();

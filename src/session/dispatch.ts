@@ -47,6 +47,7 @@ export async function dispatchHubMessage(
       const parsed = connectSchema.safeParse(frame.data);
       if (!parsed.success) return reject(frame.type), false;
       if (parsed.data.chainId && parsed.data.chainId !== chainId) return false;
+      device.utilitySubnet = parsed.data.utilitySubnet ?? "";
       return await context.register(parsed.data.tunnelIP, parsed.data.sites);
     }
     case MSG.peerAdd: {
@@ -54,6 +55,7 @@ export async function dispatchHubMessage(
       if (!parsed.success) return reject(frame.type), false;
       device.peers.upsert(parsed.data);
       await device.installPeer(parsed.data);
+      await device.peersChanged();
       return false;
     }
     case MSG.peerRemove: {
@@ -61,6 +63,7 @@ export async function dispatchHubMessage(
       if (!parsed.success) return reject(frame.type), false;
       const site = device.peers.remove(parsed.data.siteId);
       if (site) await device.uninstallPeer(site);
+      await device.peersChanged();
       return false;
     }
     case MSG.peerUpdate: {
@@ -71,6 +74,7 @@ export async function dispatchHubMessage(
       if (!before || !merged) return false;
       if (before.publicKey !== merged.publicKey) await device.uninstallPeer(before);
       await device.installPeer(merged);
+      await device.peersChanged();
       return false;
     }
     case MSG.peerRelay: {
@@ -94,6 +98,7 @@ export async function dispatchHubMessage(
       const parsed = syncSchema.safeParse(frame.data);
       if (!parsed.success) return reject(frame.type), false;
       await device.syncPeers(parsed.data.sites);
+      await device.peersChanged();
       return false;
     }
     case MSG.error: {
@@ -114,6 +119,8 @@ export async function dispatchHubMessage(
       return false;
     }
     default:
+      // Messages of the agent's extensions (e.g. burrow/site/clients for a site).
+      if (await device.offerToExtensions(frame)) return false;
       log.debug("ignored a message of unknown type", { type: frame.type });
       return false;
   }

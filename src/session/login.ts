@@ -21,6 +21,8 @@ export class LoginRefused extends Error {
 export interface LoginResult {
   token: string;
   serverVersion: string;
+  /** The hub's WireGuard key and relay (`exitNodes[0]`), when it named one. */
+  exitNode?: { publicKey: string; endpoint: string; relayPort: number };
 }
 
 /**
@@ -63,7 +65,16 @@ export async function login(
     if (!response.ok || typeof token !== "string" || !token) {
       throw new Error(`login failed with HTTP ${response.status}: ${message}`);
     }
-    return { token, serverVersion: String(body?.data?.serverVersion ?? "") };
+    const node = body?.data?.exitNodes?.[0];
+    const exitNode = node && typeof node.publicKey === "string" &&
+        typeof node.endpoint === "string" && Number.isInteger(node.relayPort)
+      ? { publicKey: node.publicKey, endpoint: node.endpoint, relayPort: node.relayPort }
+      : undefined;
+    return {
+      token,
+      serverVersion: String(body?.data?.serverVersion ?? ""),
+      ...(exitNode ? { exitNode } : {}),
+    };
   } finally {
     client.close();
   }

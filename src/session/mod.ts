@@ -14,6 +14,9 @@ export {
 export { SessionRequestError } from "./hub_requests.ts";
 export type { PeerStatusJson } from "./peers.ts";
 export { type ConnectionParams, StateStore } from "./state.ts";
+export type { SessionExtension, TunnelView } from "./extensions.ts";
+export type { HostResolver } from "./reconciliation.ts";
+export { allowedIpsOf, directCandidate } from "./peers.ts";
 export {
   type Tunnel,
   type TunnelFactory,

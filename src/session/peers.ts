@@ -15,7 +15,10 @@ interface PeerEntry {
   site: Site;
   /** Endpoint in use: the site's own, or its relay's after `olm/wg/peer/relay`. */
   endpoint: string;
+  /** Whether `endpoint` is the hub's relay (the real path, not a wish). */
   isRelay: boolean;
+  /** Whether the last test of the direct path succeeded. */
+  holepunchConnected: boolean;
   rttNs: number;
   /** Wall-clock ms of the last probe reply; null when never answered. */
   lastSeenMs: number | null;
@@ -49,14 +52,28 @@ export function relayEndpointOf(relayEndpoint: string, relayPort: number | undef
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Whether a site's configured endpoint is its relay (the hub's relay port). */
+export function endpointIsRelay(site: Pick<Site, "endpoint" | "relayEndpoint">): boolean {
+  return Boolean(site.relayEndpoint) && site.endpoint === site.relayEndpoint;
+}
+
+/**
+ * The direct endpoint a site offers besides its relay, or null: a site with both starts on the
+ * relay and moves to the direct path once a test shows it works (src/agent/direct_paths.ts).
+ */
+export function directCandidate(site: Pick<Site, "endpoint" | "relayEndpoint">): string | null {
+  return site.relayEndpoint && site.endpoint && site.endpoint !== site.relayEndpoint
+    ? site.endpoint
+    : null;
+}
+
+/** The endpoint a new peer starts on: its relay when it has one, else its endpoint. */
+function startingEndpoint(site: Site): string {
+  return site.relayEndpoint ? relayEndpointOf(site.relayEndpoint, undefined) : site.endpoint;
+}
+
 export class PeerTable {
   readonly #peers = new Map<number, PeerEntry>();
-  readonly #relayByDefault: boolean;
-
-  /** @param relayByDefault whether new peers go through the relay (no hole punching) */
-  constructor(relayByDefault: boolean) {
-    this.#relayByDefault = relayByDefault;
-  }
 
   get size(): number {
     return this.#peers.size;
@@ -77,10 +94,14 @@ export class PeerTable {
   /** Adds or replaces a site; health is kept when the site was already known. */
   upsert(site: Site): void {
     const old = this.#peers.get(site.siteId);
+    // A known peer keeps the path it is on while its direct endpoint stays the same.
+    const keep = old && old.site.endpoint === site.endpoint &&
+      old.site.relayEndpoint === site.relayEndpoint;
     this.#peers.set(site.siteId, {
       site,
-      endpoint: site.endpoint,
-      isRelay: old?.isRelay ?? this.#relayByDefault,
+      endpoint: keep ? old.endpoint : startingEndpoint(site),
+      isRelay: keep ? old.isRelay : Boolean(site.relayEndpoint),
+      holepunchConnected: keep ? old.holepunchConnected : false,
       rttNs: old?.rttNs ?? 0,
       lastSeenMs: old?.lastSeenMs ?? null,
     });
@@ -94,8 +115,15 @@ export class PeerTable {
     for (const [key, value] of Object.entries(patch)) {
       if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
     }
+    const before = entry.site;
     entry.site = merged;
-    if (patch.endpoint !== undefined && !entry.isRelay) entry.endpoint = patch.endpoint;
+    if (merged.endpoint !== before.endpoint || merged.relayEndpoint !== before.relayEndpoint) {
+      // A new direct endpoint (the peer changed network): back to the relay until tested, or
+      // straight to it when the site has no relay.
+      entry.endpoint = startingEndpoint(merged);
+      entry.isRelay = Boolean(merged.relayEndpoint);
+      entry.holepunchConnected = false;
+    }
     return merged;
   }
 
@@ -103,6 +131,17 @@ export class PeerTable {
     const entry = this.#peers.get(siteId);
     this.#peers.delete(siteId);
     return entry?.site;
+  }
+
+  /** Whether the site's traffic goes through its relay now (undefined: unknown site). */
+  relayed(siteId: number): boolean | undefined {
+    return this.#peers.get(siteId)?.isRelay;
+  }
+
+  /** Records the result of the last direct-path test of a site. */
+  setTested(siteId: number, ok: boolean): void {
+    const entry = this.#peers.get(siteId);
+    if (entry) entry.holepunchConnected = ok;
   }
 
   setRoute(siteId: number, endpoint: string, isRelay: boolean): boolean {
@@ -152,7 +191,7 @@ export class PeerTable {
         endpoint: e.endpoint,
         isRelay: e.isRelay,
         peerAddress: e.site.serverIP,
-        holepunchConnected: false,
+        holepunchConnected: e.holepunchConnected,
       };
     }
     return out;

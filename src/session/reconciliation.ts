@@ -4,22 +4,27 @@
 // messages (src/session/dispatch.ts) say what is wanted; this file makes the device so.
 
 import { lookup } from "node:dns/promises";
-import { cidrContains, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { keyFromBase64 } from "../crypto/mod.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
-import { allowedIpsOf, PeerTable } from "./peers.ts";
+import { allowedIpsOf, directCandidate, PeerTable, relayEndpointOf } from "./peers.ts";
 import { ProbeSocket } from "./peer_probe.ts";
 import type { ConnectionParams } from "./state.ts";
 import type { Tunnel, TunnelFactory, TunnelPeerStats } from "./tunnel.ts";
+import { type Frame, MSG } from "../protocol/mod.ts";
+import type { SessionExtension, TunnelView } from "./extensions.ts";
+
+/** A host name to one address, or null when it has none. */
+export type HostResolver = (host: string) => Promise<string | null>;
 
 /** Persistent keepalive on every peer, so NATs between agent and hub stay open. */
 const PERSISTENT_KEEPALIVE_S = 25;
 
 type DeviceParams = Pick<
   ConnectionParams,
-  "interfaceName" | "mtu" | "holepunch" | "pingIntervalMs"
+  "interfaceName" | "mtu" | "pingIntervalMs"
 >;
 
 export interface DeviceReconcilerOptions {
@@ -27,6 +32,12 @@ export interface DeviceReconcilerOptions {
   privateKey: Uint8Array;
   tunnels: TunnelFactory;
   log: Logger;
+  /** Told of every change of the tunnel and its peers (DNS proxy, site role). */
+  extensions?: SessionExtension[];
+  /** Resolves endpoint names; the system resolver when absent. */
+  resolveHost?: HostResolver;
+  /** Sends a message to the hub on the current socket (dropped while it is down). */
+  notifyHub?: (frame: Frame) => void;
 }
 
 /** The session's device, its peers and routes, and the probes of those peers. */
@@ -35,6 +46,13 @@ export class DeviceReconciler {
   readonly #privateKey: Uint8Array;
   readonly #tunnels: TunnelFactory;
   readonly #log: Logger;
+  readonly #extensions: SessionExtension[];
+  readonly #resolveHost: HostResolver;
+  /** `utilitySubnet` of the last `olm/wg/connect`. */
+  utilitySubnet = "";
+  /** The hub's key and relay from the last login (`exitNodes[0]`). */
+  exitNode: { publicKey: string; endpoint: string; relayPort: number } | null = null;
+  readonly #notifyHub: (frame: Frame) => void;
 
   #peers: PeerTable;
   #tunnel: Tunnel | undefined;
@@ -48,7 +66,10 @@ export class DeviceReconciler {
     this.#privateKey = options.privateKey;
     this.#tunnels = options.tunnels;
     this.#log = options.log;
-    this.#peers = new PeerTable(!options.params.holepunch);
+    this.#extensions = options.extensions ?? [];
+    this.#resolveHost = options.resolveHost ?? systemResolve;
+    this.#notifyHub = options.notifyHub ?? (() => {});
+    this.#peers = new PeerTable();
   }
 
   /** The peers as the hub described them (a new table each time the tunnel opens). */
@@ -82,11 +103,12 @@ export class DeviceReconciler {
       name: this.#params.interfaceName,
       mtu: this.#params.mtu,
       privateKey: this.#privateKey,
+      onForeignDatagram: (data, from) => this.#foreign(data, from),
     });
     this.#tunnel = tunnel;
     this.#tunnelIP = tunnelIP;
     this.#routes = new Set();
-    this.#peers = new PeerTable(!this.#params.holepunch);
+    this.#peers = new PeerTable();
     await tunnel.addAddress(tunnelIP);
     tunnel.closed.then(() => {
       if (this.#tunnel !== tunnel) return;
@@ -120,7 +142,10 @@ export class DeviceReconciler {
     if (!tunnel) return;
     const publicKey = keyFromBase64(site.publicKey);
     if (!publicKey) return this.#log.warn("ignored a site with a bad key", { siteId: site.siteId });
-    const endpoint = await resolveEndpoint(this.#peers.endpointOf(site.siteId) ?? site.endpoint);
+    const endpoint = await resolveEndpoint(
+      this.#peers.endpointOf(site.siteId) ?? site.endpoint,
+      this.#resolveHost,
+    );
     const allowedIps = allowedIpsOf(site);
     await tunnel.setPeer({
       publicKey,
@@ -135,6 +160,78 @@ export class DeviceReconciler {
         this.#log.warn("could not add a route", { cidr, error: errorText(error) })
       );
     }
+  }
+
+  #tunnelView(): TunnelView | null {
+    if (!this.#tunnel) return null;
+    const node = this.exitNode;
+    const host = node ? parseHostPort(node.endpoint)?.host : undefined;
+    return {
+      tunnel: this.#tunnel,
+      interfaceName: this.#tunnel.name,
+      tunnelIP: this.#tunnelIP,
+      utilitySubnet: this.utilitySubnet,
+      sites: this.#peers.sites(),
+      exitNode: node && host
+        ? { publicKey: node.publicKey, relayEndpoint: joinHostPort(host, node.relayPort) }
+        : null,
+      useRoute: (siteId, route) => this.#useRoute(siteId, route),
+      tested: (siteId, ok) => this.#peers.setTested(siteId, ok),
+    };
+  }
+
+  /** A datagram on the WireGuard socket that is no WireGuard message: for the extensions. */
+  #foreign(data: Uint8Array, from: string): void {
+    const view = this.#tunnelView();
+    if (!view) return;
+    for (const extension of this.#extensions) extension.foreignDatagram?.(data, from, view);
+  }
+
+  /** Moves a site to its relay or its direct endpoint, and tells the hub. */
+  async #useRoute(siteId: number, route: "relay" | "direct"): Promise<void> {
+    const site = this.#peers.get(siteId);
+    if (!site) return;
+    const direct = directCandidate(site);
+    if (route === "direct" && !direct) return;
+    const endpoint = route === "direct" ? direct! : relayEndpointOf(site.relayEndpoint!, undefined);
+    const changed = this.#peers.relayed(siteId) !== (route === "relay");
+    if (!this.#peers.setRoute(siteId, endpoint, route === "relay")) return;
+    // Set again even when unchanged: WireGuard roams to wherever the peer's last packet came
+    // from, so a late packet through the relay would otherwise keep a direct peer relayed.
+    await this.installPeer(site);
+    if (!changed) return;
+    this.#log.info("peer path changed", { siteId, route, endpoint });
+    this.#notifyHub({ type: route === "relay" ? MSG.relay : MSG.unrelay, data: { siteId } });
+  }
+
+  /** Tells the extensions the tunnel changed; one that fails does not stop the others. */
+  async peersChanged(): Promise<void> {
+    const view = this.#tunnelView();
+    if (!view) return;
+    for (const extension of this.#extensions) {
+      await extension.peersChanged?.(view).catch((error) =>
+        this.#log.warn("could not follow the peers", { error: errorText(error) })
+      );
+    }
+  }
+
+  /** Hands a message the session does not know to the extensions; true when one took it. */
+  async offerToExtensions(frame: Frame): Promise<boolean> {
+    const view = this.#tunnelView();
+    if (!view) return false;
+    for (const extension of this.#extensions) {
+      if (await extension.handle?.(frame, view)) return true;
+    }
+    return false;
+  }
+
+  /** What the extensions add to `/status`'s `networkSettings`. */
+  networkSettings(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const extension of this.#extensions) {
+      Object.assign(out, extension.networkSettings?.(this.#tunnelIP) ?? {});
+    }
+    return out;
   }
 
   /** Removes the site's peer from the device. */
@@ -196,6 +293,11 @@ export class DeviceReconciler {
     this.#tunnel = undefined;
     this.#routes = new Set();
     if (tunnel) {
+      for (const extension of this.#extensions) {
+        await extension.tunnelClosing?.().catch((error) =>
+          this.#log.warn("could not wind down with the tunnel", { error: errorText(error) })
+        );
+      }
       await tunnel.close();
       this.#log.info("tunnel down", { interface: tunnel.name });
     }
@@ -203,13 +305,19 @@ export class DeviceReconciler {
 }
 
 /** `host:port` with the host resolved to an address (again on every call); null if it cannot be. */
-async function resolveEndpoint(endpoint: string): Promise<string | null> {
+async function resolveEndpoint(endpoint: string, resolve: HostResolver): Promise<string | null> {
   const parsed = parseHostPort(endpoint);
   if (!parsed) return null;
   if (parseIp(parsed.host)) return endpoint;
+  const address = await resolve(parsed.host).catch(() => null);
+  if (!address) return null;
+  return address.includes(":") ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
+}
+
+/** The system resolver (getaddrinfo). */
+async function systemResolve(host: string): Promise<string | null> {
   try {
-    const { address, family } = await lookup(parsed.host);
-    return family === 6 ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
+    return (await lookup(host)).address;
   } catch {
     return null;
   }

@@ -22,6 +22,10 @@ const connectionSchema = z.object({
   pingTimeoutMs: z.number(),
   dns: z.string().optional(),
   upstreamDns: z.array(z.string()).optional(),
+  /** Where the DNS proxy listens; the first host of the hub's utilitySubnet when absent. */
+  dnsProxyIP: z.string().optional(),
+  /** Point the host's resolver at the DNS proxy while connected (Olm's --override-dns). */
+  overrideDns: z.boolean().optional(),
   /** PEM (certificate and key) or PKCS#12 file presented to the hub; a path, never contents. */
   tlsClientCert: z.string().optional(),
 });

@@ -12,13 +12,31 @@ export type { PeerStatus as TunnelPeerStats };
 export type Tunnel =
   & Pick<
     Device,
-    "name" | "publicKey" | "setPeer" | "removePeer" | "addAddress" | "addRoute" | "close" | "closed"
+    | "name"
+    | "publicKey"
+    | "setPeer"
+    | "removePeer"
+    | "addAddress"
+    | "addRoute"
+    | "close"
+    | "closed"
+    | "sendDatagram"
   >
   // Per-peer byte counts and handshakes, for the agent's metrics (a fake may leave it out).
-  & Partial<Pick<Device, "peers">>;
+  & Partial<Pick<Device, "peers">>
+  & {
+    /** The WireGuard UDP port (direct paths announce it with the agent's local addresses). */
+    readonly listenPort?: number;
+  };
 
-/** What the session chooses of a new device; the listen port is always a random free one. */
-export type TunnelOptions = Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>;
+/**
+ * What the session chooses of a new device; the listen port is always a random free one.
+ * Datagrams on the WireGuard socket that are no WireGuard message (reachability tests, the
+ * other agent's probes) go to `onForeignDatagram`.
+ */
+export type TunnelOptions =
+  & Required<Pick<DeviceOptions, "name" | "mtu" | "privateKey">>
+  & Pick<DeviceOptions, "onForeignDatagram">;
 
 export type TunnelFactory = (options: TunnelOptions) => Promise<Tunnel>;
 
@@ -29,6 +47,7 @@ export const wireguardTunnels: TunnelFactory = async (options) => {
     mtu: options.mtu,
     privateKey: options.privateKey,
     listenPort: 0,
+    onForeignDatagram: options.onForeignDatagram,
   });
   return device;
 };

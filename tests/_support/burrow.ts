@@ -38,7 +38,11 @@ export function spawnBurrow(
 }
 
 /** `burrow hub client add`: a new agent identity in the hub's state directory. */
-export async function addHubClient(stateDir: string, name: string): Promise<ClientCredentials> {
+export async function addHubClient(
+  stateDir: string,
+  name: string,
+  extra: string[] = [],
+): Promise<ClientCredentials> {
   const result = await run([
     BURROW,
     "hub",
@@ -48,6 +52,7 @@ export async function addHubClient(stateDir: string, name: string): Promise<Clie
     stateDir,
     "--name",
     name,
+    ...extra,
   ]);
   return JSON.parse(result.stdout);
 }

@@ -30,7 +30,7 @@ Deno.test("config file: flag > environment > file > default", () => {
     mtu: 1400,
     interface: "fromfile",
     "ping-interval": "2s",
-    holepunch: true,
+    "disable-holepunch": true,
     "socket-mode": "0600",
   });
   const base = ["--config", "/etc/burrow/agent.json"];
@@ -38,7 +38,7 @@ Deno.test("config file: flag > environment > file > default", () => {
   assertEquals(fromFile.number("mtu"), 1400);
   assertEquals(fromFile.sources.get("mtu"), "file");
   assertEquals(fromFile.number("ping-interval"), 2000);
-  assertEquals(fromFile.boolean("holepunch"), true);
+  assertEquals(fromFile.boolean("disable-holepunch"), true);
   assertEquals(fromFile.number("socket-mode"), 0o600);
   assertEquals(fromFile.number("ping-timeout"), 5000, "absent from the file: the default");
   const fromEnv = agentFlags(base, { MTU: "1350" }, file);

@@ -47,6 +47,7 @@ const site = siteSchema.parse({
   siteId: 10,
   name: "A",
   endpoint: "hub:21820",
+  relayEndpoint: "hub:21820",
   publicKey: "k",
   serverIP: "100.89.128.1",
   serverPort: 21820,
@@ -62,7 +63,7 @@ Deno.test("allowedIpsOf() is the server address, remote subnets and aliases; jun
 });
 
 Deno.test("PeerTable reports live health: never seen, answered, then timed out", () => {
-  const table = new PeerTable(true);
+  const table = new PeerTable();
   table.upsert(site);
   let peer = table.toStatus(1000, 5000)["10"];
   assertEquals(peer, {
