@@ -47,29 +47,25 @@ function requestFrom(from: string): Promise<string> {
 function portMapService() {
   const listener = Deno.listen({ hostname: HUB, port: PORT_MAP_SERVICE_PORT });
   const requests: string[] = [];
-  const conns = new Set<Deno.Conn>();
-  const loop = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const line = await readPortMapLine(conn);
-        if (!line) return conn.close();
-        requests.push(new TextDecoder().decode(line));
-        await conn.write(encodePortMapAnswer({ ok: true }));
-        await conn.readable.pipeTo(conn.writable);
-      })().catch(() => {}).finally(() => conns.delete(conn));
-    }
+  const served: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    const line = await readPortMapLine(conn);
+    if (!line) return conn.close();
+    requests.push(new TextDecoder().decode(line));
+    await conn.write(encodePortMapAnswer({ ok: true }));
+    // Ends (and closes the connection) when the agent's side closes.
+    await conn.readable.pipeTo(conn.writable);
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) served.push(serve(conn).catch(() => {}));
   })();
   return {
     requests,
+    /** Stops accepting and waits for every served connection to end. */
     close: async () => {
       listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      }
-      await loop.catch(() => {});
+      await accepting.catch(() => {});
+      await Promise.all(served);
     },
   };
 }
