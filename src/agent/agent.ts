@@ -12,6 +12,8 @@
 //   agent.request(type, data)      a burrow extension request to the hub (requestId handled);
 //                                  rejects with SessionRequestError (code, message)
 //   agent.tunnelAddress()          the tunnel IP without prefix ("100.89.128.3"), or undefined
+//   agent.hubAddress()             the hub's tunnel IP (its site, matched by the hub's key), or
+//                                  undefined: the one source the PROXY-header trust reads
 //   agent.onRegistered(listener)   called after every (re)registration of any session, once the
 //                                  device is configured: the place to sync rules to the hub
 //   agent.stateDir                 the state directory (rules keep their files there too)
@@ -282,6 +284,14 @@ export class Agent implements OlmBackend {
   tunnelAddress(): string | undefined {
     const cidr = this.#session?.tunnelIP;
     return cidr ? cidr.split("/")[0] : undefined;
+  }
+
+  /**
+   * The hub's tunnel address (the `serverIP` of its site, matched by the hub's key from the
+   * login) as of the current session's last registration, or undefined.
+   */
+  hubAddress(): string | undefined {
+    return this.#session?.hubAddress;
   }
 
   /** See the top of this file. @returns a function that removes the listener */

@@ -16,8 +16,14 @@ export interface AgentForRules {
     data?: Record<string, unknown>,
     timeoutMs?: number,
   ): Promise<{ type: string; data: unknown }>;
-  onRegistered(listener: (event: { tunnelIP: string }) => void | Promise<void>): () => void;
-  status(): { peers: Record<string, { peerAddress: string }> };
+  onRegistered(
+    listener: (event: { tunnelIP: string; hubAddress: string | undefined }) => void | Promise<void>,
+  ): () => void;
+  /**
+   * The hub's tunnel address as of the last registration (its site, matched by the hub's
+   * WireGuard key: never just the first peer, since other agents are peers too).
+   */
+  hubAddress(): string | undefined;
 }
 
 /** Request failures that mean "no answer", not "the hub said no". */
@@ -44,14 +50,6 @@ export function rulesSessionOf(agent: AgentForRules): RulesSession {
   };
 }
 
-/** The hub's tunnel address (its site's `serverIP`), once registered. */
-export function hubAddressOf(agent: AgentForRules): string | undefined {
-  for (const peer of Object.values(agent.status().peers)) {
-    if (peer.peerAddress) return peer.peerAddress;
-  }
-  return undefined;
-}
-
 /**
  * Starts the rules for `agent`: restored from its state directory, synced on every
  * registration.
@@ -66,7 +64,7 @@ export async function startAgentRules(
     stateDir: agent.stateDir,
     acme,
     portMapDialer: (request) => {
-      const hubAddress = hubAddressOf(agent);
+      const hubAddress = agent.hubAddress();
       if (!hubAddress) return Promise.reject(new Error("not registered with the hub"));
       return dialPortMap({ hubAddress, ...request });
     },
@@ -74,7 +72,7 @@ export async function startAgentRules(
   engine.setSession(rulesSessionOf(agent));
   const unhook = agent.onRegistered(async (event) => {
     try {
-      await engine.onRegistered(event.tunnelIP, hubAddressOf(agent));
+      await engine.onRegistered(event.tunnelIP, event.hubAddress);
     } catch (error) {
       log.warn("rules not applied after registration", { error: String(error) });
     }

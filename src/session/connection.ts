@@ -32,7 +32,7 @@ import {
   tlsFailureOf,
 } from "./hub_tls.ts";
 import { decodeFrame, type Site } from "./hub_messages.ts";
-import type { PeerStatusJson } from "./peers.ts";
+import { hubSiteAddress, type PeerStatusJson } from "./peers.ts";
 import { DeviceReconciler, type HostResolver } from "./reconciliation.ts";
 import type { SessionExtension } from "./extensions.ts";
 import type { ConnectionParams } from "./state.ts";
@@ -102,6 +102,11 @@ export interface RegisteredEvent {
   tunnelIP: string;
   /** How many times this session registered, 1 for the first. */
   registrations: number;
+  /**
+   * The hub's tunnel address (no prefix) from this registration, undefined when no site of it
+   * is the hub's: see `hubSiteAddress` in src/session/peers.ts.
+   */
+  hubAddress: string | undefined;
 }
 
 export type RegisteredListener = (event: RegisteredEvent) => void | Promise<void>;
@@ -148,6 +153,7 @@ export class Session {
   #wakeSleep: (() => void) | undefined;
   #nextToken: string | undefined;
   #registrations = 0;
+  #hubAddress: string | undefined;
   #reconnects = 0;
   readonly #hubCaFile: string | undefined;
   /** The CA and client certificate, read again before every login. */
@@ -205,6 +211,14 @@ export class Session {
   /** The tunnel address with prefix, "" before the first registration. */
   get tunnelIP(): string {
     return this.#device.tunnelIP;
+  }
+  /**
+   * The hub's tunnel address as of the last registration: the `serverIP` of the site whose key
+   * is the exit node's from the login (never merely the first peer: other agents are peers
+   * too). Undefined before the first registration or when no site is the hub's.
+   */
+  get hubAddress(): string | undefined {
+    return this.#hubAddress;
   }
   /** How many times the connect loop went back to log in after a drop or a failure. */
   get reconnects(): number {
@@ -555,12 +569,20 @@ export class Session {
     // A re-registration on the same device: handshake at once (the hub may have restarted).
     if (reused) await device.restartHandshakes();
     await device.startProbes();
+    this.#hubAddress = hubSiteAddress(sites, device.exitNode?.publicKey);
+    if (!this.#hubAddress) {
+      this.#log.warn("no site of the registration is the hub's; PROXY headers are refused");
+    }
     this.#registered = true;
     this.#registrations++;
     // A TLS problem reported while retrying is over once registered.
     if (this.#error?.code.startsWith("tls")) this.#error = undefined;
     this.#log.info("registered with the hub", { tunnelIP, sites: sites.length });
-    const event: RegisteredEvent = { tunnelIP, registrations: this.#registrations };
+    const event: RegisteredEvent = {
+      tunnelIP,
+      registrations: this.#registrations,
+      hubAddress: this.#hubAddress,
+    };
     for (const listener of this.#listeners) {
       // Not awaited: a listener that sends requests needs this queue free for the answers.
       Promise.resolve().then(() => listener(event)).catch((error) =>

@@ -197,3 +197,22 @@ export class PeerTable {
     return out;
   }
 }
+
+/**
+ * The hub's tunnel address among the sites of an `olm/wg/connect`: the `serverIP` of the site
+ * whose key is the exit node's (the hub's WireGuard key from the login). Other agents (sites,
+ * clients reaching this site) are peers too and may come first, so order decides nothing
+ * while the login named the hub's key. Only a login that named no exit node falls back to the
+ * first site of the connect, the one the hub lists as its own.
+ *
+ * @returns the address, or undefined when no site is the hub's (nothing is trusted then)
+ */
+export function hubSiteAddress(
+  sites: readonly Pick<Site, "publicKey" | "serverIP">[],
+  exitNodeKey: string | undefined,
+): string | undefined {
+  const site = exitNodeKey === undefined
+    ? sites[0]
+    : sites.find((s) => s.publicKey === exitNodeKey);
+  return site?.serverIP || undefined;
+}

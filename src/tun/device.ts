@@ -1,18 +1,12 @@
-// The device on the main thread: creates the TUN and the sockets, runs the reader and engine
-// Workers, turns API calls and UAPI transactions into engine messages, and tears it all down.
+// The device on the main thread: creates the TUN and the sockets, runs the engine Worker (which
+// reads them itself), turns API calls and UAPI transactions into engine messages, and tears it all down.
 
 import { log } from "../log/mod.ts";
 import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
 import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
-import { Doorbell, PACKET_BYTES_MAX, PacketRing } from "./pool.ts";
-import type {
-  EngineReport,
-  EngineRequest,
-  EngineSockets,
-  ReaderReport,
-  ReaderRequest,
-  ReaderSource,
-} from "./protocol.ts";
+import { PACKET_BYTES_MAX, PacketRing } from "./pool.ts";
+import type { EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
+import { openWakeFd, signalWake } from "./fd_source.ts";
 import { addLinkAddress, addLinkRoute, closeFd, openTun, setLinkUp } from "./tun.ts";
 import { TunLink } from "./tun_link.ts";
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
@@ -43,7 +37,13 @@ class WorkerHandle<Request, Report extends { type: string }> {
   readonly stopped: Promise<void>;
   #markStopped!: () => void;
 
-  constructor(file: string, onReport: (report: Report) => void, onError: (error: unknown) => void) {
+  constructor(
+    file: string,
+    onReport: (report: Report) => void,
+    onError: (error: unknown) => void,
+    /** Called after each message posted (the engine's wake eventfd). */
+    readonly afterPost: () => void = () => {},
+  ) {
     this.worker = new Worker(new URL(file, import.meta.url), { type: "module" });
     this.stopped = new Promise((resolve) => this.#markStopped = resolve);
     this.worker.onmessage = (event: MessageEvent<Report>) => {
@@ -59,6 +59,7 @@ class WorkerHandle<Request, Report extends { type: string }> {
 
   post(message: Request, transfer: Transferable[] = []): void {
     this.worker.postMessage(message, transfer);
+    this.afterPost();
   }
 
   /** Sends the shutdown message and waits for the Worker to exit (terminates it if it hangs). */
@@ -75,7 +76,6 @@ class WorkerHandle<Request, Report extends { type: string }> {
   }
 }
 
-type ReaderHandle = WorkerHandle<ReaderRequest, ReaderReport>;
 type EngineHandle = WorkerHandle<EngineRequest, EngineReport>;
 
 interface UdpSide {
@@ -103,10 +103,8 @@ class WgDevice implements Device {
   #fwmark = 0;
   #tunFd = -1;
   #tunRing!: PacketRing;
-  #bell = new Doorbell();
-  /** The one reader Worker: the TUN and the UDP sockets. */
-  #reader: ReaderHandle | null = null;
-  #readerAnswers = new Map<number, () => void>();
+  /** The engine's wake eventfd, written after each message posted to it. */
+  #wakeFd = -1;
   #udp: UdpSide | null = null;
   #engine: EngineHandle | null = null;
   #uapi: UapiServer | null = null;
@@ -157,10 +155,13 @@ class WgDevice implements Device {
       this.#mtu = this.#link.state()?.mtu ?? this.#mtu;
       this.#log.warn("cannot set up the inherited interface", { error: String(error) });
     }
+    this.#wakeFd = openWakeFd();
+    const wakeFd = this.#wakeFd;
     this.#engine = new WorkerHandle<EngineRequest, EngineReport>(
       "./engine_worker.ts",
       (report) => this.#onEngineReport(report),
       (error) => this.#fail("engine worker crashed", error),
+      () => signalWake(wakeFd),
     );
     const started = this.#engineStarted();
     this.#engine.post({
@@ -169,17 +170,13 @@ class WgDevice implements Device {
         tunFd: this.#tunFd,
         mtu: this.#mtu,
         tunRing: this.#tunRing.buffer,
-        bell: this.#bell.buffer,
+        wakeFd,
         sockets: this.#engineSockets(this.#udp),
         privateKey,
         reportForeign: this.options.onForeignDatagram !== undefined,
       },
     });
     await started;
-    this.#reader = this.#startReader([
-      { kind: "tun", fd: this.#tunFd, ring: this.#tunRing.buffer },
-      ...this.#udpSources(this.#udp),
-    ]);
     if (this.options.uapi ?? true) {
       this.#uapi = await listenUapi(
         this.name,
@@ -207,26 +204,6 @@ class WgDevice implements Device {
     return { sockets, rings: { ring4, ring6 } };
   }
 
-  /** What the reader drains of a UDP side (one reader serves the TUN and both sockets). */
-  #udpSources(udp: UdpSide): ReaderSource[] {
-    const sources: ReaderSource[] = [];
-    const { ring4, ring6 } = udp.rings;
-    if (ring4) sources.push({ kind: "udp", fd: udp.sockets.fd4, ring: ring4.buffer });
-    if (ring6) sources.push({ kind: "udp", fd: udp.sockets.fd6, ring: ring6.buffer });
-    return sources;
-  }
-
-  /** Moves the reader to a new UDP side; resolves once it no longer reads the old sockets. */
-  #moveReader(udp: UdpSide): Promise<void> {
-    const reader = this.#reader;
-    if (!reader) return Promise.resolve();
-    const id = this.#nextId++;
-    const moved = new Promise<void>((resolve) => this.#readerAnswers.set(id, resolve));
-    reader.post({ type: "udp", id, sources: this.#udpSources(udp) });
-    // A reader that stopped (or crashed) reads nothing any more either.
-    return Promise.race([moved, reader.stopped]).finally(() => this.#readerAnswers.delete(id));
-  }
-
   #engineSockets(udp: UdpSide): EngineSockets {
     return {
       fd4: udp.sockets.fd4,
@@ -237,28 +214,9 @@ class WgDevice implements Device {
     };
   }
 
-  #startReader(sources: ReaderSource[]): ReaderHandle {
-    const reader = new WorkerHandle<ReaderRequest, ReaderReport>(
-      "./reader_worker.ts",
-      (report) => {
-        if (report.type === "udpMoved") {
-          this.#readerAnswers.get(report.id)?.();
-        } else if (report.type === "failed" && report.kind === "tun") {
-          this.#log.info("interface is gone; closing the device", { errno: report.errno });
-          this.close();
-        } else if (report.type === "failed") {
-          this.#log.warn("udp socket failed", { errno: report.errno });
-        }
-      },
-      (error) => this.#fail("reader worker crashed", error),
-    );
-    reader.post({ type: "start", sources, bell: this.#bell.buffer });
-    return reader;
-  }
-
   /**
    * Asks the TUN descriptor about its interface every second: gone (deleted in whatever namespace
-   * it lives now) ends the device, next to the TUN reader's EBADFD; a new MTU goes to the engine
+   * it lives now) ends the device, next to the engine's EBADFD on the TUN; a new MTU goes to the engine
    * (padding). Never by name in this namespace: the interface may have been moved away.
    */
   #watchLink(): void {
@@ -295,6 +253,15 @@ class WgDevice implements Device {
   #onEngineReport(report: EngineReport): void {
     if (report.type === "error") {
       this.#log.error("engine error", { error: report.message });
+      return;
+    }
+    if (report.type === "failed") {
+      if (report.kind === "tun") {
+        this.#log.info("interface is gone; closing the device", { errno: report.errno });
+        this.close();
+      } else {
+        this.#log.warn("udp socket failed", { errno: report.errno });
+      }
       return;
     }
     if (report.type === "foreign") {
@@ -370,7 +337,7 @@ class WgDevice implements Device {
         const old = this.#udp;
         this.#udp = fresh;
         this.#listenPort = fresh.sockets.port;
-        await this.#moveReader(fresh);
+        // The engine answered: it no longer reads the old sockets.
         closeUdpSockets(old.sockets);
       }
       if (change.fwmark !== undefined) {
@@ -482,8 +449,9 @@ class WgDevice implements Device {
     } catch (error) {
       this.#log.warn("cannot remove the uapi socket", { error: String(error) });
     }
-    await this.#reader?.shutdown({ type: "shutdown" });
     await this.#engine?.shutdown({ type: "shutdown" });
+    if (this.#wakeFd >= 0) closeFd(this.#wakeFd);
+    this.#wakeFd = -1;
     for (const [id, waiter] of this.#pending) {
       this.#pending.delete(id);
       waiter({ type: "error", message: "device closed" });

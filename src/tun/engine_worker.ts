@@ -1,17 +1,18 @@
-// Engine Worker: the thin shell that gives the packet loop (packet_engine.ts) its I/O. It drains
-// the reader rings into the PacketEngine, writes its output with libc (TUN write, UDP sendto),
-// sleeps on the doorbell until packets or a timer are due, and answers the main thread's messages
-// (UAPI apply and get via uapi_apply.ts, raw sends, shutdown). Foreign datagrams the PacketEngine
-// lets through its gate cross to the main thread as "foreign" reports, copied and transferred.
+// Engine Worker: the thin shell that gives the packet loop (packet_engine.ts) its I/O. It reads the
+// TUN and the UDP sockets itself into its rings (fd_source.ts), feeds them to the PacketEngine,
+// writes its output with libc (TUN write, UDP sendto/sendmsg), and answers the main thread's
+// messages (UAPI apply and get via uapi_apply.ts, raw sends, shutdown). Foreign datagrams the
+// PacketEngine lets through its gate cross to the main thread as "foreign" reports.
 //
-//   1. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
-//   2. drain the TUN ring (a batch);
-//   3. run a few queued handshake messages (transport data of the round went first);
-//   4. run the PacketEngine's timers when due;
-//   5. after YIELD_AFTER_MS of work, yield so configuration messages run;
-//   6. with nothing to do, sleep on the doorbell until a reader rings or the next timer. (A
-//      blocking Atomics.wait in slices measured worse round trips than this asynchronous wait
-//      on a loaded machine: 4.95x against 1.10x and 2.03x of wireguard-go in the same runs.)
+//   1. read every descriptor not known to be empty (UDP with recvmmsg) into its ring;
+//   2. drain each UDP ring (a batch of BATCH), sender sockaddr -> Endpoint through SenderCache;
+//   3. drain the TUN ring (a batch);
+//   4. run a few queued handshake messages (transport data of the round went first);
+//   5. run the PacketEngine's timers when due;
+//   6. after YIELD_AFTER_MS of work, yield so configuration messages run;
+//   7. poll() the descriptors found empty and the wake eventfd: at once while there is work, else
+//      until one is readable or the next timer. The main thread writes the eventfd after each
+//      message it posts, so a message wakes the poll and the loop yields to the event loop.
 
 /// <reference lib="deno.worker" />
 
@@ -19,7 +20,8 @@ import type { Endpoint } from "../crypto/mod.ts";
 import { type AeadChoice, type AeadName, chooseTransportAead } from "./aead_choice.ts";
 import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
 import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
-import { Doorbell, PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
+import { PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
+import { consumeWake, FdSource, FdSources, type ReadOutcome } from "./fd_source.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { UapiApplier } from "./uapi_apply.ts";
@@ -35,7 +37,7 @@ import {
 const BATCH = 32;
 /** Longest run of work before yielding to the event loop (configuration messages). */
 const YIELD_AFTER_MS = 4;
-/** Longest sleep without a timer due, so a lost wake-up costs at most this. */
+/** Longest poll() without a timer due; the event loop also runs at least this often. */
 const MAX_SLEEP_MS = 1000;
 
 function report(message: EngineReport, transfer: Transferable[] = []): void {
@@ -141,13 +143,13 @@ class LibcOutput implements EngineOutput {
   }
 }
 
-/** The loop: drains the rings into the engine, fires its timers, sleeps on the doorbell. */
+/** The loop: reads the descriptors, drains the rings into the engine, fires its timers, polls. */
 class EngineShell {
   readonly engine: PacketEngine;
   readonly uapi: UapiApplier;
   readonly output: LibcOutput;
   readonly tunRing: PacketRing;
-  readonly bell: Doorbell;
+  readonly fds: FdSources;
   udpRings: PacketRing[] = [];
   running = true;
   readonly #senders = new SenderCache();
@@ -171,15 +173,29 @@ class EngineShell {
     }, this.output);
     this.uapi = new UapiApplier(this.engine, config.privateKey);
     this.tunRing = PacketRing.attach(config.tunRing);
-    this.bell = new Doorbell(config.bell);
+    this.fds = new FdSources(config.wakeFd);
+    if (config.tunFd >= 0) this.fds.sources.push(new FdSource("tun", config.tunFd, config.tunRing));
     this.#attachRings(config.sockets);
     this.#yieldChannel.port1.onmessage = () => this.#yieldResolve?.();
   }
 
   #attachRings(sockets: EngineSockets): void {
-    this.udpRings = [sockets.ring4, sockets.ring6]
-      .filter((ring): ring is SharedArrayBuffer => ring !== null)
-      .map((ring) => PacketRing.attach(ring));
+    const udp: FdSource[] = [];
+    if (sockets.ring4 && sockets.fd4 >= 0) {
+      udp.push(new FdSource("udp", sockets.fd4, sockets.ring4));
+    }
+    if (sockets.ring6 && sockets.fd6 >= 0) {
+      udp.push(new FdSource("udp", sockets.fd6, sockets.ring6));
+    }
+    this.fds.replaceUdp(udp);
+    this.udpRings = udp.map((source) => source.ring);
+  }
+
+  /** A descriptor broke: reported, and read no more (the device closes when it was the TUN). */
+  #failed(failed: ReadOutcome["failed"]): void {
+    if (!failed) return;
+    this.fds.remove(failed.source);
+    report({ type: "failed", kind: failed.source.kind, errno: failed.errno });
   }
 
   /** Lets queued messages run without the 4 ms clamp of nested timers. */
@@ -192,29 +208,42 @@ class EngineShell {
 
   async loop(): Promise<void> {
     const engine = this.engine;
+    const fds = this.fds;
     let lastYield = performance.now();
     while (this.running) {
       const now = performance.now();
-      let work = 0;
+      const read = fds.read();
+      this.#failed(read.failed);
+      let work = read.published;
       for (let i = 0; i < this.udpRings.length; i++) work += this.#drainUdp(this.udpRings[i], now);
       work += this.#drainTun(now);
       work += engine.processHandshakes(now);
       if (now >= engine.nextDeadline()) engine.runTimers(now);
-      if (work > 0) {
+      if (work > 0 || this.#anyAvailable()) {
         if (now - lastYield > YIELD_AFTER_MS) {
+          await this.#yield();
+          lastYield = performance.now();
+        }
+        // Ask about the empty descriptors (and messages) without waiting, so none starves.
+        if (!fds.anyEmpty()) continue;
+        const { woken, failed } = fds.wait(0);
+        this.#failed(failed);
+        if (woken) {
           await this.#yield();
           lastYield = performance.now();
         }
         continue;
       }
-      const seen = this.bell.arm();
-      if (this.#anyAvailable()) {
-        this.bell.disarm();
-        continue;
-      }
       const untilTimer = engine.nextDeadline() - performance.now();
-      await this.bell.sleep(seen, Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer)));
-      lastYield = performance.now();
+      const { woken, failed } = fds.wait(
+        Math.ceil(Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer))),
+      );
+      this.#failed(failed);
+      // Woken by a message, or idle a while: let the event loop run.
+      if (woken || performance.now() - lastYield > MAX_SLEEP_MS) {
+        await this.#yield();
+        lastYield = performance.now();
+      }
     }
     this.#yieldChannel.port1.close();
     this.#yieldChannel.port2.close();
@@ -222,7 +251,6 @@ class EngineShell {
 
   stop(): void {
     this.running = false;
-    this.bell.ring();
   }
 
   #anyAvailable(): boolean {
@@ -282,7 +310,6 @@ class EngineShell {
       sockets !== undefined,
       performance.now(),
     );
-    this.bell.ring(); // timers may be due now (a keepalive when one was switched on)
     return errno;
   }
 
@@ -292,6 +319,8 @@ class EngineShell {
 }
 
 let engine: EngineShell | null = null;
+/** The eventfd the main thread writes once per message posted (from "start"). */
+let wakeFd = -1;
 let finished: Promise<void> | null = null;
 
 function shutdown(): void {
@@ -361,6 +390,8 @@ function handle(message: EngineRequest): void {
 
 self.onmessage = (event: MessageEvent<EngineRequest>) => {
   const message = event.data;
+  if (message.type === "start") wakeFd = message.config.wakeFd;
+  if (wakeFd >= 0) consumeWake(wakeFd);
   if (message.type === "start") handle(message);
   else ready = ready.then(() => handle(message));
 };

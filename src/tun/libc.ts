@@ -19,6 +19,7 @@ const SYMBOLS = {
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // poll on a pool thread: the UAPI server waits on an inherited listener without blocking the loop.
   pollAsync: {
     name: "poll",
@@ -58,6 +59,7 @@ export interface Libc {
   accept4(fd: number, address: Buffer, length: Buffer, flags: number): number;
   shutdown(fd: number, how: number): number;
   setns(fd: number, nstype: number): number;
+  eventfd(initial: number, flags: number): number;
   pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }
@@ -124,6 +126,7 @@ export const IPV6_RECVPKTINFO = 49;
 export const IPV6_PKTINFO = 50;
 export const CLONE_NEWNET = 0x40000000;
 export const SHUT_RDWR = 2;
+export const EFD_SEMAPHORE = 1;
 
 /** A C string (NUL-terminated UTF-8) for FFI. */
 export function cString(text: string): Uint8Array {

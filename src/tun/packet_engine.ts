@@ -1,6 +1,6 @@
 // The device's packet loop without I/O: one PacketEngine runs every packet through the sans-I/O
 // core and hands what comes out to an EngineOutput (the TUN and UDP writers). The Worker shell
-// (engine_worker.ts) feeds it from the reader rings and writes with libc; tests feed it from
+// (engine_worker.ts) feeds it from its descriptor rings and writes with libc; tests feed it from
 // in-memory fakes (tests/_support/memory_tun.ts, memory_udp.ts). Time comes in as `now`
 // (monotonic ms) on every call. One engine serves every peer, so the packets of one peer stay in
 // order. No allocation per packet: one reused output buffer, sealed in place by the core.

@@ -1,6 +1,6 @@
-// Packet buffers shared between threads: single-producer/single-consumer rings of fixed slots in a
-// SharedArrayBuffer (reader Worker -> engine Worker), and the doorbell the engine sleeps on.
-// Nothing is copied between threads and nothing is allocated per packet.
+// Packet buffers: rings of fixed slots in a SharedArrayBuffer, filled by the engine's descriptor
+// reads (fd_source.ts: read() and recvmmsg straight into the slots) and drained by the engine.
+// The main thread creates them; nothing is allocated per packet.
 
 /** The largest packet a TUN (MTU up to 65535) or a UDP socket hands over, rounded to a cache line. */
 export const PACKET_BYTES_MAX = 65536;
@@ -21,7 +21,6 @@ const HEAD = 0; // slots produced so far (wrapping int32)
 const TAIL = 1; // slots consumed so far (wrapping int32)
 const SLOT_COUNT = 2;
 const DATA_BYTES = 3;
-const PRODUCER_WAITING = 4;
 
 /**
  * A ring of `slotCount` packet slots of `dataBytes` each. The producer writes into
@@ -109,14 +108,6 @@ export class PacketRing {
   publish(count: number): void {
     Atomics.store(this.control, HEAD, (this.head() + count) | 0);
   }
-  /** Blocks (Workers only) until the consumer frees a slot or `timeoutMs` passes. */
-  waitForSpace(timeoutMs: number): void {
-    const tail = Atomics.load(this.control, TAIL);
-    Atomics.store(this.control, PRODUCER_WAITING, 1);
-    if (this.free() === 0) Atomics.wait(this.control, TAIL, tail, timeoutMs);
-    Atomics.store(this.control, PRODUCER_WAITING, 0);
-  }
-
   // Consumer side.
   tail(): number {
     return Atomics.load(this.control, TAIL);
@@ -128,43 +119,5 @@ export class PacketRing {
   /** Gives `count` consumed slots back to the producer. */
   release(count: number): void {
     Atomics.store(this.control, TAIL, (Atomics.load(this.control, TAIL) + count) | 0);
-    if (Atomics.load(this.control, PRODUCER_WAITING) !== 0) Atomics.notify(this.control, TAIL);
-  }
-}
-
-const BELL_COUNT = 0;
-const BELL_SLEEPING = 1;
-
-/** What the engine sleeps on: producers ring it after publishing, the engine waits for a change. */
-export class Doorbell {
-  readonly cells: Int32Array;
-
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(16)) {
-    this.cells = new Int32Array(buffer);
-  }
-
-  /** Producer: after publishing, wakes the engine if it sleeps. */
-  ring(): void {
-    Atomics.add(this.cells, BELL_COUNT, 1);
-    if (Atomics.load(this.cells, BELL_SLEEPING) !== 0) Atomics.notify(this.cells, BELL_COUNT);
-  }
-
-  /** Consumer: the count to pass to {@linkcode sleep}, read before checking the rings. */
-  arm(): number {
-    const seen = Atomics.load(this.cells, BELL_COUNT);
-    Atomics.store(this.cells, BELL_SLEEPING, 1);
-    return seen;
-  }
-
-  /** Consumer: resolves when rung after `seen` was read, or after `timeoutMs`. */
-  async sleep(seen: number, timeoutMs: number): Promise<void> {
-    const result = Atomics.waitAsync(this.cells, BELL_COUNT, seen, timeoutMs);
-    if (result.async) await result.value;
-    Atomics.store(this.cells, BELL_SLEEPING, 0);
-  }
-
-  /** Consumer: not sleeping after all (work was found after arming). */
-  disarm(): void {
-    Atomics.store(this.cells, BELL_SLEEPING, 0);
   }
 }

@@ -1,37 +1,8 @@
-// The only contract between the device's main thread and its Workers: every message either way.
-// Configuration travels by structured clone; packets never do (they live in SharedArrayBuffer rings).
+// The only contract between the device's main thread and its engine Worker: every message either
+// way. Configuration travels by structured clone; packets never do (the engine reads them into its
+// rings itself). After each message it posts, the main thread writes the wake eventfd.
 
 import type { UapiSet, UapiSnapshot } from "./uapi.ts";
-
-/** Which descriptor a reader Worker drains into its ring. */
-export type ReaderKind = "tun" | "udp";
-
-/** One descriptor a reader drains, and the ring it fills. */
-export interface ReaderSource {
-  kind: ReaderKind;
-  fd: number;
-  ring: SharedArrayBuffer;
-}
-
-/** Main thread -> reader Worker. One reader serves the TUN and both UDP sockets. */
-export type ReaderRequest =
-  | { type: "start"; sources: ReaderSource[]; bell: SharedArrayBuffer }
-  /** Replaces every UDP source (the listen port changed); answered by "udpMoved". */
-  | { type: "udp"; id: number; sources: ReaderSource[] }
-  | { type: "shutdown" };
-
-/** Reader Worker -> main thread. */
-export type ReaderReport =
-  | { type: "started" }
-  /**
-   * A descriptor broke (e.g. the interface was deleted: EBADFD). The reader stops when it was
-   * the TUN or its last descriptor, else goes on without it.
-   */
-  | { type: "failed"; kind: ReaderKind; errno: number }
-  /** The old UDP sockets are no longer read (they may be closed now). */
-  | { type: "udpMoved"; id: number }
-  /** Sent last, just before the Worker closes itself. */
-  | { type: "stopped" };
 
 /** The UDP side as the engine sees it: descriptors to send on and rings to receive from. */
 export interface EngineSockets {
@@ -46,7 +17,8 @@ export interface EngineConfig {
   tunFd: number;
   mtu: number;
   tunRing: SharedArrayBuffer;
-  bell: SharedArrayBuffer;
+  /** The eventfd the engine polls beside its descriptors; written once per message posted. */
+  wakeFd: number;
   sockets: EngineSockets;
   privateKey: Uint8Array | null;
   /** Pass foreign (non-WireGuard) datagrams to the main thread as "foreign" reports. */
@@ -72,6 +44,11 @@ export type EngineReport =
   | { type: "applied"; id: number; errno: number; publicKey: Uint8Array | null }
   | { type: "snapshot"; id: number; snapshot: UapiSnapshot }
   | { type: "error"; message: string }
+  /**
+   * A descriptor broke (the interface was deleted: EBADFD). The engine goes on without it; the
+   * device closes when it was the TUN.
+   */
+  | { type: "failed"; kind: "tun" | "udp"; errno: number }
   /** A datagram on the WireGuard socket that is no WireGuard message; `data` is transferred. */
   | { type: "foreign"; data: Uint8Array; from: string }
   /** Sent last, just before the Worker closes itself. */

@@ -2,10 +2,10 @@
 // the local address the peer contacted (on a host with several), and falls over to whatever the
 // routing picks when that address is gone.
 //
-//   receive: the UDP sockets ask for IP_PKTINFO / IPV6_RECVPKTINFO; the reader Worker's recvmmsg
-//            leaves the control message in the slot (SLOT_CONTROL_OFFSET, its length at
-//            SLOT_CONTROL_LENGTH_OFFSET); StickySources.remember keeps the local address per
-//            remote endpoint;
+//   receive: the UDP sockets ask for IP_PKTINFO / IPV6_RECVPKTINFO; the engine's recvmmsg
+//            (fd_source.ts) leaves the control message in the slot (SLOT_CONTROL_OFFSET, its
+//            length at SLOT_CONTROL_LENGTH_OFFSET); StickySources.remember keeps the local
+//            address per remote endpoint;
 //   send:    StickySender sends with sendmsg and an IP_PKTINFO / IPV6_PKTINFO control message
 //            naming that source; when the kernel refuses it (the address was removed: EINVAL and
 //            the like) the source is forgotten and the datagram goes out with plain sendto.

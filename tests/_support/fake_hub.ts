@@ -51,6 +51,8 @@ export class FakeHub {
   readonly released: number[] = [];
   #nextPort = 22001;
   sites: SiteConfig[];
+  /** `exitNodes` of the login answer (the hub's WireGuard key); none by default. */
+  exitNodes: { publicKey: string; endpoint: string; relayPort: number }[] = [];
   tunnelIP: string;
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
   readonly #probe: Socket;
@@ -160,7 +162,7 @@ export class FakeHub {
         error: false,
         message: "ok",
         status: 200,
-        data: { token, serverVersion: "fake", exitNodes: [] },
+        data: { token, serverVersion: "fake", exitNodes: this.exitNodes },
       });
     }
     if (url.pathname === WS_PATH) {

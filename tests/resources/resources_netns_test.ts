@@ -4,8 +4,9 @@
 // goes through the hub's relay. Checks: the alias resolves through the DNS proxy (UDP and TCP)
 // and the page loads by name; other names reach the upstream (dnsmasq); the second client
 // reaches and resolves nothing; a client widening its own allowed IPs reaches nothing more;
-// `wg show` lists the site's own key; /status tells the path; a hub restart keeps access;
-// removing the resource cuts it.
+// the site, with a client among its peers, still serves a traffic rule relayed by the hub
+// (PROXY headers believed from the hub only); `wg show` lists the site's own key; /status
+// tells the path; a hub restart keeps access; removing the resource cuts it.
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import {
@@ -154,6 +155,44 @@ Deno.test(netnsTest("private resources through the hub's relay, with a DNS proxy
       const bobStatus = await agentStatus<Status>(bobSocket);
       assertEquals(Object.keys(bobStatus.peers), ["1"], "bob gets only the hub");
     });
+
+    await t.step(
+      "the site, with a client as a peer, still serves a rule through the hub",
+      async () => {
+        // Its device's peers now include alice (a client reaching this site) beside the hub:
+        // the PROXY headers it believes must still be the hub's, whatever the order of peers.
+        const aliceKey = (await aliceNs.exec(["wg", "show", aliceIf, "public-key"])).stdout.trim();
+        await waitFor(
+          "alice as a peer of the site",
+          async () =>
+            (await siteNs.exec(["wg", "show", siteIf, "peers"])).stdout.includes(aliceKey),
+          20_000,
+          300,
+        );
+        const created = await unixSocketApi(siteSocket)("POST", "/api/client/v1.0/traffic/create", {
+          https: [{ domain: "lab.bpr.test", destination: LAN.web, port: 80 }],
+        });
+        assertEquals(created.status, 200, created.body);
+        const viaHub = async () => {
+          const result = await bobNs.exec([
+            "curl",
+            "-sS",
+            "-m",
+            "3",
+            "--resolve",
+            `lab.bpr.test:80:${HUB_IP}`,
+            "http://lab.bpr.test/",
+          ], { check: false });
+          return result.code === 0 ? result.stdout.trim() : null;
+        };
+        await waitFor(
+          "the site's page through the hub's ingress",
+          async () => await viaHub() === "hello from the resource",
+          15_000,
+          300,
+        );
+      },
+    );
 
     await t.step(
       "the alias resolves through the proxy (UDP and TCP); the page loads by name",

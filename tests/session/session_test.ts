@@ -351,3 +351,49 @@ Deno.test("Session restarts the peers' handshakes when it registers again", asyn
     assertEquals(tunnels.made.length, 1, "the same device");
   });
 });
+
+Deno.test("Session names the hub's site by the exit node's key, not by peer order, on every registration", async () => {
+  const hubKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x22)));
+  await withSession(async ({ hub, session }) => {
+    const agentSite = { ...fakeSite(20, "another agent", 51000), serverIP: "100.89.128.9" };
+    const hubSite = {
+      ...fakeSite(1, "hub", 51001),
+      publicKey: hubKey,
+      serverIP: "100.89.128.1",
+      remoteSubnets: [],
+      aliases: [],
+    };
+    // Another agent (a site) comes first among the peers; the login names the hub's key.
+    hub.sites = [agentSite, hubSite];
+    hub.exitNodes = [{ publicKey: hubKey, endpoint: "127.0.0.1:51820", relayPort: 21820 }];
+    const seen: (string | undefined)[] = [];
+    session.onRegistered((e) => void seen.push(e.hubAddress));
+    session.start();
+    await waitFor("registration", () => session.registered);
+    assertEquals(session.status().peers["20"].peerAddress, "100.89.128.9");
+    assertEquals(session.hubAddress, "100.89.128.1");
+    await waitFor("the registration hook", () => seen.length === 1);
+    assertEquals(seen, ["100.89.128.1"]);
+
+    // The hub's address moves (a new connect): the next registration carries the new one.
+    hub.sites = [agentSite, { ...hubSite, serverIP: "100.90.0.1" }];
+    hub.dropAll();
+    await waitFor("the second registration", () => seen.length === 2);
+    assertEquals(session.hubAddress, "100.90.0.1");
+    assertEquals(seen[1], "100.90.0.1");
+
+    // A login naming a key no site has: no hub address (nothing trusted), not the first peer.
+    const strangerKey = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x33)));
+    hub.exitNodes = [{ publicKey: strangerKey, endpoint: "127.0.0.1:1", relayPort: 1 }];
+    hub.dropAll();
+    await waitFor("the third registration", () => seen.length === 3);
+    assertEquals(session.hubAddress, undefined);
+
+    // A login naming no exit node: the first site of the connect (the hub lists its own first).
+    hub.exitNodes = [];
+    hub.sites = [hubSite, agentSite];
+    hub.dropAll();
+    await waitFor("the fourth registration", () => seen.length === 4);
+    assertEquals(session.hubAddress, "100.89.128.1");
+  });
+});

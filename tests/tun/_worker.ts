@@ -1,6 +1,6 @@
 // Test helpers for the device's Workers: start one from src/tun and wait for a report by type.
 
-/** Starts the module Worker `file` of src/tun (e.g. "reader_worker.ts"). */
+/** Starts the module Worker `file` of src/tun (e.g. "engine_worker.ts"). */
 export function startWorker(file: string): Worker {
   return new Worker(new URL(`../../src/tun/${file}`, import.meta.url), { type: "module" });
 }
