@@ -27,6 +27,7 @@ import {
   writeAll,
 } from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { ACCEPT_RETRY_MAX_MS, ACCEPT_RETRY_MIN_MS, acceptConnections } from "../net/mod.ts";
 import type { ApiResponse } from "./exchange.ts";
 
 /** How long and how many: every limit of {@linkcode ApiListener}. */
@@ -70,8 +71,6 @@ class ClientGone extends Error {
   override name = "ClientGone";
 }
 
-const ACCEPT_BACKOFF_MIN_MS = 5;
-const ACCEPT_BACKOFF_MAX_MS = 1000;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 /** Serves `handler` on `listener` until {@linkcode ApiListener.close}. */
@@ -113,25 +112,20 @@ export class ApiListener {
   }
 
   async #acceptLoop(): Promise<void> {
-    let backoffMs = 0;
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closed || error instanceof Deno.errors.BadResource) return;
-        // Out of descriptors or memory: wait for connections to close, then try again.
-        backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, backoffMs * 2));
-        if (backoffMs === ACCEPT_BACKOFF_MIN_MS || backoffMs === ACCEPT_BACKOFF_MAX_MS) {
+    const accepted = acceptConnections(this.#listener, {
+      closed: () => this.#closed,
+      // Out of descriptors or memory: wait for connections to close, then try again.
+      onRetry: (error, inMs) => {
+        if (inMs === ACCEPT_RETRY_MIN_MS || inMs === ACCEPT_RETRY_MAX_MS) {
           this.#log.warn("API cannot accept a connection; retrying", {
             error: error instanceof Error ? error.message : String(error),
-            inMs: backoffMs,
+            inMs,
           });
         }
-        await this.#sleep(backoffMs);
-        continue;
-      }
-      backoffMs = 0;
+      },
+      wait: (ms) => this.#sleep(ms),
+    });
+    for await (const conn of accepted) {
       const source = sourceOf(conn);
       const fromSource = this.#perSource.get(source) ?? 0;
       if (

@@ -10,6 +10,8 @@
 
 import { STATUS_CODES } from "node:http";
 import {
+  ACCEPT_RETRY_MAX_MS,
+  acceptConnections,
   closeQuietly,
   encodeLatin1,
   headerHasToken,
@@ -54,7 +56,6 @@ export interface ControlListenerOptions {
   maxBodyBytes?: number;
 }
 
-const MAX_ACCEPT_BACKOFF_MS = 1_000;
 /** Sockets sharing the control port (where the platform and Deno allow it). */
 const ACCEPT_SOCKETS = 4;
 
@@ -95,29 +96,21 @@ export class ControlListener {
   }
 
   async #acceptLoop(listener: Deno.Listener): Promise<void> {
-    let backoffMs = 0;
-    while (!this.#closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-        backoffMs = 0;
-      } catch (error) {
-        if (this.#closed || error instanceof Deno.errors.BadResource) return;
-        // 1. Out of descriptors (EMFILE/ENFILE) or a transient error: wait, then accept again.
-        // Openings time out, so descriptors come back by themselves.
+    const accepted = acceptConnections(listener, {
+      closed: () => this.#closed,
+      // 1. Out of descriptors (EMFILE/ENFILE) or a transient error: wait, then accept again.
+      // Openings time out, so descriptors come back by themselves.
+      onRetry: (error, inMs) => {
         this.#acceptErrors++;
-        backoffMs = Math.min(MAX_ACCEPT_BACKOFF_MS, backoffMs ? backoffMs * 2 : 20);
-        if (backoffMs === MAX_ACCEPT_BACKOFF_MS || this.#acceptErrors === 1) {
+        if (inMs === ACCEPT_RETRY_MAX_MS || this.#acceptErrors === 1) {
           log.warn("control port cannot accept; retrying", {
             error: (error as Error).message,
-            inMs: backoffMs,
+            inMs,
           });
         }
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
-        continue;
-      }
-      this.#serve(conn);
-    }
+      },
+    });
+    for await (const conn of accepted) this.#serve(conn);
   }
 
   #serve(conn: Deno.Conn): void {

@@ -4,6 +4,8 @@
 // 4. write a PROXY v2 header and what was already read, 5. relay bytes.
 
 import {
+  ACCEPT_RETRY_MAX_MS,
+  acceptConnections,
   CLIENT_HELLO_READ_BYTES,
   closeQuietly,
   concat,
@@ -159,13 +161,13 @@ export class Ingress {
 
   #serve(listener: Listener, handle: (conn: Deno.TcpConn) => Promise<void>): void {
     this.#track((async () => {
-      while (true) {
-        let conn: Deno.TcpConn;
-        try {
-          conn = await listener.accept();
-        } catch {
-          return; // listener closed
-        }
+      // An accept error (out of descriptors) waits and retries; only closing ends the loop.
+      const accepted = acceptConnections(listener, {
+        onRetry: (error, inMs) => {
+          if (inMs === ACCEPT_RETRY_MAX_MS) log.warn("ingress cannot accept; retrying", { error });
+        },
+      });
+      for await (const conn of accepted) {
         this.#connections.add(conn);
         this.#track(
           handle(conn).catch((error) => log.debug("ingress connection failed", { error }))

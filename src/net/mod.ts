@@ -69,3 +69,9 @@ export {
 } from "./tls_client_hello.ts";
 export { SdNotifier, type ServiceNotify, startServiceNotify } from "./sd_notify.ts";
 export { unixSocketAnswers } from "./unix_socket.ts";
+export {
+  ACCEPT_RETRY_MAX_MS,
+  ACCEPT_RETRY_MIN_MS,
+  acceptConnections,
+  type AcceptOptions,
+} from "./accept_loop.ts";

@@ -7,6 +7,8 @@
 
 import { log } from "../log/mod.ts";
 import {
+  ACCEPT_RETRY_MAX_MS,
+  acceptConnections,
   CLIENT_HELLO_READ_BYTES,
   closeQuietly,
   decodeProxyV2,
@@ -165,7 +167,14 @@ export class AgentIngress {
 
   async #acceptLoop(listener: Deno.TcpListener, port: number): Promise<void> {
     try {
-      for await (const conn of listener) {
+      const accepted = acceptConnections(listener, {
+        onRetry: (error, inMs) => {
+          if (inMs === ACCEPT_RETRY_MAX_MS) {
+            log.warn("tunnel listener cannot accept; retrying", { port, error: String(error) });
+          }
+        },
+      });
+      for await (const conn of accepted) {
         if (!this.#fromHub(conn)) {
           // Not the hub: whatever it would send (a PROXY header naming an allowed client
           // above all) is not to be believed. Closed unread.
