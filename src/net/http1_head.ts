@@ -221,8 +221,15 @@ export function encodeLatin1(text: string): Uint8Array {
   const utf8 = asciiEncoder.encode(text);
   if (utf8.length === text.length) return utf8;
   const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  encodeLatin1Into(text, out);
   return out;
+}
+
+/** Writes latin1 text as bytes (one byte per char) at the start of `out`, which must fit it. */
+export function encodeLatin1Into(text: string, out: Uint8Array): void {
+  const { read, written } = asciiEncoder.encodeInto(text, out);
+  if (read === text.length && written === text.length) return;
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
 }
 
 // ---- The hub's sniffing of the first request (the bytes themselves are relayed untouched)

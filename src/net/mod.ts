@@ -43,6 +43,7 @@ export {
 export {
   type BodyFraming,
   encodeLatin1,
+  encodeLatin1Into,
   formatRequestHead,
   formatResponseHead,
   headerHasToken,

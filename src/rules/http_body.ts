@@ -9,6 +9,7 @@ import {
   type ByteWriter,
   copyBuffers,
   encodeLatin1,
+  encodeLatin1Into,
   HttpWireError,
   indexOfBlankLine,
   latin1,
@@ -164,13 +165,15 @@ export const COALESCE_BODY_BYTES = 16 * 1024;
 
 /**
  * Writes a head followed by its body, in one write when the body is small and already
- * buffered (a small answer then crosses the tunnel as one packet, not two).
+ * buffered (a small answer then crosses the tunnel as one packet, not two). The head is
+ * encoded straight into the buffer that is written.
  *
+ * @param head the head's text (latin1), blank line included
  * @returns whether the body was taken from `reader` (else the caller copies it)
  */
 export async function writeHeadWithBufferedBody(
   writer: ByteWriter,
-  head: Uint8Array,
+  head: string,
   reader: BufferedReader,
   body: BodyFraming,
 ): Promise<boolean> {
@@ -178,13 +181,13 @@ export async function writeHeadWithBufferedBody(
     const bytes = reader.takeBuffered(body.length);
     if (bytes) {
       const out = new Uint8Array(head.length + bytes.length);
-      out.set(head);
+      encodeLatin1Into(head, out);
       out.set(bytes, head.length);
       await writeAll(writer, out);
       return true;
     }
   }
-  await writeAll(writer, head);
+  await writeAll(writer, encodeLatin1(head));
   return body.kind === "none";
 }
 

@@ -192,24 +192,18 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
 
   // The relays alone: the hub's and the agent's relay chained over loopback in the agent's
   // namespace, in front of the same iperf3.
-  children.push(agentNs.spawn([
-    DENO,
-    "run",
-    "-A",
-    `${REPO_ROOT}tests/hub/_relay_chain.ts`,
-    "agent",
-    String(RELAY_AGENT_PORT),
-    "5201",
-  ]));
-  children.push(agentNs.spawn([
-    DENO,
-    "run",
-    "-A",
-    `${REPO_ROOT}tests/hub/_relay_chain.ts`,
-    "hub",
-    String(RELAY_HUB_PORT),
-    String(RELAY_AGENT_PORT),
-  ]));
+  for (
+    const [role, port, target] of [["agent", RELAY_AGENT_PORT, 5201], [
+      "hub",
+      RELAY_HUB_PORT,
+      RELAY_AGENT_PORT,
+    ]]
+  ) {
+    const script = `${REPO_ROOT}tests/hub/_relay_chain.ts`;
+    children.push(
+      agentNs.spawn([DENO, "run", "-A", script, String(role), String(port), String(target)]),
+    );
+  }
   await waitForTcp(agentNs, "127.0.0.1", RELAY_AGENT_PORT);
   await waitForTcp(agentNs, "127.0.0.1", RELAY_HUB_PORT);
 
