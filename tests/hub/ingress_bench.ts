@@ -220,11 +220,18 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
       "-J",
       ...(reverse ? ["-R"] : []),
     ];
-    const result = await from.exec(argv, { check: false });
+    let result = { stdout: "", stderr: "" };
     let report: { error?: string; end?: { sum_received?: { bits_per_second?: number } } } = {};
-    try {
-      report = JSON.parse(result.stdout);
-    } catch { /* no JSON: the error is on stderr */ }
+    // The server refuses a test while it still winds the last one down: wait and ask again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      result = await from.exec(argv, { check: false });
+      report = {};
+      try {
+        report = JSON.parse(result.stdout);
+      } catch { /* no JSON: the error is on stderr */ }
+      if (!report.error?.includes("busy")) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
     const bits = report.end?.sum_received?.bits_per_second;
     if (typeof bits !== "number") {
       console.log(`iperf3 to ${host}:${port} failed: ${report.error ?? result.stderr.trim()}`);
