@@ -99,11 +99,11 @@ async function pump(from: ByteReader, to: ByteStream): Promise<void> {
   while (true) {
     const n = await from.read(buffer);
     if (n === null) break;
-    if (n === buffer.length) {
-      await writeAll(to, buffer);
-      if (size < RELAY_BUFFER_SIZES.length - 1) buffer = new Uint8Array(RELAY_BUFFER_SIZES[++size]);
-    } else {
-      await writeAll(to, buffer.subarray(0, n));
+    // Written here rather than through writeAll(): one promise less per chunk.
+    let written = await to.write(n === buffer.length ? buffer : buffer.subarray(0, n));
+    while (written < n) written += await to.write(buffer.subarray(written, n));
+    if (n === buffer.length && size < RELAY_BUFFER_SIZES.length - 1) {
+      buffer = new Uint8Array(RELAY_BUFFER_SIZES[++size]);
     }
   }
   await to.closeWrite?.();
