@@ -103,14 +103,13 @@ try {
   // burrow hub and burrow agent.
   const hubState = `${dir}/hub`;
   const cred = await addHubClient(hubState, "bench");
-  children.push(
-    await startHub(hubNs, agentNs, {
-      stateDir: hubState,
-      publicHost: HUB_A,
-      interface: `brlbh${suffix}`,
-      portRange: "22300-22309",
-    }),
-  );
+  const hub = await startHub(hubNs, agentNs, {
+    stateDir: hubState,
+    publicHost: HUB_A,
+    interface: `brlbh${suffix}`,
+    portRange: "22300-22309",
+  });
+  children.push(hub);
   const socket = `${dir}/agent.sock`;
   const agent = startAgent(agentNs, {
     stateDir: `${dir}/agent`,
@@ -190,10 +189,14 @@ try {
   const rssBefore = await peakRss(agent.pid);
   // The load's own peak: the kernel's high-water mark is reset first (clear_refs 5), so the
   // figure is not the earlier downloads' peak.
-  await run(["sh", "-c", `echo 5 > /proc/${agent.pid}/clear_refs`]);
+  for (const pid of [agent.pid, hub.pid]) {
+    await run(["sh", "-c", `echo 5 > /proc/${pid}/clear_refs`]);
+  }
   const rssIdle = await peakRss(agent.pid);
+  const hubIdle = await peakRss(hub.pid);
   const load = await wrk(`http://${HUB_A}/small.html`, 1000, SITE);
   const rssLoad = await peakRss(agent.pid);
+  const hubLoad = await peakRss(hub.pid);
 
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(`HTTP rules benchmark (${SECONDS} s wrk runs; client -> hub -> WireGuard -> agent)`);
@@ -226,6 +229,7 @@ try {
       load.p99Ms.toFixed(1)
     } ms; target <= 150 MiB) | peak of the whole run before it ${mib(rssBefore)}`,
   );
+  console.log(`hub RSS: ${mib(hubIdle)} before the load | peak ${mib(hubLoad)} during it`);
 } finally {
   for (const child of children.reverse()) await stopProcess(child);
   await namespaces.destroy();
