@@ -11,7 +11,7 @@ import { log } from "../log/mod.ts";
 import type { RouteTable } from "./route_table.ts";
 import type { AgentDialer } from "./ingress_listeners.ts";
 import { DestinationPolicy } from "./portmap_policy.ts";
-import { countingReader, type PortMapCounters } from "./hub_metrics.ts";
+import type { PortMapCounters } from "./hub_metrics.ts";
 import {
   decodePortMapRequest,
   encodePortMapAnswer,
@@ -107,8 +107,8 @@ export class PortMapService {
     const counters = this.#options.counters;
     if (!counters) return {};
     return {
-      readA: countingReader(conn, (n) => counters.portMapBytes(caller, "sent", n)),
-      readB: countingReader(upstream, (n) => counters.portMapBytes(caller, "received", n)),
+      countA: (n: number) => counters.portMapBytes(caller, "sent", n),
+      countB: (n: number) => counters.portMapBytes(caller, "received", n),
     };
   }
 

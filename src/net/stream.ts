@@ -68,6 +68,10 @@ export interface RelayOptions {
   readA?: ByteReader;
   /** Reads `b`'s bytes. @default b */
   readB?: ByteReader;
+  /** Told the size of every chunk read from `a` (byte counters; no wrapper on the hot path). */
+  countA?: (bytes: number) => void;
+  /** Told the size of every chunk read from `b`. */
+  countB?: (bytes: number) => void;
 }
 
 /**
@@ -82,7 +86,10 @@ export interface RelayOptions {
 export async function relay(a: ByteStream, b: ByteStream, options: RelayOptions = {}) {
   try {
     if (options.first?.length) await writeAll(b, options.first);
-    await Promise.all([pump(options.readA ?? a, b), pump(options.readB ?? b, a)]);
+    await Promise.all([
+      pump(options.readA ?? a, b, options.countA),
+      pump(options.readB ?? b, a, options.countB),
+    ]);
   } catch {
     // A reset or broken pipe on either side ends the whole relay (both are closed below, so
     // the other direction's pending read ends too).
@@ -93,12 +100,17 @@ export async function relay(a: ByteStream, b: ByteStream, options: RelayOptions 
 }
 
 /** Copies `from` to `to` until EOF, then half-closes `to`. */
-async function pump(from: ByteReader, to: ByteStream): Promise<void> {
+async function pump(
+  from: ByteReader,
+  to: ByteStream,
+  count?: (bytes: number) => void,
+): Promise<void> {
   let size = 0;
   let buffer = new Uint8Array(RELAY_BUFFER_SIZES[size]);
   while (true) {
     const n = await from.read(buffer);
     if (n === null) break;
+    count?.(n);
     // Written here rather than through writeAll(): one promise less per chunk.
     let written = await to.write(n === buffer.length ? buffer : buffer.subarray(0, n));
     while (written < n) written += await to.write(buffer.subarray(written, n));

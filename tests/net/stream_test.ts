@@ -132,7 +132,7 @@ Deno.test("readStreamCapped() reads a whole stream, or cancels it past the cap",
 // Type check: a Deno connection is a ByteStream.
 const _conn: (c: Deno.Conn) => ByteStream = (c) => c;
 
-Deno.test("relay() starts each direction small and grows its buffer only while reads fill it", async () => {
+Deno.test("relay() starts each direction small, grows its buffer only while reads fill it, counts", async () => {
   // A side whose reads fill whatever they are offered (a bulk stream) and one whose reads are
   // short (a chatty one): the sizes offered to each are recorded.
   const offered = { bulk: [] as number[], chatty: [] as number[] };
@@ -155,9 +155,17 @@ Deno.test("relay() starts each direction small and grows its buffer only while r
     },
     close() {},
   });
-  await relay(sink(), sink(), { readA: source("bulk", 4), readB: source("chatty", 4) });
+  const counted = { a: 0, b: 0 };
+  await relay(sink(), sink(), {
+    readA: source("bulk", 4),
+    readB: source("chatty", 4),
+    countA: (n) => counted.a += n,
+    countB: (n) => counted.b += n,
+  });
   const [small, middle, large] = RELAY_BUFFER_SIZES;
   assertEquals(offered.bulk, [small, middle, large, large, large]);
   assertEquals(offered.chatty, [small, small, small, small, small]);
   assertEquals(written, small + middle + 2 * large + 4 * 10);
+  // Each direction's chunks are counted as they are read.
+  assertEquals(counted, { a: small + middle + 2 * large, b: 4 * 10 });
 });
