@@ -391,7 +391,10 @@ Deno.test("hop-by-hop headers, and those a Connection header lists, stop at the 
       "Connection",
     ]);
     assertStringIncludes(seenHead, "X-Forwarded-For: 203.0.113.9\r\n");
-    assertStringIncludes(seenHead, "Forwarded: for=203.0.113.9;proto=http;host=hop.example.com\r\n");
+    assertStringIncludes(
+      seenHead,
+      "Forwarded: for=203.0.113.9;proto=http;host=hop.example.com\r\n",
+    );
     assertStringIncludes(seenHead, "Connection: keep-alive\r\n");
 
     assertEquals(answer.status, 200, answer.raw);
