@@ -103,7 +103,7 @@ export class PortMapService {
   }
 
   /** Relay options that count `caller`'s bytes both ways (none without counters). */
-  #counted(caller: string, conn: Deno.TcpConn, upstream: Deno.TcpConn) {
+  #counted(caller: string) {
     const counters = this.#options.counters;
     if (!counters) return {};
     return {
@@ -170,7 +170,7 @@ export class PortMapService {
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
         { address: this.#options.hostname, port: request.dstPort },
       );
-      await relay(conn, upstream, { first: header, ...this.#counted(caller, conn, upstream) });
+      await relay(conn, upstream, { first: header, ...this.#counted(caller) });
     } finally {
       this.#connections.delete(upstream);
     }
@@ -211,7 +211,7 @@ export class PortMapService {
     this.#connections.add(upstream);
     try {
       await writeAll(conn, encodePortMapAnswer({ ok: true }));
-      await relay(conn, upstream, this.#counted(caller, conn, upstream));
+      await relay(conn, upstream, this.#counted(caller));
     } finally {
       this.#connections.delete(upstream);
     }
