@@ -9,9 +9,8 @@
 //      to the relay; direct -> relayed after 3 misses in a row (within 30 s at most)
 //   4. a path that never answered (8 misses, none answered) probes in turns instead: one probe
 //      per 40 s round of the wall clock, the client at the round's start in even rounds and the
-//      site 2 s later, the other way round in odd rounds, and never sooner than 36 s after the
-//      last probe; the other agent reaching this one directly (`peerReachedUs`) starts the quick
-//      test again
+//      site 2 s later, the other way round in odd rounds; the other agent reaching this one
+//      directly (`peerReachedUs`) starts the quick test again
 // The asymmetry of 3 is the hysteresis: a path that comes and goes does not flap the route.
 //
 // Why turns: a NAT router that takes unsolicited UDP for itself (no input firewall, e.g. a
@@ -43,11 +42,6 @@ export interface PathMonitorOptions {
   turnRoundMs: number;
   /** How long after the round's start the second side probes. */
   turnOffsetMs: number;
-  /**
-   * No turn sooner than this after the last probe: longer than a NAT keeps unanswered UDP (30 s
-   * on Linux), so what the probes before left in the routers is gone.
-   */
-  turnQuietMs: number;
 }
 
 export const PATH_DEFAULTS: PathMonitorOptions = {
@@ -62,7 +56,6 @@ export const PATH_DEFAULTS: PathMonitorOptions = {
   missesBeforeTurns: 8,
   turnRoundMs: 40_000,
   turnOffsetMs: 2000,
-  turnQuietMs: 36_000,
 };
 
 /** Which side of a path this monitor is on: the client goes first in even rounds. */
@@ -82,7 +75,6 @@ export class PathMonitor {
   #lastOk = false;
   #lastAnswerAt: number | null = null;
   #everAnswered = false;
-  #lastProbeAt = -Infinity;
   readonly #side: PathSide;
 
   constructor(now: number, options: Partial<PathMonitorOptions> = {}, side: PathSide = "client") {
@@ -167,7 +159,6 @@ export class PathMonitor {
     if (now < this.#nextAt) return { probe: null, change };
     const id = this.#nextId++;
     this.#outstanding.set(id, now);
-    this.#lastProbeAt = now;
     if (this.inTurns) {
       this.#nextAt = this.#nextTurn(now);
     } else if (this.#rapidLeft > 0) {
@@ -193,15 +184,18 @@ export class PathMonitor {
     return this.#decide(now);
   }
 
-  /** This side's next turn after `now` and the quiet time: its slot in a round. */
+  /**
+   * This side's next turn after `now`: its slot in a round. Both sides probe in every round, so
+   * what a round leaves in the routers (gone after 30 s) is gone before the round after it,
+   * whose order is the other one.
+   */
   #nextTurn(now: number): number {
-    const { turnRoundMs, turnOffsetMs, turnQuietMs } = this.#options;
-    const after = Math.max(now, this.#lastProbeAt + turnQuietMs);
-    for (let round = Math.floor(after / turnRoundMs);; round++) {
+    const { turnRoundMs, turnOffsetMs } = this.#options;
+    for (let round = Math.floor(now / turnRoundMs);; round++) {
       const clientFirst = round % 2 === 0;
       const first = clientFirst === (this.#side === "client");
       const slot = round * turnRoundMs + (first ? 0 : turnOffsetMs);
-      if (slot > after) return slot;
+      if (slot > now) return slot;
     }
   }
 
