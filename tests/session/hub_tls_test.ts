@@ -6,13 +6,11 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { FakeHub } from "../_support/fake_hub.ts";
-import { fakeTunnels } from "../_support/fake_device.ts";
+import { connectLoopbackAgent } from "../_support/loopback_agent.ts";
 import { makeMutualTlsFiles } from "../_support/mutual_tls.ts";
 import { waitFor } from "../_support/netns.ts";
-import { newAgent } from "../../src/agent/compose.ts";
 import type { Agent } from "../../src/agent/agent.ts";
 import { startMutualTlsFront } from "../../src/hub/mutual_tls_front.ts";
-import { Logger } from "../../src/log/logger.ts";
 import { loadHubTls } from "../../src/session/hub_tls.ts";
 import {
   acceptConnections,
@@ -68,29 +66,19 @@ async function withTlsHub(
   });
   const endpoint = `https://localhost:${front.port}`;
   const agents: Agent[] = [];
-  let n = 0;
   const agentWith = async (clientCert?: string) => {
-    const logs: string[] = [];
-    const agent = await newAgent({
-      stateDir: `${dir}/agent${n++}`,
-      tunnels: fakeTunnels(),
-      log: new Logger({ level: "debug", write: (line) => logs.push(line) }),
-      timing: { backoffBaseMs: 50, backoffCapMs: 200, registerRetryMs: 200 },
+    const started = await connectLoopbackAgent({
+      stateDir: `${dir}/agent${agents.length}`,
       hubCaFile: files.caFile,
+      connect: {
+        endpoint,
+        id: ID,
+        secret: SECRET,
+        ...(clientCert ? { tlsClientCert: clientCert } : {}),
+      },
     });
-    agents.push(agent);
-    await agent.connect({
-      endpoint,
-      id: ID,
-      secret: SECRET,
-      mtu: 1280,
-      interfaceName: "olm",
-      holepunch: false,
-      pingIntervalMs: 3000,
-      pingTimeoutMs: 5000,
-      ...(clientCert ? { tlsClientCert: clientCert } : {}),
-    });
-    return { agent, logs };
+    agents.push(started.agent);
+    return started;
   };
   try {
     await fn({ endpoint, files, hub, agentWith });
