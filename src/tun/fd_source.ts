@@ -20,6 +20,8 @@ import {
   SyscallError,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
+import { SuperPacketSplitter } from "./tso_split.ts";
+import type { TunOffload } from "./tun_offload.ts";
 import {
   SLOT_CONTROL_BYTES,
   SLOT_CONTROL_LENGTH_OFFSET,
@@ -44,8 +46,16 @@ export class FdSource {
   readonly mmsgPointers: Deno.PointerObject[] = [];
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
   ready = true;
+  /** A TUN with virtio_net_hdr: reads go through it and come out as plain packets. */
+  readonly splitter: SuperPacketSplitter | null;
 
-  constructor(readonly kind: SourceKind, readonly fd: number, buffer: SharedArrayBuffer) {
+  constructor(
+    readonly kind: SourceKind,
+    readonly fd: number,
+    buffer: SharedArrayBuffer,
+    offload: TunOffload = "none",
+  ) {
+    this.splitter = kind === "tun" && offload !== "none" ? new SuperPacketSplitter() : null;
     const ring = this.ring = PacketRing.attach(buffer);
     for (let i = 0; i < ring.slotCount; i++) {
       this.slotViews.push(
@@ -86,7 +96,10 @@ export class FdSource {
     const free = ring.free();
     const index = ring.index(ring.head());
     let received: number;
-    if (this.kind === "tun") {
+    if (this.splitter) {
+      received = this.#receiveSplit();
+      if (received <= 0) return received;
+    } else if (this.kind === "tun") {
       // One packet per read(): up to TUN_BATCH of them before the other descriptors get a turn.
       received = 0;
       const head = ring.head();
@@ -121,6 +134,36 @@ export class FdSource {
       }
     }
     if (received > 0) ring.publish(received);
+    return received;
+  }
+
+  /**
+   * A vnet-header TUN: reads into the splitter's one 64 KB buffer and cuts what came into the
+   * ring's slots, as many as are free; the rest waits in the splitter for the next round.
+   */
+  #receiveSplit(): number {
+    const c = libc();
+    const ring = this.ring;
+    const splitter = this.splitter!;
+    const head = ring.head();
+    // A super-packet is up to ~45 segments: read as many as one drain takes (one GSO send).
+    const most = Math.min(ring.free(), MAX_BATCH);
+    let received = 0;
+    while (received < most) {
+      if (!splitter.pending) {
+        const length = c.read(this.fd, splitter.buffer, splitter.buffer.length);
+        if (length <= 0) {
+          if (received > 0) break; // what was read is published; the error comes back next time
+          return length === 0 ? 0 : -1;
+        }
+        if (!splitter.load(length)) continue;
+      }
+      const slot = ring.index(head + received);
+      const length = splitter.next(this.slotViews[slot]);
+      if (length === 0) continue;
+      ring.setLength(slot, length);
+      received++;
+    }
     return received;
   }
 }

@@ -7,6 +7,8 @@ const SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // ioctl whose argument is a plain integer (TUNSETOFFLOAD).
+  ioctlValue: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -40,6 +42,7 @@ export interface Libc {
   read(fd: number, buffer: Buffer, length: number): number;
   write(fd: number, buffer: Buffer, length: number): number;
   ioctl(fd: number, request: bigint, argument: Buffer): number;
+  ioctlValue(fd: number, request: bigint, argument: bigint): number;
   fcntl(fd: number, command: number, argument: number): number;
   poll(fds: Buffer, count: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -124,6 +127,8 @@ export const IPPROTO_IP = 0;
 export const IP_PKTINFO = 8;
 export const IPV6_RECVPKTINFO = 49;
 export const IPV6_PKTINFO = 50;
+export const SOL_UDP = 17;
+export const UDP_SEGMENT = 103;
 export const CLONE_NEWNET = 0x40000000;
 export const SHUT_RDWR = 2;
 export const EFD_SEMAPHORE = 1;
