@@ -9,7 +9,9 @@
 //   3. drain the TUN ring (a batch);
 //   4. run a few queued handshake messages (transport data of the round went first);
 //   5. run the PacketEngine's timers when due;
-//   6. after YIELD_AFTER_MS of work, yield so configuration messages run;
+//   6. flush the output: the pending TUN super-packet (tcp_coalesce.ts) and UDP GSO batch;
+//      yield to the event loop only when the wake eventfd says a message is waiting (asked at
+//      least every YIELD_AFTER_MS under load), so configuration messages run;
 //   7. poll() the descriptors found empty and the wake eventfd: at once while there is work, else
 //      until one is readable or the next timer. The main thread writes the eventfd after each
 //      message it posts, so a message wakes the poll and the loop yields to the event loop.
@@ -38,7 +40,7 @@ import {
 
 /** Packets taken from one ring before looking at the others (fairness between directions). */
 const BATCH = 32;
-/** Longest run of work before yielding to the event loop (configuration messages). */
+/** Longest run of work before asking whether configuration messages wait (the wake fd). */
 const YIELD_AFTER_MS = 4;
 /** Longest poll() without a timer due; the event loop also runs at least this often. */
 const MAX_SLEEP_MS = 1000;
@@ -311,6 +313,7 @@ class EngineShell {
     const engine = this.engine;
     const fds = this.fds;
     let lastYield = performance.now();
+    let lastWakeCheck = lastYield;
     while (this.running) {
       const now = performance.now();
       const read = fds.read();
@@ -322,12 +325,11 @@ class EngineShell {
       if (now >= engine.nextDeadline()) engine.runTimers(now);
       this.output.flush();
       if (work > 0 || this.#anyAvailable()) {
-        if (now - lastYield > YIELD_AFTER_MS) {
-          await this.#yield();
-          lastYield = performance.now();
-        }
-        // Ask about the empty descriptors (and messages) without waiting, so none starves.
-        if (!fds.anyEmpty()) continue;
+        // Ask about the empty descriptors (and messages) without waiting, so none starves. With
+        // every descriptor busy, the wake fd alone is asked every YIELD_AFTER_MS: the event loop
+        // only has work when a message came, so it is not entered otherwise.
+        if (!fds.anyEmpty() && now - lastWakeCheck <= YIELD_AFTER_MS) continue;
+        lastWakeCheck = now;
         const { woken, failed } = fds.wait(0);
         this.#failed(failed);
         if (woken) {
