@@ -143,7 +143,6 @@ async function exercise(v4: boolean): Promise<void> {
     client = ns.spawn([DENO, "eval", "--quiet", CLIENT, peerHost], { stdout: "piped" });
     const output = client.output();
 
-    const buffer = new Uint8Array(70_000);
     const splitter = new SuperPacketSplitter();
     const segment = new Uint8Array(70_000);
     let flow: Flow | null = null;
