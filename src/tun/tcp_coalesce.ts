@@ -21,13 +21,13 @@ import {
   GSO_TCPV6,
   partialTcpChecksum,
   SUPER_PACKET_BYTES,
+  TCP_ACK,
+  TCP_PSH,
   VNET_F_NEEDS_CSUM,
   VNET_HDR_BYTES,
   writeVnetHeader,
 } from "./tso_split.ts";
 
-const TCP_ACK = 0x10;
-const TCP_PSH = 0x08;
 /** The largest IPv4 total length, or IPv6 payload length. */
 const IP_LENGTH_MAX = 65535;
 /** Segments in one super-packet, at most (the kernel's UDP_MAX_SEGMENTS-like bound for GSO). */

@@ -37,9 +37,11 @@ export const GSO_ECN = 0x80;
 /** The largest IP packet (IPv6 payload of 65535 after its 40-byte header), header in front. */
 export const SUPER_PACKET_BYTES = VNET_HDR_BYTES + 40 + 65535;
 
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
-const TCP_CWR = 0x80;
+/** TCP flag bits the offloads look at. */
+export const TCP_FIN = 0x01;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+export const TCP_CWR = 0x80;
 
 /** The fields of a virtio_net_hdr (little-endian, as the TUN uses on this host). */
 export interface VnetHeader {

@@ -17,12 +17,12 @@ import {
 } from "../_support/netns.ts";
 import {
   BURROW,
-  exists,
   type Implementation,
   type KeyPair,
   keyPair,
   socketPath,
   startImplementation,
+  untilSocket,
   wgSetPeerArgs,
 } from "./_wg_pair.ts";
 
@@ -157,17 +157,7 @@ async function startInherited(
     Deno.exit((await child.status).code);
   `;
   const child = ns.spawn([Deno.execPath(), "eval", opener, ifname, tun, BURROW]);
-  try {
-    await waitFor(
-      `burrow ${ifname} to create its socket`,
-      () => exists(socketPath(ifname)),
-      20_000,
-    );
-  } catch (error) {
-    await stopProcess(child);
-    throw error;
-  }
-  return child;
+  return await untilSocket(child, `burrow ${ifname}`, ifname);
 }
 
 /** Points `self`'s peer `peer` at `endpoint`, with `wg` run in `wgNs` (where the UAPI socket is). */

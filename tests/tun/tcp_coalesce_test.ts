@@ -22,10 +22,10 @@ import {
   PROTO_UDP,
   pseudoHeaderSum,
   setIpv4HeaderChecksum,
-  setTransportChecksum,
   sumWords,
   transportChecksumValid,
 } from "../../src/tun/checksum.ts";
+import { TCP_ACK, TCP_PSH, tcpPacket } from "./_tcp_packets.ts";
 
 interface SegmentSpec {
   v4?: boolean;
@@ -43,49 +43,29 @@ interface SegmentSpec {
   badChecksum?: boolean;
 }
 
-const ACK = 0x10, PSH = 0x08;
+const ACK = TCP_ACK, PSH = TCP_PSH;
+const V4 = [new Uint8Array([10, 0, 0, 2]), new Uint8Array([10, 0, 0, 1])];
+const V6 = [
+  new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
+  new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+];
 
 function tcpSegment(spec: SegmentSpec): Uint8Array {
-  const v4 = spec.v4 ?? true;
-  const ipHeader = v4 ? (spec.ipOptions ? 24 : 20) : 40;
-  const options = spec.options ?? [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
-  const tcpHeader = 20 + options.length;
-  const total = ipHeader + tcpHeader + spec.payload;
-  const packet = new Uint8Array(total);
-  const view = new DataView(packet.buffer);
-  if (v4) {
-    packet[0] = 0x40 | (ipHeader / 4);
-    packet[1] = spec.tos ?? 0;
-    view.setUint16(2, total);
-    view.setUint16(4, spec.id ?? 0);
-    packet[6] = spec.fragment ? 0x20 : 0x40;
-    packet[8] = 64;
-    packet[9] = PROTO_TCP;
-    packet.set([10, 0, 0, 2], 12);
-    packet.set([10, 0, 0, 1], 16);
-    setIpv4HeaderChecksum(packet, 0);
-  } else {
-    packet[0] = 0x60;
-    view.setUint16(4, total - 40);
-    packet[6] = PROTO_TCP;
-    packet[7] = 64;
-    packet[8] = 0xfd;
-    packet[23] = 2;
-    packet[24] = 0xfd;
-    packet[39] = 1;
-  }
-  const l4 = ipHeader;
-  view.setUint16(l4, spec.srcPort ?? 5000);
-  view.setUint16(l4 + 2, 40000);
-  view.setUint32(l4 + 4, spec.seq >>> 0);
-  view.setUint32(l4 + 8, spec.ack ?? 777);
-  packet[l4 + 12] = (tcpHeader / 4) << 4;
-  packet[l4 + 13] = spec.flags ?? ACK;
-  view.setUint16(l4 + 14, 1000);
-  packet.set(options, l4 + 20);
-  for (let i = 0; i < spec.payload; i++) packet[l4 + tcpHeader + i] = (spec.seq + i) & 0xff;
-  setTransportChecksum(packet, 0, l4, total, PROTO_TCP, 16);
-  if (spec.badChecksum) packet[l4 + 17] ^= 1;
+  const [source, destination] = (spec.v4 ?? true) ? V4 : V6;
+  const payload = new Uint8Array(spec.payload);
+  for (let i = 0; i < spec.payload; i++) payload[i] = (spec.seq + i) & 0xff;
+  const packet = tcpPacket({
+    ...spec,
+    source,
+    destination,
+    sourcePort: spec.srcPort ?? 5000,
+    destinationPort: 40000,
+    ack: spec.ack ?? 777,
+    options: spec.options ?? [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+    payload,
+    window: 1000,
+  });
+  if (spec.badChecksum) packet[packet[0] >> 4 === 4 ? (spec.ipOptions ? 24 : 20) + 17 : 57] ^= 1;
   return packet;
 }
 

@@ -20,14 +20,8 @@ import {
   VNET_HDR_BYTES,
 } from "../../src/tun/tso_split.ts";
 import { TcpCoalescer } from "../../src/tun/tcp_coalesce.ts";
-import {
-  fold,
-  PROTO_TCP,
-  setIpv4HeaderChecksum,
-  setTransportChecksum,
-  sumWords,
-  transportChecksumValid,
-} from "../../src/tun/checksum.ts";
+import { fold, PROTO_TCP, sumWords, transportChecksumValid } from "../../src/tun/checksum.ts";
+import { tcpPacket } from "./_tcp_packets.ts";
 
 const DENO = Deno.execPath();
 const MTU = 1420;
@@ -78,40 +72,17 @@ function u32(bytes: Uint8Array, at: number): number {
 
 /** A TCP packet from the peer to the client with `payload`, checksums filled in. */
 function peerPacket(flow: Flow, flags: number, payload: Uint8Array, options: number[] = []) {
-  const ipHeader = flow.v4 ? 20 : 40;
-  const tcpHeader = 20 + options.length;
-  const total = ipHeader + tcpHeader + payload.length;
-  const packet = new Uint8Array(total);
-  const view = new DataView(packet.buffer);
-  if (flow.v4) {
-    packet[0] = 0x45;
-    view.setUint16(2, total);
-    packet[6] = 0x40; // DF
-    packet[8] = 64;
-    packet[9] = PROTO_TCP;
-    packet.set(flow.peer, 12);
-    packet.set(flow.client, 16);
-    setIpv4HeaderChecksum(packet, 0);
-  } else {
-    packet[0] = 0x60;
-    view.setUint16(4, total - 40);
-    packet[6] = PROTO_TCP;
-    packet[7] = 64;
-    packet.set(flow.peer, 8);
-    packet.set(flow.client, 24);
-  }
-  const l4 = ipHeader;
-  view.setUint16(l4, 5000);
-  view.setUint16(l4 + 2, flow.clientPort);
-  view.setUint32(l4 + 4, flow.peerNext >>> 0);
-  view.setUint32(l4 + 8, flow.clientNext >>> 0);
-  packet[l4 + 12] = (tcpHeader / 4) << 4;
-  packet[l4 + 13] = flags;
-  view.setUint16(l4 + 14, 65535);
-  packet.set(options, l4 + 20);
-  packet.set(payload, l4 + tcpHeader);
-  setTransportChecksum(packet, 0, l4, total, PROTO_TCP, 16);
-  return packet;
+  return tcpPacket({
+    source: flow.peer,
+    destination: flow.client,
+    sourcePort: 5000,
+    destinationPort: flow.clientPort,
+    seq: flow.peerNext,
+    ack: flow.clientNext,
+    flags,
+    options,
+    payload,
+  });
 }
 
 /** Reads one packet (header included) from the TUN, waiting up to `ms`. */
