@@ -108,7 +108,12 @@ export class FdSource {
         const slot = ring.index(head + received);
         const length = c.read(this.fd, this.slotViews[slot], ring.dataBytes);
         if (length <= 0) {
-          if (received > 0) break; // what was read is published; the error comes back next time
+          if (received > 0) {
+            // What was read is published. Found empty: poll() is asked before the next read
+            // (saves a read that would only say EAGAIN); another error comes back next time.
+            if (length < 0 && errno() === EAGAIN) this.ready = false;
+            break;
+          }
           return length === 0 ? 0 : -1;
         }
         ring.setLength(slot, length);
@@ -117,6 +122,8 @@ export class FdSource {
     } else {
       const count = Math.min(free, ring.slotCount - index, MAX_BATCH);
       received = c.recvmmsg(this.fd, this.mmsgPointers[index], count, MSG_DONTWAIT, null);
+      // Fewer than asked for: the socket is empty now, poll() is asked before the next read.
+      if (received >= 0 && received < count) this.ready = false;
       for (let i = 0; i < received; i++) {
         const header = ring.mmsgOffset + (index + i) * 64;
         const truncated = (ring.view.getInt32(header + 48, true) & MSG_TRUNC) !== 0;
@@ -153,7 +160,12 @@ export class FdSource {
       if (!splitter.pending) {
         const length = c.read(this.fd, splitter.buffer, splitter.buffer.length);
         if (length <= 0) {
-          if (received > 0) break; // what was read is published; the error comes back next time
+          if (received > 0) {
+            // What was read is published. Found empty: poll() is asked before the next read
+            // (saves a read that would only say EAGAIN); another error comes back next time.
+            if (length < 0 && errno() === EAGAIN) this.ready = false;
+            break;
+          }
           return length === 0 ? 0 : -1;
         }
         if (!splitter.load(length)) continue;
