@@ -46,6 +46,13 @@ export class FdSource {
   readonly mmsgPointers: Deno.PointerObject[] = [];
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
   ready = true;
+  /**
+   * poll() just said the TUN is readable after it was found empty: this round reads one packet
+   * (or one super-packet) only, so the engine sends it before the read that finds the TUN empty
+   * again (a lone packet, a ping, waits for one syscall less). Rounds after it, with packets
+   * still coming, read until EAGAIN or a full batch.
+   */
+  woke = false;
   /** A TUN with virtio_net_hdr: reads go through it and come out as plain packets. */
   readonly splitter: SuperPacketSplitter | null;
 
@@ -103,7 +110,8 @@ export class FdSource {
       // One packet per read(): up to TUN_BATCH of them before the other descriptors get a turn.
       received = 0;
       const head = ring.head();
-      const most = Math.min(free, TUN_BATCH);
+      const most = Math.min(free, this.woke ? 1 : TUN_BATCH);
+      this.woke = false;
       while (received < most) {
         const slot = ring.index(head + received);
         const length = c.read(this.fd, this.slotViews[slot], ring.dataBytes);
@@ -156,8 +164,13 @@ export class FdSource {
     // A super-packet is up to ~45 segments: read as many as one drain takes (one GSO send).
     const most = Math.min(ring.free(), MAX_BATCH);
     let received = 0;
+    let reads = 0;
+    const readsMax = this.woke ? 1 : MAX_BATCH;
+    this.woke = false;
     while (received < most) {
       if (!splitter.pending) {
+        if (reads === readsMax) break;
+        reads++;
         const length = c.read(this.fd, splitter.buffer, splitter.buffer.length);
         if (length <= 0) {
           if (received > 0) {
@@ -261,7 +274,7 @@ export class FdSources {
     for (let i = 0; i < polled.length; i++) {
       const source = polled[i];
       const events = view.getInt16(i * POLLFD_BYTES + 6, true);
-      if ((events & POLLIN) !== 0) source.ready = true;
+      if ((events & POLLIN) !== 0) source.ready = source.woke = true;
       if ((events & POLLERR_HUP_NVAL) === 0 || (events & POLLIN) !== 0) continue;
       // Let read report the cause (EBADFD once the interface is gone).
       if (source.kind !== "tun" || failed) continue;

@@ -75,16 +75,24 @@ export function libc(): Libc {
   return library.symbols as unknown as Libc;
 }
 
+/** This thread's errno, where __errno_location says it is (fixed for the thread's life). */
+let errnoView: Deno.UnsafePointerView | null = null;
+
 /** The calling thread's errno after a failed call. */
 export function errno(): number {
-  const pointer = libc().__errno_location();
-  return pointer === null ? 0 : new Deno.UnsafePointerView(pointer).getInt32(0);
+  if (errnoView === null) {
+    const pointer = libc().__errno_location();
+    if (pointer === null) return 0;
+    errnoView = new Deno.UnsafePointerView(pointer);
+  }
+  return errnoView.getInt32(0);
 }
 
 /** Closes this thread's libc handle (Workers call it before exiting). */
 export function closeLibc(): void {
   library?.close();
   library = null;
+  errnoView = null;
 }
 
 export const O_RDWR = 0o2;
