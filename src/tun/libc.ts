@@ -22,6 +22,7 @@ const SYMBOLS = {
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   // poll on a pool thread: the UAPI server waits on an inherited listener without blocking the loop.
   pollAsync: {
     name: "poll",
@@ -63,6 +64,7 @@ export interface Libc {
   shutdown(fd: number, how: number): number;
   setns(fd: number, nstype: number): number;
   eventfd(initial: number, flags: number): number;
+  sched_yield(): number;
   pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }
