@@ -54,7 +54,15 @@ for (const open of ["site", "client"] as const) {
         200,
       );
       console.log(`  both sides direct after ${Date.now() - startedAt} ms`);
-      assertEquals(await page(pair.clientNs), "hello from the resource");
+      // A connection opened while the last side switches may lose its SYN (1 s to resend, on
+      // two busy cores): the page within a few tries, over the direct path.
+      await waitFor(
+        "the page over the direct path",
+        async () => await page(pair.clientNs) === "hello from the resource",
+        15_000,
+        200,
+      );
+      assertEquals(await deviceEndpoint(pair.clientNs, pair.clientIf, siteKey), peer.endpoint);
     } finally {
       for (const agent of agents) await stopProcess(agent);
       await topo.close();
