@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
 import { freePort } from "../_support/ports.ts";
 import { RuleError } from "../../src/protocol/mod.ts";
+import { BufferedReader } from "../../src/rules/http_body.ts";
 import { echoUpstream, readAll, relayedConnect, relayedRequest, startEngine } from "./_fixtures.ts";
 
 Deno.test("a proxied site gets Host, rewriteHost and X-Forwarded-* from the PROXY header", async () => {
@@ -349,14 +350,7 @@ Deno.test("hop-by-hop headers, and those a Connection header lists, stop at the 
   let seenHead = "";
   const served = (async () => {
     const conn = await listener.accept();
-    const buffer = new Uint8Array(8192);
-    let text = "";
-    while (!text.includes("\r\n\r\n")) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      text += new TextDecoder().decode(buffer.subarray(0, n));
-    }
-    seenHead = text;
+    seenHead = `${await new BufferedReader(conn).readHead()}\r\n\r\n`;
     await conn.write(new TextEncoder().encode(
       "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\n" +
         "Content-Length: 99\r\nTransfer-Encoding: chunked\r\nX-Kept: yes\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
