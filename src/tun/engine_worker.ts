@@ -62,6 +62,15 @@ function udpGsoWanted(): boolean {
   }
 }
 
+/** UDP GRO unless BURROW_UDP_GRO=off (to compare, or to rule it out). */
+function udpGroWanted(): boolean {
+  try {
+    return Deno.env.get("BURROW_UDP_GRO") !== "off";
+  } catch {
+    return true;
+  }
+}
+
 function report(message: EngineReport, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
 }
@@ -294,10 +303,10 @@ class EngineShell {
   #attachRings(sockets: EngineSockets): void {
     const udp: FdSource[] = [];
     if (sockets.ring4 && sockets.fd4 >= 0) {
-      udp.push(new FdSource("udp", sockets.fd4, sockets.ring4));
+      udp.push(new FdSource("udp", sockets.fd4, sockets.ring4, "none", udpGroWanted()));
     }
     if (sockets.ring6 && sockets.fd6 >= 0) {
-      udp.push(new FdSource("udp", sockets.fd6, sockets.ring6));
+      udp.push(new FdSource("udp", sockets.fd6, sockets.ring6, "none", udpGroWanted()));
     }
     this.fds.replaceUdp(udp);
     this.udpRings = udp.map((source) => source.ring);

@@ -22,6 +22,7 @@ import {
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
 import { SuperPacketSplitter } from "./tso_split.ts";
 import type { TunOffload } from "./tun_offload.ts";
+import { enableUdpGro, GroReader } from "./udp_gro.ts";
 import {
   SLOT_CONTROL_BYTES,
   SLOT_CONTROL_LENGTH_OFFSET,
@@ -55,14 +56,21 @@ export class FdSource {
   woke = false;
   /** A TUN with virtio_net_hdr: reads go through it and come out as plain packets. */
   readonly splitter: SuperPacketSplitter | null;
+  /** A UDP socket with UDP_GRO: reads go through it and come out as single datagrams. */
+  readonly gro: GroReader | null;
 
+  /** @param udpGro ask for UDP_GRO on a UDP socket (without it when the kernel refuses) */
   constructor(
     readonly kind: SourceKind,
     readonly fd: number,
     buffer: SharedArrayBuffer,
     offload: TunOffload = "none",
+    udpGro = false,
   ) {
     this.splitter = kind === "tun" && offload !== "none" ? new SuperPacketSplitter() : null;
+    this.gro = kind === "udp" && udpGro && enableUdpGro(fd)
+      ? new GroReader(SLOT_CONTROL_BYTES)
+      : null;
     const ring = this.ring = PacketRing.attach(buffer);
     for (let i = 0; i < ring.slotCount; i++) {
       this.slotViews.push(
@@ -105,6 +113,9 @@ export class FdSource {
     let received: number;
     if (this.splitter) {
       received = this.#receiveSplit();
+      if (received <= 0) return received;
+    } else if (this.gro) {
+      received = this.#receiveGro();
       if (received <= 0) return received;
     } else if (this.kind === "tun") {
       // One packet per read(): up to TUN_BATCH of them before the other descriptors get a turn.
@@ -189,6 +200,38 @@ export class FdSource {
       ring.setLength(slot, length);
       received++;
     }
+    return received;
+  }
+
+  /**
+   * A UDP socket with UDP_GRO: one recvmsg into the reader's 64 KB buffer returns one datagram or
+   * several of one sender joined; they are cut into free slots, each with the sender's sockaddr
+   * and the read's control messages. What does not fit waits in the reader for the next round.
+   */
+  #receiveGro(): number {
+    const gro = this.gro!;
+    const ring = this.ring;
+    let failed = false;
+    let received = 0;
+    for (let reads = 0, head = ring.head(); received < Math.min(ring.free(), MAX_BATCH);) {
+      if (!gro.pending) {
+        if (reads++ === MAX_BATCH) break;
+        failed = gro.read(this.fd) < 0;
+        if (failed) break;
+        continue; // an empty datagram leaves nothing pending
+      }
+      const slot = ring.index(head + received);
+      const header = ring.headerOffset(slot);
+      // An oversized datagram is marked -1 and dropped by the engine, as with recvmmsg.
+      ring.setLength(slot, gro.next(this.slotViews[slot], ring.dataBytes));
+      ring.bytes.set(gro.name, header + SLOT_SOCKADDR_OFFSET);
+      ring.bytes.set(gro.control, header + SLOT_CONTROL_OFFSET);
+      ring.view.setInt32(header + SLOT_CONTROL_LENGTH_OFFSET, gro.controlLength, true);
+      received++;
+    }
+    if (failed && received === 0) return -1;
+    // What was read is published. Found empty: poll() is asked before the next read.
+    if (failed && errno() === EAGAIN) this.ready = false;
     return received;
   }
 }

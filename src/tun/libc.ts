@@ -17,6 +17,7 @@ const SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   recvmmsg: { parameters: ["i32", "pointer", "u32", "i32", "pointer"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
@@ -59,6 +60,7 @@ export interface Libc {
     addressLength: number,
   ): number;
   recvmmsg(fd: number, headers: Pointer, count: number, flags: number, timeout: Pointer): number;
+  recvmsg(fd: number, message: Buffer, flags: number): number;
   sendmsg(fd: number, message: Buffer, flags: number): number;
   accept4(fd: number, address: Buffer, length: Buffer, flags: number): number;
   shutdown(fd: number, how: number): number;
@@ -139,6 +141,7 @@ export const IPV6_RECVPKTINFO = 49;
 export const IPV6_PKTINFO = 50;
 export const SOL_UDP = 17;
 export const UDP_SEGMENT = 103;
+export const UDP_GRO = 104;
 export const CLONE_NEWNET = 0x40000000;
 export const SHUT_RDWR = 2;
 export const EFD_SEMAPHORE = 1;

@@ -142,7 +142,7 @@ export async function untilSocket(
 export async function createPair(
   implA: Implementation,
   implB: Implementation,
-  options: { outerFamily?: 4 | 6; net?: number } = {},
+  options: { outerFamily?: 4 | 6; net?: number; env?: Record<string, string> } = {},
 ): Promise<Pair> {
   const net = options.net ?? 71;
   const dir = await Deno.makeTempDir({ prefix: "bwg" });
@@ -165,7 +165,7 @@ export async function createPair(
       host: number,
     ): Promise<Side> => {
       const ifname = `bwg${implementation === "burrow" ? "b" : "g"}${uniqueSuffix()}`;
-      const process = await startImplementation(implementation, ns, ifname);
+      const process = await startImplementation(implementation, ns, ifname, options.env);
       cleanups.push(async () => {
         await stopProcess(process);
         await Deno.remove(socketPath(ifname)).catch(() => {});

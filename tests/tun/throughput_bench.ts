@@ -17,7 +17,7 @@ interface Figures {
   rttMs: number;
 }
 
-async function iperf(pair: Pair, reverse: boolean): Promise<number> {
+export async function iperf(pair: Pair, reverse: boolean): Promise<number> {
   const { a, b } = pair;
   const server = b.ns.spawn(["iperf3", "-s", "-1", "-B", b.inner4, "-p", "5299"]);
   try {
@@ -47,7 +47,7 @@ async function rtt(pair: Pair): Promise<number> {
   return median([...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])));
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((x, y) => x - y);
   const middle = sorted.length >> 1;
