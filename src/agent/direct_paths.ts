@@ -26,6 +26,7 @@ import {
 } from "../protocol/mod.ts";
 import { directCandidate, type SessionExtension, type TunnelView } from "../session/mod.ts";
 import { keyFromBase64 } from "../crypto/mod.ts";
+import { clientAllowedIps } from "../site/mod.ts";
 import { PathMonitor, type PathMonitorOptions } from "./path_monitor.ts";
 
 const TICK_MS = 200;
@@ -57,9 +58,9 @@ interface SitePath {
 interface Punch {
   /** The client's direct endpoint. */
   endpoint: string;
-  /** Its relay endpoint and tunnel address (its peer on this site's device). */
+  /** Its relay endpoint and allowed IPs (its peer on this site's device). */
   relay: string;
-  tunnelIP: string;
+  allowedIps: string[];
   monitor: PathMonitor;
   reassertAt: number;
 }
@@ -127,12 +128,17 @@ export class DirectPaths implements SessionExtension {
       const endpoint = client.directEndpoint;
       if (!endpoint || !parseIp(parseHostPort(endpoint)?.host ?? "")) continue;
       present.add(client.publicKey);
-      if (this.#punches.get(client.publicKey)?.endpoint === endpoint) continue;
+      const allowedIps = clientAllowedIps(client);
+      const known = this.#punches.get(client.publicKey);
+      if (known?.endpoint === endpoint) {
+        known.allowedIps = allowedIps; // a new grant may add the client's IPv6 address
+        continue;
+      }
       this.#log.debug("punching toward a client", { endpoint });
       this.#punches.set(client.publicKey, {
         endpoint,
         relay: client.endpoint,
-        tunnelIP: client.tunnelIP,
+        allowedIps,
         monitor: new PathMonitor(now, this.#options.monitor),
         reassertAt: 0,
       });
@@ -238,7 +244,7 @@ export class DirectPaths implements SessionExtension {
     view.tunnel.setPeer({
       publicKey: key,
       endpoint: route === "direct" ? punch.endpoint : punch.relay,
-      allowedIps: [`${punch.tunnelIP}/32`],
+      allowedIps: punch.allowedIps,
       persistentKeepaliveS: PERSISTENT_KEEPALIVE_S,
     }).catch((error) =>
       this.#log.warn("cannot move a client's path", { route, error: String(error) })

@@ -27,7 +27,7 @@ import {
   parseUpstreams,
   type Upstream,
 } from "../dns/mod.ts";
-import { SiteRole } from "../site/mod.ts";
+import { hasIpv6, SiteRole, TUNNEL_IPV6_PREFIX, tunnelIpv6Of } from "../site/mod.ts";
 import {
   allowedIpsOf,
   type ConnectionParams,
@@ -84,6 +84,8 @@ export class PrivateResources implements SessionExtension {
   #dnsAddress: string | null = null;
   #resolver: DnsResolver | null = null;
   #view: TunnelView | null = null;
+  /** The tunnel that holds the derived IPv6 address (src/site/tunnel_ipv6.ts), if any. */
+  #ipv6On: object | null = null;
   readonly #override: DnsOverride | null;
   readonly #resolveHost: ((host: string) => Promise<string | null>) | undefined;
 
@@ -108,6 +110,7 @@ export class PrivateResources implements SessionExtension {
 
   async peersChanged(view: TunnelView): Promise<void> {
     this.#view = view;
+    if (view.sites.some((site) => hasIpv6(allowedIpsOf(site)))) await this.#ensureIpv6(view);
     const aliasNames = view.sites.flatMap((site) => site.aliases.map((a) => a.alias));
     const aliases = new AliasTable(view.sites.flatMap((site) => site.aliases));
     if (this.#resolver) {
@@ -159,22 +162,42 @@ export class PrivateResources implements SessionExtension {
     const clients = parsed.data.clients.filter((c) =>
       keyFromBase64(c.publicKey) && parseIp(c.tunnelIP)?.length === 4
     );
+    // Replies to a client's IPv6 address go back into the tunnel by the /96's route.
+    if (clients.some((c) => hasIpv6(c.destinations))) await this.#ensureIpv6(view);
     await this.site.apply({
       identity: tunnel,
       interfaceName: view.interfaceName,
       tunnelIP: view.tunnelIP.split("/")[0],
       peers: {
-        setClientPeer: async (client) =>
+        setClientPeer: async (client, allowedIps) =>
           await tunnel.setPeer({
             publicKey: keyFromBase64(client.publicKey)!,
             endpoint: await this.#resolved(client.endpoint),
-            allowedIps: [`${client.tunnelIP}/32`],
+            allowedIps,
             persistentKeepaliveS: PERSISTENT_KEEPALIVE_S,
           }),
         removeClientPeer: (key) => tunnel.removePeer(keyFromBase64(key)!),
       },
     }, { clients });
     return true;
+  }
+
+  /**
+   * Gives the tunnel interface the agent's derived IPv6 address with the /96 (once per tunnel):
+   * the source of a client's packets to IPv6 destinations, and the route of a site's replies.
+   */
+  async #ensureIpv6(view: TunnelView): Promise<void> {
+    if (this.#ipv6On === view.tunnel) return;
+    const address = tunnelIpv6Of(view.tunnelIP);
+    if (!address) return;
+    const bits = TUNNEL_IPV6_PREFIX.split("/")[1];
+    try {
+      await view.tunnel.addAddress(`${address}/${bits}`);
+      this.#ipv6On = view.tunnel;
+      this.#log.info("tunnel IPv6 address added", { address });
+    } catch (error) {
+      this.#log.warn("cannot add the tunnel's IPv6 address", { address, error: String(error) });
+    }
   }
 
   /** `host:port` with the host resolved through `dns` when one was given. */
@@ -188,6 +211,7 @@ export class PrivateResources implements SessionExtension {
 
   async tunnelClosing(): Promise<void> {
     this.#view = null;
+    this.#ipv6On = null;
     const dns = this.#dns;
     this.#dns = null;
     this.#resolver = null;

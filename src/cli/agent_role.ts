@@ -70,7 +70,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     type: "string",
     env: "DNS",
     value: "ADDR",
-    description: "DNS server for the tunnel",
+    description: "DNS server (IP[:port]) resolving the hub's and peers' endpoint names",
   },
   {
     name: "upstream-dns",

@@ -7,12 +7,18 @@
 // the head timeout (10 s, as on ports 80/443), or drop the connection; 4. hand a WebSocket
 // upgrade to the control plane with the handshake answered, anything else as a Request whose
 // Response is written back (one request per connection).
+//
+// Behind the mutual-TLS front (`--client-ca`, mutual_tls_front.ts) the listener is a Unix socket
+// in a directory only the hub's user can enter, and each connection opens with a PROXY v2 header
+// naming the client. The front is the only writer there, so the header is trusted, and the
+// per-address limits and the login gate see real client addresses, not the front's loopback.
 
 import { STATUS_CODES } from "node:http";
 import {
   ACCEPT_RETRY_MAX_MS,
   acceptConnections,
   closeQuietly,
+  decodeProxyV2,
   encodeLatin1,
   headerHasToken,
   headerValue,
@@ -21,6 +27,7 @@ import {
   latin1,
   MAX_REQUEST_HEAD_BYTES,
   parseRequestHead,
+  PROXY_V2_MAX_BYTES,
   readOpening,
   type RequestHead,
   writeAll,
@@ -36,6 +43,11 @@ export type UpgradeDecision = Response | ((socket: ServerWebSocket) => void);
 export interface ControlListenerOptions {
   hostname: string;
   port: number;
+  /**
+   * Listen on this Unix socket instead of `hostname:port`, behind the mutual-TLS front: every
+   * connection starts with a PROXY v2 header whose source is the client's address.
+   */
+  frontedPath?: string;
   tls?: { cert: string; key: string };
   /** Paths answered with a WebSocket upgrade. */
   webSocketPath: string;
@@ -122,7 +134,29 @@ export class ControlListener {
       closeQuietly(conn);
       return;
     }
-    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
+    if (!this.#options.frontedPath) {
+      this.#admit(conn, (conn.remoteAddr as Deno.NetAddr).hostname, new Uint8Array(0));
+      return;
+    }
+    // Behind the front: the client's address comes first, within the head timeout.
+    this.#connections.add(conn);
+    const timer = setTimeout(() => closeQuietly(conn), this.#options.headTimeoutMs ?? 10_000);
+    readOpening(conn, decodeProxyV2, PROXY_V2_MAX_BYTES).then((read) => {
+      this.#connections.delete(conn);
+      clearTimeout(timer);
+      if (!read || read.verdict.kind !== "header" || !read.verdict.header.source) {
+        return closeQuietly(conn);
+      }
+      this.#admit(conn, read.verdict.header.source.address, read.bytes.slice(read.verdict.length));
+    }, () => {
+      this.#connections.delete(conn);
+      clearTimeout(timer);
+      closeQuietly(conn);
+    });
+  }
+
+  /** Serves `conn` from `remote`, whose first bytes (`initial`) were already read. */
+  #admit(conn: Deno.Conn, remote: string, initial: Uint8Array): void {
     const key = addressKey(remote);
     const opening = this.#opening.get(key) ?? 0;
     // 2. Too many openings from this address: answer without reading and close.
@@ -146,7 +180,7 @@ export class ControlListener {
     };
     // 3. The whole opening within the head timeout.
     const timer = setTimeout(() => closeQuietly(conn), this.#options.headTimeoutMs ?? 10_000);
-    this.#open(conn, remote, () => {
+    this.#open(conn, remote, initial, () => {
       clearTimeout(timer);
       endOpening();
     }).catch((error) => {
@@ -162,9 +196,14 @@ export class ControlListener {
   }
 
   /** Reads one request and answers it; `opened` marks the end of the opening. */
-  async #open(conn: Deno.Conn, remote: string, opened: () => void): Promise<void> {
+  async #open(
+    conn: Deno.Conn,
+    remote: string,
+    initial: Uint8Array,
+    opened: () => void,
+  ): Promise<void> {
     // A head over 16 KiB or a peer that hangs up is dropped without an answer.
-    const read = await readHead(conn);
+    const read = await readHead(conn, initial);
     if (read === null) return;
     let head: RequestHead;
     let url: URL;
@@ -243,6 +282,7 @@ export class ControlListener {
  * (`--unstable-net`, which burrow runs with), else one. TLS is on each.
  */
 function openSockets(options: ControlListenerOptions): Deno.Listener[] {
+  if (options.frontedPath) return [Deno.listen({ transport: "unix", path: options.frontedPath })];
   const open = (port: number, reusePort: boolean): Deno.Listener =>
     options.tls
       ? Deno.listenTls({ hostname: options.hostname, port, reusePort, ...options.tls })
@@ -265,8 +305,11 @@ function openSockets(options: ControlListenerOptions): Deno.Listener[] {
 }
 
 /** The request head (up to the blank line) and the bytes read past it; null at EOF or cap. */
-async function readHead(conn: Deno.Conn): Promise<{ head: string; rest: Uint8Array } | null> {
-  const read = await readOpening(conn, findHeadEnd, MAX_REQUEST_HEAD_BYTES);
+async function readHead(
+  conn: Deno.Conn,
+  initial: Uint8Array,
+): Promise<{ head: string; rest: Uint8Array } | null> {
+  const read = await readOpening(conn, findHeadEnd, MAX_REQUEST_HEAD_BYTES, initial);
   if (!read || read.verdict.kind !== "head") return null;
   const { end } = read.verdict;
   return { head: latin1(read.bytes.subarray(0, end)), rest: read.bytes.slice(end + 4) };

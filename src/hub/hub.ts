@@ -98,6 +98,8 @@ export class Hub {
   #resumeTimer: ReturnType<typeof setInterval> | undefined;
   #stopTrim: () => void = () => {};
   #tlsFront: MutualTlsFront | null = null;
+  /** The private directory of the control listener's Unix socket behind the TLS front. */
+  #frontDir: string | null = null;
   #portMaps: PortMapService | null = null;
   #probe: ProbeResponder | null = null;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
@@ -252,28 +254,32 @@ export class Hub {
       });
       this.#probe = await startProbeResponder(this.hubTunnelIP, this.device.listenPort + 1);
     }
-    // 4. Control endpoint (behind a TLS front on loopback when client certificates are
-    // required: then the front does TLS, and addresses seen here are all loopback, so the
-    // per-address limits are the front's business).
+    // 4. Control endpoint. With client certificates required, a TLS front does the TLS and
+    // hands each connection, behind a PROXY v2 header naming the client, to the listener's Unix
+    // socket in a directory only this user can enter (makeTempDir: mode 0700).
     const front = config.tls?.clientCa ? config.tls : undefined;
+    if (front) this.#frontDir = await Deno.makeTempDir({ prefix: "burrow-hub-control-" });
+    const frontedPath = this.#frontDir ? `${this.#frontDir}/control.sock` : undefined;
     this.#server = new ControlListener({
-      hostname: front ? "127.0.0.1" : config.listen.hostname,
-      port: front ? 0 : config.listen.port,
+      hostname: config.listen.hostname,
+      port: config.listen.port,
+      frontedPath,
       tls: config.tls && !front ? { cert: config.tls.cert, key: config.tls.key } : undefined,
       webSocketPath: WS_PATH,
       onRequest: this.control.handler,
       onUpgrade: this.control.upgrade,
       maxMessageBytes: this.control.maxFrameBytes,
       headTimeoutMs: config.controlHeadTimeoutMs,
-      maxOpeningPerAddress: front ? Infinity : config.controlOpeningPerAddress,
+      maxOpeningPerAddress: config.controlOpeningPerAddress,
     });
-    if (front) {
+    if (front && frontedPath) {
       this.#tlsFront = await startMutualTlsFront({
         ...config.listen,
         cert: front.cert,
         key: front.key,
         clientCa: front.clientCa!,
-        backend: { hostname: "127.0.0.1", port: this.#server.port },
+        backendPath: frontedPath,
+        handshakeTimeoutMs: config.controlHeadTimeoutMs,
       });
     }
     if (config.metrics) this.#metricsPort = await this.metrics.listen(config.metrics);
@@ -398,6 +404,7 @@ export class Hub {
     this.control.closeAll();
     await this.#tlsFront?.close();
     await this.#server?.close();
+    if (this.#frontDir) await Deno.remove(this.#frontDir, { recursive: true }).catch(() => {});
     await this.metrics.close();
     await this.ingress.close();
     await this.#portMaps?.close();

@@ -23,6 +23,7 @@ import { errorText } from "./error_text.ts";
 import { describeHubFailure } from "./hub_failure.ts";
 import { HubRequests, SessionRequestError } from "./hub_requests.ts";
 import { login, LoginRefused, webSocketUrl } from "./login.ts";
+import { type HubRoute, openHubRoute } from "./hub_route.ts";
 import {
   hasHubTls,
   hubHttpClient,
@@ -120,7 +121,10 @@ export interface SessionOptions {
   random?: () => number;
   /** Parts of the agent that follow the tunnel (DNS proxy, site role). */
   extensions?: SessionExtension[];
-  /** Resolves peers' endpoint names (`dns` of /connect); the system resolver when absent. */
+  /**
+   * Resolves the hub's name (login and WebSocket) and peers' endpoint names (`dns` of
+   * /connect); the system resolver when absent.
+   */
   resolveHost?: HostResolver;
   /** PEM file of a private CA the hub's certificate chains to (`--hub-ca`). */
   hubCaFile?: string;
@@ -156,6 +160,7 @@ export class Session {
   #hubAddress: string | undefined;
   #reconnects = 0;
   readonly #hubCaFile: string | undefined;
+  readonly #resolveHost: HostResolver | undefined;
   /** The CA and client certificate, read again before every login. */
   #tls: HubTlsMaterial = {};
   #configVersion = 0;
@@ -174,6 +179,7 @@ export class Session {
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#random = options.random ?? Math.random;
     this.#hubCaFile = options.hubCaFile;
+    this.#resolveHost = options.resolveHost;
     this.#device = new DeviceReconciler({
       params: this.#params,
       privateKey: this.#privateKey,
@@ -266,15 +272,19 @@ export class Session {
    */
   async switchOrg(orgId: string): Promise<void> {
     if (!this.active) throw new Error("not connected");
-    const result = await login(
-      this.#params.endpoint,
-      this.#loginRequest(orgId),
-      LOGIN_TIMEOUT_MS,
-      this.#tls,
-    ).catch((error) => {
+    let route: HubRoute | undefined;
+    const result = await this.#openRoute().then((opened) => {
+      route = opened;
+      return login(
+        this.#params.endpoint,
+        this.#loginRequest(orgId),
+        LOGIN_TIMEOUT_MS,
+        { tls: this.#tls, proxy: opened.proxy },
+      );
+    }).catch((error) => {
       if (error instanceof LoginRefused) throw error;
       throw new Error(describeHubFailure(error, this.#params.endpoint, LOGIN_TIMEOUT_MS).message);
-    });
+    }).finally(() => route?.close());
     if (!this.active) throw new Error("the session ended during the switch");
     this.#params.orgId = orgId;
     this.#nextToken = result.token;
@@ -340,16 +350,19 @@ export class Session {
     while (!this.#stopping && !this.#terminated) {
       let registeredAt: number | undefined;
       let reached = true;
+      // One resolution of the hub's name per attempt, for the login and the socket after it.
+      let route: HubRoute | undefined;
       try {
+        route = await this.#openRoute();
         let token = this.#nextToken;
         if (!token) {
-          const result = await this.#login();
+          const result = await this.#login(route);
           token = result.token;
           this.#device.exitNode = result.exitNode ?? null;
         }
         this.#nextToken = undefined;
         if (this.#stopping) break;
-        registeredAt = await this.#runSocket(token);
+        registeredAt = await this.#runSocket(token, route);
       } catch (error) {
         if (error instanceof LoginRefused) {
           await this.#terminate({
@@ -363,6 +376,8 @@ export class Session {
         if (!this.#reportTls(error)) {
           this.#log.warn("hub unreachable", { error: failure.message });
         }
+      } finally {
+        route?.close();
       }
       if (this.#stopping || this.#terminated) break;
       // Only a socket that stayed up resets the pacing: one the hub closes right after the
@@ -392,12 +407,20 @@ export class Session {
     };
   }
 
-  async #login() {
+  async #login(route: HubRoute) {
     this.#tls = await loadHubTls({
       caFile: this.#hubCaFile,
       clientCertFile: this.#params.tlsClientCert,
     });
-    return await login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS, this.#tls);
+    return await login(this.#params.endpoint, this.#loginRequest(), LOGIN_TIMEOUT_MS, {
+      tls: this.#tls,
+      proxy: route.proxy,
+    });
+  }
+
+  /** How this attempt reaches the hub: through `dns` when set (src/session/hub_route.ts). */
+  #openRoute(): Promise<HubRoute> {
+    return openHubRoute(this.#params.endpoint, this.#resolveHost, this.#params.dns);
   }
 
   /**
@@ -439,10 +462,13 @@ export class Session {
   }
 
   /** One WebSocket's life; resolves when it closes, with the time it registered (if it did). */
-  #runSocket(token: string): Promise<number | undefined> {
+  #runSocket(token: string, route: HubRoute): Promise<number | undefined> {
     const url = webSocketUrl(this.#params.endpoint, WS_PATH, token);
-    // The same CA and client certificate as the login (Deno's WebSocket takes an HTTP client).
-    const client = hasHubTls(this.#tls) ? hubHttpClient(this.#tls) : undefined;
+    // The same CA, client certificate and route as the login (Deno's WebSocket takes an HTTP
+    // client).
+    const client = hasHubTls(this.#tls) || route.proxy
+      ? hubHttpClient(this.#tls, route.proxy)
+      : undefined;
     const ws = client ? new WebSocket(url, { client }) : new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.#ws = ws;

@@ -3,6 +3,8 @@
 // file reads that text (and the timeout's DOMException) and names what failed: connection
 // refused, DNS, the hub's certificate, TLS, a timeout, a reset, no route.
 
+import { HubNameUnresolved } from "./hub_route.ts";
+
 /** What went wrong on the way to the hub; `reached` is false when no byte reached it. */
 export interface HubFailure {
   kind:
@@ -51,6 +53,9 @@ export function describeHubFailure(
       message: `no answer from the hub at ${where}${after}`,
       reached: false,
     };
+  }
+  if (error instanceof HubNameUnresolved) {
+    return { kind: "dns", message: `${error.message} (hub ${where})`, reached: false };
   }
   // Only fetch's own failures are about the connection; a refusal or a bad answer says itself.
   if (!(error instanceof TypeError)) {

@@ -117,15 +117,19 @@ async function readFile(path: string): Promise<Uint8Array> {
 }
 
 /**
- * An HTTP client for the hub: the private CA (besides the system's roots) and the client
- * certificate. HTTP/1.1 only, which is what Deno's WebSocket needs to present the certificate
- * on its upgrade.
+ * An HTTP client for the hub: the private CA (besides the system's roots), the client
+ * certificate and the route of `dns` (src/session/hub_route.ts). HTTP/1.1 only, which is what
+ * Deno's WebSocket needs to present the certificate on its upgrade and to go through a proxy.
  */
-export function hubHttpClient(material: HubTlsMaterial = {}): Deno.HttpClient {
-  if (!hasHubTls(material)) return Deno.createHttpClient({});
+export function hubHttpClient(
+  material: HubTlsMaterial = {},
+  proxy?: Deno.Proxy,
+): Deno.HttpClient {
+  if (!hasHubTls(material) && !proxy) return Deno.createHttpClient({});
   return Deno.createHttpClient({
     ...(material.caCerts ? { caCerts: material.caCerts } : {}),
     ...(material.cert && material.key ? { cert: material.cert, key: material.key } : {}),
+    ...(proxy ? { proxy } : {}),
     http2: false,
   });
 }

@@ -15,6 +15,13 @@ import {
 } from "../protocol/mod.ts";
 import { hubHttpClient, type HubTlsMaterial } from "./hub_tls.ts";
 
+/** How the login's HTTP client reaches the hub. */
+export interface HubClientSettings {
+  tls?: HubTlsMaterial;
+  /** The route of `dns` (src/session/hub_route.ts); the system resolver when absent. */
+  proxy?: Deno.Proxy;
+}
+
 /** The hub refused the credentials (401/403): retrying cannot help. */
 export class LoginRefused extends Error {
   override name = "LoginRefused";
@@ -62,7 +69,8 @@ export function retryDelayMs(retryAfter: string | null, random: () => number = M
  *
  * @param endpoint the hub URL, e.g. `https://hub.example.com`
  * @param timeoutMs the whole login's budget, waits after 429 included
- * @param tls a private CA and a client certificate for the hub, when configured
+ * @param via a private CA and a client certificate for the hub, when configured, and the route
+ *   of `dns` (src/session/hub_route.ts) when the hub's name is resolved through it
  * @throws {LoginRefused} on 401 or 403
  * @throws {LoginBusy} when the hub still answers 429 at the end of the budget
  * @throws {Error} on any other failure (network, 5xx, malformed answer): transient
@@ -71,7 +79,7 @@ export async function login(
   endpoint: string,
   request: LoginRequest,
   timeoutMs = 15_000,
-  tls: HubTlsMaterial = {},
+  via: HubClientSettings = {},
   random: () => number = Math.random,
 ): Promise<LoginResult> {
   const deadline = Date.now() + timeoutMs;
@@ -84,7 +92,7 @@ export async function login(
       endpoint,
       resumeToken ? { ...request, resumeToken } : request,
       Math.max(1, deadline - Date.now()),
-      tls,
+      via,
     );
     if ("token" in attempt) {
       const { resumeToken: next, ...result } = attempt;
@@ -112,10 +120,10 @@ async function loginOnce(
   endpoint: string,
   request: LoginRequest,
   timeoutMs: number,
-  tls: HubTlsMaterial,
+  via: HubClientSettings,
 ): Promise<Attempt> {
   const url = new URL(LOGIN_PATH, withTrailingSlashless(endpoint));
-  const client = hubHttpClient(tls);
+  const client = hubHttpClient(via.tls, via.proxy);
   try {
     const response = await fetch(url, {
       method: "POST",

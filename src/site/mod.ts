@@ -9,3 +9,4 @@ export {
   siteTableName,
 } from "./site_rules.ts";
 export { type CommandRunner, runCommand } from "./site_firewall.ts";
+export { clientAllowedIps, hasIpv6, TUNNEL_IPV6_PREFIX, tunnelIpv6Of } from "./tunnel_ipv6.ts";

@@ -1,7 +1,8 @@
 // Applies a site's kernel rules (./site_rules.ts) with nft(8), one transaction each time, and
 // turns IPv4 forwarding on for exactly the interfaces the traffic crosses (the tunnel and the
 // LAN interfaces routing the destinations), remembering what each was so `close()` puts every
-// setting back and deletes the table.
+// setting back and deletes the table. Linux forwards IPv6 only by the one global switch
+// (net.ipv6.conf.all.forwarding), so that is turned on while an IPv6 destination is granted.
 
 import { DomainError } from "../errors/mod.ts";
 import { log } from "../log/mod.ts";
@@ -38,10 +39,18 @@ export const runCommand: CommandRunner = async (argv, stdin) => {
   }
 };
 
+/** The one switch of IPv6 forwarding (per-interface values only change host/router behaviour). */
+const IPV6_FORWARDING_KEY = "net.ipv6.conf.all.forwarding";
+
+/** IPv4 forwarding of one interface (a dot in its name is a slash in the sysctl key). */
+function ipv4ForwardingKey(device: string): string {
+  return `net.ipv4.conf.${device.replace(/\./g, "/")}.forwarding`;
+}
+
 export class SiteFirewall {
   readonly #run: CommandRunner;
   readonly #interfaceName: string;
-  /** Forwarding settings this firewall changed, with their value before. */
+  /** Forwarding settings (sysctl keys) this firewall changed, with their value before. */
   readonly #forwarding = new Map<string, string>();
   #installed = false;
 
@@ -65,41 +74,43 @@ export class SiteFirewall {
       );
     }
     this.#installed = true;
-    const devices = new Set([this.#interfaceName]);
+    const keys = new Set([ipv4ForwardingKey(this.#interfaceName)]);
     for (const grant of input.grants) {
       for (const destination of grant.destinations) {
-        const device = await this.#routeDevice(destination);
-        if (device) devices.add(device);
+        const cidr = parseCidr(destination);
+        if (cidr?.bytes.length === 16) {
+          keys.add(IPV6_FORWARDING_KEY);
+          continue;
+        }
+        const device = cidr ? await this.#routeDevice(formatIp(cidr.bytes)) : null;
+        if (device) keys.add(ipv4ForwardingKey(device));
       }
     }
-    for (const device of devices) await this.#enableForwarding(device);
+    for (const key of keys) await this.#enableForwarding(key);
   }
 
-  /** The interface the host routes `destination`'s first address through, or null. */
-  async #routeDevice(destination: string): Promise<string | null> {
-    const cidr = parseCidr(destination);
-    if (!cidr || cidr.bytes.length !== 4) return null;
-    const result = await this.#run(["ip", "-o", "route", "get", formatIp(cidr.bytes)]);
+  /** The interface the host routes `address` through, or null. */
+  async #routeDevice(address: string): Promise<string | null> {
+    const result = await this.#run(["ip", "-o", "route", "get", address]);
     const match = / dev (\S+)/.exec(result.stdout);
     return result.code === 0 && match ? match[1] : null;
   }
 
-  async #enableForwarding(device: string): Promise<void> {
-    if (this.#forwarding.has(device)) return;
-    const key = `net.ipv4.conf.${device.replace(/\./g, "/")}.forwarding`;
+  async #enableForwarding(key: string): Promise<void> {
+    if (this.#forwarding.has(key)) return;
     const current = await this.#run(["sysctl", "-n", key]);
     if (current.code !== 0) {
-      log.warn("site: cannot read forwarding", { device, error: current.stderr });
+      log.warn("site: cannot read forwarding", { key, error: current.stderr });
       return;
     }
     if (current.stdout === "1") return;
     const set = await this.#run(["sysctl", "-qw", `${key}=1`]);
     if (set.code !== 0) {
-      log.warn("site: cannot turn forwarding on", { device, error: set.stderr });
+      log.warn("site: cannot turn forwarding on", { key, error: set.stderr });
       return;
     }
-    this.#forwarding.set(device, current.stdout);
-    log.info("site: forwarding turned on", { device });
+    this.#forwarding.set(key, current.stdout);
+    log.info("site: forwarding turned on", { key });
   }
 
   /** Deletes the table and restores every forwarding setting it changed. */
@@ -109,8 +120,7 @@ export class SiteFirewall {
       if (result.code !== 0) log.warn("site: cannot remove the firewall", { error: result.stderr });
       this.#installed = false;
     }
-    for (const [device, value] of this.#forwarding) {
-      const key = `net.ipv4.conf.${device.replace(/\./g, "/")}.forwarding`;
+    for (const [key, value] of this.#forwarding) {
       await this.#run(["sysctl", "-qw", `${key}=${value}`]);
     }
     this.#forwarding.clear();

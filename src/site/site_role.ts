@@ -11,10 +11,12 @@ import { log } from "../log/mod.ts";
 import { SITE_SERVER_PORT, type SiteClient, type SiteClientsMessage } from "../protocol/mod.ts";
 import { type CommandRunner, runCommand, SiteFirewall } from "./site_firewall.ts";
 import { type SiteProbe, startSiteProbe } from "./site_probe.ts";
+import { clientAllowedIps } from "./tunnel_ipv6.ts";
 
 /** What the site needs of the agent's WireGuard device (keys in base64). */
 export interface SitePeers {
-  setClientPeer(client: SiteClient): Promise<void>;
+  /** Sets the client's peer, allowing exactly `allowedIps` (see ./tunnel_ipv6.ts). */
+  setClientPeer(client: SiteClient, allowedIps: string[]): Promise<void>;
   removeClientPeer(publicKey: string): Promise<void>;
 }
 
@@ -69,9 +71,10 @@ export class SiteRole {
       this.#installed.delete(key);
     }
     for (const client of message.clients) {
-      const fingerprint = JSON.stringify([client.tunnelIP, client.endpoint]);
+      const allowedIps = clientAllowedIps(client);
+      const fingerprint = JSON.stringify([allowedIps, client.endpoint]);
       if (this.#installed.get(client.publicKey) === fingerprint) continue;
-      await device.peers.setClientPeer(client);
+      await device.peers.setClientPeer(client, allowedIps);
       this.#installed.set(client.publicKey, fingerprint);
     }
     // 2. Kernel rules.

@@ -11,9 +11,11 @@
 //      whatever allowed IPs or routes that client set on its own machine;
 //   4. nothing from outside starts a connection into the tunnel through the site.
 // Traffic from the hub and from other sites' resources (the agent's own client role) is not a
-// client's and passes untouched.
+// client's and passes untouched. IPv6 destinations get the same rules for the client's derived
+// IPv6 tunnel address (./tunnel_ipv6.ts), only for clients granted one.
 
 import { formatCidr, parseCidr, parseIp } from "../net/mod.ts";
+import { tunnelIpv6Of } from "./tunnel_ipv6.ts";
 
 export interface SiteGrant {
   /** The client's tunnel address (no prefix). */
@@ -39,12 +41,12 @@ export function siteTableName(interfaceName: string): string {
 const v4 = (text: string) => parseIp(text)?.length === 4;
 const quote = (name: string) => `"${name.replace(/["\\]/g, "")}"`;
 
-/** Canonical IPv4 CIDRs only (clients have IPv4 tunnel addresses: no IPv6 destination is reachable). */
-function ipv4Destinations(destinations: readonly string[]): string[] {
+/** The canonical CIDRs of one family (4 or 16 address bytes), sorted. */
+function destinationsOf(destinations: readonly string[], family: 4 | 16): string[] {
   const out = new Set<string>();
   for (const text of destinations) {
     const cidr = parseCidr(text);
-    if (cidr && cidr.bytes.length === 4) out.add(formatCidr(cidr));
+    if (cidr && cidr.bytes.length === family) out.add(formatCidr(cidr));
   }
   return [...out].sort();
 }
@@ -75,14 +77,24 @@ export function siteRuleset(input: SiteRulesInput): string {
     `  chain from_tunnel {`,
   ];
   const masquerade: string[] = [];
+  const v6Clients = new Set<string>();
   for (const grant of grants) {
-    for (const destination of ipv4Destinations(grant.destinations)) {
+    for (const destination of destinationsOf(grant.destinations, 4)) {
       lines.push(`    ip saddr ${grant.tunnelIP} ip daddr ${destination} accept`);
       masquerade.push(
         `    ip saddr ${grant.tunnelIP} ip daddr ${destination} oifname != ${iface} masquerade`,
       );
     }
+    const v6 = tunnelIpv6Of(grant.tunnelIP)!;
+    for (const destination of destinationsOf(grant.destinations, 16)) {
+      v6Clients.add(v6);
+      lines.push(`    ip6 saddr ${v6} ip6 daddr ${destination} accept`);
+      masquerade.push(
+        `    ip6 saddr ${v6} ip6 daddr ${destination} oifname != ${iface} masquerade`,
+      );
+    }
   }
+  if (v6Clients.size) lines.push(`    ip6 saddr { ${[...v6Clients].sort().join(", ")} } drop`);
   if (clients.length && v4(input.tunnelIP)) {
     lines.push(
       `    ip saddr { ${

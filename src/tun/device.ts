@@ -9,6 +9,7 @@ import type { EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { openWakeFd, signalWake } from "./fd_source.ts";
 import { addLinkAddress, addLinkRoute, closeFd, openTun, setLinkUp } from "./tun.ts";
 import { TunLink } from "./tun_link.ts";
+import { negotiateOffload, offloadsWanted, type TunOffload } from "./tun_offload.ts";
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "./types.ts";
 import { FOREIGN_MAX_BYTES } from "./foreign_gate.ts";
 import {
@@ -102,6 +103,7 @@ class WgDevice implements Device {
   #listenPort = 0;
   #fwmark = 0;
   #tunFd = -1;
+  #tunOffload: TunOffload = "none";
   #tunRing!: PacketRing;
   /** The engine's wake eventfd, written after each message posted to it. */
   #wakeFd = -1;
@@ -142,7 +144,15 @@ class WgDevice implements Device {
       this.#publicKey = publicKeyOf(privateKey);
     }
     const inherited = this.internals.tunFd !== undefined;
-    this.#tunFd = inherited ? this.internals.tunFd! : openTun(this.name);
+    const wanted = offloadsWanted();
+    this.#tunFd = inherited ? this.internals.tunFd! : openTun(this.name, wanted);
+    this.#tunOffload = negotiateOffload(this.#tunFd, wanted);
+    if (!inherited && this.#tunOffload !== (wanted ? "tso" : "none")) {
+      // The kernel took the header but refused the offloads: plain packets serve better.
+      closeFd(this.#tunFd);
+      this.#tunFd = openTun(this.name);
+      this.#tunOffload = "none";
+    }
     this.#link = new TunLink(this.#tunFd);
     this.#tunRing = PacketRing.create(RING_SLOTS, RING_DATA_BYTES);
     this.#udp = this.#openUdp(this.options.listenPort ?? 0);
@@ -168,6 +178,7 @@ class WgDevice implements Device {
       type: "start",
       config: {
         tunFd: this.#tunFd,
+        tunOffload: this.#tunOffload,
         mtu: this.#mtu,
         tunRing: this.#tunRing.buffer,
         wakeFd,
@@ -273,7 +284,7 @@ class WgDevice implements Device {
       return;
     }
     if (report.type === "started") {
-      this.#log.info("engine started", { aead: report.aead });
+      this.#log.info("engine started", { aead: report.aead, tunOffload: this.#tunOffload });
       this.#started?.(report);
       return;
     }

@@ -20,6 +20,8 @@ import {
   SyscallError,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
+import { SuperPacketSplitter } from "./tso_split.ts";
+import type { TunOffload } from "./tun_offload.ts";
 import {
   SLOT_CONTROL_BYTES,
   SLOT_CONTROL_LENGTH_OFFSET,
@@ -44,8 +46,23 @@ export class FdSource {
   readonly mmsgPointers: Deno.PointerObject[] = [];
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
   ready = true;
+  /**
+   * poll() just said the TUN is readable after it was found empty: this round reads one packet
+   * (or one super-packet) only, so the engine sends it before the read that finds the TUN empty
+   * again (a lone packet, a ping, waits for one syscall less). Rounds after it, with packets
+   * still coming, read until EAGAIN or a full batch.
+   */
+  woke = false;
+  /** A TUN with virtio_net_hdr: reads go through it and come out as plain packets. */
+  readonly splitter: SuperPacketSplitter | null;
 
-  constructor(readonly kind: SourceKind, readonly fd: number, buffer: SharedArrayBuffer) {
+  constructor(
+    readonly kind: SourceKind,
+    readonly fd: number,
+    buffer: SharedArrayBuffer,
+    offload: TunOffload = "none",
+  ) {
+    this.splitter = kind === "tun" && offload !== "none" ? new SuperPacketSplitter() : null;
     const ring = this.ring = PacketRing.attach(buffer);
     for (let i = 0; i < ring.slotCount; i++) {
       this.slotViews.push(
@@ -86,16 +103,25 @@ export class FdSource {
     const free = ring.free();
     const index = ring.index(ring.head());
     let received: number;
-    if (this.kind === "tun") {
+    if (this.splitter) {
+      received = this.#receiveSplit();
+      if (received <= 0) return received;
+    } else if (this.kind === "tun") {
       // One packet per read(): up to TUN_BATCH of them before the other descriptors get a turn.
       received = 0;
       const head = ring.head();
-      const most = Math.min(free, TUN_BATCH);
+      const most = Math.min(free, this.woke ? 1 : TUN_BATCH);
+      this.woke = false;
       while (received < most) {
         const slot = ring.index(head + received);
         const length = c.read(this.fd, this.slotViews[slot], ring.dataBytes);
         if (length <= 0) {
-          if (received > 0) break; // what was read is published; the error comes back next time
+          if (received > 0) {
+            // What was read is published. Found empty: poll() is asked before the next read
+            // (saves a read that would only say EAGAIN); another error comes back next time.
+            if (length < 0 && errno() === EAGAIN) this.ready = false;
+            break;
+          }
           return length === 0 ? 0 : -1;
         }
         ring.setLength(slot, length);
@@ -104,6 +130,8 @@ export class FdSource {
     } else {
       const count = Math.min(free, ring.slotCount - index, MAX_BATCH);
       received = c.recvmmsg(this.fd, this.mmsgPointers[index], count, MSG_DONTWAIT, null);
+      // Fewer than asked for: the socket is empty now, poll() is asked before the next read.
+      if (received >= 0 && received < count) this.ready = false;
       for (let i = 0; i < received; i++) {
         const header = ring.mmsgOffset + (index + i) * 64;
         const truncated = (ring.view.getInt32(header + 48, true) & MSG_TRUNC) !== 0;
@@ -121,6 +149,46 @@ export class FdSource {
       }
     }
     if (received > 0) ring.publish(received);
+    return received;
+  }
+
+  /**
+   * A vnet-header TUN: reads into the splitter's one 64 KB buffer and cuts what came into the
+   * ring's slots, as many as are free; the rest waits in the splitter for the next round.
+   */
+  #receiveSplit(): number {
+    const c = libc();
+    const ring = this.ring;
+    const splitter = this.splitter!;
+    const head = ring.head();
+    // A super-packet is up to ~45 segments: read as many as one drain takes (one GSO send).
+    const most = Math.min(ring.free(), MAX_BATCH);
+    let received = 0;
+    let reads = 0;
+    const readsMax = this.woke ? 1 : MAX_BATCH;
+    this.woke = false;
+    while (received < most) {
+      if (!splitter.pending) {
+        if (reads === readsMax) break;
+        reads++;
+        const length = c.read(this.fd, splitter.buffer, splitter.buffer.length);
+        if (length <= 0) {
+          if (received > 0) {
+            // What was read is published. Found empty: poll() is asked before the next read
+            // (saves a read that would only say EAGAIN); another error comes back next time.
+            if (length < 0 && errno() === EAGAIN) this.ready = false;
+            break;
+          }
+          return length === 0 ? 0 : -1;
+        }
+        if (!splitter.load(length)) continue;
+      }
+      const slot = ring.index(head + received);
+      const length = splitter.next(this.slotViews[slot]);
+      if (length === 0) continue;
+      ring.setLength(slot, length);
+      received++;
+    }
     return received;
   }
 }
@@ -206,7 +274,7 @@ export class FdSources {
     for (let i = 0; i < polled.length; i++) {
       const source = polled[i];
       const events = view.getInt16(i * POLLFD_BYTES + 6, true);
-      if ((events & POLLIN) !== 0) source.ready = true;
+      if ((events & POLLIN) !== 0) source.ready = source.woke = true;
       if ((events & POLLERR_HUP_NVAL) === 0 || (events & POLLIN) !== 0) continue;
       // Let read report the cause (EBADFD once the interface is gone).
       if (source.kind !== "tun" || failed) continue;

@@ -7,6 +7,8 @@ const SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // ioctl whose argument is a plain integer (TUNSETOFFLOAD).
+  ioctlValue: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -20,6 +22,7 @@ const SYMBOLS = {
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   // poll on a pool thread: the UAPI server waits on an inherited listener without blocking the loop.
   pollAsync: {
     name: "poll",
@@ -40,6 +43,7 @@ export interface Libc {
   read(fd: number, buffer: Buffer, length: number): number;
   write(fd: number, buffer: Buffer, length: number): number;
   ioctl(fd: number, request: bigint, argument: Buffer): number;
+  ioctlValue(fd: number, request: bigint, argument: bigint): number;
   fcntl(fd: number, command: number, argument: number): number;
   poll(fds: Buffer, count: number, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -60,6 +64,7 @@ export interface Libc {
   shutdown(fd: number, how: number): number;
   setns(fd: number, nstype: number): number;
   eventfd(initial: number, flags: number): number;
+  sched_yield(): number;
   pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }
@@ -72,16 +77,24 @@ export function libc(): Libc {
   return library.symbols as unknown as Libc;
 }
 
+/** This thread's errno, where __errno_location says it is (fixed for the thread's life). */
+let errnoView: Deno.UnsafePointerView | null = null;
+
 /** The calling thread's errno after a failed call. */
 export function errno(): number {
-  const pointer = libc().__errno_location();
-  return pointer === null ? 0 : new Deno.UnsafePointerView(pointer).getInt32(0);
+  if (errnoView === null) {
+    const pointer = libc().__errno_location();
+    if (pointer === null) return 0;
+    errnoView = new Deno.UnsafePointerView(pointer);
+  }
+  return errnoView.getInt32(0);
 }
 
 /** Closes this thread's libc handle (Workers call it before exiting). */
 export function closeLibc(): void {
   library?.close();
   library = null;
+  errnoView = null;
 }
 
 export const O_RDWR = 0o2;
@@ -124,6 +137,8 @@ export const IPPROTO_IP = 0;
 export const IP_PKTINFO = 8;
 export const IPV6_RECVPKTINFO = 49;
 export const IPV6_PKTINFO = 50;
+export const SOL_UDP = 17;
+export const UDP_SEGMENT = 103;
 export const CLONE_NEWNET = 0x40000000;
 export const SHUT_RDWR = 2;
 export const EFD_SEMAPHORE = 1;

@@ -55,8 +55,11 @@ const MAX_STEPS = 4096;
 
 /** Where the engine's results go. Each call may only read `buffer[0…length)` while it runs. */
 export interface EngineOutput {
-  /** Writes one IP packet to the TUN. */
-  writeTun(buffer: Uint8Array, length: number): void;
+  /**
+   * Writes one IP packet to the TUN; `peer` (the sender) lets a writer that joins packets keep
+   * those of different peers apart.
+   */
+  writeTun(buffer: Uint8Array, length: number, peer?: Peer | null): void;
   /** Sends one datagram from the WireGuard socket to `to`. */
   sendUdp(to: Endpoint, buffer: Uint8Array, length: number): void;
   /** A foreign datagram that passed the gate; `data` is only valid during the call. */
@@ -202,7 +205,7 @@ export class PacketEngine {
     const step = this.wg.decapsulate(datagram, from, this.out, now);
     const peer = step.peer;
     if (step.action === "toTunnel") {
-      this.#output.writeTun(this.out, step.length);
+      this.#output.writeTun(this.out, step.length, peer);
     } else if (step.action === "toNetwork") {
       this.#send(step);
     }
@@ -224,7 +227,7 @@ export class PacketEngine {
         sent = true;
         this.#send(step);
       } else if (step.action === "toTunnel") {
-        this.#output.writeTun(this.out, step.length);
+        this.#output.writeTun(this.out, step.length, peer);
       }
     }
     if (sent) this.#waiting.delete(peer);

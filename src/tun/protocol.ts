@@ -2,6 +2,7 @@
 // way. Configuration travels by structured clone; packets never do (the engine reads them into its
 // rings itself). After each message it posts, the main thread writes the wake eventfd.
 
+import type { TunOffload } from "./tun_offload.ts";
 import type { UapiSet, UapiSnapshot } from "./uapi.ts";
 
 /** The UDP side as the engine sees it: descriptors to send on and rings to receive from. */
@@ -15,6 +16,8 @@ export interface EngineSockets {
 
 export interface EngineConfig {
   tunFd: number;
+  /** How the TUN descriptor is read and written (tun_offload.ts). */
+  tunOffload: TunOffload;
   mtu: number;
   tunRing: SharedArrayBuffer;
   /** The eventfd the engine polls beside its descriptors; written once per message posted. */

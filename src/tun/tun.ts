@@ -17,6 +17,8 @@ const TUNGETIFF = 0x800454d2;
 const EBADFD = 77;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
+/** Each read and write starts with a virtio_net_hdr (the TUN offloads: tun_offload.ts). */
+export const IFF_VNET_HDR = 0x4000;
 const IFNAMSIZ = 16;
 
 /** Whether `name` is usable as a Linux interface name. */
@@ -28,11 +30,12 @@ export function isValidInterfaceName(name: string): boolean {
  * Opens a TUN interface (IFF_TUN | IFF_NO_PI) named `name`, non-blocking; the
  * interface lives as long as the returned descriptor stays open.
  *
+ * @param vnetHeader open with IFF_VNET_HDR (negotiate the offloads with tun_offload.ts)
  * @returns the file descriptor
  * @throws {TypeError} for a bad name
  * @throws {SyscallError} when open or TUNSETIFF fails (EPERM without CAP_NET_ADMIN, EBUSY when taken)
  */
-export function openTun(name: string): number {
+export function openTun(name: string, vnetHeader = false): number {
   if (!isValidInterfaceName(name)) {
     throw new TypeError(`Cannot create the interface: bad name, received ${JSON.stringify(name)}`);
   }
@@ -41,7 +44,11 @@ export function openTun(name: string): number {
   if (fd < 0) throw new SyscallError("open /dev/net/tun", errno());
   const ifreq = new Uint8Array(40);
   ifreq.set(new TextEncoder().encode(name).subarray(0, IFNAMSIZ - 1));
-  new DataView(ifreq.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI, true);
+  new DataView(ifreq.buffer).setUint16(
+    IFNAMSIZ,
+    IFF_TUN | IFF_NO_PI | (vnetHeader ? IFF_VNET_HDR : 0),
+    true,
+  );
   if (c.ioctl(fd, BigInt(TUNSETIFF), ifreq) < 0) {
     const code = errno();
     c.close(fd);
@@ -59,14 +66,31 @@ export function openTun(name: string): number {
  * @throws {SyscallError} when `fd` is no TUN descriptor
  */
 export function tunInterfaceName(fd: number): string | null {
+  const ifreq = tunGetIff(fd);
+  if (ifreq === null) return null;
+  const end = ifreq.indexOf(0);
+  return new TextDecoder().decode(ifreq.subarray(0, end < 0 ? IFNAMSIZ : Math.min(end, IFNAMSIZ)));
+}
+
+/**
+ * The flags the TUN descriptor was opened with (IFF_VNET_HDR among them).
+ *
+ * @returns the flags, or null once the interface is gone
+ * @throws {SyscallError} when `fd` is no TUN descriptor
+ */
+export function tunFlags(fd: number): number | null {
+  const ifreq = tunGetIff(fd);
+  return ifreq === null ? null : new DataView(ifreq.buffer).getUint16(IFNAMSIZ, true);
+}
+
+function tunGetIff(fd: number): Uint8Array | null {
   const ifreq = new Uint8Array(40);
   if (libc().ioctl(fd, BigInt(TUNGETIFF), ifreq) < 0) {
     const code = errno();
     if (code === EBADFD) return null;
     throw new SyscallError("ioctl TUNGETIFF", code);
   }
-  const end = ifreq.indexOf(0);
-  return new TextDecoder().decode(ifreq.subarray(0, end < 0 ? IFNAMSIZ : Math.min(end, IFNAMSIZ)));
+  return ifreq;
 }
 
 /**

@@ -22,6 +22,8 @@ import {
   IPPROTO_IPV6,
   IPV6_PKTINFO,
   libc,
+  SOL_UDP,
+  UDP_SEGMENT,
 } from "./libc.ts";
 
 /** Where in a slot header the reader leaves the control message, and its room. */
@@ -34,7 +36,7 @@ const CMSG_HEADER_BYTES = 16;
 const MAX_REMOTES = 4096;
 
 /** The local address a remote endpoint last contacted: 4 or 16 bytes. */
-interface Source {
+export interface Source {
   address: Uint8Array;
   length: number;
 }
@@ -108,14 +110,18 @@ export class StickySources {
   }
 }
 
-/** sendmsg with a pktinfo control message; one msghdr, iovec and control buffer, reused. */
+/**
+ * sendmsg with a pktinfo control message (the source), a UDP_SEGMENT one (UDP GSO: `buffer` holds
+ * datagrams of `segmentSize` bytes back to back, the last may be shorter), or both; one msghdr,
+ * iovec and control buffer, reused.
+ */
 export class StickySender {
   readonly #header = new Uint8Array(56);
   readonly #headerView = new DataView(this.#header.buffer);
   readonly #iovec = new Uint8Array(16);
   readonly #iovecView = new DataView(this.#iovec.buffer);
   readonly #name = new Uint8Array(28);
-  readonly #control = new Uint8Array(40);
+  readonly #control = new Uint8Array(64);
   readonly #controlView = new DataView(this.#control.buffer);
   #buffer: Uint8Array | null = null;
 
@@ -129,16 +135,18 @@ export class StickySender {
   }
 
   /**
-   * Sends `buffer[0…length)` to the sockaddr `address` from `source`.
+   * Sends `buffer[0…length)` to the sockaddr `address`, from `source` when given, cut into
+   * datagrams of `segmentSize` bytes by the kernel when that is above 0.
    *
    * @returns 0 when sent, else the errno
    */
   send(
     fd: number,
     address: Uint8Array,
-    source: Source,
+    source: Source | null,
     buffer: Uint8Array,
     length: number,
+    segmentSize = 0,
   ): number {
     if (this.#buffer !== buffer) {
       this.#buffer = buffer;
@@ -150,21 +158,37 @@ export class StickySender {
     this.#headerView.setUint32(8, address.length, true);
     this.#control.fill(0);
     const v4 = (address[0] | (address[1] << 8)) === AF_INET;
-    if (v4) {
-      this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 12), true);
-      this.#controlView.setInt32(8, IPPROTO_IP, true);
-      this.#controlView.setInt32(12, IP_PKTINFO, true);
-      this.#control.set(source.address.subarray(0, 4), CMSG_HEADER_BYTES + 4);
-      this.#headerView.setBigUint64(40, 32n, true);
-    } else {
-      this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 20), true);
-      this.#controlView.setInt32(8, IPPROTO_IPV6, true);
-      this.#controlView.setInt32(12, IPV6_PKTINFO, true);
-      this.#control.set(source.address.subarray(0, 16), CMSG_HEADER_BYTES);
-      this.#headerView.setBigUint64(40, 40n, true);
+    let control = 0;
+    if (source) {
+      // A source of the other family (a mapped or stale entry) is not sent with.
+      if ((source.length === 4) !== v4) return 22;
+      if (v4) {
+        this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 12), true);
+        this.#controlView.setInt32(8, IPPROTO_IP, true);
+        this.#controlView.setInt32(12, IP_PKTINFO, true);
+        this.#control.set(source.address.subarray(0, 4), CMSG_HEADER_BYTES + 4);
+        control = 32;
+      } else {
+        this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 20), true);
+        this.#controlView.setInt32(8, IPPROTO_IPV6, true);
+        this.#controlView.setInt32(12, IPV6_PKTINFO, true);
+        this.#control.set(source.address.subarray(0, 16), CMSG_HEADER_BYTES);
+        control = 40;
+      }
     }
-    // A source of the other family (a mapped or stale entry) is not sent with.
-    if ((source.length === 4) !== v4) return 22;
+    if (segmentSize > 0) {
+      this.#controlView.setBigUint64(control, BigInt(CMSG_HEADER_BYTES + 2), true);
+      this.#controlView.setInt32(control + 8, SOL_UDP, true);
+      this.#controlView.setInt32(control + 12, UDP_SEGMENT, true);
+      this.#controlView.setUint16(control + CMSG_HEADER_BYTES, segmentSize, true);
+      control += 24;
+    }
+    this.#headerView.setBigUint64(32, control > 0 ? this.#controlPointer : 0n, true);
+    this.#headerView.setBigUint64(40, BigInt(control), true);
     return libc().sendmsg(fd, this.#header, 0) >= 0 ? 0 : errno();
   }
+
+  readonly #controlPointer = BigInt(
+    Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#control)),
+  );
 }

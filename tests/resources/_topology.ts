@@ -21,6 +21,7 @@ import {
   waitFor,
   waitForTcp,
 } from "../_support/netns.ts";
+import { startDnsmasq } from "../_support/dnsmasq.ts";
 
 export const HUB_IP = "10.79.0.1";
 export const RELAY_PORT = 21820;
@@ -157,19 +158,9 @@ export async function buildTopology(prefix: string): Promise<Topology> {
     await topology.internet.exec(["ip", "link", "set", "br0", "up"]);
     topology.lan = await namespaces.create(`${prefix}-lan`);
     // The DNS upstream: answers outside.example, refuses to know anything else.
-    children.push(topology.internet.spawn([
-      "dnsmasq",
-      "--keep-in-foreground",
-      "--conf-file=/dev/null",
-      "--no-resolv",
-      "--no-hosts",
-      "--pid-file=",
-      "--user=root",
-      "--bind-interfaces",
-      `--listen-address=${HUB_IP}`,
-      `--address=/${OUTSIDE.name}/${OUTSIDE.address}`,
-    ]));
-    await waitForTcp(topology.internet, HUB_IP, 53);
+    children.push(
+      await startDnsmasq(topology.internet, HUB_IP, { [OUTSIDE.name]: OUTSIDE.address }),
+    );
     await topology.startHub();
     return topology;
   } catch (error) {

@@ -6,16 +6,43 @@
 
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { FakeHub } from "../_support/fake_hub.ts";
-import { fakeTunnels } from "../_support/fake_device.ts";
+import { connectLoopbackAgent } from "../_support/loopback_agent.ts";
 import { makeMutualTlsFiles } from "../_support/mutual_tls.ts";
 import { waitFor } from "../_support/netns.ts";
-import { newAgent } from "../../src/agent/compose.ts";
 import type { Agent } from "../../src/agent/agent.ts";
 import { startMutualTlsFront } from "../../src/hub/mutual_tls_front.ts";
-import { Logger } from "../../src/log/logger.ts";
 import { loadHubTls } from "../../src/session/hub_tls.ts";
+import {
+  acceptConnections,
+  closeQuietly,
+  decodeProxyV2,
+  PROXY_V2_MAX_BYTES,
+  readOpening,
+  relay,
+  writeAll,
+} from "../../src/net/mod.ts";
 
 const ID = "tls-agent", SECRET = "tls-secret-value";
+
+/**
+ * The real hub's control listener reads the front's PROXY v2 header on a Unix socket; the fake
+ * hub is a plain HTTP server, so this takes the header off and passes the rest to it.
+ */
+function proxyHeaderShim(path: string, port: number) {
+  const listener = Deno.listen({ transport: "unix", path });
+  const done = (async () => {
+    for await (const conn of acceptConnections(listener)) {
+      (async () => {
+        const read = await readOpening(conn, decodeProxyV2, PROXY_V2_MAX_BYTES);
+        if (!read || read.verdict.kind !== "header") return closeQuietly(conn);
+        const upstream = await Deno.connect({ hostname: "127.0.0.1", port });
+        await writeAll(upstream, read.bytes.slice(read.verdict.length));
+        await relay(conn, upstream);
+      })().catch(() => closeQuietly(conn));
+    }
+  })();
+  return { path, close: () => (closeQuietly(listener), done) };
+}
 
 async function withTlsHub(
   fn: (context: {
@@ -28,45 +55,37 @@ async function withTlsHub(
   const dir = await Deno.makeTempDir({ prefix: "bag-tls-" });
   const files = await makeMutualTlsFiles(dir, ["localhost", "127.0.0.1"]);
   const hub = await FakeHub.start({ clients: { [ID]: SECRET } });
+  const shim = proxyHeaderShim(`${dir}/control.sock`, hub.port);
   const front = await startMutualTlsFront({
     hostname: "127.0.0.1",
     port: 0,
     cert: await Deno.readTextFile(files.certFile),
     key: await Deno.readTextFile(files.keyFile),
     clientCa: await Deno.readTextFile(files.caFile),
-    backend: { hostname: "127.0.0.1", port: hub.port },
+    backendPath: shim.path,
   });
   const endpoint = `https://localhost:${front.port}`;
   const agents: Agent[] = [];
-  let n = 0;
   const agentWith = async (clientCert?: string) => {
-    const logs: string[] = [];
-    const agent = await newAgent({
-      stateDir: `${dir}/agent${n++}`,
-      tunnels: fakeTunnels(),
-      log: new Logger({ level: "debug", write: (line) => logs.push(line) }),
-      timing: { backoffBaseMs: 50, backoffCapMs: 200, registerRetryMs: 200 },
+    const started = await connectLoopbackAgent({
+      stateDir: `${dir}/agent${agents.length}`,
       hubCaFile: files.caFile,
+      connect: {
+        endpoint,
+        id: ID,
+        secret: SECRET,
+        ...(clientCert ? { tlsClientCert: clientCert } : {}),
+      },
     });
-    agents.push(agent);
-    await agent.connect({
-      endpoint,
-      id: ID,
-      secret: SECRET,
-      mtu: 1280,
-      interfaceName: "olm",
-      holepunch: false,
-      pingIntervalMs: 3000,
-      pingTimeoutMs: 5000,
-      ...(clientCert ? { tlsClientCert: clientCert } : {}),
-    });
-    return { agent, logs };
+    agents.push(started.agent);
+    return started;
   };
   try {
     await fn({ endpoint, files, hub, agentWith });
   } finally {
     for (const agent of agents) await agent.close();
     await front.close();
+    await shim.close();
     await hub.stop();
     await Deno.remove(dir, { recursive: true });
   }

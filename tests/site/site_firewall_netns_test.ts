@@ -7,7 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "../_support/assert.t
 import { linkNamespaces, NetnsGroup, netnsTest } from "../_support/netns.ts";
 import { SiteFirewall } from "../../src/site/site_firewall.ts";
 import { siteRuleset, siteTableName } from "../../src/site/site_rules.ts";
-import type { CommandRunner } from "../../src/site/mod.ts";
+import { clientAllowedIps, type CommandRunner, tunnelIpv6Of } from "../../src/site/mod.ts";
 
 Deno.test("site rules: one table, grants per client, masquerade, probe port, drops", () => {
   const script = siteRuleset({
@@ -25,7 +25,36 @@ Deno.test("site rules: one table, grants per client, masquerade, probe port, dro
   assertStringIncludes(script, "ip daddr 100.89.128.2 udp dport 51821 accept");
   assertStringIncludes(script, "ip saddr { 100.89.128.5 } drop");
   assertStringIncludes(script, 'oifname != "olm.1" masquerade');
-  assert(!script.includes("fd00::1"), "IPv6 destinations are unreachable from IPv4 clients");
+  // IPv6: the client's derived address (src/site/tunnel_ipv6.ts), granted and masqueraded.
+  const v6 = "fd62:7572:726f::6459:8005";
+  assertStringIncludes(script, `ip6 saddr ${v6} ip6 daddr fd00::1/128 accept`);
+  assertStringIncludes(script, `ip6 saddr { ${v6} } drop`);
+  assertStringIncludes(
+    script,
+    `ip6 saddr ${v6} ip6 daddr fd00::1/128 oifname != "olm.1" masquerade`,
+  );
+  // A client granted only IPv4 gets no IPv6 line at all.
+  const v4Only = siteRuleset({
+    interfaceName: "olm.1",
+    tunnelIP: "100.89.128.2",
+    probePort: 51821,
+    grants: [{ tunnelIP: "100.89.128.5", destinations: ["10.20.0.5/32"] }],
+  });
+  assert(!v4Only.includes("ip6"), v4Only);
+});
+
+Deno.test("tunnel IPv6: derived from the IPv4 tunnel address; allowed only with an IPv6 grant", () => {
+  assertEquals(tunnelIpv6Of("100.89.128.3"), "fd62:7572:726f::6459:8003");
+  assertEquals(tunnelIpv6Of("100.89.128.3/20"), "fd62:7572:726f::6459:8003");
+  assertEquals(tunnelIpv6Of("fd00::1"), null);
+  assertEquals(tunnelIpv6Of("nonsense"), null);
+  assertEquals(clientAllowedIps({ tunnelIP: "100.89.128.3", destinations: ["10.0.0.0/8"] }), [
+    "100.89.128.3/32",
+  ]);
+  assertEquals(
+    clientAllowedIps({ tunnelIP: "100.89.128.3", destinations: ["10.0.0.0/8", "fd00::/64"] }),
+    ["100.89.128.3/32", "fd62:7572:726f::6459:8003/128"],
+  );
 });
 
 Deno.test(

@@ -16,11 +16,13 @@ import {
   waitFor,
 } from "../_support/netns.ts";
 import {
+  BURROW,
   type Implementation,
   type KeyPair,
   keyPair,
   socketPath,
   startImplementation,
+  untilSocket,
   wgSetPeerArgs,
 } from "./_wg_pair.ts";
 
@@ -79,7 +81,11 @@ export function endpointText(host: string, port: number): string {
 /** Starts both devices in ns0, moves their interfaces to ns1 and ns2 and configures them. */
 export async function createBirthplace(
   two: Implementation = "wireguard-go",
-  options: { ports?: [number, number] } = {},
+  options: {
+    ports?: [number, number];
+    /** Start `one` with WG_TUN_FD, a TUN its parent opened plain or with IFF_VNET_HDR. */
+    inheritedTun?: "plain" | "vnet";
+  } = {},
 ): Promise<Birthplace> {
   const group = new NetnsGroup();
   const dir = await Deno.makeTempDir({ prefix: "bwgn" });
@@ -105,7 +111,9 @@ export async function createBirthplace(
       port: number,
     ): Promise<Member> => {
       const ifname = `bwn${host}${uniqueSuffix()}`;
-      const process = await startImplementation(implementation, ns0, ifname);
+      const process = implementation === "burrow" && options.inheritedTun
+        ? await startInherited(ns0, ifname, options.inheritedTun)
+        : await startImplementation(implementation, ns0, ifname);
       processes.push({ child: process, ifname });
       // The interface leaves the birthplace; the process and its sockets stay there.
       await run(["ip", "-n", ns0.name, "link", "set", ifname, "netns", ns.name]);
@@ -130,6 +138,26 @@ export async function createBirthplace(
     await destroy();
     throw error;
   }
+}
+
+/** The parent wireguard-go's wg-quick would be: opens the TUN, hands it to `burrow wg` (WG_TUN_FD). */
+async function startInherited(
+  ns: Netns,
+  ifname: string,
+  tun: "plain" | "vnet",
+): Promise<Deno.ChildProcess> {
+  const opener = `
+    import { openTunInherited } from "${new URL("./_inherit_fds.ts", import.meta.url).pathname}";
+    const tun = openTunInherited(Deno.args[0], Deno.args[1] === "vnet");
+    const child = new Deno.Command(Deno.args[2], {
+      args: ["wg", Deno.args[0]],
+      env: { WG_PROCESS_FOREGROUND: "1", WG_TUN_FD: String(tun), LOG_LEVEL: "error" },
+      stdout: "inherit", stderr: "inherit",
+    }).spawn();
+    Deno.exit((await child.status).code);
+  `;
+  const child = ns.spawn([Deno.execPath(), "eval", opener, ifname, tun, BURROW]);
+  return await untilSocket(child, `burrow ${ifname}`, ifname);
 }
 
 /** Points `self`'s peer `peer` at `endpoint`, with `wg` run in `wgNs` (where the UAPI socket is). */

@@ -6,17 +6,26 @@ import { cString, errno, libc, O_RDWR, SyscallError } from "../../src/tun/libc.t
 const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 
-/** Opens the TUN interface `name`; the descriptor survives exec. */
-export function openTunInherited(name: string): number {
+/**
+ * Opens the TUN interface `name`; the descriptor survives exec.
+ *
+ * @param vnetHeader with IFF_VNET_HDR, as a newer wireguard-go opens it
+ */
+export function openTunInherited(name: string, vnetHeader = false): number {
   const c = libc();
   const fd = c.open(cString("/dev/net/tun"), O_RDWR, 0);
   if (fd < 0) throw new SyscallError("open /dev/net/tun", errno());
   const ifreq = new Uint8Array(40);
   ifreq.set(new TextEncoder().encode(name));
-  new DataView(ifreq.buffer).setUint16(16, IFF_TUN | IFF_NO_PI, true);
+  new DataView(ifreq.buffer).setUint16(
+    16,
+    IFF_TUN | IFF_NO_PI | (vnetHeader ? IFF_VNET_HDR : 0),
+    true,
+  );
   if (c.ioctl(fd, BigInt(TUNSETIFF), ifreq) < 0) throw new SyscallError("TUNSETIFF", errno());
   return fd;
 }

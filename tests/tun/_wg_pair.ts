@@ -117,12 +117,17 @@ export async function startImplementation(
     // wireguard-go prints a banner about the kernel module on stderr.
     stderr: "null",
   });
+  return await untilSocket(child, `${implementation} ${ifname}`, ifname);
+}
+
+/** Waits for the UAPI socket of `ifname`; stops `child` when it does not come. */
+export async function untilSocket(
+  child: Deno.ChildProcess,
+  what: string,
+  ifname: string,
+): Promise<Deno.ChildProcess> {
   try {
-    await waitFor(
-      `${implementation} ${ifname} to create its socket`,
-      () => exists(socketPath(ifname)),
-      20_000,
-    );
+    await waitFor(`${what} to create its socket`, () => exists(socketPath(ifname)), 20_000);
   } catch (error) {
     await stopProcess(child);
     throw error;

@@ -29,6 +29,7 @@ function startMessage(
     type: "start",
     config: {
       tunFd: -1,
+      tunOffload: "none",
       mtu: 1420,
       tunRing: PacketRing.create(8, 2048).buffer,
       wakeFd,
