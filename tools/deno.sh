@@ -12,13 +12,10 @@ BURROW_DENO="$BURROW_TOOLS/bin/deno"
 # V8's young generation capped at 1 MiB semi-spaces, in every isolate (the device's Workers
 # too): about 12 MiB less resident per idle process, and no loss of throughput measured.
 # --no-code-cache: Deno's V8 code cache is a SQLite file mapped into the process and
-# deserialized eagerly; without it an idle agent holds about 4.5 MiB less (and starts about
-# 25 ms later). V8's memory reducer (the GCs that give an idle heap's free pages back) may start
-# 5 s after a GC instead of 30 s, so the start's garbage is released soon after the first
-# connection: about 1 MiB more, together 5.4 MiB (medians of 3 alternating runs).
-# Measured with tests/tun/idle_rss_bench.ts and tests/tun/throughput_bench.ts (docs/data-plane.md,
-# "Memory").
-BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --no-code-cache --v8-flags=--max-semi-space-size=1,--gc-memory-reducer-start-delay-ms=5000)
+# deserialized eagerly; without it an idle agent holds about 4.5 MiB less (medians of alternating
+# runs of tests/tun/idle_rss_bench.ts) and starts about 25 ms later; throughput_bench.ts showed
+# no change beyond its noise (docs/data-plane.md, "Memory").
+BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --no-code-cache --v8-flags=--max-semi-space-size=1)
 
 # Installs the pinned Deno from the npm registry into .tools/ when missing.
 burrow_ensure_deno() {
