@@ -11,7 +11,8 @@ DENO := .tools/bin/deno
 # the device loads: libsodium for the native transport AEAD).
 TEST_PACKAGES := wireguard-go:wireguard-go wg:wireguard-tools iperf3:iperf3 ip:iproute2 nft:nftables \
 	ping:iputils-ping curl:curl socat:socat pebble:pebble nginx:nginx pkill:procps \
-	openssl:openssl libsodium.so.23:libsodium23 dnsmasq:dnsmasq dig:bind9-dnsutils
+	openssl:openssl libsodium.so.23:libsodium23 dnsmasq:dnsmasq dig:bind9-dnsutils \
+	conntrack:conntrack
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk:wrk sshd:openssh-server ssh:openssh-client
 
 .PHONY: help deno deps test-deps bench-deps check test bench run build clean

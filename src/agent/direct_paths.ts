@@ -8,7 +8,13 @@
 //      path monitor (./path_monitor.ts) moves the site's traffic between relay and direct
 //   3. as a site, tests toward each client's direct endpoint, which open this side's NAT for
 //      the client's (both sides sending at once is what makes hole punching work)
-//   4. every agent answers reachability tests on its WireGuard socket, as the hub does
+//   4. every agent answers reachability tests on its WireGuard socket, as the hub does; a test
+//      from a peer's direct endpoint wakes a path that was probed in turns (./path_monitor.ts)
+//   5. rediscovery: a path moved to the relay (perhaps this side's NAT mapping changed) or a
+//      change of this host's addresses (it moved to another network) announces again at once,
+//      so the hub hands the new mapping to the peers without waiting for the next announcement
+//      (up to a minute away); a change of addresses also tests every direct path again at once,
+//      since none of them is likely to survive it
 // With hole punching off only 4 runs: every path stays relayed.
 
 import { lookup } from "node:dns/promises";
@@ -36,6 +42,8 @@ const ANNOUNCE_MAX_MS = 60_000;
 const REASSERT_MS = 2000;
 /** As every peer the agent sets (NAT mappings stay open). */
 const PERSISTENT_KEEPALIVE_S = 25;
+/** How often the host's addresses are compared with the last ones seen. */
+const ADDRESS_CHECK_MS = 1000;
 
 export interface DirectPathsOptions {
   /** The agent's WireGuard private key (announcements are sealed with it). */
@@ -79,6 +87,9 @@ export class DirectPaths implements SessionExtension {
   readonly #probes = new Map<string, { site?: number; punch?: string; id: number }>();
   #announceAt = 0;
   #announceEvery = ANNOUNCE_FIRST_MS;
+  /** This host's addresses when last looked at (joined), and when to look again. */
+  #addresses: string | null = null;
+  #addressCheckAt = 0;
 
   constructor(options: DirectPathsOptions) {
     this.#options = options;
@@ -104,7 +115,7 @@ export class DirectPaths implements SessionExtension {
       this.#log.debug("testing a direct path", { siteId: site.siteId, candidate });
       this.#sites.set(site.siteId, {
         candidate,
-        monitor: new PathMonitor(now, this.#options.monitor),
+        monitor: new PathMonitor(now, this.#options.monitor, "client"),
         reassertAt: 0,
       });
       if (!known) added = true;
@@ -139,7 +150,7 @@ export class DirectPaths implements SessionExtension {
         endpoint,
         relay: client.endpoint,
         allowedIps,
-        monitor: new PathMonitor(now, this.#options.monitor),
+        monitor: new PathMonitor(now, this.#options.monitor, "site"),
         reassertAt: 0,
       });
     }
@@ -151,6 +162,7 @@ export class DirectPaths implements SessionExtension {
     const answer = answerTestRequest(data);
     if (answer) {
       view.tunnel.sendDatagram?.(from, answer).catch(() => {});
+      this.#reachedFrom(from);
       return;
     }
     const answered = testResponseNonce(data);
@@ -173,6 +185,21 @@ export class DirectPaths implements SessionExtension {
     }
   }
 
+  /**
+   * A test came in from `from`: when that is a peer's direct endpoint, its path is open from
+   * there now (a path probed in turns tests again at once). Tests carry no key, so a forged one
+   * costs at most a few probes.
+   */
+  #reachedFrom(from: string): void {
+    const now = Date.now();
+    for (const path of this.#sites.values()) {
+      if (path.candidate === from) path.monitor.peerReachedUs(now);
+    }
+    for (const punch of this.#punches.values()) {
+      if (punch.endpoint === from) punch.monitor.peerReachedUs(now);
+    }
+  }
+
   #announceSoon(now: number): void {
     this.#announceEvery = ANNOUNCE_FIRST_MS;
     this.#announceAt = now;
@@ -182,6 +209,10 @@ export class DirectPaths implements SessionExtension {
     const view = this.#view;
     if (!view?.tunnel.sendDatagram) return;
     const now = Date.now();
+    if (now >= this.#addressCheckAt) {
+      this.#addressCheckAt = now + ADDRESS_CHECK_MS;
+      this.#checkAddresses(view, now);
+    }
     if (now >= this.#announceAt) {
       this.#announceAt = now + this.#announceEvery;
       this.#announceEvery = Math.min(this.#announceEvery * 2, ANNOUNCE_MAX_MS);
@@ -196,6 +227,7 @@ export class DirectPaths implements SessionExtension {
       if (change) {
         this.#move(siteId, change);
         path.reassertAt = now + REASSERT_MS;
+        if (change === "relay") this.#announceSoon(now);
       } else if (path.monitor.route === "direct" && now >= path.reassertAt) {
         path.reassertAt = now + REASSERT_MS;
         this.#move(siteId, "direct");
@@ -204,13 +236,30 @@ export class DirectPaths implements SessionExtension {
     for (const [key, punch] of this.#punches) {
       const { probe, change } = punch.monitor.poll(now);
       if (probe !== null) this.#test(view, punch.endpoint, { punch: key, id: probe });
-      if (change) this.#moveClient(view, key, punch, change, now);
-      else if (punch.monitor.route === "direct" && now >= punch.reassertAt) {
+      if (change) {
+        this.#moveClient(view, key, punch, change, now);
+        if (change === "relay") this.#announceSoon(now);
+      } else if (punch.monitor.route === "direct" && now >= punch.reassertAt) {
         this.#moveClient(view, key, punch, "direct", now);
       }
     }
     // Tests never answered are forgotten with their monitor's timeout (a few seconds).
     if (this.#probes.size > 1024) this.#probes.clear();
+  }
+
+  /**
+   * This host's addresses changed (another network, a new lease): the hub must learn the new
+   * mapping now, and every direct path is tested again at once.
+   */
+  #checkAddresses(view: TunnelView, now: number): void {
+    const addresses = localAddresses(view).join();
+    const before = this.#addresses;
+    this.#addresses = addresses;
+    if (before === null || before === addresses) return;
+    this.#log.info("the host's addresses changed: announcing and testing every path again");
+    this.#announceSoon(now);
+    for (const path of this.#sites.values()) path.monitor.restart(now);
+    for (const punch of this.#punches.values()) punch.monitor.restart(now);
   }
 
   #test(view: TunnelView, to: string, probe: { site?: number; punch?: string; id: number }) {
@@ -278,6 +327,7 @@ export class DirectPaths implements SessionExtension {
     this.#sites.clear();
     this.#punches.clear();
     this.#probes.clear();
+    this.#addresses = null;
     return Promise.resolve();
   }
 }

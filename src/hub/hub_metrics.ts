@@ -5,7 +5,6 @@
 import { keyToBase64 } from "../crypto/mod.ts";
 import { log } from "../log/mod.ts";
 import { EXPOSITION_CONTENT_TYPE, type Metric, MetricsRegistry } from "../metrics/mod.ts";
-import type { ByteReader } from "../net/mod.ts";
 import type { Device } from "../tun/mod.ts";
 
 /** What the public listeners count per relayed connection (src/hub/ingress_listeners.ts). */
@@ -127,15 +126,4 @@ export class HubMetrics implements IngressCounters, PortMapCounters {
   async close(): Promise<void> {
     await this.#server?.shutdown();
   }
-}
-
-/** `reader` with every byte it reads counted. */
-export function countingReader(reader: ByteReader, count: (n: number) => void): ByteReader {
-  return {
-    async read(buffer: Uint8Array): Promise<number | null> {
-      const n = await reader.read(buffer);
-      if (n) count(n);
-      return n;
-    },
-  };
 }

@@ -24,7 +24,7 @@ import {
 } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import type { AgentRoute, RouteTable } from "./route_table.ts";
-import { countingReader, type IngressCounters } from "./hub_metrics.ts";
+import type { IngressCounters } from "./hub_metrics.ts";
 import { ACME_CHALLENGE_PREFIX } from "../protocol/mod.ts";
 
 /** Opens a TCP connection to an agent's tunnel address (a seam for tests without a tunnel). */
@@ -289,8 +289,8 @@ export class Ingress {
       await relay(conn, upstream, {
         first: concat([header, first]),
         ...(counters && {
-          readA: countingReader(conn, (n) => counters.bytes(id, "in", n)),
-          readB: countingReader(upstream, (n) => counters.bytes(id, "out", n)),
+          countA: (n: number) => counters.bytes(id, "in", n),
+          countB: (n: number) => counters.bytes(id, "out", n),
         }),
       });
     } finally {

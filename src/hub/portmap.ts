@@ -11,7 +11,7 @@ import { log } from "../log/mod.ts";
 import type { RouteTable } from "./route_table.ts";
 import type { AgentDialer } from "./ingress_listeners.ts";
 import { DestinationPolicy } from "./portmap_policy.ts";
-import { countingReader, type PortMapCounters } from "./hub_metrics.ts";
+import type { PortMapCounters } from "./hub_metrics.ts";
 import {
   decodePortMapRequest,
   encodePortMapAnswer,
@@ -103,12 +103,12 @@ export class PortMapService {
   }
 
   /** Relay options that count `caller`'s bytes both ways (none without counters). */
-  #counted(caller: string, conn: Deno.TcpConn, upstream: Deno.TcpConn) {
+  #counted(caller: string) {
     const counters = this.#options.counters;
     if (!counters) return {};
     return {
-      readA: countingReader(conn, (n) => counters.portMapBytes(caller, "sent", n)),
-      readB: countingReader(upstream, (n) => counters.portMapBytes(caller, "received", n)),
+      countA: (n: number) => counters.portMapBytes(caller, "sent", n),
+      countB: (n: number) => counters.portMapBytes(caller, "received", n),
     };
   }
 
@@ -170,7 +170,7 @@ export class PortMapService {
         { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
         { address: this.#options.hostname, port: request.dstPort },
       );
-      await relay(conn, upstream, { first: header, ...this.#counted(caller, conn, upstream) });
+      await relay(conn, upstream, { first: header, ...this.#counted(caller) });
     } finally {
       this.#connections.delete(upstream);
     }
@@ -211,7 +211,7 @@ export class PortMapService {
     this.#connections.add(upstream);
     try {
       await writeAll(conn, encodePortMapAnswer({ ok: true }));
-      await relay(conn, upstream, this.#counted(caller, conn, upstream));
+      await relay(conn, upstream, this.#counted(caller));
     } finally {
       this.#connections.delete(upstream);
     }

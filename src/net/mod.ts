@@ -23,6 +23,8 @@ export {
   type ProxyDecodeResult,
   type ProxyHeader,
 } from "./proxy_v2.ts";
+export { BufferPool, copyBuffers } from "./buffer_pool.ts";
+export { type Deadline, DeadlineClock } from "./deadlines.ts";
 export {
   type ByteReader,
   type ByteStream,
@@ -34,12 +36,14 @@ export {
   readStreamCapped,
   relay,
   RELAY_BUFFER_BYTES,
+  RELAY_BUFFER_SIZES,
   type RelayOptions,
   writeAll,
 } from "./stream.ts";
 export {
   type BodyFraming,
   encodeLatin1,
+  encodeLatin1Into,
   formatRequestHead,
   formatResponseHead,
   headerHasToken,

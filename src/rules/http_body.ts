@@ -7,7 +7,9 @@ import {
   type BodyFraming,
   type ByteReader,
   type ByteWriter,
+  copyBuffers,
   encodeLatin1,
+  encodeLatin1Into,
   HttpWireError,
   indexOfBlankLine,
   latin1,
@@ -19,8 +21,10 @@ import {
 
 /** Largest request or response head accepted. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-// 16 KiB per buffer keeps a thousand idle connections cheap; heads and chunks grow it on need.
-const READ_CHUNK_BYTES = 16 * 1024;
+// The buffer each reader keeps for heads, chunk lines and what arrives with them: 4 KiB keeps a
+// thousand kept-alive connections cheap (two readers each), and a longer head grows it. Bodies
+// past what is buffered are read straight into a pooled 64 KiB buffer (copyBody).
+const HEAD_BUFFER_BYTES = 4 * 1024;
 
 /** Reads from a stream through a buffer that may hold bytes read ahead (or handed in). */
 export class BufferedReader {
@@ -29,7 +33,7 @@ export class BufferedReader {
   #end = 0;
 
   constructor(readonly source: ByteReader, initial?: Uint8Array) {
-    this.#buffer = new Uint8Array(Math.max(READ_CHUNK_BYTES, initial?.length ?? 0));
+    this.#buffer = new Uint8Array(Math.max(HEAD_BUFFER_BYTES, initial?.length ?? 0));
     if (initial) {
       this.#buffer.set(initial);
       this.#end = initial.length;
@@ -137,19 +141,6 @@ export class BufferedReader {
     this.#start += n;
     return n;
   }
-
-  /**
-   * Reads at most `max` bytes, from the buffer first.
-   *
-   * @returns a view valid until the next read, or null at end of stream
-   */
-  async readSome(max: number): Promise<Uint8Array | null> {
-    if (this.#start === this.#end && !await this.#fill()) return null;
-    const n = Math.min(max, this.#end - this.#start);
-    const out = this.#buffer.subarray(this.#start, this.#start + n);
-    this.#start += n;
-    return out;
-  }
 }
 
 export { requestFraming };
@@ -174,13 +165,15 @@ export const COALESCE_BODY_BYTES = 16 * 1024;
 
 /**
  * Writes a head followed by its body, in one write when the body is small and already
- * buffered (a small answer then crosses the tunnel as one packet, not two).
+ * buffered (a small answer then crosses the tunnel as one packet, not two). The head is
+ * encoded straight into the buffer that is written.
  *
+ * @param head the head's text (latin1), blank line included
  * @returns whether the body was taken from `reader` (else the caller copies it)
  */
 export async function writeHeadWithBufferedBody(
   writer: ByteWriter,
-  head: Uint8Array,
+  head: string,
   reader: BufferedReader,
   body: BodyFraming,
 ): Promise<boolean> {
@@ -188,13 +181,13 @@ export async function writeHeadWithBufferedBody(
     const bytes = reader.takeBuffered(body.length);
     if (bytes) {
       const out = new Uint8Array(head.length + bytes.length);
-      out.set(head);
+      encodeLatin1Into(head, out);
       out.set(bytes, head.length);
       await writeAll(writer, out);
       return true;
     }
   }
-  await writeAll(writer, head);
+  await writeAll(writer, encodeLatin1(head));
   return body.kind === "none";
 }
 
@@ -214,12 +207,9 @@ export async function copyBody(
     case "none":
       return true;
     case "length": {
-      let left = body.length;
-      while (left > 0) {
-        const chunk = await reader.readSome(Math.min(left, READ_CHUNK_BYTES));
-        if (!chunk) throw new HttpWireError("stream ended inside a body");
-        left -= chunk.length;
-        await writeAll(writer, chunk);
+      const left = body.length - await writeBuffered(reader, writer, body.length);
+      if (left > 0 && await copyDirect(reader.source, writer, left) < left) {
+        throw new HttpWireError("stream ended inside a body");
       }
       return true;
     }
@@ -245,13 +235,43 @@ export async function copyBody(
       }
     }
     case "close": {
-      while (true) {
-        const chunk = await reader.readSome(READ_CHUNK_BYTES);
-        if (!chunk) return false;
-        await writeAll(writer, chunk);
-      }
+      await writeBuffered(reader, writer, Infinity);
+      await copyDirect(reader.source, writer, Infinity);
+      return false;
     }
   }
+}
+
+/** Writes up to `max` bytes the reader holds already; returns how many. */
+async function writeBuffered(
+  reader: BufferedReader,
+  writer: ByteWriter,
+  max: number,
+): Promise<number> {
+  const n = Math.min(max, reader.buffered);
+  if (n > 0) await writeAll(writer, reader.takeBuffered(n)!);
+  return n;
+}
+
+/**
+ * Copies up to `max` bytes from `source` through a pooled buffer (none is held between
+ * bodies); returns how many were copied before the stream ended or `max` was reached.
+ */
+async function copyDirect(source: ByteReader, writer: ByteWriter, max: number): Promise<number> {
+  const buffer = copyBuffers.take();
+  let copied = 0;
+  try {
+    while (copied < max) {
+      const want = Math.min(max - copied, buffer.length);
+      const n = await source.read(want === buffer.length ? buffer : buffer.subarray(0, want));
+      if (n === null || n === 0) break;
+      copied += n;
+      await writeAll(writer, buffer.subarray(0, n));
+    }
+  } finally {
+    copyBuffers.give(buffer);
+  }
+  return copied;
 }
 
 /** A discarding writer, for reading past a request body the engine does not forward. */

@@ -6,7 +6,6 @@
 import {
   type ByteStream,
   closeQuietly,
-  formatRequestHead,
   formatResponseHead,
   headerHasToken,
   type HeaderList,
@@ -15,6 +14,7 @@ import {
   parseResponseHead,
   relay,
   type RequestHead,
+  type ResponseHead,
   writeAll,
 } from "../net/mod.ts";
 import {
@@ -90,6 +90,85 @@ export async function dialUpstream(target: Upstream, key: string): Promise<Upstr
 /** What is left after one request: both connections, the client only, none, or a retry. */
 export type ProxyOutcome = "reuse" | "client-only" | "closed" | "retry";
 
+/** A Connection header's tokens, lower case; null when the head has none. */
+function connectionTokens(headers: HeaderList): Set<string> | null {
+  let tokens: Set<string> | null = null;
+  for (const [name, value] of headers) {
+    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
+    tokens ??= new Set();
+    for (const part of value.toLowerCase().split(",")) tokens.add(part.trim());
+  }
+  return tokens;
+}
+
+/**
+ * The request head sent upstream, as text: hop-by-hop headers, those the client's Connection
+ * lists, its Host and its forwarding claims dropped; Host (or the rule's rewrite) first, then
+ * the proxy's own forwarding headers. Written straight into one string: this runs per request,
+ * and its garbage was the largest share of the engine's allocations.
+ */
+function upstreamRequestText(
+  head: RequestHead,
+  site: CompiledSite,
+  context: { from: ClientAddress; scheme: "http" | "https" },
+  listed: Set<string> | null,
+  upgrade: string | undefined,
+): string {
+  let originalHost: string | undefined;
+  let lines = "";
+  for (const [name, value] of head.headers) {
+    const lower = name.toLowerCase();
+    if (lower === "host") {
+      originalHost ??= value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || isForwardingHeader(lower) || listed?.has(lower)) continue;
+    lines += `${name}: ${value}\r\n`;
+  }
+  const base = site.upstream?.basePath ?? "";
+  const target = base !== "" && head.target.startsWith("/") ? base + head.target : head.target;
+  originalHost ??= "";
+  const client = context.from.address;
+  let text =
+    `${head.method} ${target} ${head.version}\r\nHost: ${
+      site.rule.rewriteHost !== "" ? site.rule.rewriteHost : originalHost
+    }\r\n${lines}X-Forwarded-For: ${client}\r\nX-Forwarded-Proto: ${context.scheme}\r\n` +
+    `X-Forwarded-Host: ${originalHost}\r\nX-Real-IP: ${client}\r\nForwarded: ${
+      forwardedElement(client, context.scheme, originalHost)
+    }\r\n`;
+  if (upgrade !== undefined) text += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
+  // An HTTP/1.0 client cannot read a chunked answer: ask the upstream in its version.
+  else text += `Connection: ${head.version === "HTTP/1.0" ? "close" : "keep-alive"}\r\n`;
+  return text + "\r\n";
+}
+
+/**
+ * The response head sent to the client, as text: HTTP/1.1, the upstream's Connection,
+ * Keep-Alive, Proxy-Connection and what its Connection lists dropped, Content-Length dropped
+ * beside a Transfer-Encoding, and our own Connection.
+ */
+function clientResponseText(response: ResponseHead, keepAlive: boolean): string {
+  const listed = connectionTokens(response.headers);
+  let chunked = false;
+  for (const [name] of response.headers) {
+    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") chunked = true;
+  }
+  let text = `HTTP/1.1 ${response.status} ${response.reason}\r\n`;
+  for (const [name, value] of response.headers) {
+    const lower = name.toLowerCase();
+    if (
+      lower === "connection" || lower === "keep-alive" || lower === "proxy-connection" ||
+      listed?.has(lower) ||
+      // Transfer-Encoding overrides a Content-Length, which must not travel on beside it.
+      (lower === "content-length" && chunked)
+    ) {
+      continue;
+    }
+    text += `${name}: ${value}\r\n`;
+  }
+  return text + `Connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
+}
+
 /** Proxies one request (and its answer) between the client and the upstream. */
 export async function proxyRequest(
   head: RequestHead,
@@ -99,38 +178,9 @@ export async function proxyRequest(
   site: CompiledSite,
   context: { from: ClientAddress; scheme: "http" | "https"; keepAlive: boolean; reused: boolean },
 ): Promise<ProxyOutcome> {
-  const upgrade = headerHasToken(head.headers, "connection", "upgrade")
-    ? headerValue(head.headers, "upgrade")
-    : undefined;
-  const listed = new Set(
-    head.headers.filter(([name]) => name.toLowerCase() === "connection")
-      .flatMap(([, value]) => value.toLowerCase().split(",").map((s) => s.trim())),
-  );
-  const originalHost = headerValue(head.headers, "host") ?? "";
-  const headers: HeaderList = [];
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (
-      HOP_BY_HOP.has(lower) || isForwardingHeader(lower) || listed.has(lower) || lower === "host"
-    ) {
-      continue;
-    }
-    headers.push([name, value]);
-  }
-  headers.unshift(["Host", site.rule.rewriteHost !== "" ? site.rule.rewriteHost : originalHost]);
-  headers.push(
-    ["X-Forwarded-For", context.from.address],
-    ["X-Forwarded-Proto", context.scheme],
-    ["X-Forwarded-Host", originalHost],
-    ["X-Real-IP", context.from.address],
-    ["Forwarded", forwardedElement(context.from.address, context.scheme, originalHost)],
-  );
-  if (upgrade !== undefined) headers.push(["Connection", "Upgrade"], ["Upgrade", upgrade]);
-  // An HTTP/1.0 client cannot read a chunked answer: ask the upstream in its version.
-  else headers.push(["Connection", head.version === "HTTP/1.0" ? "close" : "keep-alive"]);
-  const base = site.upstream?.basePath ?? "";
-  const target = base !== "" && head.target.startsWith("/") ? base + head.target : head.target;
-  const forwarded: RequestHead = { method: head.method, target, version: head.version, headers };
+  const listed = connectionTokens(head.headers);
+  const upgrade = listed?.has("upgrade") ? headerValue(head.headers, "upgrade") : undefined;
+  const requestText = upstreamRequestText(head, site, context, listed, upgrade);
 
   const requestBody = requestFraming(head);
   const retryable = context.reused && requestBody.kind === "none";
@@ -138,7 +188,7 @@ export async function proxyRequest(
   try {
     requestBodySent = await writeHeadWithBufferedBody(
       upstream.conn,
-      formatRequestHead(forwarded),
+      requestText,
       clientReader,
       requestBody,
     );
@@ -150,19 +200,16 @@ export async function proxyRequest(
   }
   // The request body flows while the response is read: an upstream may answer 100 Continue
   // (or an early error) before it reads the body.
-  let bodyDone = false;
+  let bodyDone = requestBodySent;
   let bodyError: unknown = null;
-  const body = copyBody(
-    clientReader,
-    upstream.conn,
-    requestBodySent ? { kind: "none" } : requestBody,
-  ).then(() => {
-    bodyDone = true;
-  }, (error) => {
-    // A malformed chunk or a client gone mid-body: the upstream would wait for the rest.
-    bodyError = error;
-    closeQuietly(upstream.conn);
-  });
+  const body = requestBodySent ? undefined : copyBody(clientReader, upstream.conn, requestBody)
+    .then(() => {
+      bodyDone = true;
+    }, (error) => {
+      // A malformed chunk or a client gone mid-body: the upstream would wait for the rest.
+      bodyError = error;
+      closeQuietly(upstream.conn);
+    });
 
   let response;
   while (true) {
@@ -211,22 +258,9 @@ export async function proxyRequest(
   const upstreamReusable = framing.kind !== "close" &&
     !headerHasToken(response.headers, "connection", "close");
   const clientKeep = context.keepAlive && framing.kind !== "close";
-  const responseListed = new Set(
-    response.headers.filter(([name]) => name.toLowerCase() === "connection")
-      .flatMap(([, value]) => value.toLowerCase().split(",").map((s) => s.trim())),
-  );
-  const outHeaders: HeaderList = response.headers.filter(([name]) => {
-    const lower = name.toLowerCase();
-    return !(lower === "connection" || lower === "keep-alive" || lower === "proxy-connection" ||
-      responseListed.has(lower) ||
-      // Transfer-Encoding overrides a Content-Length, which must not travel on beside it.
-      (lower === "content-length" &&
-        headerValue(response.headers, "transfer-encoding") !== undefined));
-  });
-  outHeaders.push(["Connection", clientKeep ? "keep-alive" : "close"]);
   const sent = await writeHeadWithBufferedBody(
     client,
-    formatResponseHead({ ...response, version: "HTTP/1.1", headers: outHeaders }),
+    clientResponseText(response, clientKeep),
     upstream.reader,
     framing,
   );

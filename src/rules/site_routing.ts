@@ -6,6 +6,7 @@
 import {
   type ByteStream,
   closeQuietly,
+  DeadlineClock,
   headerHasToken,
   headerValue,
   HttpWireError,
@@ -75,6 +76,9 @@ export function upstreamOf(rule: HttpsRule): Upstream | null {
 /** How long a connection may wait for (the rest of) the next request head. */
 export const REQUEST_HEAD_TIMEOUT_MS = 60_000;
 
+/** The idle deadlines of every connection the engine serves (one timer, not one per request). */
+const idleClock = new DeadlineClock();
+
 /**
  * Serves every request on `client` until either side closes.
  *
@@ -97,11 +101,12 @@ export async function serveHttpConnection(
     if (upstream) closeQuietly(upstream.conn);
     upstream = null;
   };
+  // An idle or trickling client may hold a connection only so long between requests.
+  const idle = idleClock.deadline(() => closeQuietly(client));
   try {
     while (true) {
       let head: RequestHead;
-      // An idle or trickling client may hold a connection only so long between requests.
-      const idle = setTimeout(() => closeQuietly(client), REQUEST_HEAD_TIMEOUT_MS);
+      idle.arm(REQUEST_HEAD_TIMEOUT_MS);
       try {
         const text = await reader.readHead();
         if (text === null) return;
@@ -113,7 +118,7 @@ export async function serveHttpConnection(
         await answer(client, 400, "Bad Request", `bad request: ${error.message}\n`, false);
         return;
       } finally {
-        clearTimeout(idle);
+        idle.disarm();
       }
       const keepAlive = head.version === "HTTP/1.1" &&
         !headerHasToken(head.headers, "connection", "close");

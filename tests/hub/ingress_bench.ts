@@ -1,7 +1,11 @@
 // Benchmark (make bench): the hub's ingress against OpenSSH remote forwarding and the direct
-// path, in namespaces made here: client -> hub -> agent. TCP throughput (iperf3) and round
-// trips (64-byte echo) through an allocated hub port, through `ssh -R`, and routed directly;
-// HTTP requests per second and p99 (wrk) through hub and agent against the upstream directly.
+// path, in namespaces made here: client -> hub -> agent. TCP throughput (iperf3, both
+// directions) and round trips (64-byte echo) through an allocated hub port, through `ssh -R`,
+// and routed directly; HTTP requests per second and p99 (wrk) through hub and agent against the
+// upstream directly. To tell where the forward's time goes it also measures, in the same run,
+// the tunnel alone (iperf3 from the hub's namespace to the agent's tunnel address: the same two
+// WireGuard devices, no relay) and the relays alone (the hub's and the agent's relay chained
+// over loopback, no tunnel). BENCH_ROUNDS alternating rounds (default 3); medians printed.
 
 import { requireBenchSetup, runWrk } from "../_support/bench.ts";
 import { addHubClient, DENO, REPO_ROOT, startHub } from "../_support/burrow.ts";
@@ -18,6 +22,8 @@ import { type FakeAgent, startFakeAgent } from "./_netns_hub.ts";
 
 const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AGENT = "10.77.2.2";
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
+const RELAY_HUB_PORT = 24001, RELAY_AGENT_PORT = 24002;
 
 await requireBenchSetup("hub ingress benchmark", [
   "iperf3",
@@ -108,7 +114,8 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
     keyFile: `${dir}/key.pem`,
     mode: "bare",
   });
-  await agent.next((e) => e.event === "registered", 30_000);
+  const registered = await agent.next((e) => e.event === "registered", 30_000);
+  const tunnelIP = String(registered.tunnelIP).split("/")[0];
   const ports: number[] = [];
   for (let i = 0; i < 2; i++) {
     ports.push((await agent.request("burrow/ports/allocate")).data.port as number);
@@ -183,13 +190,48 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
     200,
   );
 
-  const iperf = async (host: string, port: number) => {
-    const argv = ["iperf3", "-c", host, "-p", String(port), "-t", String(SECONDS), "-J"];
-    const result = await client.exec(argv, { check: false });
+  // The relays alone: the hub's and the agent's relay chained over loopback in the agent's
+  // namespace, in front of the same iperf3.
+  for (
+    const [role, port, target] of [["agent", RELAY_AGENT_PORT, 5201], [
+      "hub",
+      RELAY_HUB_PORT,
+      RELAY_AGENT_PORT,
+    ]]
+  ) {
+    const script = `${REPO_ROOT}tests/hub/_relay_chain.ts`;
+    children.push(
+      agentNs.spawn([DENO, "run", "-A", script, String(role), String(port), String(target)]),
+    );
+  }
+  await waitForTcp(agentNs, "127.0.0.1", RELAY_AGENT_PORT);
+  await waitForTcp(agentNs, "127.0.0.1", RELAY_HUB_PORT);
+
+  /** iperf3 from `from` to host:port in Mbit/s; `reverse`: the server sends. */
+  const iperf = async (host: string, port: number, reverse = false, from = client) => {
+    const argv = [
+      "iperf3",
+      "-c",
+      host,
+      "-p",
+      String(port),
+      "-t",
+      String(SECONDS),
+      "-J",
+      ...(reverse ? ["-R"] : []),
+    ];
+    let result = { stdout: "", stderr: "" };
     let report: { error?: string; end?: { sum_received?: { bits_per_second?: number } } } = {};
-    try {
-      report = JSON.parse(result.stdout);
-    } catch { /* no JSON: the error is on stderr */ }
+    // The server refuses a test while it still winds the last one down: wait and ask again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      result = await from.exec(argv, { check: false });
+      report = {};
+      try {
+        report = JSON.parse(result.stdout);
+      } catch { /* no JSON: the error is on stderr */ }
+      if (!report.error?.includes("busy")) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
     const bits = report.end?.sum_received?.bits_per_second;
     if (typeof bits !== "number") {
       console.log(`iperf3 to ${host}:${port} failed: ${report.error ?? result.stderr.trim()}`);
@@ -213,11 +255,26 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   const wrk = (url: string, host?: string) =>
     runWrk(client, url, { connections: 32, seconds: SECONDS, host });
 
-  const tcp = {
-    hub: await iperf(HUB_PUBLIC, iperfPort),
-    ssh: await iperf(HUB_PUBLIC, 23001),
-    direct: await iperf(AGENT, 5201),
+  // Alternating rounds, each path both ways; the medians are printed.
+  const paths = {
+    hub: (reverse: boolean) => iperf(HUB_PUBLIC, iperfPort, reverse),
+    ssh: (reverse: boolean) => iperf(HUB_PUBLIC, 23001, reverse),
+    direct: (reverse: boolean) => iperf(AGENT, 5201, reverse),
+    tunnel: (reverse: boolean) => iperf(tunnelIP, 5201, reverse, hubNs),
+    relays: (reverse: boolean) => iperf("127.0.0.1", RELAY_HUB_PORT, reverse, agentNs),
   };
+  type PathName = keyof typeof paths;
+  const samples = new Map<string, number[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of Object.keys(paths) as PathName[]) {
+      for (const reverse of [false, true]) {
+        const key = `${name}${reverse ? "-R" : ""}`;
+        samples.set(key, [...samples.get(key) ?? [], await paths[name](reverse)]);
+      }
+    }
+  }
+  const tcp = (name: PathName, reverse = false) =>
+    median(samples.get(`${name}${reverse ? "-R" : ""}`)!);
   const rtts = {
     hub: await rtt(HUB_PUBLIC, echoPort),
     ssh: await rtt(HUB_PUBLIC, 23002),
@@ -232,14 +289,21 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   console.log(
     `hub ingress benchmark (hub tunnel: ${device}; agent: wireguard-go; ${SECONDS} s runs)`,
   );
-  console.log(
-    `TCP throughput  hub ${tcp.hub.toFixed(0)} Mbit/s | ssh -R ${
-      tcp.ssh.toFixed(0)
-    } Mbit/s | direct ${tcp.direct.toFixed(0)} Mbit/s`,
-  );
-  console.log(
-    `  ratios        hub/ssh ${ratio(tcp.hub, tcp.ssh)} | hub/direct ${ratio(tcp.hub, tcp.direct)}`,
-  );
+  for (const reverse of [false, true]) {
+    const mbit = (name: PathName) => `${tcp(name, reverse).toFixed(0)} Mbit/s`;
+    console.log(
+      `TCP ${reverse ? "agent->client" : "client->agent"} (median of ${ROUNDS}) hub ${
+        mbit("hub")
+      } | ssh -R ${mbit("ssh")} | direct ${mbit("direct")} | tunnel alone ${
+        mbit("tunnel")
+      } | relays alone ${mbit("relays")}`,
+    );
+    console.log(
+      `  ratios        hub/ssh ${ratio(tcp("hub", reverse), tcp("ssh", reverse))} | hub/direct ${
+        ratio(tcp("hub", reverse), tcp("direct", reverse))
+      } | hub/tunnel ${ratio(tcp("hub", reverse), tcp("tunnel", reverse))}`,
+    );
+  }
   console.log(
     `TCP round trip  p50/p99 us: hub ${rtts.hub.p50}/${rtts.hub.p99} | ssh -R ${rtts.ssh.p50}/${rtts.ssh.p99} | direct ${rtts.direct.p50}/${rtts.direct.p99}`,
   );
@@ -265,4 +329,11 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   await namespaces.destroy();
   await run(["ip", "link", "del", hubIf], { check: false });
   await Deno.remove(dir, { recursive: true });
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

@@ -7,6 +7,7 @@ import {
   readOpening,
   readStreamCapped,
   relay,
+  RELAY_BUFFER_SIZES,
   writeAll,
 } from "../../src/net/stream.ts";
 
@@ -130,3 +131,41 @@ Deno.test("readStreamCapped() reads a whole stream, or cancels it past the cap",
 
 // Type check: a Deno connection is a ByteStream.
 const _conn: (c: Deno.Conn) => ByteStream = (c) => c;
+
+Deno.test("relay() starts each direction small, grows its buffer only while reads fill it, counts", async () => {
+  // A side whose reads fill whatever they are offered (a bulk stream) and one whose reads are
+  // short (a chatty one): the sizes offered to each are recorded.
+  const offered = { bulk: [] as number[], chatty: [] as number[] };
+  const source = (name: "bulk" | "chatty", reads: number) => {
+    let left = reads;
+    return {
+      read(p: Uint8Array): Promise<number | null> {
+        offered[name].push(p.length);
+        if (left-- === 0) return Promise.resolve(null);
+        return Promise.resolve(name === "bulk" ? p.length : 10);
+      },
+    };
+  };
+  let written = 0;
+  const sink = (): ByteStream => ({
+    read: () => Promise.resolve(null),
+    write: (p) => {
+      written += p.length;
+      return Promise.resolve(p.length);
+    },
+    close() {},
+  });
+  const counted = { a: 0, b: 0 };
+  await relay(sink(), sink(), {
+    readA: source("bulk", 4),
+    readB: source("chatty", 4),
+    countA: (n) => counted.a += n,
+    countB: (n) => counted.b += n,
+  });
+  const [small, middle, large] = RELAY_BUFFER_SIZES;
+  assertEquals(offered.bulk, [small, middle, large, large, large]);
+  assertEquals(offered.chatty, [small, small, small, small, small]);
+  assertEquals(written, small + middle + 2 * large + 4 * 10);
+  // Each direction's chunks are counted as they are read.
+  assertEquals(counted, { a: small + middle + 2 * large, b: 4 * 10 });
+});

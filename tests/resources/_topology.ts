@@ -29,6 +29,17 @@ export const LAN = { site: "10.20.0.1", web: "10.20.0.5", other: "10.20.0.6" } a
 /** What the upstream DNS server (dnsmasq) answers. */
 export const OUTSIDE = { name: "outside.example", address: "192.0.2.80" } as const;
 
+export interface NatOptions {
+  /**
+   * Whether the router drops unsolicited packets to itself (a home router's input firewall).
+   * Without it such a packet becomes a conntrack entry of the router's own. @default true
+   */
+  inputFirewall?: boolean;
+}
+
+/** The LAN bridge inside every router addNatLan makes. */
+const ROUTER_LAN = "lan0";
+
 export interface Topology {
   suffix: string;
   dir: string;
@@ -49,6 +60,7 @@ export interface Topology {
     prefix: string,
     wan: string,
     lanPrefix: string,
+    options?: NatOptions,
   ): Promise<{ router: Netns; host: Netns }>;
   /** Like addNatHost with `count` hosts on one LAN behind the router (`lanPrefix`.2, .3, ...). */
   addNatLan(
@@ -56,7 +68,14 @@ export interface Topology {
     wan: string,
     lanPrefix: string,
     count: number,
+    options?: NatOptions,
   ): Promise<{ router: Netns; hosts: Netns[] }>;
+  /**
+   * Moves `host` to the LAN of `router` (made by addNatLan) at `address` (/24; the router is
+   * .1): the link of its old default route goes, the new one carries its default route (a
+   * laptop changing network).
+   */
+  moveHost(host: Netns, router: Netns, address: string): Promise<void>;
   /** Joins `site` to the LAN (10.20.0.1/24 on its side). */
   attachLan(site: Netns): Promise<void>;
   addClient(name: string, ...extra: string[]): Promise<ClientCredentials>;
@@ -101,13 +120,13 @@ export async function buildTopology(prefix: string): Promise<Topology> {
       await ns.exec(["ip", "route", "add", "default", "via", HUB_IP]);
       return ns;
     },
-    async addNatHost(hostPrefix, wan, lanPrefix) {
-      const { router, hosts } = await topology.addNatLan(hostPrefix, wan, lanPrefix, 1);
+    async addNatHost(hostPrefix, wan, lanPrefix, options) {
+      const { router, hosts } = await topology.addNatLan(hostPrefix, wan, lanPrefix, 1, options);
       return { router, host: hosts[0] };
     },
-    async addNatLan(hostPrefix, wan, lanPrefix, count) {
+    async addNatLan(hostPrefix, wan, lanPrefix, count, options = {}) {
       const router = await topology.addHost(`${hostPrefix}-r`, wan);
-      const routerLan = "lan0";
+      const routerLan = ROUTER_LAN;
       await router.exec(["ip", "link", "add", routerLan, "type", "bridge"]);
       await router.exec(["ip", "addr", "add", `${lanPrefix}.1/24`, "dev", routerLan]);
       await router.exec(["ip", "link", "set", routerLan, "up"]);
@@ -120,16 +139,28 @@ export async function buildTopology(prefix: string): Promise<Topology> {
         hosts.push(host);
       }
       await router.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      // A home router: masquerade out, and nothing unsolicited in (a dropped packet never
+      // becomes a conntrack entry, so it cannot steal the port a hole punch needs).
+      const input = options.inputFirewall === false
+        ? ""
+        : `  chain input { type filter hook input priority filter; iifname != "${routerLan}" ct state new drop; }\n`;
       await router.exec(["nft", "-f", "-"], {
-        // A home router: masquerade out, and nothing unsolicited in (a dropped packet never
-        // becomes a conntrack entry, so it cannot steal the port a hole punch needs).
         stdin: `table ip nat {
   chain postrouting { type nat hook postrouting priority srcnat; oifname != "${routerLan}" masquerade; }
-  chain input { type filter hook input priority filter; iifname != "${routerLan}" ct state new drop; }
-}
+${input}}
 `,
       });
       return { router, hosts };
+    },
+    async moveHost(host, router, address) {
+      const route = (await host.exec(["ip", "-o", "route", "show", "default"])).stdout;
+      const old = route.match(/ dev (\S+)/)?.[1];
+      const { ifB } = await linkNamespaces(host, router, [`${address}/24`], []);
+      await router.exec(["ip", "link", "set", ifB, "master", ROUTER_LAN]);
+      // The old link goes with its default route: the host is on the new network only.
+      if (old) await host.exec(["ip", "link", "del", old]);
+      const gateway = address.replace(/\.\d+$/, ".1");
+      await host.exec(["ip", "route", "replace", "default", "via", gateway]);
     },
     async attachLan(site) {
       await linkNamespaces(site, topology.lan, [`${LAN.site}/24`], [`${LAN.web}/24`]);

@@ -10,7 +10,6 @@ import {
   agentStatus,
   DENO,
   hubEndpoint,
-  loginFlags,
   REPO_ROOT,
   startAgent,
   waitForAgentStatus,
@@ -24,34 +23,9 @@ import {
   LAN,
   RELAY_PORT,
 } from "./_topology.ts";
+import { blockRouter, startLoggedIn, type Status, unblockRouter } from "./direct_paths_fixture.ts";
 
 const R1 = "10.79.0.11", R2 = "10.79.0.12", R3 = "10.79.0.13";
-
-interface PeerJson {
-  name: string;
-  connected: boolean;
-  endpoint: string;
-  isRelay: boolean;
-  holepunchConnected: boolean;
-}
-interface Status {
-  registered: boolean;
-  peers: Record<string, PeerJson>;
-}
-
-/** Drops UDP forwarded between this router and `other` (both ways). */
-async function blockRouter(router: Netns, other: string): Promise<void> {
-  await router.exec(["nft", "-f", "-"], {
-    stdin: `table inet block_direct {
-  chain forward { type filter hook forward priority -10; ip daddr ${other} meta l4proto udp drop; ip saddr ${other} meta l4proto udp drop; }
-}
-`,
-  });
-}
-
-async function unblockRouter(router: Netns): Promise<void> {
-  await router.exec(["nft", "delete", "table", "inet", "block_direct"]);
-}
 
 Deno.test(netnsTest("direct paths through NATs, relay fallback and return", async (t) => {
   const topo = await buildTopology("bdp");
@@ -67,15 +41,8 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
     const bob = await topo.addClient("bob");
     const endpoint = hubEndpoint(HUB_IP);
     const siteIf = `bdps${suffix}`, aliceIf = `bdpa${suffix}`;
-    const siteSocket = `${dir}/site.sock`;
     // The site from the command line: hole punching is on by default there.
-    agents.push(startAgent(siteNs, {
-      stateDir: `${dir}/site`,
-      socket: siteSocket,
-      interface: siteIf,
-      args: [...loginFlags(endpoint, site), "--ping-interval", "500ms"],
-    }));
-    await waitForAgentStatus(siteSocket, "the site registered", (s: Status) => s.registered);
+    await startLoggedIn(topo, agents, siteNs, "site", siteIf, site);
     await hubResource(topo, ["add", "--site", site.id, "--destination", LAN.web]);
 
     const client = (ns: Netns, name: string, ifname: string, holepunch: boolean) => {
@@ -258,28 +225,15 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
 
 Deno.test(netnsTest("direct paths behind one NAT: the site's LAN address, no hairpin", async () => {
   const topo = await buildTopology("bdn");
-  const { suffix, dir } = topo;
+  const { suffix } = topo;
   const agents: Deno.ChildProcess[] = [];
   try {
     const { hosts: [siteNs, aliceNs] } = await topo.addNatLan("bdn-h", R1, "192.168.71", 2);
     await topo.attachLan(siteNs);
     const site = await topo.addClient("lan-site"), alice = await topo.addClient("alice");
-    const endpoint = hubEndpoint(HUB_IP);
-    const siteSocket = `${dir}/site.sock`, aliceSocket = `${dir}/alice.sock`;
-    agents.push(startAgent(siteNs, {
-      stateDir: `${dir}/site`,
-      socket: siteSocket,
-      interface: `bdns${suffix}`,
-      args: [...loginFlags(endpoint, site), "--ping-interval", "500ms"],
-    }));
-    await waitForAgentStatus(siteSocket, "the site registered", (s: Status) => s.registered);
+    await startLoggedIn(topo, agents, siteNs, "site", `bdns${suffix}`, site);
     await hubResource(topo, ["add", "--site", site.id, "--destination", LAN.web]);
-    agents.push(startAgent(aliceNs, {
-      stateDir: `${dir}/alice`,
-      socket: aliceSocket,
-      interface: `bdna${suffix}`,
-      args: [...loginFlags(endpoint, alice), "--ping-interval", "500ms"],
-    }));
+    const aliceSocket = await startLoggedIn(topo, agents, aliceNs, "alice", `bdna${suffix}`, alice);
     await waitForAgentStatus(aliceSocket, "a direct path on the LAN", (s: Status) => {
       const peer = Object.values(s.peers).find((p) => p.name === "lan-site");
       return Boolean(peer && !peer.isRelay && peer.holepunchConnected && peer.connected);

@@ -141,3 +141,50 @@ Deno.test("path monitor: a path that flaps does not flap the route", () => {
   }
   assert(changes.length <= 4, `route changed ${changes.length} times: ${changes.join(",")}`);
 });
+
+Deno.test("path monitor: a path that never answered probes in turns, the two sides apart", () => {
+  const round = 40_000, offset = 2000, start = 1_000_000;
+  const probesOf = (side: "client" | "site") => {
+    let now = start; // not a round's start: turns follow the wall clock
+    const monitor = new PathMonitor(now, {}, side);
+    const sent: number[] = [];
+    for (; now < start + 6 * round; now += 100) {
+      if (monitor.poll(now).probe !== null) sent.push(now);
+    }
+    return { monitor, sent };
+  };
+  for (const side of ["client", "site"] as const) {
+    const { monitor, sent } = probesOf(side);
+    assert(monitor.inTurns);
+    // The quick test and the 2 s probes (8 misses), then one probe a round in its slot.
+    const quick = sent.filter((at) => at < start + 10_000);
+    const turns = sent.filter((at) => at >= start + 10_000);
+    assertEquals(quick.length, 8, `${side}: the quick test and three 2 s probes`);
+    assert(turns.length >= 5, `${side}: ${turns.length} turns`);
+    for (const [i, at] of turns.entries()) {
+      const first = (Math.floor(at / round) % 2 === 0) === (side === "client");
+      assertEquals(at % round, first ? 0 : offset, `${side} probed at ${at}`);
+      if (i > 0) assert(at - turns[i - 1] <= round + offset, `${side}: a turn every round`);
+    }
+  }
+  // The other side's probe got through: the quick test again, at once.
+  const { monitor } = probesOf("site");
+  const now = start + 6 * round + 50;
+  monitor.peerReachedUs(now);
+  assert(!monitor.inTurns);
+  assert(monitor.poll(now).probe !== null);
+});
+
+Deno.test("path monitor: a path that worked once is never probed in turns", () => {
+  let now = 0;
+  const monitor = new PathMonitor(now);
+  for (let answered = false; now < 2000; now += 100) {
+    const { probe } = monitor.poll(now);
+    if (probe !== null && !answered) answered = monitor.answered(probe, now + 5) !== undefined;
+  }
+  const sent: number[] = [];
+  for (; now < 120_000; now += 100) if (monitor.poll(now).probe !== null) sent.push(now);
+  assert(!monitor.inTurns);
+  assertEquals(monitor.route, "relay");
+  for (let i = 1; i < sent.length; i++) assert(sent[i] - sent[i - 1] <= 2000, "a probe every 2 s");
+});

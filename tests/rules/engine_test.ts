@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../_support/assert.ts";
 import { freePort } from "../_support/ports.ts";
 import { RuleError } from "../../src/protocol/mod.ts";
+import { BufferedReader } from "../../src/rules/http_body.ts";
 import { echoUpstream, readAll, relayedConnect, relayedRequest, startEngine } from "./_fixtures.ts";
 
 Deno.test("a proxied site gets Host, rewriteHost and X-Forwarded-* from the PROXY header", async () => {
@@ -339,5 +340,67 @@ Deno.test("a hub refusal rolls the change back and the hub sees every accepted c
     assertEquals(fixture.engine.rules().https.length, 2, "kept while the hub is away");
   } finally {
     await fixture.close();
+  }
+});
+
+Deno.test("hop-by-hop headers, and those a Connection header lists, stop at the proxy both ways", async () => {
+  // A raw upstream, to see the forwarded head byte for byte and to answer with headers that
+  // must not reach the client (a Content-Length beside Transfer-Encoding among them).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let seenHead = "";
+  const served = (async () => {
+    const conn = await listener.accept();
+    seenHead = `${await new BufferedReader(conn).readHead()}\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(
+      "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\n" +
+        "Content-Length: 99\r\nTransfer-Encoding: chunked\r\nX-Kept: yes\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ));
+    conn.close();
+  })();
+  const fixture = await startEngine();
+  try {
+    await fixture.engine.create({
+      https: [{ domain: "hop.example.com", destination: "127.0.0.1", port: listener.addr.port }],
+    });
+    const answer = await relayedRequest(
+      fixture.http,
+      "203.0.113.9",
+      "GET /h HTTP/1.1\r\nHost: hop.example.com\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n" +
+        "Keep-Alive: 300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\n" +
+        "X_Forwarded_For: 6.6.6.6\r\nX-Mine: kept\r\n\r\n",
+    );
+    await served;
+    const lines = seenHead.split("\r\n");
+    assertEquals(lines[0], "GET /h HTTP/1.1");
+    assertEquals(lines[1], "Host: hop.example.com");
+    const names = lines.slice(1).filter((l) => l).map((l) => l.slice(0, l.indexOf(":")));
+    assertEquals(names, [
+      "Host",
+      "X-Mine",
+      "X-Forwarded-For",
+      "X-Forwarded-Proto",
+      "X-Forwarded-Host",
+      "X-Real-IP",
+      "Forwarded",
+      "Connection",
+    ]);
+    assertStringIncludes(seenHead, "X-Forwarded-For: 203.0.113.9\r\n");
+    assertStringIncludes(
+      seenHead,
+      "Forwarded: for=203.0.113.9;proto=http;host=hop.example.com\r\n",
+    );
+    assertStringIncludes(seenHead, "Connection: keep-alive\r\n");
+
+    assertEquals(answer.status, 200, answer.raw);
+    assertEquals(answer.headers["x-kept"], "yes");
+    assertEquals(answer.headers["transfer-encoding"], "chunked");
+    for (const gone of ["x-internal", "keep-alive", "content-length"]) {
+      assertEquals(answer.headers[gone], undefined, `${gone} passed the proxy`);
+    }
+    assertEquals(answer.headers.connection, "close");
+    assertEquals(answer.body, "5\r\nhello\r\n0\r\n\r\n");
+  } finally {
+    await fixture.close();
+    listener.close();
   }
 });

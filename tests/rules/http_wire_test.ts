@@ -6,7 +6,14 @@ import {
   requestFraming,
   responseFraming,
 } from "../../src/rules/http_body.ts";
-import { HttpWireError, parseRequestHead, parseResponseHead } from "../../src/net/mod.ts";
+import {
+  copyBuffers,
+  encodeLatin1,
+  HttpWireError,
+  latin1,
+  parseRequestHead,
+  parseResponseHead,
+} from "../../src/net/mod.ts";
 import { contentTypeOf, parseRange, requestSegments } from "../../src/rules/static_files.ts";
 
 /** A reader that hands out `text` in pieces of `step` bytes. */
@@ -107,6 +114,35 @@ Deno.test("copyBody() fails on a body cut short", async () => {
     () => copyBody(reader, sink(), { kind: "length", length: 5 }),
     HttpWireError,
   );
+});
+
+Deno.test("copyBody() takes a large body past the buffered bytes without growing the reader", async () => {
+  // 200 KiB in 50 KiB pieces behind a head: the reader's small buffer holds the head and what
+  // came with it; the rest is read straight into a pooled buffer, which goes back to the pool.
+  const body = "0123456789abcdef".repeat(200 * 64);
+  const reader = new BufferedReader(pieces(`HTTP/1.1 200 OK\r\n\r\n${body}tail`, 50 * 1024));
+  assertEquals(await reader.readHead(), "HTTP/1.1 200 OK");
+  const freeBefore = copyBuffers.free;
+  const out = sink();
+  assert(await copyBody(reader, out, { kind: "length", length: body.length }));
+  assertEquals(out.text(), body);
+  assertEquals(copyBuffers.free, Math.max(freeBefore, 1));
+  // The bytes after the body are still the reader's.
+  const rest = sink();
+  assertEquals(await copyBody(reader, rest, { kind: "close" }), false);
+  assertEquals(rest.text(), "tail");
+});
+
+Deno.test("latin1() and encodeLatin1() map every byte to one char and back, ASCII or not", () => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const text = latin1(all);
+  assertEquals(encodeLatin1(text), all);
+  assertEquals(encodeLatin1("Host: a\r\n"), new TextEncoder().encode("Host: a\r\n"));
+  assertEquals(text.length, 256);
+  for (let i = 0; i < 256; i++) assertEquals(text.charCodeAt(i), i);
+  assertEquals(latin1(new TextEncoder().encode("GET / HTTP/1.1")), "GET / HTTP/1.1");
+  // A UTF-8 byte order mark is three latin1 chars, not dropped.
+  assertEquals(latin1(Uint8Array.of(0xef, 0xbb, 0xbf, 0x41)), "\u00ef\u00bb\u00bfA");
 });
 
 Deno.test("requestSegments() refuses every way out of the root", () => {

@@ -1,0 +1,32 @@
+// Large read buffers lent for the length of one bulk copy (an HTTP body) and then kept for the
+// next one, so a connection between copies holds none: a thousand kept-alive connections cost
+// their small head buffers, not a large buffer each, and bulk copies allocate nothing.
+
+/** A free list of equal buffers: taken for one copy, given back when it ends. */
+export class BufferPool {
+  readonly #free: Uint8Array[] = [];
+
+  /**
+   * @param size bytes per buffer
+   * @param keep most free buffers kept for reuse (the rest are left to the collector)
+   */
+  constructor(readonly size: number, readonly keep: number) {}
+
+  /** A buffer of `size` bytes, reused when one is free. Its old contents are not cleared. */
+  take(): Uint8Array {
+    return this.#free.pop() ?? new Uint8Array(this.size);
+  }
+
+  /** Returns a buffer taken from this pool; nothing may use it afterwards. */
+  give(buffer: Uint8Array): void {
+    if (buffer.length === this.size && this.#free.length < this.keep) this.#free.push(buffer);
+  }
+
+  /** Free buffers held now. */
+  get free(): number {
+    return this.#free.length;
+  }
+}
+
+/** The shared pool of 64 KiB copy buffers (at most 1 MiB kept free). */
+export const copyBuffers: BufferPool = new BufferPool(64 * 1024, 16);
