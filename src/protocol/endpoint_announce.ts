@@ -12,26 +12,9 @@
 // The magic's first byte is no WireGuard message type, so a device hands it to its
 // foreign-datagram handler.
 
-import { montgomery } from "@noble/curves/abstract/montgomery.js";
-import { pow } from "@noble/curves/abstract/modular.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-
-// X25519 (RFC 7748) from noble's Montgomery ladder alone: "@noble/curves/ed25519.js" would load
-// the Edwards curve and its protocols too, about 2 MiB per process (docs/data-plane.md,
-// "Memory"). An announcement is one DH now and then, so the plain inversion is fast enough.
-const P25519 = 2n ** 255n - 19n;
-const x25519 = montgomery({
-  P: P25519,
-  type: "x25519",
-  powPminus2: (x: bigint) => pow(x, P25519 - 2n, P25519),
-  adjustScalarBytes: (bytes: Uint8Array) => {
-    bytes[0] &= 248; // RFC 7748 section 5: a multiple of 8, below 2^255, with bit 254 set
-    bytes[31] &= 127;
-    bytes[31] |= 64;
-    return bytes;
-  },
-});
+import { x25519 } from "../curve25519/mod.ts";
 
 const MAGIC = new TextEncoder().encode("BURROW-EP1");
 const LABEL = new TextEncoder().encode("burrow endpoint announce v1");

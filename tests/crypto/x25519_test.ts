@@ -1,11 +1,11 @@
-// X25519 from noble's Montgomery ladder alone (src/crypto/x25519.ts, and the copy sealing endpoint
-// announcements): RFC 7748's known answers, low-order points refused, and the same results as
+// X25519 from noble's Montgomery ladder alone (src/curve25519/x25519.ts, used by the WireGuard
+// core and by sealed endpoint announcements): RFC 7748's known answers, low-order points refused, and the same results as
 // "@noble/curves/ed25519.js" (which it replaces to keep the Edwards curve out of memory) on random
 // keys.
 
 import { x25519 as edwardsX25519 } from "@noble/curves/ed25519.js";
 import { assert, assertEquals } from "../_support/assert.ts";
-import { x25519 } from "../../src/crypto/x25519.ts";
+import { x25519 } from "../../src/curve25519/mod.ts";
 import { dh } from "../../src/crypto/noise.ts";
 import { publicKeyOf } from "../../src/crypto/keys.ts";
 import { openAnnouncement, sealAnnouncement } from "../../src/protocol/mod.ts";
