@@ -15,7 +15,11 @@ BURROW_DENO="$BURROW_TOOLS/bin/deno"
 # The old generation grows by half its live size between full collections instead of V8's
 # dynamic factor (up to 4x on a small heap): under 1,000 concurrent requests the agent's peak
 # went from about 195 to 144 MiB (tests/rules/http_bench.ts; docs/data-plane.md, "Relays").
-BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50)
+# --no-code-cache: Deno's V8 code cache is a SQLite file mapped into the process and
+# deserialized eagerly; without it an idle agent holds about 4.5 MiB less (medians of alternating
+# runs of tests/tun/idle_rss_bench.ts) and starts about 25 ms later; throughput_bench.ts showed
+# no change beyond its noise (docs/data-plane.md, "Memory").
+BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --no-code-cache --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50)
 
 # Installs the pinned Deno from the npm registry into .tools/ when missing.
 burrow_ensure_deno() {

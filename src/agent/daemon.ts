@@ -3,7 +3,7 @@
 
 import { log } from "../log/mod.ts";
 import type { ConnectionParams } from "../session/mod.ts";
-import { startServiceNotify } from "../net/mod.ts";
+import { startMemoryTrim, startServiceNotify } from "../net/mod.ts";
 import { type AgentConfig, composeAgent } from "./compose.ts";
 import { exitWhenStartSessionEnds } from "./exit_policy.ts";
 import { agentStatusLine } from "./service_status.ts";
@@ -31,6 +31,8 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
   let exitCode: Promise<number> = Promise.resolve(0);
   // systemd (Type=notify): READY=1 now that the listeners are up, then STATUS= and WATCHDOG=1.
   const service = await startServiceNotify(() => agentStatusLine(agent.status(), agent.isActive));
+  // Native memory freed after start (and after each connection's setup) back to the system.
+  const stopTrim = startMemoryTrim();
   try {
     const saved = await agent.savedConnection();
     if (config.connectAtStart) {
@@ -45,6 +47,7 @@ export async function runDaemon(config: DaemonConfig): Promise<number> {
     await agent.exitRequested;
     log.info("shutting down");
   } finally {
+    stopTrim();
     await service.stop();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await close();

@@ -7,7 +7,7 @@
 //            -> e, es, s, ss, {payload}      (initiation: payload = TAI64N timestamp)
 //            <- e, ee, se, psk, {payload}    (response: payload = empty)
 
-import { x25519 } from "@noble/curves/ed25519.js";
+import { x25519 } from "../curve25519/mod.ts";
 import { openHandshake, sealHandshake, TAG_BYTES } from "./aead.ts";
 import { CONSTRUCTION, IDENTIFIER } from "./constants.ts";
 import { hash, HASH_BYTES, isZero, kdf1, kdf2, kdf3, utf8 } from "./kdf.ts";

@@ -4,14 +4,13 @@
 
 import type { Device, DeviceOptions } from "../tun/mod.ts";
 import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
-import { parseCidr } from "../net/mod.ts";
+import { parseCidr, startMemoryTrim } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import type { SiteConfig } from "../protocol/mod.ts";
 import { HubStore, hubTunnelAddress } from "./client_store.ts";
 import { HubControl } from "./control_plane.ts";
 import { ControlListener } from "./control_listener.ts";
 import type { LoginGateOptions } from "./login_gate.ts";
-import { startMemoryTrim } from "./memory_trim.ts";
 import { WS_PATH } from "../protocol/mod.ts";
 import { type AgentDialer, dialThroughTunnel, Ingress } from "./ingress_listeners.ts";
 import { buildRoutes, type RouteTable } from "./route_table.ts";

@@ -79,3 +79,4 @@ export {
   acceptConnections,
   type AcceptOptions,
 } from "./accept_loop.ts";
+export { startMemoryTrim } from "./memory_trim.ts";

@@ -12,9 +12,9 @@
 // The magic's first byte is no WireGuard message type, so a device hands it to its
 // foreign-datagram handler.
 
-import { x25519 } from "@noble/curves/ed25519.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { x25519 } from "../curve25519/mod.ts";
 
 const MAGIC = new TextEncoder().encode("BURROW-EP1");
 const LABEL = new TextEncoder().encode("burrow endpoint announce v1");

@@ -1,8 +1,10 @@
 // Benchmark (make bench), issue #11 item 4: resident memory of an idle agent and an idle hub
 // 20 s after the agent connected (burrow's own WireGuard device on both ends), against a bare
 // Deno process measured in the same run and against the targets (agent <= 80 MiB, hub <= 96 MiB).
-// Also prints each process's thread count and the device's Workers' share, so the cost of a
-// Worker is visible. Run: deno run -A --unstable-net tests/tun/idle_rss_bench.ts
+// Also prints each process's thread count, and how much of its RSS is private (anonymous) and
+// how much is pages of files (mostly the deno executable's own code, shared and droppable by
+// the kernel, but counted in RSS), so the cost of a cut is visible where it lands.
+// Run: deno run -A --unstable-net tests/tun/idle_rss_bench.ts
 
 import { requireBenchSetup } from "../_support/bench.ts";
 import * as burrow from "../_support/burrow.ts";
@@ -17,13 +19,19 @@ await requireBenchSetup("idle RSS benchmark", ["ip"]);
 
 interface Memory {
   rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
   threads: number;
 }
 
 async function memoryOf(pid: number): Promise<Memory> {
   const status = (await run(["cat", `/proc/${pid}/status`])).stdout;
+  const mib = (field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
   return {
-    rssMiB: Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024,
+    rssMiB: mib("VmRSS"),
+    anonMiB: mib("RssAnon"),
+    fileMiB: mib("RssFile"),
     threads: Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? NaN),
   };
 }
@@ -66,18 +74,18 @@ try {
     [agent.pid, hub.pid, bare.pid].map(memoryOf),
   );
   const row = (name: string, m: Memory, target: number | null) =>
-    `${name.padEnd(10)}${m.rssMiB.toFixed(1).padStart(10)}${String(m.threads).padStart(9)}${
-      (m.rssMiB / bareMemory.rssMiB).toFixed(2).padStart(10)
-    }${
+    `${name.padEnd(10)}${m.rssMiB.toFixed(1).padStart(10)}${m.anonMiB.toFixed(1).padStart(8)}${
+      m.fileMiB.toFixed(1).padStart(8)
+    }${String(m.threads).padStart(9)}${(m.rssMiB / bareMemory.rssMiB).toFixed(2).padStart(10)}${
       target === null
         ? ""
         : `${String(target).padStart(10)}  ${m.rssMiB <= target ? "met" : "NOT met"}`
     }`;
   console.log(`idle RSS ${IDLE_SECONDS}s after the agent connected (burrow device on both ends)`);
   console.log(
-    `${"process".padEnd(10)}${"RSS MiB".padStart(10)}${"threads".padStart(9)}${
-      "x bare".padStart(10)
-    }${"target".padStart(10)}`,
+    `${"process".padEnd(10)}${"RSS MiB".padStart(10)}${"anon".padStart(8)}${"file".padStart(8)}${
+      "threads".padStart(9)
+    }${"x bare".padStart(10)}${"target".padStart(10)}`,
   );
   console.log(row("agent", agentMemory, AGENT_TARGET_MIB));
   console.log(row("hub", hubMemory, HUB_TARGET_MIB));

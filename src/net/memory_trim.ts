@@ -2,8 +2,9 @@
 // of connections opened, read, answered and dropped in seconds) leave glibc's heaps full of
 // freed but unreturned pages, so the process's RSS stays at the burst's peak although V8 and
 // Deno hold little: measured, 150 sessions left 45 MiB of such pages that malloc_trim(0) handed
-// back at once. The hub calls it periodically. Without glibc (or without FFI permission) this
-// does nothing.
+// back at once. The agent's start (module loading, the device's Worker, the first connection)
+// leaves about 3 MiB of them too. Both roles call it periodically. Without glibc (or without FFI
+// permission) this does nothing.
 
 import { log } from "../log/mod.ts";
 
