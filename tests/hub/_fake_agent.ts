@@ -1,6 +1,7 @@
 // A minimal agent for hub tests, run inside an agent namespace: logs in, keeps the WebSocket
-// (reconnecting like a real agent until terminated), brings up wireguard-go with the tunnel
-// address the hub hands out, and serves PROXY-aware echo/HTTP/TLS on that address.
+// (reconnecting like a real agent until terminated), brings up a WireGuard device (wireguard-go,
+// or burrow's own with FAKE_AGENT_WG_DEVICE=burrow) with the tunnel address the hub hands out,
+// and serves PROXY-aware echo/HTTP/TLS on that address.
 // Driven by JSON lines on stdin; reports JSON lines on stdout.
 //
 //   deno run -A _fake_agent.ts ENDPOINT ID SECRET IFNAME NAME CERT_FILE KEY_FILE [bare]
@@ -12,7 +13,7 @@ import {
   keyToBase64,
   publicKeyOf,
 } from "../../src/crypto/mod.ts";
-import type { Device } from "../../src/tun/mod.ts";
+import { createDevice, type Device } from "../../src/tun/mod.ts";
 import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
 import { frameDatagram, PortMapRefused, readDatagrams } from "../../src/protocol/mod.ts";
 import { dialPortMap } from "../../src/rules/portmap_dialer.ts";
@@ -101,7 +102,10 @@ async function onFrame(frame: Frame): Promise<void> {
     const data = frame.data as ConnectMessage;
     const site = data.sites[0];
     if (!device) {
-      device = await createWireguardGoDevice({ name: ifname, privateKey, listenPort: 0 });
+      const create = Deno.env.get("FAKE_AGENT_WG_DEVICE") === "burrow"
+        ? createDevice
+        : createWireguardGoDevice;
+      device = await create({ name: ifname, privateKey, listenPort: 0 });
       await device.addAddress(data.tunnelIP);
       tunnelIP = data.tunnelIP.split("/")[0];
       if (!bare) {

@@ -86,6 +86,8 @@ export interface FakeAgentOptions {
   keyFile: string;
   /** "bare": no HTTP/TLS sites of its own, only what "forward" commands set up (benchmark). */
   mode?: "bare";
+  /** The agent's WireGuard device: burrow's own, or Debian's wireguard-go. @default "wireguard-go" */
+  wgDevice?: "burrow" | "wireguard-go";
 }
 
 /** Starts tests/hub/_fake_agent.ts in `ns`; stop it with {@linkcode LineProcess.stop}. */
@@ -94,6 +96,7 @@ export function startFakeAgent(ns: Netns, options: FakeAgentOptions): FakeAgent 
     DENO,
     "run",
     "-A",
+    "--unstable-net",
     `${REPO_ROOT}tests/hub/_fake_agent.ts`,
     hubEndpoint(options.hubHost),
     options.credentials.id,
@@ -103,6 +106,11 @@ export function startFakeAgent(ns: Netns, options: FakeAgentOptions): FakeAgent 
     options.certFile,
     options.keyFile,
     ...(options.mode ? [options.mode] : []),
-  ], { stdin: "piped", stdout: "piped", stderr: "inherit" });
+  ], {
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+    env: { FAKE_AGENT_WG_DEVICE: options.wgDevice ?? "wireguard-go" },
+  });
   return new FakeAgent(child);
 }

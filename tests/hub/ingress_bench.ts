@@ -6,6 +6,7 @@
 // the tunnel alone (iperf3 from the hub's namespace to the agent's tunnel address: the same two
 // WireGuard devices, no relay) and the relays alone (the hub's and the agent's relay chained
 // over loopback, no tunnel). BENCH_ROUNDS alternating rounds (default 3); medians printed.
+// The agent's device is burrow's own (BENCH_AGENT_WG_DEVICE=wireguard-go to compare).
 
 import { requireBenchSetup, runWrk } from "../_support/bench.ts";
 import { addHubClient, DENO, REPO_ROOT, startHub } from "../_support/burrow.ts";
@@ -24,6 +25,10 @@ const HUB_PUBLIC = "10.77.1.1", CLIENT = "10.77.1.2", HUB_SIDE = "10.77.2.1", AG
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
 const RELAY_HUB_PORT = 24001, RELAY_AGENT_PORT = 24002;
+/** The agent's WireGuard device: burrow's own, as a real agent has (wireguard-go to compare). */
+const agentDevice = Deno.env.get("BENCH_AGENT_WG_DEVICE") === "wireguard-go"
+  ? "wireguard-go"
+  : "burrow";
 
 await requireBenchSetup("hub ingress benchmark", [
   "iperf3",
@@ -113,6 +118,7 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
     certFile: `${dir}/cert.pem`,
     keyFile: `${dir}/key.pem`,
     mode: "bare",
+    wgDevice: agentDevice,
   });
   const registered = await agent.next((e) => e.event === "registered", 30_000);
   const tunnelIP = String(registered.tunnelIP).split("/")[0];
@@ -287,7 +293,7 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
 
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(
-    `hub ingress benchmark (hub tunnel: ${device}; agent: wireguard-go; ${SECONDS} s runs)`,
+    `hub ingress benchmark (hub tunnel: ${device}; agent: ${agentDevice}; ${SECONDS} s runs)`,
   );
   for (const reverse of [false, true]) {
     const mbit = (name: PathName) => `${tcp(name, reverse).toFixed(0)} Mbit/s`;
