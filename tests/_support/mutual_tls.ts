@@ -3,6 +3,7 @@
 // certificate and key, and as PKCS#12 with an empty password), and a client certificate from
 // another CA that the server must refuse.
 
+import { type MutualTlsFront, startMutualTlsFront } from "../../src/hub/mutual_tls_front.ts";
 import { type CaSignedFiles, makeCaSignedCertificate, signWithCa } from "./certificates.ts";
 import { run } from "./netns.ts";
 
@@ -54,4 +55,24 @@ export async function makeMutualTlsFiles(dir: string, names: string[]): Promise<
   const otherCa = await makeCaSignedCertificate(other, ["other.test"]);
   const stranger = await signClient(other, "stranger", otherCa.caFile, `${other}/ca.key`);
   return { ...server, clientPem: client.pem, clientP12, strangerPem: stranger.pem };
+}
+
+/**
+ * The hub's mutual-TLS front on a free loopback port with `files`' certificate, key and CA,
+ * handing connections to the control listener's Unix socket `backendPath`.
+ */
+export async function startLoopbackFront(
+  files: MutualTlsFiles,
+  backendPath: string,
+  options: { handshakeTimeoutMs?: number } = {},
+): Promise<MutualTlsFront> {
+  return await startMutualTlsFront({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: await Deno.readTextFile(files.certFile),
+    key: await Deno.readTextFile(files.keyFile),
+    clientCa: await Deno.readTextFile(files.caFile),
+    backendPath,
+    ...options,
+  });
 }

@@ -3,9 +3,8 @@
 // everyone at once as the front's loopback), a connection to the listener's socket without the
 // front's PROXY header gets nothing, and a TLS handshake that never comes is dropped.
 import { assert, assertEquals } from "../_support/assert.ts";
-import { makeMutualTlsFiles } from "../_support/mutual_tls.ts";
+import { makeMutualTlsFiles, startLoopbackFront } from "../_support/mutual_tls.ts";
 import { ControlListener } from "../../src/hub/control_listener.ts";
-import { startMutualTlsFront } from "../../src/hub/mutual_tls_front.ts";
 
 async function withFront(
   fn: (ctx: {
@@ -36,15 +35,7 @@ async function withFront(
     maxOpeningPerAddress: 1,
     headTimeoutMs: 5_000,
   });
-  const front = await startMutualTlsFront({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: await Deno.readTextFile(files.certFile),
-    key: await Deno.readTextFile(files.keyFile),
-    clientCa: await Deno.readTextFile(files.caFile),
-    backendPath: path,
-    handshakeTimeoutMs: 300,
-  });
+  const front = await startLoopbackFront(files, path, { handshakeTimeoutMs: 300 });
   const pem = await Deno.readTextFile(files.clientPem);
   const clients: Deno.HttpClient[] = [];
   const request = async (from: string) => {

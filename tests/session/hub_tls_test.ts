@@ -7,10 +7,9 @@
 import { assert, assertEquals, assertStringIncludes } from "../_support/assert.ts";
 import { FakeHub } from "../_support/fake_hub.ts";
 import { connectLoopbackAgent } from "../_support/loopback_agent.ts";
-import { makeMutualTlsFiles } from "../_support/mutual_tls.ts";
+import { makeMutualTlsFiles, startLoopbackFront } from "../_support/mutual_tls.ts";
 import { waitFor } from "../_support/netns.ts";
 import type { Agent } from "../../src/agent/agent.ts";
-import { startMutualTlsFront } from "../../src/hub/mutual_tls_front.ts";
 import { loadHubTls } from "../../src/session/hub_tls.ts";
 import {
   acceptConnections,
@@ -56,14 +55,7 @@ async function withTlsHub(
   const files = await makeMutualTlsFiles(dir, ["localhost", "127.0.0.1"]);
   const hub = await FakeHub.start({ clients: { [ID]: SECRET } });
   const shim = proxyHeaderShim(`${dir}/control.sock`, hub.port);
-  const front = await startMutualTlsFront({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: await Deno.readTextFile(files.certFile),
-    key: await Deno.readTextFile(files.keyFile),
-    clientCa: await Deno.readTextFile(files.caFile),
-    backendPath: shim.path,
-  });
+  const front = await startLoopbackFront(files, shim.path);
   const endpoint = `https://localhost:${front.port}`;
   const agents: Agent[] = [];
   const agentWith = async (clientCert?: string) => {
