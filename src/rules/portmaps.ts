@@ -10,7 +10,7 @@ import {
   readDatagrams,
   RuleError,
 } from "../protocol/mod.ts";
-import { closeQuietly, relay } from "../net/mod.ts";
+import { acceptConnections, closeQuietly, relay } from "../net/mod.ts";
 import { noDelay } from "./site_socket.ts";
 
 /** Opens a mapped connection through the hub (tests pass a fake). */
@@ -144,34 +144,38 @@ export class PortMapListeners {
   }
 
   async #serveTcp(entry: Entry, socket: Deno.TcpListener): Promise<void> {
-    try {
-      for await (const conn of socket) {
-        noDelay(conn);
-        this.#conns.add(conn);
-        (async () => {
-          const { destination, dstPort, transport } = entry.rule;
-          let upstream: Deno.Conn;
-          try {
-            upstream = noDelay(await this.dial({ destination, dstPort, transport }));
-          } catch (error) {
-            log.warn("port map refused", { port: entry.rule.port, error: String(error) });
-            return;
-          }
-          this.#conns.add(upstream);
-          try {
-            await relay(conn, upstream);
-          } finally {
-            this.#conns.delete(upstream);
-          }
-        })().finally(() => {
-          this.#conns.delete(conn);
-          closeQuietly(conn);
-        });
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) {
-        log.error("port map listener failed", { port: entry.rule.port, error: String(error) });
-      }
+    // The one accept loop: an accept error (EMFILE) waits and retries; closing ends it.
+    const accepted = acceptConnections(socket, {
+      closed: () => this.#closed,
+      onRetry: (error, inMs) =>
+        log.warn("port map cannot accept; retrying", {
+          port: entry.rule.port,
+          error: String(error),
+          inMs,
+        }),
+    });
+    for await (const conn of accepted) {
+      noDelay(conn);
+      this.#conns.add(conn);
+      (async () => {
+        const { destination, dstPort, transport } = entry.rule;
+        let upstream: Deno.Conn;
+        try {
+          upstream = noDelay(await this.dial({ destination, dstPort, transport }));
+        } catch (error) {
+          log.warn("port map refused", { port: entry.rule.port, error: String(error) });
+          return;
+        }
+        this.#conns.add(upstream);
+        try {
+          await relay(conn, upstream);
+        } finally {
+          this.#conns.delete(upstream);
+        }
+      })().finally(() => {
+        this.#conns.delete(conn);
+        closeQuietly(conn);
+      });
     }
   }
 

@@ -5,7 +5,7 @@
 // the old one finish untouched.
 
 import { log } from "../log/mod.ts";
-import { closeQuietly, peerGoneText } from "../net/mod.ts";
+import { acceptConnections, closeQuietly, peerGoneText } from "../net/mod.ts";
 import {
   type ClientAddress,
   REQUEST_HEAD_TIMEOUT_MS,
@@ -102,31 +102,31 @@ export class TlsTerminators {
   }
 
   async #accept(terminator: Terminator): Promise<void> {
-    try {
-      for await (const conn of terminator.listener) {
-        noDelay(conn);
-        this.#conns.add(conn);
-        this.#serve(conn, terminator.domain).catch((error) => {
-          if (
-            isConnectionError(error) ||
-            (error instanceof Error && /handshake|tls|certificate/i.test(error.message))
-          ) {
-            log.debug("TLS connection ended", {
-              domain: terminator.domain,
-              error: peerGoneText(error),
-            });
-          } else {
-            log.error("TLS connection failed", { error: String(error) });
-          }
-        }).finally(() => {
-          this.#conns.delete(conn);
-          closeQuietly(conn);
-        });
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) {
-        log.error("TLS listener failed", { error: String(error) });
-      }
+    // The one accept loop: an accept error (EMFILE) waits and retries; closing ends it.
+    const accepted = acceptConnections(terminator.listener, {
+      closed: () => this.#closed,
+      onRetry: (error, inMs) =>
+        log.warn("TLS listener cannot accept; retrying", { error: String(error), inMs }),
+    });
+    for await (const conn of accepted) {
+      noDelay(conn);
+      this.#conns.add(conn);
+      this.#serve(conn, terminator.domain).catch((error) => {
+        if (
+          isConnectionError(error) ||
+          (error instanceof Error && /handshake|tls|certificate/i.test(error.message))
+        ) {
+          log.debug("TLS connection ended", {
+            domain: terminator.domain,
+            error: peerGoneText(error),
+          });
+        } else {
+          log.error("TLS connection failed", { error: String(error) });
+        }
+      }).finally(() => {
+        this.#conns.delete(conn);
+        closeQuietly(conn);
+      });
     }
   }
 

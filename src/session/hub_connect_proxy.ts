@@ -7,6 +7,7 @@
 // time to dial, how many tunnels at once.
 
 import {
+  acceptConnections,
   closeQuietly,
   indexOfBlankLine,
   joinHostPort,
@@ -94,20 +95,17 @@ export class HubConnectProxy {
   }
 
   async #accept(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        if (this.#open.size >= CONNECT_MAX_TUNNELS) {
-          closeQuietly(conn);
-          continue;
-        }
-        this.#open.add(conn);
-        this.#serve(conn).finally(() => {
-          this.#open.delete(conn);
-          closeQuietly(conn);
-        });
+    // The one accept loop: an accept error (EMFILE) waits and retries; only close() ends it.
+    for await (const conn of acceptConnections(this.#listener, { closed: () => this.#closed })) {
+      if (this.#open.size >= CONNECT_MAX_TUNNELS) {
+        closeQuietly(conn);
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      this.#open.add(conn);
+      this.#serve(conn).finally(() => {
+        this.#open.delete(conn);
+        closeQuietly(conn);
+      });
     }
   }
 
