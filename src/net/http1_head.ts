@@ -58,18 +58,31 @@ export function latin1(bytes: Uint8Array): string {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** The header lines of a head split at CRLF, from `lines[1]` on (the first is the start line). */
 function parseHeaderLines(lines: string[]): HeaderList {
   const headers: HeaderList = [];
-  for (const line of lines) {
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
     const colon = line.indexOf(":");
     if (colon <= 0) throw new HttpWireError("malformed header line");
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) throw new HttpWireError("malformed header name");
-    const value = line.slice(colon + 1).trim();
+    // The value without its surrounding whitespace, cut once (not sliced and then trimmed).
+    let start = colon + 1;
+    let end = line.length;
+    while (start < end && isTrimmed(line.charCodeAt(start))) start++;
+    while (end > start && isTrimmed(line.charCodeAt(end - 1))) end--;
+    const value = line.slice(start, end);
     if (/[\0\r\n]/.test(value)) throw new HttpWireError("malformed header value");
     headers.push([name, value]);
   }
   return headers;
+}
+
+/** Whether String.prototype.trim() would remove this char (the Latin-1 range of it). */
+function isTrimmed(code: number): boolean {
+  return code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0 ||
+    (code > 0xff && /\s/.test(String.fromCharCode(code)));
 }
 
 /** Parses a request head (request line and headers). @throws {HttpWireError} */
@@ -81,7 +94,7 @@ export function parseRequestHead(text: string): RequestHead {
     method: match[1],
     target: match[2],
     version: match[3] as RequestHead["version"],
-    headers: parseHeaderLines(lines.slice(1)),
+    headers: parseHeaderLines(lines),
   };
 }
 
@@ -94,14 +107,22 @@ export function parseResponseHead(text: string): ResponseHead {
     version: match[1],
     status: Number(match[2]),
     reason: match[3] ?? "",
-    headers: parseHeaderLines(lines.slice(1)),
+    headers: parseHeaderLines(lines),
   };
+}
+
+/**
+ * Whether header name `key` is `lower` (given in lower case), ignoring case. Names of another
+ * length are told apart without lower-casing: this runs for every header of every request.
+ */
+export function isHeaderName(key: string, lower: string): boolean {
+  return key.length === lower.length && (key === lower || key.toLowerCase() === lower);
 }
 
 /** The first value of a header, by case-insensitive name. */
 export function headerValue(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [key, value] of headers) if (key.toLowerCase() === lower) return value;
+  for (const [key, value] of headers) if (isHeaderName(key, lower)) return value;
   return undefined;
 }
 
@@ -109,7 +130,7 @@ export function headerValue(headers: HeaderList, name: string): string | undefin
 export function headerHasToken(headers: HeaderList, name: string, token: string): boolean {
   const lower = name.toLowerCase();
   for (const [key, value] of headers) {
-    if (key.toLowerCase() !== lower) continue;
+    if (!isHeaderName(key, lower)) continue;
     if (value.toLowerCase().split(",").some((part) => part.trim() === token)) return true;
   }
   return false;
@@ -139,7 +160,7 @@ export function requestFraming(head: RequestHead): BodyFraming {
     if (head.version === "HTTP/1.0") {
       throw new HttpWireError("Transfer-Encoding in an HTTP/1.0 request");
     }
-    if (head.headers.some(([key]) => key.toLowerCase() === "content-length")) {
+    if (head.headers.some(([key]) => isHeaderName(key, "content-length"))) {
       throw new HttpWireError("both Content-Length and Transfer-Encoding");
     }
     if (transfer[transfer.length - 1] !== "chunked") {
@@ -175,10 +196,10 @@ export function responseBodyFraming(headers: HeaderList): BodyFraming {
  *   oddly spaced `chunked` is read as chunked here and as something else further on
  */
 function transferCodings(headers: HeaderList): string[] | null {
-  const lines = headers.filter(([key]) => key.toLowerCase() === "transfer-encoding");
-  if (lines.length === 0) return null;
-  const codings: string[] = [];
-  for (const [, value] of lines) {
+  let codings: string[] | null = null;
+  for (const [key, value] of headers) {
+    if (!isHeaderName(key, "transfer-encoding")) continue;
+    codings ??= [];
     for (const part of value.toLowerCase().split(",")) {
       const coding = part.split(";")[0].replace(/^[ \t]+|[ \t]+$/g, "");
       if (coding === "" && part.trim() === "") continue; // an empty list element
@@ -190,11 +211,18 @@ function transferCodings(headers: HeaderList): string[] | null {
 }
 
 function contentLength(headers: HeaderList): BodyFraming | null {
-  const lengths = headers.filter(([key]) => key.toLowerCase() === "content-length");
-  if (lengths.length === 0) return null;
-  const values = new Set(lengths.flatMap(([, v]) => v.split(",").map((s) => s.trim())));
-  if (values.size !== 1) throw new HttpWireError("conflicting Content-Length");
-  const [text] = values;
+  // Every line and every comma-separated element must say the same value.
+  let text: string | null = null;
+  for (const [key, value] of headers) {
+    if (!isHeaderName(key, "content-length")) continue;
+    const parts = value.includes(",") ? value.split(",") : [value];
+    for (const part of parts) {
+      const element = part.trim();
+      if (text === null) text = element;
+      else if (element !== text) throw new HttpWireError("conflicting Content-Length");
+    }
+  }
+  if (text === null) return null;
   if (!/^\d{1,15}$/.test(text)) throw new HttpWireError("bad Content-Length");
   const length = Number(text);
   return length === 0 ? { kind: "none" } : { kind: "length", length };

@@ -23,7 +23,7 @@ export {
   type ProxyDecodeResult,
   type ProxyHeader,
 } from "./proxy_v2.ts";
-export { BufferPool, copyBuffers } from "./buffer_pool.ts";
+export { BufferPool, copyBuffers, headBuffers } from "./buffer_pool.ts";
 export { type Deadline, DeadlineClock } from "./deadlines.ts";
 export {
   type ByteReader,
@@ -52,6 +52,7 @@ export {
   type HostResult,
   HttpWireError,
   indexOfBlankLine,
+  isHeaderName,
   latin1,
   MAX_REQUEST_HEAD_BYTES,
   parseRequestHead,

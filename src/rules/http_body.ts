@@ -10,6 +10,7 @@ import {
   copyBuffers,
   encodeLatin1,
   encodeLatin1Into,
+  headBuffers,
   HttpWireError,
   indexOfBlankLine,
   latin1,
@@ -177,18 +178,24 @@ export async function writeHeadWithBufferedBody(
   reader: BufferedReader,
   body: BodyFraming,
 ): Promise<boolean> {
+  let bytes: Uint8Array | null = null;
   if (body.kind === "length" && body.length <= COALESCE_BODY_BYTES) {
-    const bytes = reader.takeBuffered(body.length);
-    if (bytes) {
-      const out = new Uint8Array(head.length + bytes.length);
-      encodeLatin1Into(head, out);
-      out.set(bytes, head.length);
-      await writeAll(writer, out);
-      return true;
-    }
+    bytes = reader.takeBuffered(body.length);
   }
-  await writeAll(writer, encodeLatin1(head));
-  return body.kind === "none";
+  const size = head.length + (bytes?.length ?? 0);
+  // Encoded into a pooled buffer, held only until the write completes.
+  const out = size <= headBuffers.size ? headBuffers.take() : new Uint8Array(size);
+  try {
+    encodeLatin1Into(head, out);
+    if (bytes) out.set(bytes, head.length);
+    const data = out.subarray(0, size);
+    // One write nearly always takes it all: writeAll (another promise) only for the rest.
+    const written = await writer.write(data);
+    if (written < size) await writeAll(writer, data.subarray(written));
+  } finally {
+    headBuffers.give(out);
+  }
+  return bytes !== null || body.kind === "none";
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type HeaderList,
   headerValue,
   HttpWireError,
+  isHeaderName,
   parseResponseHead,
   relay,
   type RequestHead,
@@ -52,7 +53,11 @@ const FORWARDING = new Set([
 
 /** Whether a client's header claims forwarding information (any case, `_` or `-`). */
 export function isForwardingHeader(name: string): boolean {
-  return FORWARDING.has(name.toLowerCase().replaceAll("_", "-"));
+  return isForwardingLower(name.toLowerCase());
+}
+
+function isForwardingLower(lower: string): boolean {
+  return FORWARDING.has(lower.includes("_") ? lower.replaceAll("_", "-") : lower);
 }
 
 /** An RFC 7239 `Forwarded` element for the client, the scheme and the Host asked for. */
@@ -94,7 +99,7 @@ export type ProxyOutcome = "reuse" | "client-only" | "closed" | "retry";
 function connectionTokens(headers: HeaderList): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (const [name, value] of headers) {
-    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
+    if (!isHeaderName(name, "connection")) continue;
     tokens ??= new Set();
     for (const part of value.toLowerCase().split(",")) tokens.add(part.trim());
   }
@@ -122,7 +127,7 @@ function upstreamRequestText(
       originalHost ??= value;
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || isForwardingHeader(lower) || listed?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || isForwardingLower(lower) || listed?.has(lower)) continue;
     lines += `${name}: ${value}\r\n`;
   }
   const base = site.upstream?.basePath ?? "";
@@ -151,7 +156,7 @@ function clientResponseText(response: ResponseHead, keepAlive: boolean): string 
   const listed = connectionTokens(response.headers);
   let chunked = false;
   for (const [name] of response.headers) {
-    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") chunked = true;
+    if (isHeaderName(name, "transfer-encoding")) chunked = true;
   }
   let text = `HTTP/1.1 ${response.status} ${response.reason}\r\n`;
   for (const [name, value] of response.headers) {

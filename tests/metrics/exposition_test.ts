@@ -59,3 +59,21 @@ Deno.test("the strict parser refuses what Prometheus would", () => {
     ]
   ) assertThrows(() => parsePrometheus(bad), Error);
 });
+
+Deno.test("label sets stay apart whatever their values, in any order they are given", () => {
+  const registry = new MetricsRegistry();
+  const bytes = registry.counter("demo_bytes_total", "b", ["agent", "direction"]);
+  // Values that join into the same text must still be two series.
+  bytes.inc({ agent: "a", direction: "bc" }, 1);
+  bytes.inc({ agent: "ab", direction: "c" }, 2);
+  bytes.inc({ direction: "bc", agent: "a" }, 4);
+  assertEquals(bytes.value({ agent: "a", direction: "bc" }), 5);
+  assertEquals(bytes.value({ direction: "c", agent: "ab" }), 2);
+  assertEquals(bytes.family().samples.length, 2);
+  assertThrows(() => bytes.inc({ agent: "a", other: "bc" }), TypeError);
+  assertThrows(() => bytes.inc({ agent: "a" }), TypeError);
+  const bySite = registry.counter("demo_site_total", "s", ["site"]);
+  bySite.inc({ site: '["x"]' });
+  bySite.inc({ site: "x" });
+  assertEquals(bySite.family().samples.length, 2);
+});

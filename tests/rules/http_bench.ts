@@ -24,6 +24,10 @@ import {
 import { AGENT_A, createRulesTopology, HUB_A, HUB_C } from "./_topology.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
+// Every path is first loaded unmeasured for this long: burrow's relays are compiled by V8's
+// optimizing tiers only after some thousands of requests, and without it the first path
+// measured (burrow's) was scored on its cold start (about a quarter slower in alternating runs).
+const WARMUP_SECONDS = Number(Deno.env.get("BENCH_WARMUP_SECONDS") ?? "2");
 const SITE = "bench.brl.test";
 
 await requireBenchSetup("HTTP rules benchmark", ["wrk", "nginx", "curl"]);
@@ -168,6 +172,14 @@ try {
   });
   if (!forward.status) throw new Error(`forward not created: ${forward.error}`);
   await waitForTcp(clientNs, HUB_A, allocated.port, 10_000);
+  if (WARMUP_SECONDS > 0) {
+    const warm = (url: string, host?: string) =>
+      runWrk(clientNs, url, { connections: 32, seconds: WARMUP_SECONDS, host, timeoutSeconds: 10 });
+    await warm(`http://${HUB_A}/small.html`, SITE);
+    await warm(`http://${HUB_A}:${allocated.port}/small.html`);
+    await warm(`http://${AGENT_A}:8080/small.html`);
+    await warm(`http://${HUB_C}:8081/small.html`, SITE);
+  }
   const results: Record<string, Record<string, WrkResult>> = {};
   for (const [name, { file, connections }] of Object.entries(paths)) {
     results[name] = {
