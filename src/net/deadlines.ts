@@ -11,9 +11,22 @@ export interface Deadline {
   disarm(): void;
 }
 
-/** Deadlines sharing one interval that runs only while one of them is armed. */
+/** One deadline's state: when it fires (Infinity while disarmed), and whether it is swept. */
+interface Entry {
+  expire: () => void;
+  at: number;
+  listed: boolean;
+}
+
+/**
+ * Deadlines sharing one interval that runs only while one of them is armed. Arming and
+ * disarming only set a time: a deadline joins the swept set when first armed and leaves it at
+ * the first sweep that finds it disarmed, so a connection that disarms and re-arms for every
+ * request does not touch the set (and its hash table) each time.
+ */
 export class DeadlineClock {
-  readonly #armed = new Map<() => void, number>();
+  readonly #entries = new Set<Entry>();
+  #armed = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /**
@@ -24,19 +37,25 @@ export class DeadlineClock {
 
   /** A deadline that calls `expire` when it passes while armed. */
   deadline(expire: () => void): Deadline {
+    const entry: Entry = { expire, at: Infinity, listed: false };
     return {
-      arm: (ms) => this.#arm(expire, this.now() + ms),
-      disarm: () => this.#disarm(expire),
+      arm: (ms) => this.#arm(entry, this.now() + ms),
+      disarm: () => this.#disarm(entry),
     };
   }
 
   /** Deadlines armed now. */
   get armed(): number {
-    return this.#armed.size;
+    return this.#armed;
   }
 
-  #arm(expire: () => void, at: number): void {
-    this.#armed.set(expire, at);
+  #arm(entry: Entry, at: number): void {
+    if (entry.at === Infinity) this.#armed++;
+    entry.at = at;
+    if (!entry.listed) {
+      entry.listed = true;
+      this.#entries.add(entry);
+    }
     if (this.#timer === undefined) {
       const timer = setInterval(() => this.sweep(), this.tickMs);
       // An armed wait alone must not keep the process running.
@@ -45,25 +64,41 @@ export class DeadlineClock {
     }
   }
 
-  #disarm(expire: () => void): void {
-    this.#armed.delete(expire);
-    if (this.#armed.size === 0 && this.#timer !== undefined) {
+  #disarm(entry: Entry): void {
+    if (entry.at === Infinity) return;
+    entry.at = Infinity;
+    // The last one disarmed: nothing is left to sweep, and no interval may outlive the waits.
+    if (--this.#armed === 0) this.#stop();
+  }
+
+  #stop(): void {
+    for (const entry of this.#entries) entry.listed = false;
+    this.#entries.clear();
+    if (this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
   }
 
-  /** Runs the expiry of every armed deadline that has passed (the interval calls this). */
+  /**
+   * Runs the expiry of every armed deadline that has passed (the interval calls this), and
+   * lets go of the disarmed ones; the interval stops when none is left.
+   */
   sweep(): void {
     const now = this.now();
-    for (const [expire, at] of this.#armed) {
-      if (at > now) continue;
-      this.#disarm(expire);
+    for (const entry of this.#entries) {
+      if (entry.at > now && entry.at !== Infinity) continue;
+      this.#entries.delete(entry);
+      entry.listed = false;
+      if (entry.at === Infinity) continue;
+      entry.at = Infinity;
+      this.#armed--;
       try {
-        expire();
+        entry.expire();
       } catch {
         // One failing expiry must not keep the others from running.
       }
     }
+    if (this.#armed === 0) this.#stop();
   }
 }
