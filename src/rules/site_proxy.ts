@@ -92,6 +92,14 @@ export async function dialUpstream(target: Upstream, key: string): Promise<Upstr
   return { key, conn, reader: new BufferedReader(conn) };
 }
 
+/** What a connection's requests share: who the client is, the scheme, the forwarding lines. */
+export interface ProxyContext {
+  from: ClientAddress;
+  scheme: "http" | "https";
+  /** The forwarding header lines last written on this connection, and the Host they name. */
+  forwarding: { host: string; text: string };
+}
+
 /** What is left after one request: both connections, the client only, none, or a retry. */
 export type ProxyOutcome = "reuse" | "client-only" | "closed" | "retry";
 
@@ -115,7 +123,7 @@ function connectionTokens(headers: HeaderList): Set<string> | null {
 function upstreamRequestText(
   head: RequestHead,
   site: CompiledSite,
-  context: { from: ClientAddress; scheme: "http" | "https" },
+  context: ProxyContext,
   listed: Set<string> | null,
   upgrade: string | undefined,
 ): string {
@@ -133,18 +141,29 @@ function upstreamRequestText(
   const base = site.upstream?.basePath ?? "";
   const target = base !== "" && head.target.startsWith("/") ? base + head.target : head.target;
   originalHost ??= "";
-  const client = context.from.address;
-  let text =
-    `${head.method} ${target} ${head.version}\r\nHost: ${
-      site.rule.rewriteHost !== "" ? site.rule.rewriteHost : originalHost
-    }\r\n${lines}X-Forwarded-For: ${client}\r\nX-Forwarded-Proto: ${context.scheme}\r\n` +
-    `X-Forwarded-Host: ${originalHost}\r\nX-Real-IP: ${client}\r\nForwarded: ${
-      forwardedElement(client, context.scheme, originalHost)
-    }\r\n`;
+  let text = `${head.method} ${target} ${head.version}\r\nHost: ${
+    site.rule.rewriteHost !== "" ? site.rule.rewriteHost : originalHost
+  }\r\n${lines}${forwardingLines(context, originalHost)}`;
   if (upgrade !== undefined) text += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
   // An HTTP/1.0 client cannot read a chunked answer: ask the upstream in its version.
   else text += `Connection: ${head.version === "HTTP/1.0" ? "close" : "keep-alive"}\r\n`;
   return text + "\r\n";
+}
+
+/**
+ * The proxy's own forwarding headers. The client and scheme are those of the connection, and
+ * its requests nearly always name one Host, so the lines are kept for the next request.
+ */
+function forwardingLines(context: ProxyContext, host: string): string {
+  const memo = context.forwarding;
+  if (memo.text !== "" && memo.host === host) return memo.text;
+  const client = context.from.address;
+  memo.host = host;
+  memo.text = `X-Forwarded-For: ${client}\r\nX-Forwarded-Proto: ${context.scheme}\r\n` +
+    `X-Forwarded-Host: ${host}\r\nX-Real-IP: ${client}\r\nForwarded: ${
+      forwardedElement(client, context.scheme, host)
+    }\r\n`;
+  return memo.text;
 }
 
 /**
@@ -181,7 +200,7 @@ export async function proxyRequest(
   client: ByteStream,
   upstream: UpstreamConn,
   site: CompiledSite,
-  context: { from: ClientAddress; scheme: "http" | "https"; keepAlive: boolean; reused: boolean },
+  context: ProxyContext & { keepAlive: boolean; reused: boolean },
 ): Promise<ProxyOutcome> {
   const listed = connectionTokens(head.headers);
   const upgrade = listed?.has("upgrade") ? headerValue(head.headers, "upgrade") : undefined;

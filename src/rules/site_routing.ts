@@ -101,6 +101,7 @@ export async function serveHttpConnection(
     if (upstream) closeQuietly(upstream.conn);
     upstream = null;
   };
+  const forwarding = { host: "", text: "" };
   // An idle or trickling client may hold a connection only so long between requests.
   const idle = idleClock.deadline(() => closeQuietly(client));
   try {
@@ -180,6 +181,7 @@ export async function serveHttpConnection(
           outcome = await proxyRequest(head, reader, client, upstream, site, {
             from,
             scheme,
+            forwarding,
             keepAlive,
             reused,
           });

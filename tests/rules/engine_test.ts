@@ -104,6 +104,46 @@ Deno.test("keep-alive requests and chunked bodies stream through one connection"
   }
 });
 
+Deno.test("each request of a kept-alive connection is forwarded with its own Host", async () => {
+  const upstream = echoUpstream();
+  const fixture = await startEngine();
+  try {
+    await fixture.engine.create({
+      https: [
+        { domain: "one.example.com", destination: "127.0.0.1", port: upstream.port },
+        { domain: "two.example.com", destination: "127.0.0.1", port: upstream.port },
+      ],
+    });
+    // The forwarding lines are kept between requests: a Host change must not reuse them.
+    const conn = await relayedConnect(
+      fixture.http,
+      "198.51.100.2",
+      "GET /a HTTP/1.1\r\nHost: one.example.com\r\n\r\n" +
+        "GET /b HTTP/1.1\r\nHost: two.example.com\r\n\r\n" +
+        "GET /c HTTP/1.1\r\nHost: one.example.com\r\nConnection: close\r\n\r\n",
+    );
+    const raw = new TextDecoder().decode(await readAll(conn));
+    conn.close();
+    const seen = raw.split("\r\n\r\n").filter((part) => part.startsWith("{"))
+      .map((part) => JSON.parse(part.split("HTTP/1.1")[0]));
+    assertEquals(seen.map((s) => s.path), ["/a", "/b", "/c"], raw);
+    assertEquals(seen.map((s) => s.headers["x-forwarded-host"]), [
+      "one.example.com",
+      "two.example.com",
+      "one.example.com",
+    ]);
+    assertEquals(seen.map((s) => s.headers["x-forwarded-for"]), [
+      "198.51.100.2",
+      "198.51.100.2",
+      "198.51.100.2",
+    ]);
+    assertStringIncludes(seen[1].headers.forwarded, "host=two.example.com");
+  } finally {
+    await fixture.close();
+    await upstream.server.shutdown();
+  }
+});
+
 Deno.test("redirect sends HTTP to HTTPS and the firewall drops by client address", async () => {
   const upstream = echoUpstream();
   const fixture = await startEngine();
