@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../curve25519/mod.ts";
 
 export const IDENTITY_FILE = "identity.json";
 export const CONNECTION_FILE = "connection.json";
