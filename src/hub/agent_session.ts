@@ -2,7 +2,7 @@
 // gzip within the frame cap), answers out in arrival order; registration, pings, port
 // allocation and release, and rules sync, each validated before it touches the store.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import {
   type BurrowErrorMessage,
   type ConnectMessage,
