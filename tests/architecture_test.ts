@@ -20,21 +20,24 @@ import { assertEquals } from "./_support/assert.ts";
 import { REPO_ROOT } from "./_support/burrow.ts";
 
 // 1. The contract: folder -> the src folders it may import.
-const LEAVES = ["errors", "log"] as const;
+const LEAVES = ["errors", "log", "schema"] as const;
 /** What every role may build on: the leaves, the wire modules and the device. */
-const ROLE_BASE = [...LEAVES, "net", "state", "protocol", "crypto", "tun"] as const;
+const ROLE_BASE = [...LEAVES, "net", "state", "curve25519", "protocol", "crypto", "tun"] as const;
 export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   errors: [],
   log: [],
+  // The JSON validator (z.string(), z.strictObject(...)) with its JSON Schema.
+  schema: [],
   metrics: [],
-  // X25519 alone, shared by the WireGuard core and the sealed endpoint announcements.
+  // X25519 and the key pairs made with it, shared by the WireGuard core, the sealed endpoint
+  // announcements and every role's keys (without loading the core: it runs in the Worker).
   curve25519: [],
   net: [...LEAVES],
   state: [...LEAVES],
-  protocol: ["errors", "net", "curve25519"],
+  protocol: ["errors", "schema", "net", "curve25519"],
   crypto: ["errors", "net", "curve25519"],
-  tun: [...LEAVES, "net", "state", "crypto"],
-  session: [...LEAVES, "net", "state", "protocol", "crypto", "tun"],
+  tun: [...LEAVES, "net", "state", "curve25519", "crypto"],
+  session: [...LEAVES, "net", "state", "curve25519", "protocol", "crypto", "tun"],
   rules: [...LEAVES, "net", "state", "protocol"],
   api: [...LEAVES, "net", "protocol"],
   // The client's DNS proxy, and an agent acting as a site (private resources).
@@ -443,7 +446,7 @@ Deno.test("architecture: the checker reports each broken rule on a synthetic tre
   assertEquals(
     edge.message,
     `[edge] src/hub/ingress.ts:1 import "../rules/mod.ts": hub may not import rules ` +
-      `(hub may import: errors, log, net, state, protocol, crypto, tun, metrics)`,
+      `(hub may import: errors, log, schema, net, state, curve25519, protocol, crypto, tun, metrics)`,
   );
   const cycle = violations.find((v) => v.rule === "cycle")!;
   assertEquals(cycle.message.includes("session -> tun -> session"), true, cycle.message);

@@ -3,7 +3,7 @@
 // engine (rules by kind, each site's requests and unreachable upstreams). `GET /metrics` on
 // every API listener serves them (src/api/metrics_route.ts).
 
-import { keyToBase64 } from "../crypto/mod.ts";
+import { keyToBase64 } from "../curve25519/mod.ts";
 import { type MetricFamily, MetricsRegistry } from "../metrics/mod.ts";
 import type { TrafficEngine } from "../rules/mod.ts";
 import type { Agent } from "./agent.ts";

@@ -17,9 +17,15 @@
 //      since none of them is likely to survive it
 // With hole punching off only 4 runs: every path stays relayed.
 
-import { lookup } from "node:dns/promises";
 import { log as rootLog, type Logger } from "../log/mod.ts";
-import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import {
+  cidrContains,
+  joinHostPort,
+  parseCidr,
+  parseHostPort,
+  parseIp,
+  systemResolve,
+} from "../net/mod.ts";
 import {
   answerTestRequest,
   type Frame,
@@ -31,7 +37,7 @@ import {
   testResponseNonce,
 } from "../protocol/mod.ts";
 import { directCandidate, type SessionExtension, type TunnelView } from "../session/mod.ts";
-import { keyFromBase64 } from "../crypto/mod.ts";
+import { keyFromBase64 } from "../curve25519/mod.ts";
 import { clientAllowedIps } from "../site/mod.ts";
 import { PathMonitor, type PathMonitorOptions } from "./path_monitor.ts";
 
@@ -310,7 +316,7 @@ export class DirectPaths implements SessionExtension {
     if (!parseIp(host)) {
       host = this.#options.resolveHost
         ? await this.#options.resolveHost(host)
-        : (await lookup(host).catch(() => null))?.address ?? null;
+        : await systemResolve(host);
     }
     if (!host) return;
     const datagram = sealAnnouncement(this.#options.privateKey, hubKey, {

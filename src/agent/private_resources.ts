@@ -34,7 +34,7 @@ import {
   type SessionExtension,
   type TunnelView,
 } from "../session/mod.ts";
-import { keyFromBase64 } from "../crypto/mod.ts";
+import { keyFromBase64 } from "../curve25519/mod.ts";
 import { DnsOverride } from "./dns_override.ts";
 
 const PERSISTENT_KEEPALIVE_S = 25;

@@ -13,7 +13,6 @@
 //
 // Parsing the head is src/net/http1_head.ts's; this file only frames requests and answers.
 
-import { STATUS_CODES } from "node:http";
 import {
   formatResponseHead,
   headerHasToken,
@@ -24,6 +23,7 @@ import {
   latin1,
   MAX_REQUEST_HEAD_BYTES,
   parseRequestHead,
+  reasonPhrase,
   writeAll,
 } from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -267,7 +267,7 @@ export class ApiListener {
     const head = formatResponseHead({
       version: "HTTP/1.1",
       status: answer.status,
-      reason: STATUS_CODES[answer.status] ?? "Unknown",
+      reason: reasonPhrase(answer.status),
       headers,
     });
     const out = new Uint8Array(head.length + bytes.length);

@@ -1,9 +1,9 @@
-// The shapes of the local API's answers, as zod schemas: the OpenAPI document
+// The shapes of the local API's answers, as schemas (src/schema): the OpenAPI document
 // (src/api/openapi.ts) is generated from them, and tests check real answers against them. The
 // request schemas live beside the handlers that validate with them (olm.ts, packetriot.ts) or
 // in protocol/ (the traffic-rule objects).
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import {
   httpsRuleSchema,
   MAX_RULES_PER_KIND,
@@ -91,7 +91,7 @@ export const tunStartSchema = envelopeSchema.extend({ isTunConnected: z.boolean(
 
 export const healthSchema = envelopeSchema.extend({
   services: z.array(z.object({
-    // Not z.int(): zod's integers stop at 2^53, and flow ids go up to 2^64 - 1.
+    // Not .int(): its integers stop at 2^53, and flow ids go up to 2^64 - 1.
     flowID: z.number().min(0).refine(Number.isInteger).describe(
       "the rule's unsigned 64-bit flow id, written as an exact JSON integer",
     ),

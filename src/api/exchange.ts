@@ -1,9 +1,9 @@
 // One exchange of the local API as plain data: the request the handlers read, the answer they
 // give, the route that maps one to the other and the two route families. A leaf of api/ (it
-// imports only zod's types), so the router, the error envelope and the server share it without
+// imports only src/schema's types), so the router, the error envelope and the server share it without
 // a cycle.
 
-import type { z } from "zod";
+import type { z } from "../schema/mod.ts";
 
 export type RouteFamily = "olm" | "packetriot";
 
@@ -34,17 +34,17 @@ export interface ApiResponse {
 
 /** One documented answer of a route: JSON with a schema, or text of a media type. */
 export type ResponseDoc =
-  | { description: string; json: z.ZodType }
+  | { description: string; json: z.Schema }
   | { description: string; text: string };
 
 /**
- * What `GET /openapi.json` says of a route (src/api/openapi.ts). `request` is the very zod
+ * What `GET /openapi.json` says of a route (src/api/openapi.ts). `request` is the very
  * schema the handler validates the body with, so the document cannot drift from the code.
  */
 export interface RouteDoc {
   summary: string;
   /** The JSON body's schema; absent when the route reads no body. */
-  request?: z.ZodType;
+  request?: z.Schema;
   /** Success answers by status. Error answers follow from `errors` and the family. */
   responses: Record<number, ResponseDoc>;
   /** Error statuses this route answers besides 404/405 (and 401/403/413 of the listeners). */

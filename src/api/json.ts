@@ -1,7 +1,7 @@
-// Request bodies of the local API: JSON parsed (and checked with one zod schema per route where
+// Request bodies of the local API: JSON parsed (and checked with one schema per route where
 // the route has one), so a bad body is a clear 400 and never reaches a handler half-valid.
 
-import type { z } from "zod";
+import type { z } from "../schema/mod.ts";
 import { ApiError } from "./api_errors.ts";
 import type { ApiRequest } from "./exchange.ts";
 
@@ -33,13 +33,13 @@ export function readJsonBody(req: ApiRequest): unknown {
  * @returns the validated body
  * @throws {ApiError} 400 with "Invalid request: ..." naming the first problem
  */
-export function parseJsonBody<S extends z.ZodType>(req: ApiRequest, schema: S): z.output<S> {
+export function parseJsonBody<S extends z.Schema>(req: ApiRequest, schema: S): z.output<S> {
   const result = schema.safeParse(readJsonBody(req));
   if (!result.success) throw new ApiError(400, `Invalid request: ${describeIssues(result.error)}`);
   return result.data;
 }
 
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: z.SchemaError): string {
   const issue = error.issues[0];
   if (!issue) return "invalid body";
   const where = issue.path.length ? `${issue.path.map(String).join(".")}: ` : "";

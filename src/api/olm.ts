@@ -1,7 +1,7 @@
 // The Olm half of the local API (spec/olm-api.txt): /connect, /status, /disconnect,
 // /switch-org, /exit and /health, with Olm's bodies, status codes and plain-text errors.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { parseDurationMs, parseUpstreams } from "../protocol/mod.ts";
 import type { ConnectParams, OlmBackend } from "./backend.ts";
 import { ApiError } from "./api_errors.ts";

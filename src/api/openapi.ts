@@ -1,9 +1,9 @@
 // `GET /openapi.json`: an OpenAPI 3.1 document of every route of the router it is built for,
-// generated from each route's doc (src/api/exchange.ts's RouteDoc). Request bodies are the zod
-// schemas the handlers validate with, turned into JSON Schema by zod itself, so the document
-// says what the code does.
+// generated from each route's doc (src/api/exchange.ts's RouteDoc). Request bodies are the
+// schemas the handlers validate with, turned into JSON Schema by src/schema itself, so the
+// document says what the code does.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { VERSION } from "../version.ts";
 import { envelopeSchema, olmErrorSchema } from "./api_schemas.ts";
 import type { ResponseDoc, Route, RouteDoc } from "./exchange.ts";
@@ -13,16 +13,13 @@ export const OPENAPI_PATH = "/openapi.json";
 
 type JsonSchema = Record<string, unknown>;
 
-/** A zod schema as JSON Schema 2020-12 (what OpenAPI 3.1 uses), without `$schema`. */
-export function jsonSchemaOf(schema: z.ZodType, io: "input" | "output"): JsonSchema {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, {
-    io,
-    target: "draft-2020-12",
-    // Refinements (a domain's pattern, a URL's checks) have no JSON Schema form: the document
-    // keeps the type and bounds, and the validator checks the rest.
-    unrepresentable: "any",
-  }) as JsonSchema;
-  return rest;
+/**
+ * A schema as JSON Schema 2020-12 (what OpenAPI 3.1 uses). Refinements (a domain's pattern, a
+ * URL's checks) have no JSON Schema form: the document keeps the type and bounds, and the
+ * validator checks the rest; a transform's output is any value (`{}`).
+ */
+export function jsonSchemaOf(schema: z.Schema, io: "input" | "output"): JsonSchema {
+  return z.toJSONSchema(schema, io);
 }
 
 const ERROR_TEXT: Record<number, string> = {

@@ -61,7 +61,7 @@ import {
   writeInitiationBody,
   writeResponseBody,
 } from "./noise.ts";
-import { publicKeyOf } from "./keys.ts";
+import { publicKeyOf } from "../curve25519/mod.ts";
 import { type Endpoint, Peer } from "./peer.ts";
 import {
   COUNTER_LIMIT,

@@ -21,15 +21,6 @@ export {
 export { loadNativeTransportAead } from "./aead_native_loader.ts";
 export { AllowedIps } from "./allowed_ips.ts";
 export {
-  clampPrivateKey,
-  generatePrivateKey,
-  keyFromBase64,
-  keyFromHex,
-  keyToBase64,
-  keyToHex,
-  publicKeyOf,
-} from "./keys.ts";
-export {
   COOKIE_REPLY_BYTES,
   INITIATION_BYTES,
   MESSAGE_COOKIE_REPLY,

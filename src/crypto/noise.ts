@@ -11,7 +11,7 @@ import { x25519 } from "../curve25519/mod.ts";
 import { openHandshake, sealHandshake, TAG_BYTES } from "./aead.ts";
 import { CONSTRUCTION, IDENTIFIER } from "./constants.ts";
 import { hash, HASH_BYTES, isZero, kdf1, kdf2, kdf3, utf8 } from "./kdf.ts";
-import { publicKeyOf } from "./keys.ts";
+import { publicKeyOf } from "../curve25519/mod.ts";
 
 /** Public key, private key and DH output size. */
 export const KEY_BYTES = 32;

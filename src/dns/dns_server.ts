@@ -2,9 +2,8 @@
 // address and port, each question answered by a DnsResolver; and the exchange that carries
 // forwarded questions to an upstream over the same transport the client used.
 
-import dgram from "node:dgram";
-import { Buffer } from "node:buffer";
 import { log } from "../log/mod.ts";
+import { bindUdp, type UdpSocket } from "../net/mod.ts";
 import type { DnsResolver, Exchange, Upstream } from "./dns_resolver.ts";
 
 /** Largest DNS message (TCP length prefix). */
@@ -23,19 +22,25 @@ export interface DnsServerOptions {
 
 /** A running proxy; `close()` releases both sockets. */
 export class DnsServer {
-  #udp: dgram.Socket;
+  #udp: UdpSocket;
   #tcp: Deno.TcpListener;
   #inflight = 0;
   readonly #conns = new Set<Deno.Conn>();
   #closed = false;
   readonly #accepting: Promise<void>;
 
-  private constructor(udp: dgram.Socket, tcp: Deno.TcpListener, readonly resolver: DnsResolver) {
-    this.#udp = udp;
-    this.#tcp = tcp;
-    udp.on("message", (message: Uint8Array, remote: { address: string; port: number }) => {
-      this.#answerUdp(new Uint8Array(message), remote);
-    });
+  private constructor(
+    bind: (onQuery: (query: Uint8Array, address: string, port: number) => void) => UdpSocket,
+    tcp: (port: number) => Deno.TcpListener,
+    readonly resolver: DnsResolver,
+  ) {
+    this.#udp = bind((query, address, port) => this.#answerUdp(query, address, port));
+    try {
+      this.#tcp = tcp(this.#udp.port);
+    } catch (error) {
+      this.#udp.close();
+      throw error;
+    }
     this.#accepting = this.#acceptLoop();
   }
 
@@ -44,49 +49,37 @@ export class DnsServer {
    *
    * @throws {Error} when either cannot be bound (address not local, port in use)
    */
-  static async start(options: DnsServerOptions): Promise<DnsServer> {
+  static start(options: DnsServerOptions): Promise<DnsServer> {
     // Port 0: the free UDP port picked may be taken for TCP; pick again a few times.
     for (let attempt = 1;; attempt++) {
       try {
-        return await DnsServer.#bind(options);
+        return Promise.resolve(DnsServer.#bind(options));
       } catch (error) {
         if (options.port !== 0 || !(error instanceof Deno.errors.AddrInUse) || attempt >= 8) {
-          throw error;
+          return Promise.reject(error);
         }
       }
     }
   }
 
-  static async #bind(options: DnsServerOptions): Promise<DnsServer> {
+  static #bind(options: DnsServerOptions): DnsServer {
     const port = options.port ?? 53;
-    const udp = dgram.createSocket(options.address.includes(":") ? "udp6" : "udp4");
-    await new Promise<void>((resolve, reject) => {
-      udp.once("error", reject);
-      udp.bind(port, options.address, () => {
-        udp.off("error", reject);
-        udp.on("error", () => {/* a failed send to a vanished client is not fatal */});
-        resolve();
-      });
-    });
-    let tcp: Deno.TcpListener;
-    try {
-      tcp = Deno.listen({ hostname: options.address, port: udp.address().port });
-    } catch (error) {
-      udp.close();
-      throw error;
-    }
-    return new DnsServer(udp, tcp, options.resolver);
+    return new DnsServer(
+      (onQuery) => bindUdp(options.address, port, onQuery),
+      (udpPort) => Deno.listen({ hostname: options.address, port: udpPort }),
+      options.resolver,
+    );
   }
 
   get port(): number {
     return this.#tcp.addr.port;
   }
 
-  #answerUdp(query: Uint8Array, remote: { address: string; port: number }): void {
+  #answerUdp(query: Uint8Array, address: string, port: number): void {
     if (this.#inflight >= MAX_INFLIGHT) return;
     this.#inflight++;
     this.resolver.answer(query, "udp").then((answer) => {
-      if (answer && !this.#closed) this.#udp.send(Buffer.from(answer), remote.port, remote.address);
+      if (answer && !this.#closed) this.#udp.send(answer, address, port);
     }).catch((error) => log.warn("dns proxy: cannot answer", { error: String(error) }))
       .finally(() => this.#inflight--);
   }
@@ -129,7 +122,7 @@ export class DnsServer {
       } catch { /* closed */ }
     }
     await this.#accepting;
-    await new Promise<void>((resolve) => this.#udp.close(() => resolve()));
+    this.#udp.close();
   }
 }
 
@@ -174,24 +167,28 @@ export const networkExchange: Exchange = (upstream, query, transport, timeoutMs)
 
 function exchangeUdp(upstream: Upstream, query: Uint8Array, timeoutMs: number) {
   return new Promise<Uint8Array>((resolve, reject) => {
-    const socket = dgram.createSocket(upstream.host.includes(":") ? "udp6" : "udp4");
+    let settled = false;
     const done = (error: Error | null, answer?: Uint8Array) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      try {
-        socket.close();
-      } catch { /* closed */ }
+      socket?.close();
       if (error) reject(error);
       else resolve(answer!);
     };
     const timer = setTimeout(() => done(new Error("upstream timed out")), timeoutMs);
-    socket.on("error", (error: Error) => done(error));
-    socket.on("message", (message: Uint8Array, remote: { address: string; port: number }) => {
-      // Only the upstream asked may answer, with the question's id.
-      if (remote.port !== upstream.port || message.length < 2) return;
-      if (message[0] !== query[0] || message[1] !== query[1]) return;
-      done(null, new Uint8Array(message));
-    });
-    socket.send(Buffer.from(query), upstream.port, upstream.host);
+    let socket: UdpSocket | undefined;
+    try {
+      socket = bindUdp(upstream.host.includes(":") ? "::" : "0.0.0.0", 0, (message, _, port) => {
+        // Only the upstream asked may answer, with the question's id.
+        if (port !== upstream.port || message.length < 2) return;
+        if (message[0] !== query[0] || message[1] !== query[1]) return;
+        done(null, message);
+      });
+    } catch (error) {
+      return done(error as Error);
+    }
+    socket.send(query, upstream.host, upstream.port);
   });
 }
 

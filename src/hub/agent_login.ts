@@ -5,7 +5,7 @@
 // the slow hash, queued fairly by source address (login_gate.ts) and refused with 429 and
 // Retry-After when the queue is full.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { CSRF_HEADER, CSRF_VALUE, describeIssues, type LoginResponse } from "../protocol/mod.ts";
 import { readStreamCapped } from "../net/mod.ts";
 import { log } from "../log/mod.ts";

@@ -2,7 +2,7 @@
 // gzip within the frame cap), answers out in arrival order; registration, pings, port
 // allocation and release, and rules sync, each validated before it touches the store.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import {
   type BurrowErrorMessage,
   type ConnectMessage,
@@ -14,7 +14,7 @@ import {
 import { readStreamCapped } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import { StoreConflict } from "./client_store.ts";
-import { keyFromBase64 } from "../crypto/mod.ts";
+import { keyFromBase64 } from "../curve25519/mod.ts";
 import type { HubControlContext } from "./control_plane.ts";
 import { type SessionSocket, WS_MESSAGE_TOO_BIG } from "./websocket_server.ts";
 

@@ -13,7 +13,6 @@
 // naming the client. The front is the only writer there, so the header is trusted, and the
 // per-address limits and the login gate see real client addresses, not the front's loopback.
 
-import { STATUS_CODES } from "node:http";
 import {
   ACCEPT_RETRY_MAX_MS,
   acceptConnections,
@@ -29,6 +28,7 @@ import {
   parseRequestHead,
   PROXY_V2_MAX_BYTES,
   readOpening,
+  reasonPhrase,
   type RequestHead,
   writeAll,
 } from "../net/mod.ts";
@@ -335,7 +335,7 @@ async function readBody(conn: Deno.Conn, rest: Uint8Array, length: number) {
 
 async function writeResponse(conn: Deno.Conn, response: Response): Promise<void> {
   const body = new Uint8Array(await response.arrayBuffer());
-  const reason = response.statusText || STATUS_CODES[response.status] || "Status";
+  const reason = response.statusText || reasonPhrase(response.status);
   let head = `HTTP/1.1 ${response.status} ${reason}\r\n`;
   for (const [name, value] of response.headers) {
     if (name === "content-length" || name === "connection") continue;

@@ -3,7 +3,7 @@
 // addresses it listed. Only announcements sealed by the owner of a registered key count, each
 // newer than the last one accepted for that key and not far from the hub's clock. Pure.
 
-import { keyToBase64 } from "../crypto/mod.ts";
+import { keyToBase64 } from "../curve25519/mod.ts";
 import { openAnnouncement } from "../protocol/mod.ts";
 import { parseHostPort, parseIp } from "../net/mod.ts";
 

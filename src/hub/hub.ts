@@ -3,7 +3,7 @@
 // control endpoint, and follows changes other processes make to the store (client remove).
 
 import type { Device, DeviceOptions } from "../tun/mod.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../curve25519/mod.ts";
 import { parseCidr, startMemoryTrim } from "../net/mod.ts";
 import { log } from "../log/mod.ts";
 import type { SiteConfig } from "../protocol/mod.ts";

@@ -2,7 +2,7 @@
 // online (the control plane's sessions), ingress connections and bytes by agent (counted by
 // the public listeners as they relay), and the WireGuard device's per-peer byte counts.
 
-import { keyToBase64 } from "../crypto/mod.ts";
+import { keyToBase64 } from "../curve25519/mod.ts";
 import { log } from "../log/mod.ts";
 import { EXPOSITION_CONTENT_TYPE, type Metric, MetricsRegistry } from "../metrics/mod.ts";
 import type { Device } from "../tun/mod.ts";

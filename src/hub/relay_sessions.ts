@@ -13,7 +13,8 @@
 //    index's partner, only while the two may still talk (access removed: dropped at once).
 // An index held by another agent is never taken over while it is in use.
 
-import { equalBytes, keyFromBase64, mac, mac1Key } from "../crypto/mod.ts";
+import { equalBytes, mac, mac1Key } from "../crypto/mod.ts";
+import { keyFromBase64 } from "../curve25519/mod.ts";
 
 const INITIATION_BYTES = 148;
 const RESPONSE_BYTES = 92;

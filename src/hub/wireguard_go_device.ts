@@ -5,7 +5,7 @@
 // answer PANGOLIN_TEST_REQ through it, as it does through burrow's device.
 
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../tun/mod.ts";
-import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../crypto/mod.ts";
+import { generatePrivateKey, keyFromHex, keyToHex, publicKeyOf } from "../curve25519/mod.ts";
 
 const UAPI_DIR = "/var/run/wireguard";
 

@@ -81,3 +81,6 @@ export {
   type AcceptOptions,
 } from "./accept_loop.ts";
 export { startMemoryTrim } from "./memory_trim.ts";
+export { reasonPhrase } from "./http_status.ts";
+export { systemResolve } from "./system_resolver.ts";
+export { bindUdp, type DatagramHandler, type UdpSocket } from "./udp_socket.ts";

@@ -2,7 +2,7 @@
 // the agent: alias names, the hub's message telling a site agent which clients may reach what,
 // and the port at which a site answers the in-tunnel RTT probe.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { parseHostPort, parseIp } from "../net/mod.ts";
 
 /** `burrow/site/clients`: hub -> site agent, the whole set each time (not a delta). */

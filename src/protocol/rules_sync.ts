@@ -1,10 +1,10 @@
 // The traffic rules agent, hub and API share: the Packetriot traffic-rule objects
-// (spec/packetriot-client-api.txt: `https`, `ports`, `portmaps`) as strict zod schemas, the one
+// (spec/packetriot-client-api.txt: `https`, `ports`, `portmaps`) as strict schemas (src/schema), the one
 // validator the API, the agent's rule store and the hub use (a request body becomes normalized
 // rules or a DomainError naming the offending object), and what the hub accepts and keeps of a
 // `burrow/rules/sync` (PROTOCOL.md section 3).
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { DomainError, type FaultKind, isDomainError } from "../errors/mod.ts";
 import { parseCidr, parseIp } from "../net/mod.ts";
 import type { FirewallRuleInput } from "./firewall.ts";
@@ -174,7 +174,7 @@ export function describeObject(
   return `${kind}[${index}]${shown}`;
 }
 
-function firstIssue(error: z.ZodError): string {
+function firstIssue(error: z.SchemaError): string {
   const issue = error.issues[0];
   const field = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys") {
@@ -208,7 +208,7 @@ function requestObject(body: unknown): Record<string, unknown> {
   return record;
 }
 
-function parseEach<T, S extends z.ZodType>(
+function parseEach<T, S extends z.Schema>(
   kind: "https" | "ports" | "portmaps",
   list: unknown[],
   schema: S,
@@ -431,8 +431,8 @@ export function parseRulesSync(data: unknown): SyncResult {
   };
 }
 
-/** Formats zod issues as one line: `olmId: Invalid input ...`. */
-export function describeIssues(error: z.ZodError): string {
+/** Formats validation issues as one line: `olmId: Invalid input ...`. */
+export function describeIssues(error: z.SchemaError): string {
   return error.issues.slice(0, 3).map((issue) =>
     `${issue.path.join(".") || "body"}: ${issue.message}`
   ).join("; ");

@@ -5,8 +5,6 @@
 // renewed before they expire.
 
 import type acmeModule from "acme-client";
-import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
-import { Agent as HttpsAgent } from "node:https";
 import { log } from "../log/mod.ts";
 import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
 
@@ -42,89 +40,11 @@ function unref(timer: Timer): void {
   Deno.unrefTimer(timer as unknown as number);
 }
 
-/** Reads validity from a PEM chain's first certificate. @throws {TypeError} when unreadable */
-export function certificateValidity(pem: string): { notBefore: Date; notAfter: Date } {
-  try {
-    const cert = new X509Certificate(pem);
-    return { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
-  } catch {
-    throw new TypeError("Cannot read the certificate: not a PEM X.509 certificate");
-  }
-}
-
 /** Whether a certificate is due for renewal at `now`: a third of its life or 30 days left. */
 export function needsRenewal(pair: { notBefore: Date; notAfter: Date }, now: number): boolean {
   const life = pair.notAfter.getTime() - pair.notBefore.getTime();
   const margin = Math.min(30 * 24 * 3600 * 1000, life / 3);
   return pair.notAfter.getTime() - now < margin;
-}
-
-/**
- * The DNS names a certificate is for (lower case): its subjectAltName DNS entries, or its
- * subject's CN when it has none (RFC 6125 section 6.4.4).
- */
-export function certificateNames(cert: X509Certificate): string[] {
-  const dns = (cert.subjectAltName ?? "").split(/,\s*/)
-    .filter((entry) => entry.startsWith("DNS:"))
-    .map((entry) => entry.slice(4).replace(/^"(.*)"$/, "$1").trim().toLowerCase());
-  if (dns.length > 0) return dns;
-  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  return cn ? [cn.trim().toLowerCase()] : [];
-}
-
-/**
- * Whether a certificate's name covers `domain` (RFC 6125 section 6.4.3): equal ignoring case
- * and a final dot, or a wildcard that is the whole left-most label (`*.example.com`) standing
- * for exactly one label, under at least two more. Partial wildcards (`w*.example.com`) match
- * nothing, as browsers do.
- */
-export function nameCovers(name: string, domain: string): boolean {
-  const pattern = name.toLowerCase().replace(/\.$/, "");
-  const host = domain.toLowerCase().replace(/\.$/, "");
-  if (pattern === host) return true;
-  if (!pattern.startsWith("*.")) return false;
-  const suffix = pattern.slice(1);
-  if (suffix.includes("*") || !suffix.slice(1).includes(".")) return false;
-  if (!host.endsWith(suffix)) return false;
-  const label = host.slice(0, -suffix.length);
-  return label !== "" && !label.includes(".");
-}
-
-/**
- * Checks that a custom certificate can serve `domain`: its names cover the domain and the
- * private key is the certificate's own.
- *
- * @throws {TypeError} naming the domain and the certificate's names (never key material)
- */
-export function checkCertificateFor(domain: string, certPem: string, keyPem: string): void {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(certPem);
-  } catch {
-    throw new TypeError("Cannot read the certificate: not a PEM X.509 certificate");
-  }
-  const names = certificateNames(cert);
-  if (!names.some((name) => nameCovers(name, domain))) {
-    const listed = names.length === 0
-      ? "no DNS name"
-      : names.slice(0, 5).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
-    throw new TypeError(`the certificate does not cover ${domain}: it is for ${listed}`);
-  }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch {
-    throw new TypeError("Cannot use the private key: not a PEM private key that can be read");
-  }
-  let matches = false;
-  try {
-    matches = cert.checkPrivateKey(key);
-  } catch {
-    // A key of another type than the certificate's: no match either.
-  }
-  if (!matches) {
-    throw new TypeError(`the private key does not belong to the certificate for ${domain}`);
-  }
 }
 
 /**
@@ -151,6 +71,7 @@ export async function loadCustomCertificate(
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw new TypeError("Cannot use the private key: not a PEM private key");
   }
+  const { certificateValidity, checkCertificateFor } = await import("./x509.ts");
   const validity = certificateValidity(cert);
   checkCertificateFor(domain, cert, key);
   return { cert, key, ...validity };
@@ -185,7 +106,9 @@ export class AcmeCertificates {
    * resident), and most agents never issue a certificate.
    */
   #library(): Promise<typeof acmeModule> {
-    this.#acme ??= import("acme-client").then(({ default: acme }) => {
+    this.#acme ??= Promise.all([import("acme-client"), import("node:https")]).then((
+      [{ default: acme }, { Agent: HttpsAgent }],
+    ) => {
       // acme-client retries a failed request up to 5 times, 5 s apart and growing; this class
       // retries whole issuances with its own backoff, so one quick retry is enough here.
       const settings = (acme.axios.defaults as unknown as {
@@ -320,6 +243,7 @@ export class AcmeCertificates {
       },
     });
     if (this.#closed || !this.#wanted.has(domain)) return;
+    const { certificateValidity } = await import("./x509.ts");
     const pair: CertificatePair = { cert, key: keyBuffer.toString(), ...certificateValidity(cert) };
     await writeJsonAtomic(this.#file(domain), { cert: pair.cert, key: pair.key });
     this.#issued.set(domain, pair);
@@ -337,6 +261,7 @@ export class AcmeCertificates {
         | { cert: string; key: string }
         | undefined;
       if (!stored?.cert || !stored.key) return undefined;
+      const { certificateValidity } = await import("./x509.ts");
       return { cert: stored.cert, key: stored.key, ...certificateValidity(stored.cert) };
     } catch (error) {
       log.warn("stored certificate unreadable; issuing a new one", {

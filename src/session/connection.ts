@@ -16,7 +16,7 @@ import { type Frame, MSG, type RegisterMessage, WS_PATH } from "../protocol/mod.
 import { parseCidr } from "../net/mod.ts";
 import { log as rootLog, type Logger } from "../log/mod.ts";
 import { AGENT_NAME, VERSION } from "../version.ts";
-import { keyToBase64, publicKeyOf } from "../crypto/mod.ts";
+import { keyToBase64, publicKeyOf } from "../curve25519/mod.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import { type DispatchContext, dispatchHubMessage } from "./dispatch.ts";
 import { errorText } from "./error_text.ts";

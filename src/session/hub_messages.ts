@@ -1,7 +1,7 @@
-// What the hub may send the agent (PROTOCOL.md section 2), checked with zod before the session
+// What the hub may send the agent (PROTOCOL.md section 2), checked with src/schema before the session
 // acts on it: a hostile or buggy hub gets a log line, never a crash or a half-applied change.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import type { Frame } from "../protocol/mod.ts";
 
 const aliasSchema = z.looseObject({ alias: z.string(), aliasAddress: z.string() });

@@ -2,7 +2,7 @@
 // serverIP:serverPort+1 through WireGuard, magic 0xDEADBEEF, a type byte and an 8-byte
 // big-endian nanosecond timestamp that the hub echoes back. Codec pure, socket thin.
 
-import { createSocket, type Socket } from "node:dgram";
+import { bindUdp, type UdpSocket } from "../net/mod.ts";
 import { PROBE_LENGTH, PROBE_MAGIC, PROBE_REPLY, PROBE_REQUEST } from "../protocol/mod.ts";
 
 export interface Probe {
@@ -40,50 +40,37 @@ export function nowNs(): bigint {
  * Unbound: the kernel routes each probe into the tunnel by its destination.
  */
 export class ProbeSocket {
-  readonly #socket: Socket;
-  #closed = false;
+  readonly #socket: UdpSocket;
 
-  /** @param onReply called with the replying address, port and measured RTT in ns */
-  private constructor(
-    socket: Socket,
-    onReply: (address: string, port: number, rttNs: number) => void,
-  ) {
+  private constructor(socket: UdpSocket) {
     this.#socket = socket;
-    socket.on("message", (message: Uint8Array, remote: { address: string; port: number }) => {
-      const probe = decodeProbe(new Uint8Array(message));
-      if (!probe || probe.type !== PROBE_REPLY) return;
-      const rtt = nowNs() - probe.timestampNs;
-      if (rtt < 0n) return;
-      onReply(remote.address, remote.port, Number(rtt));
-    });
-    // A send into a tunnel whose peer is gone is not worth more than a dropped probe.
-    socket.on("error", () => {});
   }
 
+  /** @param onReply called with the replying address, port and measured RTT in ns */
   static open(
     onReply: (address: string, port: number, rttNs: number) => void,
   ): Promise<ProbeSocket> {
-    const socket = createSocket("udp4");
-    return new Promise((resolve, reject) => {
-      socket.once("error", reject);
-      socket.bind(0, () => {
-        socket.off("error", reject);
-        resolve(new ProbeSocket(socket, onReply));
+    try {
+      const socket = bindUdp("0.0.0.0", 0, (message, address, port) => {
+        const probe = decodeProbe(message);
+        if (!probe || probe.type !== PROBE_REPLY) return;
+        const rtt = nowNs() - probe.timestampNs;
+        if (rtt < 0n) return;
+        onReply(address, port, Number(rtt));
       });
-    });
+      return Promise.resolve(new ProbeSocket(socket));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  /** Sends one probe request stamped now; errors (no route yet) are ignored. */
+  /** Sends one probe request stamped now; a send with no route yet is dropped. */
   send(address: string, port: number): void {
-    if (this.#closed) return;
-    try {
-      this.#socket.send(encodeProbe(PROBE_REQUEST, nowNs()), port, address);
-    } catch { /* no route yet: the next round tries again */ }
+    this.#socket.send(encodeProbe(PROBE_REQUEST, nowNs()), address, port);
   }
 
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
-    return new Promise((resolve) => this.#socket.close(() => resolve()));
+    this.#socket.close();
+    return Promise.resolve();
   }
 }

@@ -3,10 +3,16 @@
 // network outside the tunnel's own, and the in-tunnel probes that measure each peer. The hub's
 // messages (src/session/dispatch.ts) say what is wanted; this file makes the device so.
 
-import { lookup } from "node:dns/promises";
-import { cidrContains, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
+import {
+  cidrContains,
+  joinHostPort,
+  parseCidr,
+  parseHostPort,
+  parseIp,
+  systemResolve,
+} from "../net/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { keyFromBase64 } from "../crypto/mod.ts";
+import { keyFromBase64 } from "../curve25519/mod.ts";
 import { errorText } from "./error_text.ts";
 import type { Site } from "./hub_messages.ts";
 import { allowedIpsOf, directCandidate, PeerTable, relayEndpointOf } from "./peers.ts";
@@ -312,13 +318,4 @@ async function resolveEndpoint(endpoint: string, resolve: HostResolver): Promise
   const address = await resolve(parsed.host).catch(() => null);
   if (!address) return null;
   return address.includes(":") ? `[${address}]:${parsed.port}` : `${address}:${parsed.port}`;
-}
-
-/** The system resolver (getaddrinfo). */
-async function systemResolve(host: string): Promise<string | null> {
-  try {
-    return (await lookup(host)).address;
-  } catch {
-    return null;
-  }
 }

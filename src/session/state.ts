@@ -2,9 +2,9 @@
 // (secret included: this is the one place the secret is kept). Written atomically, 0600 files
 // in a 0700 directory, through src/state/atomic.ts.
 
-import { z } from "zod";
+import { z } from "../schema/mod.ts";
 import { readJsonFile, writeJsonAtomic } from "../state/mod.ts";
-import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../crypto/mod.ts";
+import { generatePrivateKey, keyFromBase64, keyToBase64 } from "../curve25519/mod.ts";
 
 export const IDENTITY_FILE = "identity.json";
 export const CONNECTION_FILE = "connection.json";

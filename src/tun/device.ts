@@ -3,7 +3,12 @@
 
 import { log } from "../log/mod.ts";
 import { formatCidr, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
-import { clampPrivateKey, generatePrivateKey, keyToBase64, publicKeyOf } from "../crypto/mod.ts";
+import {
+  clampPrivateKey,
+  generatePrivateKey,
+  keyToBase64,
+  publicKeyOf,
+} from "../curve25519/mod.ts";
 import { PACKET_BYTES_MAX, PacketRing } from "./pool.ts";
 import type { EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { openWakeFd, signalWake } from "./fd_source.ts";

@@ -24,6 +24,7 @@ const SYMBOLS = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   sched_yield: { parameters: [], result: "i32" },
+  umask: { parameters: ["u32"], result: "u32" },
   // poll on a pool thread: the UAPI server waits on an inherited listener without blocking the loop.
   pollAsync: {
     name: "poll",
@@ -67,6 +68,7 @@ export interface Libc {
   setns(fd: number, nstype: number): number;
   eventfd(initial: number, flags: number): number;
   sched_yield(): number;
+  umask(mask: number): number;
   pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }

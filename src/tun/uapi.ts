@@ -2,7 +2,7 @@
 // validated change set out, and a device snapshot back to text. The socket server is uapi_server.ts.
 
 import { formatCidr, joinHostPort, parseCidr, parseHostPort, parseIp } from "../net/mod.ts";
-import { keyFromHex, keyToHex } from "../crypto/mod.ts";
+import { keyFromHex, keyToHex } from "../curve25519/mod.ts";
 import type { UdpEndpoint } from "./udp.ts";
 
 /** errno values answered as `errno=N`, negative as wireguard-go writes them. */

@@ -1,8 +1,8 @@
 // The UAPI socket: /var/run/wireguard/IFNAME.sock, created like wireguard-go does (directory 0755,
 // socket under umask 077), speaking the text protocol parsed in uapi.ts.
 
-import process from "node:process";
 import { log } from "../log/mod.ts";
+import { libc } from "./libc.ts";
 import { unixSocketAnswers } from "../net/mod.ts";
 import {
   formatErrno,
@@ -59,11 +59,13 @@ export async function listenUapi(
   await Deno.chmod(directory, 0o755);
   const path = uapiSocketPath(name, directory);
   const listen = () => {
-    const previous = process.umask(0o077);
+    // libc's umask rather than node:process's: that import would start Deno's Node layer
+    // (about 1 MiB resident) in every process with a device.
+    const previous = libc().umask(0o077);
     try {
       return Deno.listen({ transport: "unix", path });
     } finally {
-      process.umask(previous);
+      libc().umask(previous);
     }
   };
   let listener: Deno.UnixListener;

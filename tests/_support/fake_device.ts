@@ -2,7 +2,7 @@
 // session asks of it (peers, addresses, routes, close). As a TunnelFactory for the session.
 
 import type { TunnelFactory, TunnelOptions } from "../../src/session/tunnel.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 import type { Device, DeviceOptions, PeerSettings, PeerStatus } from "../../src/tun/mod.ts";
 
 export class FakeDevice implements Device {

@@ -3,10 +3,11 @@
 // clock the test sets. No root, no FFI, no Workers: plain `deno test`. `pump` moves everything that is queued
 // between devices until the network is quiet; `advance` moves time and fires due timers.
 
-import { type EngineOutput, PacketEngine } from "../../src/tun/mod.ts";
+import { type EngineOutput, PacketEngine } from "../../src/tun/packet_engine.ts";
 import { UapiApplier } from "../../src/tun/uapi_apply.ts";
 import type { UapiPeerChange } from "../../src/tun/uapi.ts";
-import { type Endpoint, generatePrivateKey, keyToBase64 } from "../../src/crypto/mod.ts";
+import type { Endpoint } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64 } from "../../src/curve25519/mod.ts";
 import { MemoryTun } from "./memory_tun.ts";
 import { type MemoryNetwork, memoryUdpPair, type MemoryUdpSocket } from "./memory_udp.ts";
 

@@ -1,5 +1,5 @@
 // GET /openapi.json (issue #14 item 5): the document lists exactly the router's routes and
-// methods, its request bodies are the validators' own zod schemas as JSON Schema, and real
+// methods, its request bodies are the validators' own schemas (src/schema) as JSON Schema, and real
 // answers of the routes match the response schemas it publishes.
 
 import { assert, assertEquals } from "../_support/assert.ts";
@@ -173,5 +173,71 @@ Deno.test("the document is served on the API's listeners", async () => {
     const doc = answer.json<{ openapi: string; paths: Json }>();
     assertEquals(doc.openapi, "3.1.0");
     assert("/connect" in doc.paths && "/metrics" in doc.paths);
+  });
+});
+
+Deno.test("the document keeps the JSON Schema forms clients were given", async () => {
+  await withFullRouter(async (router) => {
+    const paths = (await document(router)).paths as Record<string, Record<string, Json>>;
+    const schemaOf = (content: unknown) =>
+      ((content as Json)["application/json"] as Json).schema as Json;
+    const body = (path: string, method = "post") =>
+      schemaOf((paths[path][method].requestBody as Json).content);
+    const answer = (path: string, status: string, method = "get") =>
+      schemaOf(((paths[path][method].responses as Json)[status] as Json).content);
+    // A plain object's input: no required list when every field is optional, unknown fields
+    // allowed (Olm ignores them); bounds and patterns kept, refinements left out.
+    assertEquals(body("/switch-org"), {
+      type: "object",
+      properties: { orgId: { type: "string" }, org_id: { type: "string" } },
+    });
+    const connect = body("/connect").properties as Json;
+    assertEquals(connect.mtu, { type: "integer", minimum: 576, maximum: 65535 });
+    assertEquals(connect.interfaceName, { type: "string", pattern: "^[A-Za-z0-9_.-]{1,15}$" });
+    assertEquals(connect.upstreamDNS, { type: "array", items: { type: "string" } });
+    // Strict objects refuse unknown fields; nullish bare types fold into a type list.
+    const pr = "/api/client/v1.0/";
+    const https = ((body(`${pr}traffic/create`).properties as Json).https as Json).anyOf as Json[];
+    assertEquals(https[1], { type: "null" });
+    assertEquals([https[0].maxItems, https[0].type], [1000, "array"]);
+    const site = https[0].items as Json;
+    assertEquals([site.required, site.additionalProperties], [["domain"], false]);
+    const fields = site.properties as Json;
+    assertEquals(fields.domain, { type: "string", maxLength: 253 });
+    assertEquals(fields.secure, { type: ["boolean", "null"] });
+    assertEquals(fields.port, {
+      anyOf: [{ type: "integer", minimum: 0, maximum: 65535 }, { type: "null" }],
+    });
+    // A delete names objects by key only and lets the rest through.
+    const keys = ((body(`${pr}traffic/delete`, "get").properties as Json).https as Json)
+      .anyOf as Json[];
+    assertEquals(keys[0].items, {
+      type: "object",
+      properties: { domain: { type: "string", maxLength: 253 } },
+      required: ["domain"],
+      additionalProperties: {},
+    });
+    // Outputs: closed objects, integers within 2^53, maps as records, descriptions kept, a
+    // transformed field (the lower-cased domain) any value.
+    const peer = (answer("/status", "200").properties as Json).peers as Json;
+    assertEquals([peer.type, peer.propertyNames], ["object", { type: "string" }]);
+    const peerFields = (peer.additionalProperties as Json).properties as Json;
+    assertEquals(peerFields.siteId, {
+      type: "integer",
+      minimum: -Number.MAX_SAFE_INTEGER,
+      maximum: Number.MAX_SAFE_INTEGER,
+    });
+    assertEquals(peerFields.rtt, { type: "number", description: "nanoseconds; 0 when unknown" });
+    assertEquals(answer(`${pr}info`, "200").additionalProperties, false);
+    const service = ((answer(`${pr}health`, "200").properties as Json).services as Json)
+      .items as Json;
+    const http = (service.properties as Json).http as Json;
+    assertEquals((http.properties as Json).domain, {});
+    assertEquals("privateKey" in (http.properties as Json), false);
+    assertEquals(answer("/openapi.json", "200"), {
+      type: "object",
+      propertyNames: { type: "string" },
+      additionalProperties: {},
+    });
   });
 });

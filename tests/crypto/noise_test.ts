@@ -17,7 +17,7 @@ import {
   writeInitiationBody,
   writeResponseBody,
 } from "../../src/crypto/noise.ts";
-import { publicKeyOf } from "../../src/crypto/keys.ts";
+import { publicKeyOf } from "../../src/curve25519/mod.ts";
 import { fromHex, toHex } from "./_hex.ts";
 
 // cacophony test vectors: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (generic Noise prologue and psk).

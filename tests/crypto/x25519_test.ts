@@ -7,7 +7,7 @@ import { x25519 as edwardsX25519 } from "@noble/curves/ed25519.js";
 import { assert, assertEquals } from "../_support/assert.ts";
 import { x25519 } from "../../src/curve25519/mod.ts";
 import { dh } from "../../src/crypto/noise.ts";
-import { publicKeyOf } from "../../src/crypto/keys.ts";
+import { publicKeyOf } from "../../src/curve25519/mod.ts";
 import { openAnnouncement, sealAnnouncement } from "../../src/protocol/mod.ts";
 import { fromHex, toHex } from "./_hex.ts";
 

@@ -12,7 +12,7 @@ import {
   keyFromBase64,
   keyToBase64,
   publicKeyOf,
-} from "../../src/crypto/mod.ts";
+} from "../../src/curve25519/mod.ts";
 import { createDevice, type Device } from "../../src/tun/mod.ts";
 import type { ConnectMessage, Frame } from "../../src/protocol/control.ts";
 import { frameDatagram, PortMapRefused, readDatagrams } from "../../src/protocol/mod.ts";

@@ -2,7 +2,7 @@
 // whose tunnel dials are mapped to loopback servers, and a WebSocket client speaking PROTOCOL.md.
 
 import { FakeDevice } from "../_support/fake_device.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 import { Hub, type HubConfig } from "../../src/hub/hub.ts";
 import {
   CSRF_HEADER,

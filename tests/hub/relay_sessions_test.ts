@@ -6,7 +6,7 @@ import { assertEquals } from "../_support/assert.ts";
 import { type RelayIndex, type RelayPeers, RelaySessions } from "../../src/hub/relay_sessions.ts";
 import { mac1Key } from "../../src/crypto/mod.ts";
 import { mac } from "../../src/crypto/mod.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 
 const newKey = () => publicKeyOf(generatePrivateKey());
 const A = newKey(), S = newKey(), C2 = newKey();

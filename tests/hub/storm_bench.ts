@@ -15,7 +15,7 @@
 import { requireBenchSetup } from "../_support/bench.ts";
 import { addHubClients, BURROW } from "../_support/burrow.ts";
 import { stopProcess, uniqueSuffix, waitForTcp } from "../_support/netns.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 import { type Frame, MSG, WS_PATH } from "../../src/protocol/mod.ts";
 import { login, retryDelayMs, webSocketUrl } from "../../src/session/login.ts";
 

@@ -106,7 +106,7 @@ Deno.test(netnsTest("direct paths through NATs, relay fallback and return", asyn
         import dgram from "node:dgram";
         import { Buffer } from "node:buffer";
         import { sealAnnouncement } from "${REPO_ROOT}src/protocol/mod.ts";
-        import { generatePrivateKey, keyFromBase64 } from "${REPO_ROOT}src/crypto/mod.ts";
+        import { generatePrivateKey, keyFromBase64 } from "${REPO_ROOT}src/curve25519/mod.ts";
         const [hubKey, siteKey] = Deno.args;
         const forged = sealAnnouncement(generatePrivateKey(), keyFromBase64(hubKey), {
           timestampMs: Date.now(), local: ["192.0.2.66:1"] });

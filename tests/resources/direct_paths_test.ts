@@ -10,7 +10,7 @@ import {
 } from "../../src/protocol/endpoint_announce.ts";
 import { directEndpoint, EndpointRegistry } from "../../src/hub/endpoint_registry.ts";
 import { PathMonitor } from "../../src/agent/path_monitor.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 
 const hubKey = generatePrivateKey(),
   agentKey = generatePrivateKey(),

@@ -8,7 +8,7 @@ import { waitFor } from "../_support/netns.ts";
 import { FakeHub, fakeSite } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
 import { Session, type SessionExtension, type TunnelView } from "../../src/session/mod.ts";
-import { generatePrivateKey } from "../../src/crypto/mod.ts";
+import { generatePrivateKey } from "../../src/curve25519/mod.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MSG } from "../../src/protocol/control.ts";
 import { resolverVia } from "../../src/agent/endpoint_resolver.ts";

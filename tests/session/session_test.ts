@@ -5,7 +5,7 @@ import { FAKE_SITE_KEY, FakeHub, fakeSite } from "../_support/fake_hub.ts";
 import { fakeTunnels } from "../_support/fake_device.ts";
 import { Session, SessionRequestError, type SessionTiming } from "../../src/session/mod.ts";
 import type { ConnectionParams } from "../../src/session/state.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/mod.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { MSG } from "../../src/protocol/control.ts";
 

@@ -3,7 +3,7 @@
 // Commands: create NAME PORT PRIVB64 | address CIDR | route CIDR | peer JSON | remove PUBB64 | peers | close
 
 import { createDevice, type Device } from "../../src/tun/mod.ts";
-import { keyFromBase64, keyToBase64 } from "../../src/crypto/keys.ts";
+import { keyFromBase64, keyToBase64 } from "../../src/curve25519/mod.ts";
 import { testRequestResponder } from "../../src/hub/mod.ts";
 
 let device: Device | null = null;

@@ -6,7 +6,7 @@
 // Usage: deno run -A --unstable-net _flood_sender.ts BIND_ADDRESS TARGET_ADDRESS TARGET_PORT
 //        TARGET_PUBLIC_KEY_BASE64 SECONDS INITIATIONS_PER_SECOND JUNK_PER_INITIATION
 
-import { keyFromBase64 } from "../../src/crypto/mod.ts";
+import { keyFromBase64 } from "../../src/curve25519/mod.ts";
 import { INITIATION_BYTES, MESSAGE_INITIATION } from "../../src/crypto/wire_messages.ts";
 import { CookieGenerator } from "../../src/crypto/cookie.ts";
 

@@ -9,7 +9,7 @@ import {
   uniqueSuffix,
   waitFor,
 } from "../_support/netns.ts";
-import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/crypto/keys.ts";
+import { generatePrivateKey, keyToBase64, publicKeyOf } from "../../src/curve25519/mod.ts";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 export const BURROW = `${REPO_ROOT}burrow`;

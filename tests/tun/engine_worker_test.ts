@@ -7,7 +7,7 @@ import { openWakeFd, signalWake } from "../../src/tun/fd_source.ts";
 import { closeFd } from "../../src/tun/tun.ts";
 import type { EngineReport, EngineRequest } from "../../src/tun/protocol.ts";
 import { closeUdpSockets, openUdpSockets, type UdpSockets } from "../../src/tun/udp.ts";
-import { generatePrivateKey, publicKeyOf } from "../../src/crypto/keys.ts";
+import { generatePrivateKey, publicKeyOf } from "../../src/curve25519/mod.ts";
 import { nextReport, startWorker } from "./_worker.ts";
 
 const next = (worker: Worker, type: EngineReport["type"]) => nextReport<EngineReport>(worker, type);

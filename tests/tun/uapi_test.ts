@@ -2,7 +2,7 @@
 
 import { assert, assertEquals } from "../_support/assert.ts";
 import { formatUapiGet, parseEndpoint, parseUapiSet, UAPI_ERRNO } from "../../src/tun/uapi.ts";
-import { keyToHex } from "../../src/crypto/keys.ts";
+import { keyToHex } from "../../src/curve25519/mod.ts";
 
 const KEY_A = new Uint8Array(32).fill(0xaa);
 const KEY_B = new Uint8Array(32).fill(0x0b);

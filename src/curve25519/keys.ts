@@ -1,6 +1,6 @@
 // Curve25519 key pairs for the device: what `wg genkey` / `wg pubkey` do, for the agent and hub.
 
-import { x25519 } from "../curve25519/mod.ts";
+import { x25519 } from "./x25519.ts";
 
 /** A fresh, clamped X25519 private key (32 bytes), like `wg genkey`. */
 export function generatePrivateKey(): Uint8Array {
