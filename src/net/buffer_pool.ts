@@ -5,6 +5,7 @@
 /** A free list of equal buffers: taken for one copy, given back when it ends. */
 export class BufferPool {
   readonly #free: Uint8Array[] = [];
+  #lent = 0;
 
   /**
    * @param size bytes per buffer
@@ -14,12 +15,29 @@ export class BufferPool {
 
   /** A buffer of `size` bytes, reused when one is free. Its old contents are not cleared. */
   take(): Uint8Array {
+    this.#lent++;
     return this.#free.pop() ?? new Uint8Array(this.size);
+  }
+
+  /**
+   * A buffer as `take()` gives, but only while fewer than `keep` are out, else null (the caller
+   * allocates its own): under a burst of a thousand writes at once the pool then never makes
+   * more buffers than it keeps.
+   */
+  takeWithinKeep(): Uint8Array | null {
+    return this.#lent < this.keep ? this.take() : null;
   }
 
   /** Returns a buffer taken from this pool; nothing may use it afterwards. */
   give(buffer: Uint8Array): void {
+    // Clamped: a stray give (a buffer that was not taken) must not let more out later.
+    if (this.#lent > 0) this.#lent--;
     if (buffer.length === this.size && this.#free.length < this.keep) this.#free.push(buffer);
+  }
+
+  /** Buffers taken and not yet given back. */
+  get lent(): number {
+    return this.#lent;
   }
 
   /** Free buffers held now. */

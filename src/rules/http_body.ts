@@ -161,9 +161,6 @@ export function responseFraming(method: string, head: ResponseHead): BodyFraming
   return responseBodyFraming(head.headers);
 }
 
-/** Head buffers taken from the pool and not yet given back. */
-let headBuffersLent = 0;
-
 /** Largest body sent in the same write as its head (one packet through the tunnel). */
 export const COALESCE_BODY_BYTES = 16 * 1024;
 
@@ -189,9 +186,8 @@ export async function writeHeadWithBufferedBody(
   // Encoded into a pooled buffer, held only until the write completes. Past the pool's size,
   // or while as many as it keeps are out (a thousand connections writing at once), a buffer
   // of the exact size instead: the pool never holds more than it keeps.
-  const pooled = size <= headBuffers.size && headBuffersLent < headBuffers.keep;
-  const out = pooled ? headBuffers.take() : new Uint8Array(size);
-  if (pooled) headBuffersLent++;
+  const pooled = size <= headBuffers.size ? headBuffers.takeWithinKeep() : null;
+  const out = pooled ?? new Uint8Array(size);
   try {
     encodeLatin1Into(head, out);
     if (bytes) out.set(bytes, head.length);
@@ -200,10 +196,7 @@ export async function writeHeadWithBufferedBody(
     const written = await writer.write(data);
     if (written < size) await writeAll(writer, data.subarray(written));
   } finally {
-    if (pooled) {
-      headBuffersLent--;
-      headBuffers.give(out);
-    }
+    if (pooled) headBuffers.give(pooled);
   }
   return bytes !== null || body.kind === "none";
 }

@@ -17,3 +17,18 @@ Deno.test("BufferPool reuses given-back buffers and keeps at most `keep`", () =>
   pool.give(new Uint8Array(10)); // not one of its size
   assertEquals(pool.free, 0);
 });
+
+Deno.test("BufferPool.takeWithinKeep() lends at most `keep` at once, and again once given back", () => {
+  const pool = new BufferPool(64, 2);
+  const a = pool.takeWithinKeep();
+  const b = pool.takeWithinKeep();
+  assert(a !== null && b !== null);
+  assertEquals(pool.lent, 2);
+  assertEquals(pool.takeWithinKeep(), null);
+  pool.give(a);
+  assertEquals(pool.lent, 1);
+  assert(pool.takeWithinKeep() === a);
+  pool.give(a);
+  pool.give(b);
+  assertEquals([pool.lent, pool.free], [0, 2]);
+});
