@@ -12,10 +12,10 @@
 //   6. flush the output: the pending TUN super-packet (tcp_coalesce.ts) and UDP GSO batch;
 //      yield to the event loop only when the wake eventfd says a message is waiting (asked at
 //      least every YIELD_AFTER_MS under load), so configuration messages run;
-//   7. poll() the descriptors found empty and the wake eventfd: at once while there is work, and
-//      for SPIN_MS after it (sched_yield between looks), else until one is readable or the next
-//      timer. The main thread writes the eventfd after each
-//      message it posts, so a message wakes the poll and the loop yields to the event loop.
+//   7. poll() the descriptors found empty and the wake eventfd: at once while there is work, for
+//      SPIN_MS after it while packets come that often (sched_yield between looks), else until one
+//      is readable or the next timer. The main thread writes the eventfd after each message it
+//      posts, so a message wakes the poll and the loop yields to the event loop.
 
 /// <reference lib="deno.worker" />
 
@@ -27,7 +27,7 @@ import { PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import { TcpCoalescer } from "./tcp_coalesce.ts";
 import type { TunOffload } from "./tun_offload.ts";
 import { GSO_SEGMENTS_MAX, GsoBatch } from "./udp_gso.ts";
-import { consumeWake, FdSource, FdSources, type ReadOutcome } from "./fd_source.ts";
+import { consumeWake, FdSource, FdSources } from "./fd_source.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
 import { UapiApplier } from "./uapi_apply.ts";
@@ -45,9 +45,12 @@ const BATCH = 32;
 const YIELD_AFTER_MS = 4;
 /**
  * How long the loop keeps looking (poll without sleeping, sched_yield between looks) after work
- * before it sleeps: an answer that comes back within it (a ping's reply, a TCP ACK) is taken
- * without a thread wake-up and on a warm cache. Measured: ping RTT ratio to wireguard-go 1.56x
- * without, 1.31x with 0.3 ms, on a loaded machine (docs/data-plane.md).
+ * before it sleeps, counted from the end of the work; and only when the work before came less
+ * than this long before it (packets are coming that often: a transfer's ACKs, busy request
+ * traffic), as adaptive busy polling does. The next packet of such traffic is then taken
+ * without a thread wake-up and on a warm cache. Sparse packets (a ping every 10 ms) let the
+ * thread sleep at once: spinning for them would take a core from whoever answers, the peer on
+ * the same host in the benchmark (docs/data-plane.md, "Spinning after work").
  */
 const SPIN_MS = 0.3;
 /** Longest poll() without a timer due; the event loop also runs at least this often. */
@@ -313,7 +316,8 @@ class EngineShell {
   }
 
   /** A descriptor broke: reported, and read no more (the device closes when it was the TUN). */
-  #failed(failed: ReadOutcome["failed"]): void {
+  #checkFailed(): void {
+    const failed = this.fds.failed;
     if (!failed) return;
     this.fds.remove(failed.source);
     report({ type: "failed", kind: failed.source.kind, errno: failed.errno });
@@ -333,25 +337,30 @@ class EngineShell {
     let lastYield = performance.now();
     let lastWakeCheck = lastYield;
     let spinUntil = 0;
+    let lastWorkEnd = -Infinity;
     while (this.running) {
       const now = performance.now();
-      const read = fds.read();
-      this.#failed(read.failed);
-      let work = read.published;
+      const published = fds.read();
+      this.#checkFailed();
+      let work = published;
       for (let i = 0; i < this.udpRings.length; i++) work += this.#drainUdp(this.udpRings[i], now);
       work += this.#drainTun(now);
       work += engine.processHandshakes(now);
       if (now >= engine.nextDeadline()) engine.runTimers(now);
       this.output.flush();
-      if (work > 0) spinUntil = now + SPIN_MS;
+      if (work > 0) {
+        const end = performance.now();
+        if (end - lastWorkEnd < SPIN_MS) spinUntil = end + SPIN_MS;
+        lastWorkEnd = end;
+      }
       if (work > 0 || this.#anyAvailable()) {
         // Ask about the empty descriptors (and messages) without waiting, so none starves. With
         // every descriptor busy, the wake fd alone is asked every YIELD_AFTER_MS: the event loop
         // only has work when a message came, so it is not entered otherwise.
         if (!fds.anyEmpty() && now - lastWakeCheck <= YIELD_AFTER_MS) continue;
         lastWakeCheck = now;
-        const { woken, failed } = fds.wait(0);
-        this.#failed(failed);
+        const woken = fds.wait(0);
+        this.#checkFailed();
         if (woken) {
           await this.#yield();
           lastYield = performance.now();
@@ -360,8 +369,8 @@ class EngineShell {
       }
       if (now < spinUntil) {
         // Just after work: look again without sleeping, giving the CPU to whoever needs it.
-        const { woken, failed } = fds.wait(0);
-        this.#failed(failed);
+        const woken = fds.wait(0);
+        this.#checkFailed();
         if (woken) {
           await this.#yield();
           lastYield = performance.now();
@@ -371,10 +380,8 @@ class EngineShell {
         continue;
       }
       const untilTimer = engine.nextDeadline() - performance.now();
-      const { woken, failed } = fds.wait(
-        Math.ceil(Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer))),
-      );
-      this.#failed(failed);
+      const woken = fds.wait(Math.ceil(Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer))));
+      this.#checkFailed();
       // Woken by a message, or idle a while: let the event loop run.
       if (woken || performance.now() - lastYield > MAX_SLEEP_MS) {
         await this.#yield();
@@ -405,7 +412,10 @@ class EngineShell {
       const offset = ring.dataOffset(index);
       this.engine.packetFromTun(ring.bytes.subarray(offset, offset + ring.length(index)), now);
     }
-    if (count > 0) ring.release(count);
+    if (count > 0) {
+      ring.release(count);
+      ring.rewindIfEmpty();
+    }
     return count;
   }
 
@@ -430,7 +440,10 @@ class EngineShell {
       }
       this.engine.datagramFromNetwork(ring.bytes.subarray(offset, offset + length), from, now);
     }
-    if (count > 0) ring.release(count);
+    if (count > 0) {
+      ring.release(count);
+      ring.rewindIfEmpty();
+    }
     return count;
   }
 

@@ -20,6 +20,7 @@ import {
   SyscallError,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
+import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
 import { SuperPacketSplitter } from "./tso_split.ts";
 import type { TunOffload } from "./tun_offload.ts";
 import { enableUdpGro, GroReader } from "./udp_gro.ts";
@@ -48,10 +49,10 @@ export class FdSource {
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
   ready = true;
   /**
-   * poll() just said the TUN is readable after it was found empty: this round reads one packet
-   * (or one super-packet) only, so the engine sends it before the read that finds the TUN empty
-   * again (a lone packet, a ping, waits for one syscall less). Rounds after it, with packets
-   * still coming, read until EAGAIN or a full batch.
+   * poll() just said the descriptor is readable after it was found empty: this round reads once
+   * (one packet, one super-packet, one coalesced UDP read), so the engine handles it before the
+   * read that finds the descriptor empty again (a lone packet, a ping, waits for one syscall
+   * less). Rounds after it, with packets still coming, read until EAGAIN or a full batch.
    */
   woke = false;
   /** A TUN with virtio_net_hdr: reads go through it and come out as plain packets. */
@@ -150,13 +151,13 @@ export class FdSource {
         ring.setLength(index + i, truncated ? -1 : ring.view.getUint32(header + 56, true));
         ring.view.setUint32(header + 8, SOCKADDR_IN6_SIZE, true);
         ring.view.setInt32(header + 48, 0, true);
-        const control = Number(ring.view.getBigUint64(header + 40, true));
+        const control = getUint64(ring.view, header + 40);
         ring.view.setInt32(
           ring.headerOffset(index + i) + SLOT_CONTROL_LENGTH_OFFSET,
           control,
           true,
         );
-        ring.view.setBigUint64(header + 40, BigInt(SLOT_CONTROL_BYTES), true);
+        setUint64(ring.view, header + 40, SLOT_CONTROL_BYTES);
       }
     }
     if (received > 0) ring.publish(received);
@@ -213,9 +214,12 @@ export class FdSource {
     const ring = this.ring;
     let failed = false;
     let received = 0;
+    // Woken by poll(): one read, handed to the engine before the read that finds the socket empty.
+    const readsMax = this.woke ? 1 : MAX_BATCH;
+    this.woke = false;
     for (let reads = 0, head = ring.head(); received < Math.min(ring.free(), MAX_BATCH);) {
       if (!gro.pending) {
-        if (reads++ === MAX_BATCH) break;
+        if (reads++ === readsMax) break;
         failed = gro.read(this.fd) < 0;
         if (failed) break;
         continue; // an empty datagram leaves nothing pending
@@ -224,8 +228,14 @@ export class FdSource {
       const header = ring.headerOffset(slot);
       // An oversized datagram is marked -1 and dropped by the engine, as with recvmmsg.
       ring.setLength(slot, gro.next(this.slotViews[slot], ring.dataBytes));
-      ring.bytes.set(gro.name, header + SLOT_SOCKADDR_OFFSET);
-      ring.bytes.set(gro.control, header + SLOT_CONTROL_OFFSET);
+      copyBytes(ring.bytes, header + SLOT_SOCKADDR_OFFSET, gro.name, 0, gro.name.length);
+      copyBytes(
+        ring.bytes,
+        header + SLOT_CONTROL_OFFSET,
+        gro.control,
+        0,
+        Math.min(gro.controlLength, gro.control.length),
+      );
       ring.view.setInt32(header + SLOT_CONTROL_LENGTH_OFFSET, gro.controlLength, true);
       received++;
     }
@@ -236,12 +246,10 @@ export class FdSource {
   }
 }
 
-/** What one read round or one wait found. */
-export interface ReadOutcome {
-  /** Packets published into the rings. */
-  published: number;
-  /** A descriptor that broke, with its errno (EBADFD when the interface is gone). */
-  failed: { source: FdSource; errno: number } | null;
+/** A descriptor that broke, with its errno (EBADFD when the interface is gone). */
+export interface SourceFailure {
+  source: FdSource;
+  errno: number;
 }
 
 /** The engine's descriptors: read rounds into their rings, and waiting for them or the wake fd. */
@@ -250,6 +258,11 @@ export class FdSources {
   #pollFds = new Uint8Array(POLLFD_BYTES * 4);
   #pollView = new DataView(this.#pollFds.buffer);
   readonly #polled: FdSource[] = [];
+  /**
+   * What the last {@linkcode read} or {@linkcode wait} found broken, else null. A field rather
+   * than a returned object: the loop asks on every round, and allocates nothing for it.
+   */
+  failed: SourceFailure | null = null;
 
   /** @param wakeFd an eventfd the main thread writes after each message it posts (-1: none) */
   constructor(readonly wakeFd: number) {}
@@ -264,10 +277,17 @@ export class FdSources {
     if (at >= 0) this.sources.splice(at, 1);
   }
 
-  /** Reads every descriptor not known to be empty into its ring while it has room. */
-  read(): ReadOutcome {
+  /**
+   * Reads every descriptor not known to be empty into its ring while it has room.
+   *
+   * @returns packets published into the rings ({@linkcode failed} says what broke)
+   */
+  read(): number {
+    this.failed = null;
     let published = 0;
-    for (const source of this.sources) {
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i];
       if (!source.ready || source.ring.free() === 0) continue;
       const received = source.receive();
       if (received > 0) {
@@ -277,28 +297,34 @@ export class FdSources {
       if (received === 0) continue; // a TUN read of nothing: try again next round
       const code = errno();
       if (code === EAGAIN) source.ready = false;
-      else if (code !== EINTR) return { published, failed: { source, errno: code } };
+      else if (code !== EINTR) {
+        this.failed = { source, errno: code };
+        return published;
+      }
     }
-    return { published, failed: null };
+    return published;
   }
 
   /** True when some descriptor was found empty and must be asked about with {@linkcode wait}. */
   anyEmpty(): boolean {
-    for (const source of this.sources) if (!source.ready) return true;
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) if (!sources[i].ready) return true;
     return false;
   }
 
   /**
    * poll() over the empty descriptors and the wake fd, for at most `timeoutMs` (0: only ask).
    *
-   * @returns whether the wake fd is readable (messages are waiting for the event loop), and a
-   *   descriptor that broke
+   * @returns whether the wake fd is readable (messages are waiting for the event loop);
+   *   {@linkcode failed} says what broke
    */
-  wait(timeoutMs: number): { woken: boolean; failed: ReadOutcome["failed"] } {
+  wait(timeoutMs: number): boolean {
+    this.failed = null;
     const c = libc();
     const polled = this.#polled;
     polled.length = 0;
-    for (const source of this.sources) if (!source.ready) polled.push(source);
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) if (!sources[i].ready) polled.push(sources[i]);
     const count = polled.length + (this.wakeFd >= 0 ? 1 : 0);
     if (this.#pollFds.length < count * POLLFD_BYTES) {
       this.#pollFds = new Uint8Array(count * POLLFD_BYTES); // more sources after a swap
@@ -311,9 +337,9 @@ export class FdSources {
       view.setInt16(i * POLLFD_BYTES + 4, POLLIN, true);
       view.setInt16(i * POLLFD_BYTES + 6, 0, true);
     }
-    if (count === 0) return { woken: false, failed: null };
+    if (count === 0) return false;
     c.poll(this.#pollFds, count, timeoutMs);
-    let failed: ReadOutcome["failed"] = null;
+    let failed: SourceFailure | null = null;
     for (let i = 0; i < polled.length; i++) {
       const source = polled[i];
       const events = view.getInt16(i * POLLFD_BYTES + 6, true);
@@ -325,9 +351,9 @@ export class FdSources {
       const probe = c.read(source.fd, source.slotViews[ring.index(ring.head())], ring.dataBytes);
       if (probe < 0 && errno() !== EAGAIN) failed = { source, errno: errno() };
     }
-    const woken = this.wakeFd >= 0 &&
+    this.failed = failed;
+    return this.wakeFd >= 0 &&
       (view.getInt16(polled.length * POLLFD_BYTES + 6, true) & POLLIN) !== 0;
-    return { woken, failed };
   }
 }
 

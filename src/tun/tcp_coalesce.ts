@@ -27,6 +27,7 @@ import {
   VNET_HDR_BYTES,
   writeVnetHeader,
 } from "./tso_split.ts";
+import { copyBytes } from "./bytes.ts";
 
 /** The largest IPv4 total length, or IPv6 payload length. */
 const IP_LENGTH_MAX = 65535;
@@ -101,8 +102,8 @@ export class TcpCoalescer {
     this.flush();
     const buffer = this.buffer;
     const size = segment ? segment.total : length;
-    buffer.fill(0, 0, VNET_HDR_BYTES);
-    buffer.set(packet.subarray(0, size), VNET_HDR_BYTES);
+    for (let i = 0; i < VNET_HDR_BYTES; i++) buffer[i] = 0;
+    copyBytes(buffer, VNET_HDR_BYTES, packet, 0, size);
     if (!segment) {
       this.write(buffer, VNET_HDR_BYTES + size);
       return;

@@ -23,6 +23,7 @@ import {
   setTransportChecksum,
   sumWords,
 } from "./checksum.ts";
+import { copyBytes } from "./bytes.ts";
 
 /** Size of the virtio_net_hdr the TUN puts before each packet (no num_buffers field). */
 export const VNET_HDR_BYTES = 10;
@@ -111,10 +112,16 @@ export class SuperPacketSplitter {
     const bytes = this.buffer;
     if (length <= VNET_HDR_BYTES) return false;
     const size = length - VNET_HDR_BYTES;
+    const gsoType = bytes[1] & ~GSO_ECN;
+    if (gsoType === GSO_NONE && (bytes[0] & VNET_F_NEEDS_CSUM) === 0) {
+      // Complete as it is (a ping, a UDP datagram): nothing to parse.
+      this.#length = size;
+      this.#next = -1;
+      return true;
+    }
     const header = readVnetHeader(bytes);
     const packet = bytes.subarray(VNET_HDR_BYTES, length);
     const version = packet[0] >> 4;
-    const gsoType = header.gsoType & ~GSO_ECN;
     if (gsoType === GSO_NONE) {
       if ((header.flags & VNET_F_NEEDS_CSUM) !== 0) {
         const at = header.csumStart + header.csumOffset;
@@ -165,12 +172,12 @@ export class SuperPacketSplitter {
   next(out: Uint8Array): number {
     const length = this.#length;
     if (length === 0) return 0;
-    const packet = this.buffer.subarray(VNET_HDR_BYTES, VNET_HDR_BYTES + length);
     if (this.#next < 0) {
       this.#length = 0;
-      out.set(packet);
+      copyBytes(out, 0, this.buffer, VNET_HDR_BYTES, length);
       return length;
     }
+    const packet = this.buffer.subarray(VNET_HDR_BYTES, VNET_HDR_BYTES + length);
     const start = this.#next;
     const chunk = Math.min(this.#gsoSize, length - start);
     const last = start + chunk >= length;

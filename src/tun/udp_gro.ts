@@ -10,6 +10,7 @@
 
 import { libc, MSG_DONTWAIT, MSG_TRUNC, SOL_UDP, UDP_GRO } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
+import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
 
 /** The most one read can return: one UDP datagram's payload (IPv4 room, the larger). */
 export const GRO_BYTES_MAX = 65535;
@@ -69,11 +70,11 @@ export class GroReader {
    */
   read(fd: number): number {
     this.#headerView.setUint32(8, SOCKADDR_IN6_SIZE, true);
-    this.#headerView.setBigUint64(40, BigInt(this.control.length), true);
+    setUint64(this.#headerView, 40, this.control.length);
     this.#headerView.setInt32(48, 0, true);
     const length = libc().recvmsg(fd, this.#header, MSG_DONTWAIT);
     if (length < 0) return -1;
-    this.controlLength = Number(this.#headerView.getBigUint64(40, true));
+    this.controlLength = getUint64(this.#headerView, 40);
     // Cannot happen with a 64 KB buffer; if it did, the datagrams are lost, not misread.
     if ((this.#headerView.getInt32(48, true) & MSG_TRUNC) !== 0) return this.#set(0, 0);
     return this.#set(length, this.#groSize() || length);
@@ -90,7 +91,7 @@ export class GroReader {
   #groSize(): number {
     const view = this.#controlView;
     for (let at = 0; at + CMSG_HEADER_BYTES <= this.controlLength;) {
-      const cmsgLength = Number(view.getBigUint64(at, true));
+      const cmsgLength = getUint64(view, at);
       if (cmsgLength < CMSG_HEADER_BYTES) return 0;
       if (
         view.getInt32(at + 8, true) === SOL_UDP && view.getInt32(at + 12, true) === UDP_GRO &&
@@ -114,7 +115,7 @@ export class GroReader {
     const length = Math.min(this.#segmentSize, this.#length - start);
     this.#offset = start + length;
     if (length > room) return -1;
-    into.set(this.buffer.subarray(start, start + length));
+    copyBytes(into, 0, this.buffer, start, length);
     return length;
   }
 }

@@ -25,6 +25,7 @@ import {
   SOL_UDP,
   UDP_SEGMENT,
 } from "./libc.ts";
+import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
 
 /** Where in a slot header the reader leaves the control message, and its room. */
 export const SLOT_CONTROL_OFFSET = 64;
@@ -45,6 +46,8 @@ export interface Source {
 export class StickySources {
   readonly #byRemote = new Map<string, Source>();
   readonly #ofEndpoint = new WeakMap<Endpoint, Source>();
+  #bytes: Uint8Array | null = null;
+  #view: DataView | null = null;
 
   #entry(endpoint: Endpoint): Source {
     let source = this.#ofEndpoint.get(endpoint);
@@ -62,40 +65,46 @@ export class StickySources {
 
   /** Reads the pktinfo control message at `bytes[offset…offset+length)` for datagrams of `from`. */
   remember(from: Endpoint, bytes: Uint8Array, offset: number, length: number): void {
-    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    // The engine passes the same ring every time: its view is made once.
+    if (bytes !== this.#bytes) {
+      this.#bytes = bytes;
+      this.#view = new DataView(bytes.buffer, bytes.byteOffset);
+    }
+    const view = this.#view!;
     for (let at = offset; at + CMSG_HEADER_BYTES <= offset + length;) {
-      const cmsgLength = Number(view.getBigUint64(at, true));
+      const cmsgLength = getUint64(view, at);
       if (cmsgLength < CMSG_HEADER_BYTES) return;
       const level = view.getInt32(at + 8, true), type = view.getInt32(at + 12, true);
       const data = at + CMSG_HEADER_BYTES;
       if (level === IPPROTO_IP && type === IP_PKTINFO && cmsgLength >= CMSG_HEADER_BYTES + 12) {
         // struct in_pktinfo { ifindex; spec_dst (the local address to answer from); addr }
-        this.#set(from, bytes.subarray(data + 4, data + 8));
+        this.#set(from, bytes, data + 4, 4);
         return;
       }
       if (level === IPPROTO_IPV6 && type === IPV6_PKTINFO && cmsgLength >= CMSG_HEADER_BYTES + 20) {
         // struct in6_pktinfo { addr (the local address contacted); ifindex }
-        this.#set(from, bytes.subarray(data, data + 16));
+        this.#set(from, bytes, data, 16);
         return;
       }
       at += (cmsgLength + 7) & ~7;
     }
   }
 
-  #set(from: Endpoint, address: Uint8Array): void {
+  /** Keeps `bytes[at…at+length)` as the local address of `from`. */
+  #set(from: Endpoint, bytes: Uint8Array, at: number, length: number): void {
     const source = this.#entry(from);
-    if (source.length === address.length) {
+    if (source.length === length) {
       let same = true;
-      for (let i = 0; i < address.length; i++) {
-        if (source.address[i] !== address[i]) {
+      for (let i = 0; i < length; i++) {
+        if (source.address[i] !== bytes[at + i]) {
           same = false;
           break;
         }
       }
       if (same) return;
     }
-    source.address.set(address);
-    source.length = address.length;
+    copyBytes(source.address, 0, bytes, at, length);
+    source.length = length;
   }
 
   /** The local address to send to `to` from, or null to let the routing choose. */
@@ -150,45 +159,51 @@ export class StickySender {
   ): number {
     if (this.#buffer !== buffer) {
       this.#buffer = buffer;
-      const at = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-      this.#iovecView.setBigUint64(0, at, true);
+      setUint64(
+        this.#iovecView,
+        0,
+        Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer))),
+      );
     }
-    this.#iovecView.setBigUint64(8, BigInt(length), true);
-    this.#name.set(address);
+    setUint64(this.#iovecView, 8, length);
+    copyBytes(this.#name, 0, address, 0, address.length);
     this.#headerView.setUint32(8, address.length, true);
-    this.#control.fill(0);
+    // Plain loops and 32-bit writes: see bytes.ts (a lone packet pays for each builtin it reaches).
+    const controlBytes = this.#control;
+    for (let i = 0; i < controlBytes.length; i++) controlBytes[i] = 0;
+    const controlView = this.#controlView;
     const v4 = (address[0] | (address[1] << 8)) === AF_INET;
     let control = 0;
     if (source) {
       // A source of the other family (a mapped or stale entry) is not sent with.
       if ((source.length === 4) !== v4) return 22;
       if (v4) {
-        this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 12), true);
-        this.#controlView.setInt32(8, IPPROTO_IP, true);
-        this.#controlView.setInt32(12, IP_PKTINFO, true);
-        this.#control.set(source.address.subarray(0, 4), CMSG_HEADER_BYTES + 4);
+        setUint64(controlView, 0, CMSG_HEADER_BYTES + 12);
+        controlView.setInt32(8, IPPROTO_IP, true);
+        controlView.setInt32(12, IP_PKTINFO, true);
+        copyBytes(controlBytes, CMSG_HEADER_BYTES + 4, source.address, 0, 4);
         control = 32;
       } else {
-        this.#controlView.setBigUint64(0, BigInt(CMSG_HEADER_BYTES + 20), true);
-        this.#controlView.setInt32(8, IPPROTO_IPV6, true);
-        this.#controlView.setInt32(12, IPV6_PKTINFO, true);
-        this.#control.set(source.address.subarray(0, 16), CMSG_HEADER_BYTES);
+        setUint64(controlView, 0, CMSG_HEADER_BYTES + 20);
+        controlView.setInt32(8, IPPROTO_IPV6, true);
+        controlView.setInt32(12, IPV6_PKTINFO, true);
+        copyBytes(controlBytes, CMSG_HEADER_BYTES, source.address, 0, 16);
         control = 40;
       }
     }
     if (segmentSize > 0) {
-      this.#controlView.setBigUint64(control, BigInt(CMSG_HEADER_BYTES + 2), true);
-      this.#controlView.setInt32(control + 8, SOL_UDP, true);
-      this.#controlView.setInt32(control + 12, UDP_SEGMENT, true);
-      this.#controlView.setUint16(control + CMSG_HEADER_BYTES, segmentSize, true);
+      setUint64(controlView, control, CMSG_HEADER_BYTES + 2);
+      controlView.setInt32(control + 8, SOL_UDP, true);
+      controlView.setInt32(control + 12, UDP_SEGMENT, true);
+      controlView.setUint16(control + CMSG_HEADER_BYTES, segmentSize, true);
       control += 24;
     }
-    this.#headerView.setBigUint64(32, control > 0 ? this.#controlPointer : 0n, true);
-    this.#headerView.setBigUint64(40, BigInt(control), true);
+    setUint64(this.#headerView, 32, control > 0 ? this.#controlPointer : 0);
+    setUint64(this.#headerView, 40, control);
     return libc().sendmsg(fd, this.#header, 0) >= 0 ? 0 : errno();
   }
 
-  readonly #controlPointer = BigInt(
+  readonly #controlPointer = Number(
     Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#control)),
   );
 }

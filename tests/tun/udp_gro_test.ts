@@ -159,3 +159,30 @@ Deno.test("UDP GRO: the ring gets what recvmmsg gives without it (data, sender, 
     closeLibc();
   }
 });
+
+Deno.test("UDP GRO: a round woken by poll() takes one read; the next round takes the rest", async () => {
+  const sender = openUdpSockets(0), receiver = openUdpSockets(0);
+  try {
+    const gro = new FdSource("udp", receiver.fd4, PacketRing.create(8, 2048).buffer, "none", true);
+    if (!gro.gro) {
+      console.log("udp_gro_test: skipped, the kernel refuses UDP_GRO");
+      return;
+    }
+    // Sizes that never join: each is a read of its own.
+    sendPlain(sender, receiver.port, [100, 200, 300]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const got: Received[] = [];
+    gro.woke = true;
+    assertEquals(gro.receive(), 1, "woken: one read, handed on before asking again");
+    assertEquals(gro.woke, false);
+    drain(gro, got);
+    assertEquals(gro.receive(), 2, "then until the socket is empty");
+    drain(gro, got);
+    assertEquals(got.map((r) => r.data.length), [100, 200, 300]);
+    assertEquals(gro.ready, false, "found empty: poll() is asked before the next read");
+  } finally {
+    closeUdpSockets(sender);
+    closeUdpSockets(receiver);
+    closeLibc();
+  }
+});
