@@ -348,12 +348,15 @@ class EngineShell {
       work += engine.processHandshakes(now);
       if (now >= engine.nextDeadline()) engine.runTimers(now);
       this.output.flush();
+      // A lone packet after a quiet spell: sleep at once (step 7), polling every descriptor.
+      let lone = false;
       if (work > 0) {
         const end = performance.now();
         if (end - lastWorkEnd < SPIN_MS) spinUntil = end + SPIN_MS;
+        else lone = true;
         lastWorkEnd = end;
       }
-      if (work > 0 || this.#anyAvailable()) {
+      if ((work > 0 && !lone) || this.#anyAvailable() || fds.anyBuffered()) {
         // Ask about the empty descriptors (and messages) without waiting, so none starves. With
         // every descriptor busy, the wake fd alone is asked every YIELD_AFTER_MS: the event loop
         // only has work when a message came, so it is not entered otherwise.
@@ -380,7 +383,10 @@ class EngineShell {
         continue;
       }
       const untilTimer = engine.nextDeadline() - performance.now();
-      const woken = fds.wait(Math.ceil(Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer))));
+      // Every descriptor: after a lone packet, some were not read to EAGAIN. The consumer of
+      // what was just written (the ping, the peer on this host) is often woken onto this CPU,
+      // and runs once this thread sleeps.
+      const woken = fds.wait(Math.ceil(Math.max(0, Math.min(MAX_SLEEP_MS, untilTimer))), true);
       this.#checkFailed();
       // Woken by a message, or idle a while: let the event loop run.
       if (woken || performance.now() - lastYield > MAX_SLEEP_MS) {

@@ -312,19 +312,34 @@ export class FdSources {
     return false;
   }
 
+  /** True when a reader holds data of an earlier read that is not in its ring yet. */
+  anyBuffered(): boolean {
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i];
+      if (source.splitter?.pending || source.gro?.pending) return true;
+    }
+    return false;
+  }
+
   /**
-   * poll() over the empty descriptors and the wake fd, for at most `timeoutMs` (0: only ask).
+   * poll() over the empty descriptors (or all of them) and the wake fd, for at most `timeoutMs`
+   * (0: only ask). A descriptor polled and not readable is known empty afterwards.
    *
+   * @param every poll the descriptors not known to be empty too: after a lone packet the loop
+   *   sleeps at once, rather than first reading what would only say EAGAIN
    * @returns whether the wake fd is readable (messages are waiting for the event loop);
    *   {@linkcode failed} says what broke
    */
-  wait(timeoutMs: number): boolean {
+  wait(timeoutMs: number, every = false): boolean {
     this.failed = null;
     const c = libc();
     const polled = this.#polled;
     polled.length = 0;
     const sources = this.sources;
-    for (let i = 0; i < sources.length; i++) if (!sources[i].ready) polled.push(sources[i]);
+    for (let i = 0; i < sources.length; i++) {
+      if (every || !sources[i].ready) polled.push(sources[i]);
+    }
     const count = polled.length + (this.wakeFd >= 0 ? 1 : 0);
     if (this.#pollFds.length < count * POLLFD_BYTES) {
       this.#pollFds = new Uint8Array(count * POLLFD_BYTES); // more sources after a swap
@@ -344,6 +359,7 @@ export class FdSources {
       const source = polled[i];
       const events = view.getInt16(i * POLLFD_BYTES + 6, true);
       if ((events & POLLIN) !== 0) source.ready = source.woke = true;
+      else source.ready = false;
       if ((events & POLLERR_HUP_NVAL) === 0 || (events & POLLIN) !== 0) continue;
       // Let read report the cause (EBADFD once the interface is gone).
       if (source.kind !== "tun" || failed) continue;

@@ -9,7 +9,10 @@ import { createPair, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "5");
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
-const PINGS_PER_ROUND = 100;
+/** Each round's pings come in batches, the pairs taking turns, so both see the same moments. */
+const PING_BATCHES = 5;
+const PINGS_PER_BATCH = 40;
+const PINGS_PER_ROUND = PING_BATCHES * PINGS_PER_BATCH;
 
 interface Figures {
   forwardMbps: number;
@@ -34,17 +37,24 @@ export async function iperf(pair: Pair, reverse: boolean): Promise<number> {
   }
 }
 
-/** Median RTT (ms) of PINGS_PER_ROUND pings. */
-async function rtt(pair: Pair): Promise<number> {
-  const result = await pair.a.ns.exec([
-    "ping",
-    "-c",
-    String(PINGS_PER_ROUND),
-    "-i",
-    "0.01",
-    pair.b.inner4,
-  ]);
-  return median([...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])));
+/** RTTs (ms) of `count` pings, one every 10 ms. */
+async function pings(pair: Pair, count: number): Promise<number[]> {
+  const result = await pair.a.ns.exec(["ping", "-c", String(count), "-i", "0.01", pair.b.inner4]);
+  return [...result.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * Median RTT (ms) of each pair over PINGS_PER_ROUND pings, taken in PING_BATCHES batches with
+ * the pairs alternating (and their order reversed every other batch): load on the shared host
+ * changes within seconds, and one block of pings per pair would give one pair a busier moment.
+ */
+async function rtts(pairs: Pair[]): Promise<number[]> {
+  const values: number[][] = pairs.map(() => []);
+  for (let batch = 0; batch < PING_BATCHES; batch++) {
+    const order = batch % 2 === 0 ? [...pairs.keys()] : [...pairs.keys()].reverse();
+    for (const i of order) values[i].push(...await pings(pairs[i], PINGS_PER_BATCH));
+  }
+  return values.map(median);
 }
 
 export function median(values: number[]): number {
@@ -60,7 +70,7 @@ async function round(pairs: Pair[], into: Figures[][]): Promise<void> {
     into[i].push({ forwardMbps: await iperf(pair, false) } as Figures);
   }
   for (const [i, pair] of pairs.entries()) into[i].at(-1)!.reverseMbps = await iperf(pair, true);
-  for (const [i, pair] of pairs.entries()) into[i].at(-1)!.rttMs = await rtt(pair);
+  for (const [i, rttMs] of (await rtts(pairs)).entries()) into[i].at(-1)!.rttMs = rttMs;
 }
 
 function medians(rounds: Figures[]): Figures {
@@ -104,7 +114,8 @@ if (import.meta.main) {
       f.reverseMbps.toFixed(0).padStart(10)
     }${f.rttMs.toFixed(3).padStart(10)}`;
   console.log(
-    `iperf3 TCP ${SECONDS}s per direction, Mbit/s; ping RTT ms (median of ${PINGS_PER_ROUND}); ` +
+    `iperf3 TCP ${SECONDS}s per direction, Mbit/s; ping RTT ms (median of ${PINGS_PER_ROUND}, ` +
+      `in ${PING_BATCHES} batches taking turns); ` +
       `each the median of ${ROUNDS} alternating rounds`,
   );
   console.log(
