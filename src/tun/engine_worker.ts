@@ -50,7 +50,7 @@ const YIELD_AFTER_MS = 4;
  * traffic), as adaptive busy polling does. The next packet of such traffic is then taken
  * without a thread wake-up and on a warm cache. Sparse packets (a ping every 10 ms) let the
  * thread sleep at once: spinning for them would take a core from whoever answers, the peer on
- * the same host in the benchmark (docs/data-plane.md, "Spinning after work").
+ * the same host in the benchmark (docs/data-plane.md, "A lone packet").
  */
 const SPIN_MS = 0.3;
 /** Longest poll() without a timer due; the event loop also runs at least this often. */
