@@ -23,6 +23,14 @@ export function copyBytes(
   for (let i = 0; i < length; i++) into[at + i] = from[start + i];
 }
 
+/**
+ * The address of `bytes`' first byte, for a pointer field the kernel reads. User-space addresses
+ * stay below 2^47 on x86-64 and arm64, so a number holds them exactly.
+ */
+export function addressOf(bytes: Uint8Array): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+}
+
 /** Writes a non-negative integer below 2^53 as a little-endian 64-bit field (size_t, pointer). */
 export function setUint64(view: DataView, offset: number, value: number): void {
   const low = value >>> 0;

@@ -20,7 +20,7 @@ import {
   SyscallError,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
-import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
+import { addressOf, copyBytes, getUint64, setUint64 } from "./bytes.ts";
 import { SuperPacketSplitter } from "./tso_split.ts";
 import type { TunOffload } from "./tun_offload.ts";
 import { enableUdpGro, GroReader } from "./udp_gro.ts";
@@ -79,25 +79,21 @@ export class FdSource {
       );
     }
     if (kind !== "udp") return;
-    const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(ring.bytes));
-    const pointerAt = (offset: number) => BigInt(base) + BigInt(offset);
+    const base = addressOf(ring.bytes);
+    const view = ring.view;
     for (let i = 0; i < ring.slotCount; i++) {
       const header = ring.mmsgOffset + i * 64;
       const iovec = ring.iovecOffset + i * 16;
-      ring.view.setBigUint64(header, pointerAt(ring.headerOffset(i) + SLOT_SOCKADDR_OFFSET), true);
-      ring.view.setUint32(header + 8, SOCKADDR_IN6_SIZE, true);
-      ring.view.setBigUint64(header + 16, pointerAt(iovec), true);
-      ring.view.setBigUint64(header + 24, 1n, true);
+      setUint64(view, header, base + ring.headerOffset(i) + SLOT_SOCKADDR_OFFSET);
+      view.setUint32(header + 8, SOCKADDR_IN6_SIZE, true);
+      setUint64(view, header + 16, base + iovec);
+      setUint64(view, header + 24, 1);
       // The pktinfo control message (the local address contacted) lands in the slot header.
-      ring.view.setBigUint64(
-        header + 32,
-        pointerAt(ring.headerOffset(i) + SLOT_CONTROL_OFFSET),
-        true,
-      );
-      ring.view.setBigUint64(header + 40, BigInt(SLOT_CONTROL_BYTES), true);
-      ring.view.setBigUint64(iovec, pointerAt(ring.dataOffset(i)), true);
-      ring.view.setBigUint64(iovec + 8, BigInt(ring.dataBytes), true);
-      this.mmsgPointers.push(Deno.UnsafePointer.create(pointerAt(header))!);
+      setUint64(view, header + 32, base + ring.headerOffset(i) + SLOT_CONTROL_OFFSET);
+      setUint64(view, header + 40, SLOT_CONTROL_BYTES);
+      setUint64(view, iovec, base + ring.dataOffset(i));
+      setUint64(view, iovec + 8, ring.dataBytes);
+      this.mmsgPointers.push(Deno.UnsafePointer.create(BigInt(base + header))!);
     }
   }
 

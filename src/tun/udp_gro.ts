@@ -10,7 +10,7 @@
 
 import { libc, MSG_DONTWAIT, MSG_TRUNC, SOL_UDP, UDP_GRO } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
-import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
+import { addressOf, copyBytes, getUint64, setUint64 } from "./bytes.ts";
 
 /** The most one read can return: one UDP datagram's payload (IPv4 room, the larger). */
 export const GRO_BYTES_MAX = 65535;
@@ -47,15 +47,13 @@ export class GroReader {
   constructor(controlBytes: number) {
     this.control = new Uint8Array(controlBytes);
     this.#controlView = new DataView(this.control.buffer);
-    const pointer = (bytes: Uint8Array) =>
-      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
     const iovec = new DataView(this.#iovec.buffer);
-    iovec.setBigUint64(0, pointer(this.buffer), true);
-    iovec.setBigUint64(8, BigInt(this.buffer.length), true);
-    this.#headerView.setBigUint64(0, pointer(this.name), true);
-    this.#headerView.setBigUint64(16, pointer(this.#iovec), true);
-    this.#headerView.setBigUint64(24, 1n, true);
-    this.#headerView.setBigUint64(32, pointer(this.control), true);
+    setUint64(iovec, 0, addressOf(this.buffer));
+    setUint64(iovec, 8, this.buffer.length);
+    setUint64(this.#headerView, 0, addressOf(this.name));
+    setUint64(this.#headerView, 16, addressOf(this.#iovec));
+    setUint64(this.#headerView, 24, 1);
+    setUint64(this.#headerView, 32, addressOf(this.control));
   }
 
   /** Whether datagrams of the last read are still to be handed out. */

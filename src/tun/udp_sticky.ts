@@ -25,7 +25,7 @@ import {
   SOL_UDP,
   UDP_SEGMENT,
 } from "./libc.ts";
-import { copyBytes, getUint64, setUint64 } from "./bytes.ts";
+import { addressOf, copyBytes, getUint64, setUint64 } from "./bytes.ts";
 
 /** Where in a slot header the reader leaves the control message, and its room. */
 export const SLOT_CONTROL_OFFSET = 64;
@@ -132,15 +132,14 @@ export class StickySender {
   readonly #name = new Uint8Array(28);
   readonly #control = new Uint8Array(64);
   readonly #controlView = new DataView(this.#control.buffer);
+  readonly #controlPointer = addressOf(this.#control);
   #buffer: Uint8Array | null = null;
 
   constructor() {
-    const pointer = (bytes: Uint8Array) =>
-      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
-    this.#headerView.setBigUint64(0, pointer(this.#name), true);
-    this.#headerView.setBigUint64(16, pointer(this.#iovec), true);
-    this.#headerView.setBigUint64(24, 1n, true);
-    this.#headerView.setBigUint64(32, pointer(this.#control), true);
+    setUint64(this.#headerView, 0, addressOf(this.#name));
+    setUint64(this.#headerView, 16, addressOf(this.#iovec));
+    setUint64(this.#headerView, 24, 1);
+    setUint64(this.#headerView, 32, this.#controlPointer);
   }
 
   /**
@@ -159,11 +158,7 @@ export class StickySender {
   ): number {
     if (this.#buffer !== buffer) {
       this.#buffer = buffer;
-      setUint64(
-        this.#iovecView,
-        0,
-        Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer))),
-      );
+      setUint64(this.#iovecView, 0, addressOf(buffer));
     }
     setUint64(this.#iovecView, 8, length);
     copyBytes(this.#name, 0, address, 0, address.length);
@@ -202,8 +197,4 @@ export class StickySender {
     setUint64(this.#headerView, 40, control);
     return libc().sendmsg(fd, this.#header, 0) >= 0 ? 0 : errno();
   }
-
-  readonly #controlPointer = Number(
-    Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#control)),
-  );
 }
