@@ -8,6 +8,7 @@
 // missing, so the device falls back (aead_choice.ts).
 
 import * as core from "../crypto/mod.ts";
+import { sizeArg } from "./libc.ts";
 
 /** The shared object Debian's libsodium23 installs. */
 export const LIBSODIUM = "libsodium.so.23";
@@ -50,16 +51,16 @@ const SYMBOLS = {
 type Sodium = Deno.DynamicLibrary<typeof SYMBOLS>;
 type Buffer = ArrayBufferView<ArrayBufferLike> | null;
 
-/** The two calls with plain numbers for lengths (Deno accepts numbers for usize at run time). */
+/** The two calls; lengths as bigints, as every size_t argument (libc.ts, sizeArg). */
 interface AeadCalls {
   crypto_aead_chacha20poly1305_ietf_encrypt_detached(
     c: Buffer,
     mac: Buffer,
     macLength: null,
     m: Buffer,
-    mLength: number,
+    mLength: bigint,
     ad: Buffer,
-    adLength: number,
+    adLength: bigint,
     nsec: null,
     npub: Buffer,
     k: Buffer,
@@ -68,10 +69,10 @@ interface AeadCalls {
     m: Buffer,
     nsec: null,
     c: Buffer,
-    cLength: number,
+    cLength: bigint,
     mac: Buffer,
     ad: Buffer,
-    adLength: number,
+    adLength: bigint,
     npub: Buffer,
     k: Buffer,
   ): number;
@@ -112,9 +113,9 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
       out.subarray(body, length),
       null,
       plaintext,
-      body,
+      sizeArg(body),
       aad,
-      aad ? aad.length : 0,
+      aad ? sizeArg(aad.length) : 0n,
       null,
       nonce,
       key,
@@ -128,10 +129,10 @@ export function loadSodium(path = LIBSODIUM): SodiumAead | null {
       out,
       null,
       ciphertext,
-      length,
+      sizeArg(length),
       ciphertext.subarray(length, length + core.TAG_BYTES),
       aad,
-      aad ? aad.length : 0,
+      aad ? sizeArg(aad.length) : 0n,
       nonce,
       key,
     );

@@ -22,7 +22,7 @@
 import type { Endpoint } from "../crypto/mod.ts";
 import { type AeadChoice, type AeadName, chooseTransportAead } from "./aead_choice.ts";
 import { type EngineOutput, PacketEngine } from "./packet_engine.ts";
-import { closeLibc, EAGAIN, errno, libc, POLLOUT } from "./libc.ts";
+import { closeLibc, EAGAIN, errno, libc, POLLOUT, sizeArg } from "./libc.ts";
 import { PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import { TcpCoalescer } from "./tcp_coalesce.ts";
 import type { TunOffload } from "./tun_offload.ts";
@@ -142,14 +142,14 @@ class LibcOutput implements EngineOutput {
     this.#join = offload === "tso";
     this.#coalescer = offload === "none"
       ? null
-      : new TcpCoalescer((bytes, length) => this.#c.write(this.#tunFd, bytes, length));
+      : new TcpCoalescer((bytes, length) => this.#c.write(this.#tunFd, bytes, sizeArg(length)));
     this.#gso = udpGso ? new GsoBatch() : null;
   }
 
   writeTun(buffer: Uint8Array, length: number, peer?: unknown): void {
     const coalescer = this.#coalescer;
     if (coalescer === null) {
-      this.#c.write(this.#tunFd, buffer, length);
+      this.#c.write(this.#tunFd, buffer, sizeArg(length));
     } else if (this.#join) {
       coalescer.push(buffer, length, peer);
     } else {
@@ -235,10 +235,11 @@ class LibcOutput implements EngineOutput {
       }
       return failed === 0 || failed === EAGAIN;
     }
-    if (this.#c.sendto(fd, buffer, length, 0, address, address.length) >= 0) return true;
+    const size = sizeArg(length);
+    if (this.#c.sendto(fd, buffer, size, 0, address, address.length) >= 0) return true;
     if (errno() !== EAGAIN) return true; // unreachable and the like: lost, as UDP may lose it
     this.#waitWritable(fd);
-    this.#c.sendto(fd, buffer, length, 0, address, address.length);
+    this.#c.sendto(fd, buffer, size, 0, address, address.length);
     return true;
   }
 
@@ -247,7 +248,7 @@ class LibcOutput implements EngineOutput {
     const view = new DataView(this.#pollOut.buffer);
     view.setInt32(0, fd, true);
     view.setInt16(4, POLLOUT, true);
-    this.#c.poll(this.#pollOut, 1, 5);
+    this.#c.poll(this.#pollOut, 1n, 5);
   }
 
   foreignDatagram(data: Uint8Array, from: Endpoint): void {

@@ -17,6 +17,7 @@ import {
   O_NONBLOCK,
   POLLIN,
   POLLNVAL,
+  sizeArg,
   SyscallError,
 } from "./libc.ts";
 import { SOCKADDR_IN6_SIZE } from "./udp.ts";
@@ -44,6 +45,8 @@ export class FdSource {
   readonly ring: PacketRing;
   /** The TUN: each slot's data area, for read(). */
   readonly slotViews: Uint8Array[] = [];
+  /** A slot's data bytes, as read()'s size_t argument. */
+  readonly slotSize: bigint;
   /** UDP: one mmsghdr (and iovec) per slot, so recvmmsg writes straight into the slots. */
   readonly mmsgPointers: Deno.PointerObject[] = [];
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
@@ -73,6 +76,7 @@ export class FdSource {
       ? new GroReader(SLOT_CONTROL_BYTES)
       : null;
     const ring = this.ring = PacketRing.attach(buffer);
+    this.slotSize = sizeArg(ring.dataBytes);
     for (let i = 0; i < ring.slotCount; i++) {
       this.slotViews.push(
         ring.bytes.subarray(ring.dataOffset(i), ring.dataOffset(i) + ring.dataBytes),
@@ -122,7 +126,7 @@ export class FdSource {
       this.woke = false;
       while (received < most) {
         const slot = ring.index(head + received);
-        const length = c.read(this.fd, this.slotViews[slot], ring.dataBytes);
+        const length = c.read(this.fd, this.slotViews[slot], this.slotSize);
         if (length <= 0) {
           if (received > 0) {
             // What was read is published. Found empty: poll() is asked before the next read
@@ -179,7 +183,7 @@ export class FdSource {
       if (!splitter.pending) {
         if (reads === readsMax) break;
         reads++;
-        const length = c.read(this.fd, splitter.buffer, splitter.buffer.length);
+        const length = c.read(this.fd, splitter.buffer, splitter.readSize);
         if (length <= 0) {
           if (received > 0) {
             // What was read is published. Found empty: poll() is asked before the next read
@@ -349,7 +353,7 @@ export class FdSources {
       view.setInt16(i * POLLFD_BYTES + 6, 0, true);
     }
     if (count === 0) return false;
-    c.poll(this.#pollFds, count, timeoutMs);
+    c.poll(this.#pollFds, sizeArg(count), timeoutMs);
     let failed: SourceFailure | null = null;
     for (let i = 0; i < polled.length; i++) {
       const source = polled[i];
@@ -360,7 +364,7 @@ export class FdSources {
       // Let read report the cause (EBADFD once the interface is gone).
       if (source.kind !== "tun" || failed) continue;
       const ring = source.ring;
-      const probe = c.read(source.fd, source.slotViews[ring.index(ring.head())], ring.dataBytes);
+      const probe = c.read(source.fd, source.slotViews[ring.index(ring.head())], source.slotSize);
       if (probe < 0 && errno() !== EAGAIN) failed = { source, errno: errno() };
     }
     this.failed = failed;
@@ -385,10 +389,10 @@ export function openWakeFd(): number {
 
 /** Main thread, after posting a message to the engine: wakes its poll(). */
 export function signalWake(fd: number): void {
-  libc().write(fd, WAKE_ONE, 8);
+  libc().write(fd, WAKE_ONE, 8n);
 }
 
 /** Engine, on each message: takes its count off, so poll() sleeps again once all have run. */
 export function consumeWake(fd: number): void {
-  libc().read(fd, wakeScratch, 8);
+  libc().read(fd, wakeScratch, 8n);
 }

@@ -38,16 +38,21 @@ const SYMBOLS = {
 type Buffer = ArrayBufferView<ArrayBufferLike> | null;
 type Pointer = Deno.PointerValue;
 
-/** The symbols with plain numbers for sizes (Deno accepts numbers for usize at run time). */
+/**
+ * The symbols. A size_t parameter takes a bigint ({@linkcode sizeArg}): Deno accepts a number
+ * there too, but then V8 deoptimizes every optimized function that makes the call ("not a
+ * BigInt") and optimizes it again later, without end: the engine Worker's hot loop ran
+ * deoptimized most of the time, and the recompilation kept V8's helper threads busy.
+ */
 export interface Libc {
   open(path: Buffer, flags: number, mode: number): number;
   close(fd: number): number;
-  read(fd: number, buffer: Buffer, length: number): number;
-  write(fd: number, buffer: Buffer, length: number): number;
+  read(fd: number, buffer: Buffer, length: bigint): number;
+  write(fd: number, buffer: Buffer, length: bigint): number;
   ioctl(fd: number, request: bigint, argument: Buffer): number;
   ioctlValue(fd: number, request: bigint, argument: bigint): number;
   fcntl(fd: number, command: number, argument: number): number;
-  poll(fds: Buffer, count: number, timeoutMs: number): number;
+  poll(fds: Buffer, count: bigint, timeoutMs: number): number;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, address: Buffer, length: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
@@ -55,7 +60,7 @@ export interface Libc {
   sendto(
     fd: number,
     buffer: Buffer,
-    length: number,
+    length: bigint,
     flags: number,
     address: Buffer,
     addressLength: number,
@@ -69,7 +74,7 @@ export interface Libc {
   eventfd(initial: number, flags: number): number;
   sched_yield(): number;
   umask(mask: number): number;
-  pollAsync(fds: Buffer, count: number, timeoutMs: number): Promise<number>;
+  pollAsync(fds: Buffer, count: bigint, timeoutMs: number): Promise<number>;
   __errno_location(): Pointer;
 }
 
@@ -79,6 +84,20 @@ let library: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
 export function libc(): Libc {
   library ??= Deno.dlopen("libc.so.6", SYMBOLS);
   return library.symbols as unknown as Libc;
+}
+
+/** Sizes below this are made into bigints once: every packet of a 1500-byte path MTU. */
+const SIZE_ARGS_CACHED = 2048;
+let sizeArgs: bigint[] | null = null;
+
+/**
+ * `n` as the bigint a size_t parameter takes (see {@linkcode Libc}), without an allocation per
+ * call for the sizes of ordinary packets.
+ */
+export function sizeArg(n: number): bigint {
+  if (n >= SIZE_ARGS_CACHED) return BigInt(n);
+  sizeArgs ??= Array.from({ length: SIZE_ARGS_CACHED }, (_, i) => BigInt(i));
+  return sizeArgs[n];
 }
 
 /** This thread's errno, where __errno_location says it is (fixed for the thread's life). */

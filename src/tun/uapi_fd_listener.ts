@@ -2,7 +2,17 @@
 // Deno cannot wrap a descriptor it did not open, so accept, read and write go through libc on a
 // non-blocking descriptor, waiting in poll on a pool thread (never blocking the event loop).
 
-import { EAGAIN, EINTR, errno, libc, POLLIN, POLLOUT, SHUT_RDWR, SyscallError } from "./libc.ts";
+import {
+  EAGAIN,
+  EINTR,
+  errno,
+  libc,
+  POLLIN,
+  POLLOUT,
+  SHUT_RDWR,
+  sizeArg,
+  SyscallError,
+} from "./libc.ts";
 import { setNonBlocking } from "./tun.ts";
 
 const SOCK_NONBLOCK = 0o4000;
@@ -29,7 +39,7 @@ async function ready(fd: number, events: number, closed: () => boolean): Promise
   view.setInt32(0, fd, true);
   view.setInt16(4, events, true);
   while (!closed()) {
-    const count = await libc().pollAsync(entry, 1, WAIT_MS);
+    const count = await libc().pollAsync(entry, 1n, WAIT_MS);
     if (count > 0 || (count < 0 && errno() !== EINTR)) return !closed();
   }
   return false;
@@ -42,7 +52,7 @@ class FdConnection implements UapiConnection {
   async read(buffer: Uint8Array): Promise<number | null> {
     for (;;) {
       if (this.#closed) return null;
-      const n = libc().read(this.fd, buffer, buffer.length);
+      const n = libc().read(this.fd, buffer, sizeArg(buffer.length));
       if (n > 0) return n;
       if (n === 0) return null;
       const code = errno();
@@ -54,7 +64,7 @@ class FdConnection implements UapiConnection {
   async write(buffer: Uint8Array): Promise<number> {
     for (;;) {
       if (this.#closed) throw new Error("uapi connection closed");
-      const n = libc().write(this.fd, buffer, buffer.length);
+      const n = libc().write(this.fd, buffer, sizeArg(buffer.length));
       if (n >= 0) return n;
       const code = errno();
       if (code !== EAGAIN && code !== EINTR) throw new SyscallError("write uapi", code);

@@ -20,7 +20,7 @@ Deno.test("wait(…, every): readable sources ready and woken, the others known 
     fds.replaceUdp([quietSource, busySource]);
     assertEquals([quietSource.ready, busySource.ready], [true, true], "not known empty yet");
     const to = encodeSockaddr({ address: "127.0.0.1", port: busy.port });
-    assertEquals(libc().sendto(sender.fd4, new Uint8Array(60), 60, 0, to, to.length), 60);
+    assertEquals(libc().sendto(sender.fd4, new Uint8Array(60), 60n, 0, to, to.length), 60);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assertEquals(fds.wait(1000, true), false, "no wake fd");
     assertEquals(fds.failed, null);

@@ -10,7 +10,7 @@
 import { assert, assertEquals } from "../_support/assert.ts";
 import { Netns, netnsTest, run, stopProcess, uniqueSuffix, waitFor } from "../_support/netns.ts";
 import { createBirthplace, pingOnce } from "./_birthplace.ts";
-import { closeLibc, libc, POLLIN } from "../../src/tun/libc.ts";
+import { closeLibc, libc, POLLIN, sizeArg } from "../../src/tun/libc.ts";
 import { closeFd, openTun } from "../../src/tun/tun.ts";
 import { negotiateOffload } from "../../src/tun/tun_offload.ts";
 import {
@@ -91,14 +91,18 @@ function readTun(fd: number, buffer: Uint8Array, ms: number): number {
   const view = new DataView(pollFd.buffer);
   view.setInt32(0, fd, true);
   view.setInt16(4, POLLIN, true);
-  libc().poll(pollFd, 1, ms);
-  return libc().read(fd, buffer, buffer.length);
+  libc().poll(pollFd, 1n, ms);
+  return libc().read(fd, buffer, sizeArg(buffer.length));
 }
 
 function writeTun(fd: number, packet: Uint8Array): void {
   const framed = new Uint8Array(VNET_HDR_BYTES + packet.length);
   framed.set(packet, VNET_HDR_BYTES);
-  assertEquals(libc().write(fd, framed, framed.length), framed.length, "the TUN takes the write");
+  assertEquals(
+    libc().write(fd, framed, sizeArg(framed.length)),
+    framed.length,
+    "the TUN takes the write",
+  );
 }
 
 async function exercise(v4: boolean): Promise<void> {
@@ -187,7 +191,11 @@ async function exercise(v4: boolean): Promise<void> {
     const writes: number[] = [];
     const coalescer = new TcpCoalescer((bytes, length) => {
       writes.push(length);
-      assertEquals(libc().write(fd, bytes, length), length, "the TUN takes the joined write");
+      assertEquals(
+        libc().write(fd, bytes, sizeArg(length)),
+        length,
+        "the TUN takes the joined write",
+      );
     });
     const peer = {};
     for (let i = 0; i < REPLY_SEGMENTS; i++) {

@@ -19,7 +19,7 @@ import {
 import { enableUdpGro, GroReader } from "../../src/tun/udp_gro.ts";
 import { FdSource } from "../../src/tun/fd_source.ts";
 import { PacketRing, SLOT_SOCKADDR_OFFSET } from "../../src/tun/pool.ts";
-import { closeLibc, EAGAIN, errno, libc } from "../../src/tun/libc.ts";
+import { closeLibc, EAGAIN, errno, libc, sizeArg } from "../../src/tun/libc.ts";
 
 const datagram = (size: number, fill: number) => new Uint8Array(size).fill(fill);
 /** Sent to 127.0.0.2, so the pktinfo source (the local address contacted) is not the default. */
@@ -87,7 +87,7 @@ function sendPlain(from: UdpSockets, to: number, sizes: number[]): void {
   const address = encodeSockaddr({ address: LOCAL, port: to });
   for (const [i, size] of sizes.entries()) {
     const data = datagram(size, i + 1);
-    assertEquals(libc().sendto(from.fd4, data, size, 0, address, address.length), size);
+    assertEquals(libc().sendto(from.fd4, data, sizeArg(size), 0, address, address.length), size);
   }
 }
 
