@@ -13,9 +13,9 @@
 //      yield to the event loop only when the wake eventfd says a message is waiting (asked at
 //      least every YIELD_AFTER_MS under load), so configuration messages run;
 //   7. poll() the descriptors found empty and the wake eventfd: at once while there is work, for
-//      SPIN_MS after it while packets come that often (sched_yield between looks), else until one
-//      is readable or the next timer. The main thread writes the eventfd after each message it
-//      posts, so a message wakes the poll and the loop yields to the event loop.
+//      SPIN_MS after a bulk round while packets come that often (sched_yield between looks),
+//      else until one is readable or the next timer. The main thread writes the eventfd after
+//      each message it posts, so a message wakes the poll and the loop yields to the event loop.
 
 /// <reference lib="deno.worker" />
 
@@ -46,13 +46,21 @@ const YIELD_AFTER_MS = 4;
 /**
  * How long the loop keeps looking (poll without sleeping, sched_yield between looks) after work
  * before it sleeps, counted from the end of the work; and only when the work before came less
- * than this long before it (packets are coming that often: a transfer's ACKs, busy request
- * traffic), as adaptive busy polling does. The next packet of such traffic is then taken
- * without a thread wake-up and on a warm cache. Sparse packets (a ping every 10 ms) let the
- * thread sleep at once: spinning for them would take a core from whoever answers, the peer on
- * the same host in the benchmark (docs/data-plane.md, "A lone packet").
+ * than this long before it and was a bulk round ({@linkcode SPIN_AFTER_WORK}), as adaptive busy
+ * polling does. The next packets of a transfer are then taken without a thread wake-up and on
+ * a warm cache. Sparse packets (a ping every 10 ms) let the thread sleep at once: spinning for
+ * them would take a core from whoever answers, the peer on the same host in the benchmark
+ * (docs/data-plane.md, "A lone packet").
  */
 const SPIN_MS = 0.3;
+/**
+ * The work of a round (packets read plus packets handled) after which the loop spins: a bulk
+ * transfer's rounds, not request traffic's one or two packets. Spinning after every busy round
+ * cost an HTTP site through hub and agent about a tenth of its requests per second on two
+ * cores, where two spinning engines keep the relays and the upstream from a core; a transfer
+ * keeps its gain (docs/data-plane.md, "Spinning only for bulk").
+ */
+const SPIN_AFTER_WORK = 32;
 /** Longest poll() without a timer due; the event loop also runs at least this often. */
 const MAX_SLEEP_MS = 1000;
 
@@ -353,7 +361,7 @@ class EngineShell {
       let lone = false;
       if (work > 0) {
         const end = performance.now();
-        if (end - lastWorkEnd < SPIN_MS) spinUntil = end + SPIN_MS;
+        if (end - lastWorkEnd < SPIN_MS) spinUntil = work >= SPIN_AFTER_WORK ? end + SPIN_MS : 0;
         else lone = true;
         lastWorkEnd = end;
       }
