@@ -45,8 +45,9 @@ export class FdSource {
   readonly ring: PacketRing;
   /** The TUN: each slot's data area, for read(). */
   readonly slotViews: Uint8Array[] = [];
-  /** A slot's data bytes, as read()'s size_t argument. */
+  /** What one read() may fill, as its size_t argument: a slot's data, or the splitter's buffer. */
   readonly slotSize: bigint;
+  readonly splitterSize: bigint;
   /** UDP: one mmsghdr (and iovec) per slot, so recvmmsg writes straight into the slots. */
   readonly mmsgPointers: Deno.PointerObject[] = [];
   /** False once a read found nothing (EAGAIN), until poll() says the descriptor is readable. */
@@ -77,6 +78,7 @@ export class FdSource {
       : null;
     const ring = this.ring = PacketRing.attach(buffer);
     this.slotSize = sizeArg(ring.dataBytes);
+    this.splitterSize = sizeArg(this.splitter?.buffer.length ?? 0);
     for (let i = 0; i < ring.slotCount; i++) {
       this.slotViews.push(
         ring.bytes.subarray(ring.dataOffset(i), ring.dataOffset(i) + ring.dataBytes),
@@ -183,7 +185,7 @@ export class FdSource {
       if (!splitter.pending) {
         if (reads === readsMax) break;
         reads++;
-        const length = c.read(this.fd, splitter.buffer, splitter.readSize);
+        const length = c.read(this.fd, splitter.buffer, this.splitterSize);
         if (length <= 0) {
           if (received > 0) {
             // What was read is published. Found empty: poll() is asked before the next read

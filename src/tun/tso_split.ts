@@ -84,8 +84,6 @@ export function writeVnetHeader(bytes: Uint8Array, header: VnetHeader): void {
 export class SuperPacketSplitter {
   /** Read the TUN into this (header and packet). */
   readonly buffer = new Uint8Array(SUPER_PACKET_BYTES);
-  /** The buffer's length, as read()'s size_t argument. */
-  readonly readSize = BigInt(SUPER_PACKET_BYTES);
   /** Bytes of the packet (after the header); 0 when nothing is pending. */
   #length = 0;
   /** Offset (in the packet) of the next segment's payload, or -1 for a whole packet. */
