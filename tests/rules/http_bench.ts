@@ -1,7 +1,7 @@
 // Benchmark (make bench): HTTP sites through burrow hub + burrow agent against the upstream
 // directly and against nginx as a plain reverse proxy, in namespaces made here (prefix brl):
-// requests per second and p99 latency (wrk) for a small page (BENCH_ROUNDS rounds, default 3,
-// the paths taking turns) and a 10 MB download, the ratios, and the agent's peak RSS with 100
+// requests per second and p99 latency (wrk) for a small page (BENCH_SMALL_ROUNDS rounds, default
+// 5, the paths taking turns) and a 10 MB download, the ratios, and the agent's peak RSS with 100
 // rules and 1,000 concurrent connections.
 
 import { requireBenchSetup, runWrk, type WrkResult } from "../_support/bench.ts";
@@ -32,8 +32,9 @@ const WARMUP_SECONDS = Number(Deno.env.get("BENCH_WARMUP_SECONDS") ?? "2");
 const SITE = "bench.brl.test";
 // The small page is measured in this many rounds, each path in turn within a round, and the
 // medians printed: the host's load changes within seconds, and one 5 s run per path let a
-// passing spike decide the ratio.
-const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
+// passing spike decide the ratio. burrow and nginx, whose ratio is the target, run next to each
+// other, first one and then the other in alternate rounds, so a drifting load favours neither.
+const SMALL_ROUNDS = Number(Deno.env.get("BENCH_SMALL_ROUNDS") ?? "5");
 
 await requireBenchSetup("HTTP rules benchmark", ["wrk", "nginx", "curl"]);
 
@@ -189,13 +190,18 @@ try {
   const smallRatios: number[] = [];
   for (const [name, { file, connections }] of Object.entries(paths)) {
     const rounds: Record<string, WrkResult>[] = [];
-    for (let round = 0; round < (name === "small" ? ROUNDS : 1); round++) {
-      const result = {
-        burrow: await wrk(`http://${HUB_A}${file}`, connections, SITE),
-        forward: await wrk(`http://${HUB_A}:${allocated.port}${file}`, connections),
-        direct: await wrk(`http://${AGENT_A}:8080${file}`, connections),
-        nginx: await wrk(`http://${HUB_C}:8081${file}`, connections, SITE),
+    for (let round = 0; round < (name === "small" ? SMALL_ROUNDS : 1); round++) {
+      const measure = {
+        burrow: () => wrk(`http://${HUB_A}${file}`, connections, SITE),
+        nginx: () => wrk(`http://${HUB_C}:8081${file}`, connections, SITE),
+        forward: () => wrk(`http://${HUB_A}:${allocated.port}${file}`, connections),
+        direct: () => wrk(`http://${AGENT_A}:8080${file}`, connections),
       };
+      const order = round % 2 === 0
+        ? (["burrow", "nginx", "forward", "direct"] as const)
+        : (["nginx", "burrow", "direct", "forward"] as const);
+      const result = {} as Record<keyof typeof measure, WrkResult>;
+      for (const path of order) result[path] = await measure[path]();
       if (name === "small") smallRatios.push(result.burrow.rps / result.nginx.rps);
       rounds.push(result);
     }
