@@ -71,3 +71,11 @@ export async function runWrk(ns: Netns, url: string, options: WrkOptions): Promi
   ]);
   return parseWrk(result.stdout);
 }
+
+/** The median of the values that are numbers (NaN, a failed measurement, is left out). */
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}

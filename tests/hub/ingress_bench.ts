@@ -8,7 +8,7 @@
 // over loopback, no tunnel). BENCH_ROUNDS alternating rounds (default 3); medians printed.
 // The agent's device is burrow's own (BENCH_AGENT_WG_DEVICE=wireguard-go to compare).
 
-import { requireBenchSetup, runWrk } from "../_support/bench.ts";
+import { median, requireBenchSetup, runWrk } from "../_support/bench.ts";
 import { addHubClient, DENO, REPO_ROOT, startHub } from "../_support/burrow.ts";
 import {
   NetnsGroup,
@@ -335,11 +335,4 @@ http { access_log off; client_body_temp_path ${dir}/t1; proxy_temp_path ${dir}/t
   await namespaces.destroy();
   await run(["ip", "link", "del", hubIf], { check: false });
   await Deno.remove(dir, { recursive: true });
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

@@ -4,7 +4,7 @@
 // 5, the paths taking turns) and a 10 MB download, the ratios, and the agent's peak RSS with 100
 // rules and 1,000 concurrent connections.
 
-import { requireBenchSetup, runWrk, type WrkResult } from "../_support/bench.ts";
+import { median, requireBenchSetup, runWrk, type WrkResult } from "../_support/bench.ts";
 import {
   addHubClient,
   hubEndpoint,
@@ -255,7 +255,7 @@ try {
     `${"  small page rounds".padEnd(20)} burrow/nginx ${
       smallRatios.map((r) => r.toFixed(2)).join(", ")
     }; median of the rounds' ratios ${
-      [...smallRatios].sort((a, b) => a - b)[Math.floor(smallRatios.length / 2)].toFixed(2)
+      median(smallRatios).toFixed(2)
     } (target >= 0.3; the lines above: each path's median round)`,
   );
   const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;

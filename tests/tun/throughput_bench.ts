@@ -4,6 +4,7 @@
 // each figure the median of its rounds, so load from elsewhere on the machine hits both alike.
 // Run: deno run -A --unstable-net tests/tun/throughput_bench.ts
 
+import { median } from "../_support/bench.ts";
 import { netnsCapability, stopProcess, waitFor } from "../_support/netns.ts";
 import { createPair, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
 
@@ -55,13 +56,6 @@ async function rtts(pairs: Pair[]): Promise<number[]> {
     for (const i of order) values[i].push(...await pings(pairs[i], PINGS_PER_BATCH));
   }
   return values.map(median);
-}
-
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** One round: each figure once, for each pair in turn. */

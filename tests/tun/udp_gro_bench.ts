@@ -7,7 +7,8 @@
 
 import { netnsCapability } from "../_support/netns.ts";
 import { createPair, type Implementation, type Pair, pingUntilAnswered } from "./_wg_pair.ts";
-import { iperf, median } from "./throughput_bench.ts";
+import { median } from "../_support/bench.ts";
+import { iperf } from "./throughput_bench.ts";
 
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
 
