@@ -9,9 +9,11 @@ BURROW_DENO="$BURROW_TOOLS/bin/deno"
 
 # Everything the program touches: TUN through FFI, sockets, `ip` and `wg`
 # for interface setup, its state directory, environment flags, hostname/os.
-# V8's young generation capped at 1 MiB semi-spaces, in every isolate (the device's Workers
-# too): about 12 MiB less resident per idle process, and no loss of throughput measured
-# (tests/tun/idle_rss_bench.ts, tests/tun/throughput_bench.ts; docs/data-plane.md).
+# V8's young generation capped at 4 MiB semi-spaces, in every isolate (V8's default is 16 MiB:
+# about 12 MiB more resident per idle process). 1 MiB held idle processes smallest but made the
+# agent's HTTP engine scavenge about 18 times per 1,000 requests (docs/data-plane.md, "Young
+# generation"). --expose-gc: an idle engine Worker collects its grown heap once
+# (src/tun/idle_heap.ts), since V8 gives the young generation back only in a collection.
 # The old generation grows by half its live size between full collections instead of V8's
 # dynamic factor (up to 4x on a small heap): under 1,000 concurrent requests the agent's peak
 # went from about 195 to 144 MiB (tests/rules/http_bench.ts; docs/data-plane.md, "Relays").
@@ -26,7 +28,7 @@ BURROW_DENO="$BURROW_TOOLS/bin/deno"
 # --no-short-builtin-calls: V8 otherwise maps a copy of its builtins next to each isolate's code
 # (one more 2 MiB mapping of the executable per Worker), and does so only on hosts with at least
 # 4 GB of memory: the routers burrow is meant for run without it anyway.
-BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --no-code-cache --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--gc-memory-reducer-start-delay-ms=5000,--memory-reducer-gc-count=4,--no-short-builtin-calls)
+BURROW_FLAGS=(--allow-read --allow-write --allow-net --allow-env --allow-ffi --allow-run --allow-sys --unstable-net --no-code-cache --v8-flags=--max-semi-space-size=4,--expose-gc,--heap-growing-percent=50,--gc-memory-reducer-start-delay-ms=5000,--memory-reducer-gc-count=4,--no-short-builtin-calls)
 
 # Installs the pinned Deno from the npm registry into .tools/ when missing.
 burrow_ensure_deno() {

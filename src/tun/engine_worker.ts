@@ -16,6 +16,8 @@
 //      SPIN_MS after a bulk round while packets come that often (sched_yield between looks),
 //      else until one is readable or the next timer. The main thread writes the eventfd after
 //      each message it posts, so a message wakes the poll and the loop yields to the event loop.
+//      Before a sleep at the end of a few quiet seconds, a heap that grew is collected once
+//      (idle_heap.ts).
 
 /// <reference lib="deno.worker" />
 
@@ -27,6 +29,7 @@ import { PacketRing, SLOT_SOCKADDR_OFFSET } from "./pool.ts";
 import { TcpCoalescer } from "./tcp_coalesce.ts";
 import type { TunOffload } from "./tun_offload.ts";
 import { GSO_SEGMENTS_MAX, GsoBatch } from "./udp_gso.ts";
+import { IdleHeap } from "./idle_heap.ts";
 import { consumeWake, FdSource, FdSources } from "./fd_source.ts";
 import type { EngineConfig, EngineReport, EngineRequest, EngineSockets } from "./protocol.ts";
 import { formatEndpoint, UAPI_ERRNO, type UapiSet, type UapiSnapshot } from "./uapi.ts";
@@ -347,6 +350,7 @@ class EngineShell {
     let lastWakeCheck = lastYield;
     let spinUntil = 0;
     let lastWorkEnd = -Infinity;
+    const heap = new IdleHeap(lastYield);
     while (this.running) {
       const now = performance.now();
       const published = fds.read();
@@ -364,6 +368,7 @@ class EngineShell {
         if (end - lastWorkEnd < SPIN_MS) spinUntil = work >= SPIN_AFTER_WORK ? end + SPIN_MS : 0;
         else lone = true;
         lastWorkEnd = end;
+        heap.work(work);
       }
       if ((work > 0 && !lone) || this.#anyAvailable() || fds.anyBuffered()) {
         // Ask about the empty descriptors (and messages) without waiting, so none starves. With
@@ -391,6 +396,7 @@ class EngineShell {
         this.#c.sched_yield();
         continue;
       }
+      heap.idle(now);
       const untilTimer = engine.nextDeadline() - performance.now();
       // Every descriptor: after a lone packet, some were not read to EAGAIN. The consumer of
       // what was just written (the ping, the peer on this host) is often woken onto this CPU,
